@@ -1,0 +1,6 @@
+export * from './api.js';
+export * from './errors.js';
+export * from './status.js';
+export * from './library.js';
+export * from './projects.js';
+export * from './generation.js';

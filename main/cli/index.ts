@@ -1,0 +1,44 @@
+import { Command } from 'commander';
+import { APP_VERSION, createStudio } from '../../app/service/index.js';
+
+/**
+ * The `atelier` command. Subcommands call the StudioService in-process (the CLI's door) or
+ * the engine directly; each area adds its commands in its own module.
+ */
+export function buildProgram(): Command {
+  const program = new Command('atelier')
+    .description('Atelier: sketch-guided diffusion studio — command line')
+    .version(APP_VERSION, '-v, --version')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  program
+    .command('status')
+    .description('show the app version, data folder and the execution providers found')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const studio = await createStudio({ transport: 'cli' });
+      try {
+        const status = await studio.call('status', {});
+        if (opts.json) console.log(JSON.stringify(status, null, 2));
+        else {
+          console.log(`Atelier ${status.appVersion} (StudioApi v${status.apiVersion})`);
+          console.log(`data folder: ${status.home}`);
+          for (const d of status.devices) console.log(`device ${d.id.padEnd(8)} ${d.available ? 'available' : 'not installed'}  ${d.label}`);
+        }
+      } finally {
+        await studio.close();
+      }
+    });
+
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    console.error(`atelier: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  }
+}

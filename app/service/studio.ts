@@ -107,7 +107,8 @@ export class StudioService implements StudioApi {
 }
 
 function parseParams<M extends MethodName>(method: M, params: unknown): unknown {
-  const parsed = methods[method].params.safeParse(params ?? {});
+  const schema: z.ZodType = methods[method].params;
+  const parsed = schema.safeParse(params ?? {});
   if (!parsed.success) {
     throw new ApiError('bad_request', `Invalid parameters for "${method}": ${z.prettifyError(parsed.error)}`, z.treeifyError(parsed.error));
   }

@@ -1,7 +1,260 @@
-import type { z } from 'zod';
+import { z } from 'zod';
+import { ControlType, GenerationMode, GenerationRequest, InpaintOptions, MAX_SEED } from './generation.js';
 
-// StudioApi members for the projects area. Each entry: { params: schema, result: schema }.
-// Add events to projectsEvents; api.ts composes them into the StudioApi.
+// The project document (the artist's composition) and the StudioApi members of the projects
+// area. The document schema lives here because it travels over the API; its operations,
+// undo/redo and migrations live in app/projects/document (pure, shared with the renderer).
+
+/** Schema version written by this app. Older documents are migrated forward on open. */
+export const PROJECT_SCHEMA_VERSION = 1;
+
+// Guards against hostile documents: a JSON that passes these is still bounded in memory.
+const MAX_ID = 64;
+const MAX_NAME = 256;
+const MAX_CANVAS = 16_384;
+const MAX_LAYERS = 1_000;
+const MAX_STROKES = 100_000;
+const MAX_POINTS = 3 * 200_000; // flat x, y, pressure triples
+
+export const Id = z.string().min(1).max(MAX_ID).regex(/^[A-Za-z0-9_-]+$/, 'ids are letters, digits, _ and -');
+
+/**
+ * Where raster content lives: a part of the .atelier zip, `parts/<name>.png`. The bytes travel
+ * beside the document (ProjectSnapshot.assets), never inside it, so undo diffs stay small.
+ */
+export const PART_PATTERN = /^parts\/[A-Za-z0-9_-]{1,64}\.png$/;
+export const RasterRef = z.object({ part: z.string().regex(PART_PATTERN, 'a part is parts/<id>.png') }).strict();
+export type RasterRef = z.infer<typeof RasterRef>;
+
+/** CSS hex colour, #rrggbb or #rrggbbaa. */
+export const Colour = z.string().regex(/^#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$/, 'a colour is #rrggbb or #rrggbbaa');
+
+const coordinate = z.number().finite().min(-1_000_000).max(1_000_000);
+const length = z.number().finite().min(0).max(1_000_000);
+
+const layerBase = {
+  id: Id,
+  name: z.string().max(MAX_NAME),
+  visible: z.boolean(),
+  locked: z.boolean(),
+  /** 0 = transparent, 1 = opaque (OpenRaster and Konva use the same range). */
+  opacity: z.number().min(0).max(1),
+};
+
+export const SketchTool = z.enum(['pen', 'pencil', 'brush', 'marker', 'eraser']);
+export type SketchTool = z.infer<typeof SketchTool>;
+
+/**
+ * One pen-down-to-pen-up stroke. `points` is flat `[x, y, pressure, x, y, pressure, …]` in canvas
+ * pixels, pressure 0..1 (0.5 for a mouse) — flat like Konva's Line.points, a third the JSON size of
+ * point objects.
+ */
+export const Stroke = z
+  .object({
+    id: Id,
+    tool: SketchTool,
+    colour: Colour,
+    /** Nominal width in canvas pixels at pressure 1. */
+    width: z.number().min(0.1).max(1000),
+    points: z.array(z.number().finite()).max(MAX_POINTS),
+  })
+  .strict()
+  .refine((s) => s.points.length % 3 === 0, { message: 'stroke points are x, y, pressure triples', path: ['points'] });
+export type Stroke = z.infer<typeof Stroke>;
+
+const shapeStyle = {
+  id: Id,
+  stroke: Colour,
+  strokeWidth: length,
+  fill: Colour.nullable(),
+};
+/** Rectangle and ellipse share their bounding box: x, y is the top-left corner. */
+export const RectangleShape = z.object({ type: z.literal('rectangle'), ...shapeStyle, x: coordinate, y: coordinate, width: length, height: length }).strict();
+export const EllipseShape = z.object({ type: z.literal('ellipse'), ...shapeStyle, x: coordinate, y: coordinate, width: length, height: length }).strict();
+export const LineShape = z.object({ type: z.literal('line'), ...shapeStyle, x1: coordinate, y1: coordinate, x2: coordinate, y2: coordinate }).strict();
+/** A labelled box: "what goes here" (e.g. "red barn"), used for layout and regional prompts. */
+export const RegionShape = z
+  .object({ type: z.literal('region'), ...shapeStyle, x: coordinate, y: coordinate, width: length, height: length, label: z.string().max(1000) })
+  .strict();
+export const Shape = z.discriminatedUnion('type', [RectangleShape, EllipseShape, LineShape, RegionShape]);
+export type Shape = z.infer<typeof Shape>;
+
+/** Placement of a raster on the canvas; the image is drawn scaled to width × height. */
+const rasterPlacement = { image: RasterRef, x: coordinate, y: coordinate, width: length.min(1), height: length.min(1) };
+
+export const SketchLayer = z.object({ kind: z.literal('sketch'), ...layerBase, strokes: z.array(Stroke).max(MAX_STROKES) }).strict();
+export const ShapesLayer = z.object({ kind: z.literal('shapes'), ...layerBase, shapes: z.array(Shape).max(MAX_STROKES) }).strict();
+export const PaintLayer = z.object({ kind: z.literal('paint'), ...layerBase, ...rasterPlacement }).strict();
+export const ReferenceLayer = z
+  .object({ kind: z.literal('reference'), ...layerBase, ...rasterPlacement, /** Where it came from, for the artist's memory. */ source: z.string().max(4096).nullable() })
+  .strict();
+/** White = repaint, black = keep (the engine's InpaintOptions.mask convention). */
+export const MaskLayer = z.object({ kind: z.literal('mask'), ...layerBase, ...rasterPlacement, /** Overlay colour on the canvas. */ colour: Colour }).strict();
+/**
+ * A ControlNet conditioning layer: either its own control map (image) or another layer of this
+ * document rendered as the control map (sourceLayerId, e.g. a sketch layer through scribble).
+ */
+export const ControlLayer = z
+  .object({
+    kind: z.literal('control'),
+    ...layerBase,
+    controlType: ControlType,
+    /** ControlNet folder or registered id; null = the default for the control type. */
+    model: z.string().max(4096).nullable(),
+    preprocess: z.enum(['none', 'canny', 'scribble']),
+    weight: z.number().min(0).max(2),
+    start: z.number().min(0).max(1),
+    end: z.number().min(0).max(1),
+    image: RasterRef.nullable(),
+    sourceLayerId: Id.nullable(),
+  })
+  .strict()
+  .refine((c) => c.start <= c.end, { message: 'control start must not exceed end', path: ['start'] })
+  .refine((c) => (c.image === null) !== (c.sourceLayerId === null), { message: 'a control layer has either an image or a source layer', path: ['image'] });
+/** A candidate placed on the canvas. */
+export const GeneratedLayer = z
+  .object({ kind: z.literal('generated'), ...layerBase, ...rasterPlacement, generationId: Id, candidateId: Id })
+  .strict();
+
+export const Layer = z.discriminatedUnion('kind', [SketchLayer, ShapesLayer, PaintLayer, ReferenceLayer, MaskLayer, ControlLayer, GeneratedLayer]);
+export type Layer = z.infer<typeof Layer>;
+export type LayerKind = Layer['kind'];
+export type SketchLayer = z.infer<typeof SketchLayer>;
+export type ShapesLayer = z.infer<typeof ShapesLayer>;
+export type PaintLayer = z.infer<typeof PaintLayer>;
+export type ReferenceLayer = z.infer<typeof ReferenceLayer>;
+export type MaskLayer = z.infer<typeof MaskLayer>;
+export type ControlLayer = z.infer<typeof ControlLayer>;
+export type GeneratedLayer = z.infer<typeof GeneratedLayer>;
+export const LAYER_KINDS = ['sketch', 'shapes', 'paint', 'reference', 'mask', 'control', 'generated'] as const satisfies readonly LayerKind[];
+/** Kinds whose content is one PNG part. */
+export const RASTER_KINDS = ['paint', 'reference', 'mask', 'generated'] as const satisfies readonly LayerKind[];
+
+const g = GenerationRequest.shape;
+/**
+ * The generation panel: GenerationRequest's own fields (same names, same limits), minus what
+ * the canvas supplies at generate time (init image, mask, control images come from layers).
+ */
+export const GenerationSettings = z
+  .object({
+    model: g.model.default('starter'),
+    prompt: g.prompt.default(''),
+    negativePrompt: g.negativePrompt,
+    sampler: g.sampler,
+    steps: g.steps,
+    cfg: g.cfg,
+    width: g.width,
+    height: g.height,
+    seed: z.number().int().min(0).max(MAX_SEED).default(0),
+    /** A fresh seed for every generation (the used seed is recorded on each candidate). */
+    randomSeed: z.boolean().default(true),
+    seedMode: g.seedMode,
+    batch: g.batch,
+    strength: g.strength,
+    maskBlur: InpaintOptions.shape.blur,
+    onlyMasked: InpaintOptions.shape.onlyMasked,
+    maskPadding: InpaintOptions.shape.padding,
+    device: g.device,
+  })
+  .strict();
+export type GenerationSettings = z.infer<typeof GenerationSettings>;
+export type GenerationSettingsInput = z.input<typeof GenerationSettings>;
+
+export const Candidate = z
+  .object({
+    id: Id,
+    /** 0-based position in its generation's batch. */
+    index: z.number().int().min(0).max(1000),
+    seed: z.number().int().min(0).max(MAX_SEED),
+    /** SHA-256 of the PNG in the library's content-addressed store. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    width: z.number().int().min(1).max(MAX_CANVAS),
+    height: z.number().int().min(1).max(MAX_CANVAS),
+    /** The image inside this project, so a file opens complete on another machine. */
+    image: RasterRef.nullable(),
+    /** The artist's pick among the gallery. */
+    favourite: z.boolean(),
+  })
+  .strict();
+export type Candidate = z.infer<typeof Candidate>;
+
+/**
+ * One press of Generate: the request as sent, and the candidates it made. Together the
+ * generations are the iteration tree: a generation with a parentCandidateId refined that
+ * candidate (img2img or inpaint), with the mask it used kept as a snapshot.
+ */
+export const Generation = z
+  .object({
+    id: Id,
+    createdAt: z.string().max(64),
+    mode: GenerationMode,
+    /** The request as the engine received it (JSON; images by sha256). */
+    request: z.record(z.string(), z.unknown()),
+    parentCandidateId: Id.nullable(),
+    /** The mask layer it used (may since be edited or deleted) and a snapshot of its pixels then. */
+    maskLayerId: Id.nullable(),
+    maskSnapshot: RasterRef.nullable(),
+    candidates: z.array(Candidate).max(1000),
+  })
+  .strict();
+export type Generation = z.infer<typeof Generation>;
+
+export const ProjectDocument = z
+  .object({
+    schemaVersion: z.literal(PROJECT_SCHEMA_VERSION),
+    id: Id,
+    name: z.string().max(MAX_NAME),
+    canvas: z
+      .object({
+        width: z.number().int().min(1).max(MAX_CANVAS),
+        height: z.number().int().min(1).max(MAX_CANVAS),
+        background: Colour,
+      })
+      .strict(),
+    /** Bottom first: layers[0] is drawn first (OpenRaster and PSD list top first; exports reverse). */
+    layers: z.array(Layer).max(MAX_LAYERS),
+    settings: GenerationSettings,
+    generations: z.array(Generation).max(10_000),
+    createdAt: z.string().max(64),
+  })
+  .strict()
+  .superRefine((doc, ctx) => {
+    const seen = new Set<string>();
+    doc.layers.forEach((layer, i) => {
+      if (seen.has(layer.id)) ctx.addIssue({ code: 'custom', message: `duplicate layer id "${layer.id}"`, path: ['layers', i, 'id'] });
+      seen.add(layer.id);
+    });
+    const candidates = new Set<string>();
+    const generations = new Set<string>();
+    doc.generations.forEach((gen, i) => {
+      if (generations.has(gen.id)) ctx.addIssue({ code: 'custom', message: `duplicate generation id "${gen.id}"`, path: ['generations', i, 'id'] });
+      generations.add(gen.id);
+      for (const c of gen.candidates) {
+        if (candidates.has(c.id)) ctx.addIssue({ code: 'custom', message: `duplicate candidate id "${c.id}"`, path: ['generations', i] });
+        candidates.add(c.id);
+      }
+    });
+    doc.generations.forEach((gen, i) => {
+      if (gen.parentCandidateId !== null && !candidates.has(gen.parentCandidateId)) {
+        ctx.addIssue({ code: 'custom', message: `generation "${gen.id}" refines unknown candidate "${gen.parentCandidateId}"`, path: ['generations', i, 'parentCandidateId'] });
+      }
+    });
+  });
+export type ProjectDocument = z.infer<typeof ProjectDocument>;
+
+/** A PNG as a data URL (`data:image/png;base64,…`): what an <img> or Konva.Image takes directly. */
+export const PngDataUrl = z.string().regex(/^data:image\/png;base64,[A-Za-z0-9+/]*={0,2}$/, 'a PNG data URL');
+
+/**
+ * A document with its raster bytes: the unit that is opened, saved and sent to the UI.
+ * `assets` maps each part (`parts/<id>.png`) to its PNG as a data URL.
+ */
+export const ProjectSnapshot = z.object({
+  document: ProjectDocument,
+  assets: z.record(z.string().regex(PART_PATTERN), PngDataUrl),
+});
+export type ProjectSnapshot = z.infer<typeof ProjectSnapshot>;
+
 export const projectsMethods = {} as const;
 
 export const projectsEvents = [] as const satisfies readonly z.ZodObject[];

@@ -1,0 +1,90 @@
+import type { RasterRef } from '../../contract/projects.js';
+import { newId } from './operations.js';
+
+/**
+ * Raster bytes beside the document: part path (`parts/<id>.png`) → PNG data URL. Data URLs go
+ * straight into an <img>/Konva.Image and through JSON unchanged; the file layer turns them
+ * into PNG parts of the zip. Parts are immutable: new pixels get a new part, so undo never
+ * has to restore bytes, only references.
+ */
+export type ProjectAssets = Readonly<Record<string, string>>;
+
+const PNG_PREFIX = 'data:image/png;base64,';
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+export function partPath(id: string): string {
+  return `parts/${id}.png`;
+}
+
+/** Adds PNG pixels as a new part; returns the assets with it and the reference to put in a layer. */
+export function addAsset(assets: ProjectAssets, png: Uint8Array | string, id = newId('a')): { assets: ProjectAssets; ref: RasterRef } {
+  const dataUrl = typeof png === 'string' ? png : pngToDataUrl(png);
+  if (!dataUrl.startsWith(PNG_PREFIX)) throw new Error('Assets are PNG data URLs (data:image/png;base64,…)');
+  const part = partPath(id);
+  if (Object.hasOwn(assets, part)) throw new Error(`Asset ${part} already exists`);
+  return { assets: { ...assets, [part]: dataUrl }, ref: { part } };
+}
+
+/** Keeps only the parts the document refers to (what a save writes). */
+export function pruneAssets(assets: ProjectAssets, referenced: ReadonlySet<string>): ProjectAssets {
+  return Object.fromEntries(Object.entries(assets).filter(([part]) => referenced.has(part)));
+}
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const LOOKUP = new Int16Array(128).fill(-1);
+for (let i = 0; i < ALPHABET.length; i++) LOOKUP[ALPHABET.charCodeAt(i)] = i;
+
+/** RFC 4648 base64 (no Buffer, no atob: this module also runs in the renderer and in workers). */
+export function base64Encode(bytes: Uint8Array): string {
+  const parts: string[] = [];
+  const CHUNK = 3 * 4096;
+  for (let start = 0; start < bytes.length; start += CHUNK) {
+    const end = Math.min(start + CHUNK, bytes.length);
+    let out = '';
+    for (let i = start; i < end; i += 3) {
+      const a = bytes[i]!;
+      const b = i + 1 < end ? bytes[i + 1]! : 0;
+      const c = i + 2 < end ? bytes[i + 2]! : 0;
+      const n = (a << 16) | (b << 8) | c;
+      out += ALPHABET[(n >> 18) & 63]! + ALPHABET[(n >> 12) & 63]! + (i + 1 < end ? ALPHABET[(n >> 6) & 63]! : '=') + (i + 2 < end ? ALPHABET[n & 63]! : '=');
+    }
+    parts.push(out);
+  }
+  return parts.join('');
+}
+
+export function base64Decode(text: string): Uint8Array {
+  if (text.length % 4 !== 0) throw new Error('base64 length is not a multiple of 4');
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const out = new Uint8Array((text.length / 4) * 3 - padding);
+  let o = 0;
+  for (let i = 0; i < text.length; i += 4) {
+    let n = 0;
+    for (let k = 0; k < 4; k++) {
+      const ch = text.charCodeAt(i + k);
+      const v = ch === 61 && i + k >= text.length - padding ? 0 : ch < 128 ? LOOKUP[ch]! : -1;
+      if (v < 0) throw new Error('invalid base64 character');
+      n = (n << 6) | v;
+    }
+    if (o < out.length) out[o++] = (n >> 16) & 255;
+    if (o < out.length) out[o++] = (n >> 8) & 255;
+    if (o < out.length) out[o++] = n & 255;
+  }
+  return out;
+}
+
+export function isPng(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b);
+}
+
+export function pngToDataUrl(png: Uint8Array): string {
+  if (!isPng(png)) throw new Error('Not a PNG (bad signature)');
+  return PNG_PREFIX + base64Encode(png);
+}
+
+export function dataUrlToPng(dataUrl: string): Uint8Array {
+  if (!dataUrl.startsWith(PNG_PREFIX)) throw new Error('Not a PNG data URL');
+  const bytes = base64Decode(dataUrl.slice(PNG_PREFIX.length));
+  if (!isPng(bytes)) throw new Error('Data URL does not hold a PNG (bad signature)');
+  return bytes;
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { desktopEvents } from './desktop.js';
 import { ApiErrorShape } from './errors.js';
 import { generationEvents, generationMethods } from './generation.js';
 import { libraryEvents, libraryMethods } from './library.js';
@@ -58,6 +59,7 @@ export const StudioEvent = z.discriminatedUnion('type', [
   ...generationEvents,
   ...libraryEvents,
   ...projectsEvents,
+  ...desktopEvents,
 ]);
 export type StudioEvent = z.infer<typeof StudioEvent>;
 

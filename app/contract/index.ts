@@ -4,3 +4,4 @@ export * from './status.js';
 export * from './library.js';
 export * from './projects.js';
 export * from './generation.js';
+export * from './desktop.js';

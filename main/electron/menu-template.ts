@@ -1,0 +1,112 @@
+import path from 'node:path';
+import type { MenuItemConstructorOptions } from 'electron';
+
+// The application menu as data (File, Edit, View, Help; macOS adds the app menu and Window).
+// Pure: main.ts hands it to Menu.buildFromTemplate and supplies the actions. Edit items
+// use Electron's roles, so they act on the focused text field; the canvas handles its own
+// undo (its keydown handler runs before menu accelerators and may preventDefault).
+
+export interface MenuActions {
+  newProject(): void;
+  openProject(): void;
+  openRecentProject(file: string): void;
+  clearRecentProjects(): void;
+  saveProject(): void;
+  saveProjectAs(): void;
+  openDataFolder(): void;
+}
+
+export interface MenuOptions {
+  platform: NodeJS.Platform;
+  appName: string;
+  recentProjects: readonly string[];
+  /** Reload and developer tools only while developing, never in an installed app. */
+  development: boolean;
+  actions: MenuActions;
+}
+
+export function buildMenuTemplate(options: MenuOptions): MenuItemConstructorOptions[] {
+  const { actions, platform } = options;
+  const mac = platform === 'darwin';
+
+  const recent: MenuItemConstructorOptions[] = options.recentProjects.length
+    ? [
+        ...options.recentProjects.map((file): MenuItemConstructorOptions => ({
+          label: path.basename(file),
+          toolTip: file,
+          click: () => actions.openRecentProject(file),
+        })),
+        { type: 'separator' },
+        { label: 'Clear Recent', click: () => actions.clearRecentProjects() },
+      ]
+    : [{ label: 'No Recent Projects', enabled: false }];
+
+  const file: MenuItemConstructorOptions = {
+    label: '&File',
+    submenu: [
+      { label: 'New Project', accelerator: 'CmdOrCtrl+N', click: () => actions.newProject() },
+      { label: 'Open Project…', accelerator: 'CmdOrCtrl+O', click: () => actions.openProject() },
+      { label: 'Open Recent', submenu: recent },
+      { type: 'separator' },
+      { label: 'Save', accelerator: 'CmdOrCtrl+S', click: () => actions.saveProject() },
+      { label: 'Save As…', accelerator: 'CmdOrCtrl+Shift+S', click: () => actions.saveProjectAs() },
+      { type: 'separator' },
+      { label: 'Open Data Folder', click: () => actions.openDataFolder() },
+      { type: 'separator' },
+      mac ? { role: 'close' } : { role: 'quit' },
+    ],
+  };
+
+  const edit: MenuItemConstructorOptions = {
+    label: '&Edit',
+    submenu: [
+      { role: 'undo' },
+      { role: 'redo' },
+      { type: 'separator' },
+      { role: 'cut' },
+      { role: 'copy' },
+      { role: 'paste' },
+      { role: 'delete' },
+      { type: 'separator' },
+      { role: 'selectAll' },
+    ],
+  };
+
+  const view: MenuItemConstructorOptions = {
+    label: '&View',
+    submenu: [
+      ...(options.development ? [{ role: 'reload' }, { role: 'toggleDevTools' }, { type: 'separator' }] satisfies MenuItemConstructorOptions[] : []),
+      { role: 'resetZoom' },
+      { role: 'zoomIn' },
+      { role: 'zoomOut' },
+      { type: 'separator' },
+      { role: 'togglefullscreen' },
+    ],
+  };
+
+  const help: MenuItemConstructorOptions = {
+    role: 'help',
+    label: '&Help',
+    submenu: [
+      ...(mac ? [] : [{ role: 'about', label: `About ${options.appName}` } satisfies MenuItemConstructorOptions]),
+      { label: 'Open Data Folder', click: () => actions.openDataFolder() },
+    ],
+  };
+
+  const appMenu: MenuItemConstructorOptions = {
+    label: options.appName,
+    submenu: [
+      { role: 'about' },
+      { type: 'separator' },
+      { role: 'services' },
+      { type: 'separator' },
+      { role: 'hide' },
+      { role: 'hideOthers' },
+      { role: 'unhide' },
+      { type: 'separator' },
+      { role: 'quit' },
+    ],
+  };
+
+  return mac ? [appMenu, file, edit, view, { role: 'windowMenu' }, help] : [file, edit, view, help];
+}

@@ -1,0 +1,139 @@
+import path from 'node:path';
+import type { DeviceChoice, ModelInfo } from '../../contract/index.js';
+import type { LoadedModel, LoadOptions } from '../pipeline/types.js';
+import { InvalidModelError } from './errors.js';
+import { readControlNetLayout, readModelLayout, type ControlNetLayout, type GraphIO, type ModelLayout } from './layout.js';
+import { firstLine, openSession, type Session } from './session.js';
+
+export interface LoadedControlNet {
+  layout: ControlNetLayout;
+  session: Session;
+}
+
+/**
+ * A model folder with its sessions open on one device. Sessions open lazily on first use
+ * after loading (the VAE encoder, the ControlNet UNet and ControlNets are needed only by
+ * some requests) and live until release().
+ */
+export class EngineModel implements LoadedModel {
+  readonly layout: ModelLayout;
+  readonly device: string;
+  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly controlnets = new Map<string, Promise<LoadedControlNet>>();
+  private released = false;
+
+  constructor(layout: ModelLayout, device: string, opened: Map<string, Session>) {
+    this.layout = layout;
+    this.device = device;
+    for (const [file, session] of opened) this.sessions.set(file, Promise.resolve(session));
+  }
+
+  get info(): ModelInfo {
+    return { ...this.layout.info, controlnets: [...this.controlnets.keys()] };
+  }
+
+  /** The session for one of this model's graphs (absolute path). */
+  session(file: string, part: string): Promise<Session> {
+    if (this.released) throw new Error('model was released');
+    let s = this.sessions.get(file);
+    if (!s) {
+      s = openSession(file, part, this.device).then((o) => o.session);
+      this.sessions.set(file, s);
+      s.catch(() => this.sessions.delete(file));
+    }
+    return s;
+  }
+
+  /** A ControlNet by folder, opened once, checked against this model's UNet. */
+  controlnet(dir: string): Promise<LoadedControlNet> {
+    const key = path.resolve(dir);
+    let c = this.controlnets.get(key);
+    if (!c) {
+      c = openControlNet(key, this.device, this.layout);
+      this.controlnets.set(key, c);
+      c.catch(() => this.controlnets.delete(key));
+    }
+    return c;
+  }
+
+  async release(): Promise<void> {
+    this.released = true;
+    const all = [...this.sessions.values(), ...[...this.controlnets.values()].map((c) => c.then((x) => x.session))];
+    this.sessions.clear();
+    this.controlnets.clear();
+    await Promise.all(all.map((p) => p.then((s) => s.release()).catch(() => undefined)));
+  }
+}
+
+async function openControlNet(dir: string, device: string, model: ModelLayout): Promise<LoadedControlNet> {
+  const sessions = new Map<string, Session>();
+  const read = async (file: string, part: string): Promise<GraphIO> => {
+    const { session } = await openSession(file, part, device);
+    sessions.set(file, session);
+    return { inputs: session.inputMetadata, outputs: session.outputMetadata };
+  };
+  const layout = await readControlNetLayout(dir, read);
+  const session = sessions.get(layout.file)!;
+  try {
+    const unet = model.unet.downResidualNames.length > 0 ? model.unet : model.controlUnet;
+    const name = path.basename(dir);
+    if (!unet) throw new InvalidModelError('unet/model.onnx', `model ${path.basename(model.dir)} has no UNet that accepts ControlNet residuals (ControlNet ${name} cannot be used with it)`);
+    if (layout.hiddenDim !== model.textEncoder.dim) {
+      throw new InvalidModelError(name, `ControlNet ${name} expects text width ${layout.hiddenDim} but the model's text encoder gives ${model.textEncoder.dim} (SD1 and SD2 ControlNets are not interchangeable)`);
+    }
+    if (layout.downOutputNames.length !== unet.downResidualNames.length) {
+      throw new InvalidModelError(name, `ControlNet ${name} gives ${layout.downOutputNames.length} down-block residuals but ${unet.part} takes ${unet.downResidualNames.length}`);
+    }
+    return { layout, session };
+  } catch (error) {
+    await session.release();
+    throw error;
+  }
+}
+
+/** Opens every graph a text-to-image run needs and detects what the model is. */
+export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineModel> {
+  const device: DeviceChoice = opts.device;
+  const opened = new Map<string, Session>();
+  const fallbacks: string[] = [];
+  let chosen: string | undefined;
+  const read = async (file: string, part: string): Promise<GraphIO> => {
+    // The first graph decides the device for `auto`; the rest open on the same one.
+    const { session, device: used } = await openSession(file, part, chosen ?? device, fallbacks);
+    chosen = used;
+    opened.set(file, session);
+    return { inputs: session.inputMetadata, outputs: session.outputMetadata };
+  };
+  let layout: ModelLayout;
+  try {
+    layout = await readModelLayout(dir, read);
+  } catch (error) {
+    await Promise.all([...opened.values()].map((s) => s.release()));
+    throw error;
+  }
+  const used = chosen ?? 'cpu';
+  if (device === 'auto' && fallbacks.length > 0) {
+    layout.info.notes.push(`device: ${used} (tried first: ${fallbacks.map((f) => f.split(':')[0]).join(', ')} — ${fallbacks.map(firstLine).join('; ')})`);
+  } else layout.info.notes.push(`device: ${used}`);
+  const model = new EngineModel(layout, used, opened);
+  try {
+    for (const cn of opts.controlnets ?? []) await model.controlnet(cn);
+  } catch (error) {
+    await model.release();
+    throw error;
+  }
+  return model;
+}
+
+/** What a model folder is, from its configs and graph metadata; opens no session that outlives the call. */
+export async function inspectModel(dir: string): Promise<ModelInfo> {
+  const read = async (file: string, part: string): Promise<GraphIO> => {
+    const { session } = await openSession(file, part, 'cpu', [], false);
+    try {
+      return { inputs: session.inputMetadata, outputs: session.outputMetadata };
+    } finally {
+      await session.release();
+    }
+  };
+  return (await readModelLayout(dir, read)).info;
+}

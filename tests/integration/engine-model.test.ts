@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { inspectModel, loadModel } from '../../app/engine/index.js';
+import { InvalidModelError } from '../../app/engine/model/errors.js';
+
+const FIXTURES = path.resolve('tests/fixtures/models');
+const fixture = (name: string): string => path.join(FIXTURES, name);
+
+async function invalid(promise: Promise<unknown>): Promise<InvalidModelError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(InvalidModelError);
+  return error as InvalidModelError;
+}
+
+describe('model detection from configs and graph metadata', () => {
+  it('tells the variants apart', async () => {
+    const sd1 = await inspectModel(fixture('sd1-tiny'));
+    expect(sd1).toMatchObject({ family: 'sd1', prediction: 'epsilon', unetInChannels: 4, inpainting: false, lcm: false, acceptsControlnet: false, textEmbedDim: 768, dtype: 'float32', defaultWidth: 64, sizeMultiple: 16 });
+    expect(sd1.components.unet!.inputs).toEqual(['sample', 'timestep', 'encoder_hidden_states']);
+
+    const sd2 = await inspectModel(fixture('sd2-vpred-tiny'));
+    expect(sd2).toMatchObject({ family: 'sd2', prediction: 'v_prediction', textEmbedDim: 1024 });
+    expect(sd2.notes.join('\n')).toContain('preview.json');
+
+    expect(await inspectModel(fixture('inpaint-tiny'))).toMatchObject({ inpainting: true, unetInChannels: 9 });
+    expect(await inspectModel(fixture('lcm-tiny'))).toMatchObject({ lcm: true });
+    expect(await inspectModel(fixture('fp16-tiny'))).toMatchObject({ dtype: 'float16' });
+    expect(await inspectModel(fixture('controlnet-unet-tiny'))).toMatchObject({ acceptsControlnet: true });
+    const optimum = await inspectModel(fixture('sd1-tiny-optimum'));
+    expect(optimum.notes).toContain('external weights: unet/model.onnx_data');
+  });
+
+  it('finds a ControlNet-ready UNet in a subfolder', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-cnunet-'));
+    try {
+      fs.cpSync(fixture('sd1-tiny'), dir, { recursive: true });
+      fs.cpSync(path.join(fixture('controlnet-unet-tiny'), 'unet'), path.join(dir, 'controlnet', 'unet'), { recursive: true });
+      const info = await inspectModel(dir);
+      expect(info.acceptsControlnet).toBe(true);
+      expect(info.components.controlnet_unet?.path).toBe(path.join('controlnet', 'unet', 'model.onnx'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names the missing or invalid part', async () => {
+    expect((await invalid(inspectModel(fixture('broken-missing-unet')))).message).toBe('unet/model.onnx is missing');
+    const corrupt = await invalid(inspectModel(fixture('broken-corrupt-onnx')));
+    expect(corrupt.part).toBe('text_encoder/model.onnx');
+    expect(corrupt.message).toMatch(/^text_encoder\/model\.onnx cannot be loaded/);
+    expect((await invalid(inspectModel(fixture('broken-config-mismatch')))).message).toBe('unet/config.json says in_channels 9 but unet/model.onnx takes 4 channels');
+    expect((await invalid(inspectModel(fixture('broken-dim-mismatch')))).message).toBe('text_encoder output dim 768 does not match unet cross-attention dim 1024');
+    expect((await invalid(inspectModel(fixture('does-not-exist')))).code).toBe('invalid_model');
+    expect((await invalid(loadModel(fixture('broken-missing-unet'), { device: 'cpu' }))).part).toBe('unet/model.onnx');
+  });
+
+  it('loads on the CPU, records the device, checks ControlNets against the UNet', async () => {
+    const model = await loadModel(fixture('controlnet-unet-tiny'), { device: 'auto', controlnets: [fixture('controlnet-tiny')] });
+    try {
+      expect(['cpu', 'cuda', 'webgpu', 'dml', 'coreml']).toContain(model.device);
+      expect(model.info.controlnets).toEqual([fixture('controlnet-tiny')]);
+    } finally {
+      await model.release();
+    }
+    const plain = loadModel(fixture('sd1-tiny'), { device: 'cpu', controlnets: [fixture('controlnet-tiny')] });
+    expect((await invalid(plain)).message).toMatch(/has no UNet that accepts ControlNet residuals/);
+    const sd2 = loadModel(fixture('sd2-vpred-tiny'), { device: 'cpu', controlnets: [fixture('controlnet-tiny')] });
+    expect((await invalid(sd2)).message).toMatch(/has no UNet that accepts ControlNet residuals/);
+  });
+});

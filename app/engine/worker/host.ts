@@ -1,0 +1,106 @@
+import { ApiError, type GenerationRequest } from '../../contract/index.js';
+import type { LoadModel, LoadedModel, PipelineImages, RunPipeline } from '../pipeline/types.js';
+import type { FromWorker, ToWorker, WorkerError } from './protocol.js';
+
+/** The engine functions the worker needs (app/engine/index.ts, or a stand-in in tests). */
+export interface EngineModule {
+  loadModel: LoadModel;
+  runPipeline: RunPipeline;
+}
+
+interface CachedModel {
+  key: string;
+  model: LoadedModel;
+}
+
+/**
+ * The worker's brain, free of any process plumbing: runs one job at a time, keeps the last
+ * loaded model (same folder + device + ControlNets → reuse, anything else → release it
+ * first, so two models never sit in memory together), and turns every failure into a typed
+ * error. Cancellation aborts the job's signal; the pipeline honours it between steps.
+ */
+export class EngineHost {
+  private cached: CachedModel | undefined;
+  private loading: Promise<LoadedModel> | undefined;
+  private running: { jobId: string; abort: AbortController } | undefined;
+
+  constructor(
+    private readonly engine: EngineModule,
+    private readonly send: (message: FromWorker) => void,
+  ) {}
+
+  /** Models loaded so far (tests and diagnostics read it to prove reuse). */
+  loads = 0;
+
+  handle(message: ToWorker): void {
+    switch (message.type) {
+      case 'generate':
+        void this.generate(message.jobId, message.request, message.images);
+        return;
+      case 'cancel':
+        if (this.running?.jobId === message.jobId) this.running.abort.abort();
+        return;
+      case 'release':
+        void this.release().then(() => this.send({ type: 'released' }));
+        return;
+      case 'test.crash':
+        return; // handled by the process wrapper, which alone may kill the process
+    }
+  }
+
+  private async generate(jobId: string, request: GenerationRequest, images: PipelineImages): Promise<void> {
+    if (this.running) {
+      this.send({ type: 'error', jobId, error: { code: 'busy', message: `The engine is already running job ${this.running.jobId}` } });
+      return;
+    }
+    const abort = new AbortController();
+    this.running = { jobId, abort };
+    try {
+      const model = await this.modelFor(request);
+      if (abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled before the first step');
+      const result = await this.engine.runPipeline(model, request, images, {
+        signal: abort.signal,
+        onProgress: (progress) => this.send({ type: 'progress', jobId, progress }),
+      });
+      if (abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled');
+      this.send({ type: 'result', jobId, result });
+    } catch (error) {
+      this.send({ type: 'error', jobId, error: toWorkerError(error, abort.signal.aborted) });
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async modelFor(request: GenerationRequest): Promise<LoadedModel> {
+    const controlnets = [...new Set(request.controls.map((c) => c.model))].sort();
+    const key = JSON.stringify([request.model, request.device, controlnets]);
+    if (this.cached?.key === key) return this.cached.model;
+    await this.release();
+    this.loading = this.engine.loadModel(request.model, { device: request.device, controlnets });
+    try {
+      const model = await this.loading;
+      this.loads++;
+      this.cached = { key, model };
+      return model;
+    } finally {
+      this.loading = undefined;
+    }
+  }
+
+  async release(): Promise<void> {
+    const cached = this.cached;
+    this.cached = undefined;
+    if (cached) await cached.model.release();
+  }
+}
+
+export function toWorkerError(error: unknown, aborted = false): WorkerError {
+  if (aborted || (error instanceof Error && error.name === 'AbortError')) {
+    return { code: 'cancelled', message: error instanceof ApiError && error.code === 'cancelled' ? error.message : 'Cancelled' };
+  }
+  if (error instanceof ApiError) {
+    return error.details === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, details: error.details };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'engine_failed', message: `The engine failed: ${message}` };
+}

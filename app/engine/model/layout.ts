@@ -40,6 +40,11 @@ export interface UnetLayout {
   /** ControlNet residual inputs, down blocks in order, then the mid block. */
   downResidualNames: string[];
   midResidualName?: string;
+  /** Channels of each residual input where the graph states them (else undefined). */
+  residualChannels: Array<number | undefined>;
+  /** From the UNet's config.json (SD1.5's when absent): where the residuals sit. */
+  blockOutChannels: number[];
+  layersPerBlock: number;
   outName: string;
 }
 
@@ -182,7 +187,7 @@ export function orderResiduals(names: string[]): { down: string[]; mid?: string 
 
 const UNET_KNOWN = new Set(['sample', 'timestep', 'encoder_hidden_states', 'timestep_cond', 'text_embeds', 'time_ids']);
 
-function readUnet(io: GraphIO, file: string, part: string): UnetLayout & { sdxl: boolean } {
+function readUnet(io: GraphIO, file: string, part: string, config: Record<string, unknown> | undefined): UnetLayout & { sdxl: boolean } {
   const inputs = tensorInputs(io);
   const outputs = tensorOutputs(io);
   const sample = require(find(inputs, ['sample']) ?? inputs[0], part, 'sample input');
@@ -194,6 +199,10 @@ function readUnet(io: GraphIO, file: string, part: string): UnetLayout & { sdxl:
   const hiddenDim = require(staticDim(hidden, 2), part, `fixed width in its ${hidden.name} input`);
   const residualNames = inputs.map((m) => m.name).filter((n) => !UNET_KNOWN.has(n) && n !== sample.name && n !== timestep.name && n !== hidden.name);
   const { down, mid } = orderResiduals(residualNames);
+  const byName = new Map(inputs.map((m) => [m.name, m]));
+  const blocks = config?.block_out_channels;
+  const blockOutChannels = Array.isArray(blocks) && blocks.length > 0 && blocks.every((b) => typeof b === 'number') ? (blocks as number[]) : [320, 640, 1280, 1280];
+  const layers = config?.layers_per_block;
   return {
     file,
     part,
@@ -208,6 +217,9 @@ function readUnet(io: GraphIO, file: string, part: string): UnetLayout & { sdxl:
     ...(cond ? { timestepCondName: cond.name, timestepCondDim: staticDim(cond, 1) ?? 256 } : {}),
     downResidualNames: down,
     ...(mid !== undefined ? { midResidualName: mid } : {}),
+    residualChannels: [...down, ...(mid !== undefined ? [mid] : [])].map((n) => staticDim(byName.get(n)!, 1)),
+    blockOutChannels,
+    layersPerBlock: typeof layers === 'number' ? layers : 2,
     outName: out.name,
     sdxl: inputs.some((m) => m.name === 'text_embeds' || m.name === 'time_ids'),
   };
@@ -223,6 +235,40 @@ function readPreview(dir: string): PreviewFactors | undefined {
     throw new InvalidModelError('preview.json', 'preview.json needs latent_rgb_factors: 4 rows of 3 numbers (and optionally latent_rgb_bias: 3 numbers)');
   }
   return { factors, bias };
+}
+
+/**
+ * Channels and downsampling of each ControlNet residual (diffusers UNet2DConditionModel):
+ * conv_in, then per down block `layers_per_block` resnets plus a downsampler for every block
+ * but the last; the mid block at the deepest level. SD1.5: 320@1 ×3, 320@½, 640@½ ×2, 640@¼,
+ * 1280@¼ ×2, 1280@⅛ ×3; mid 1280@⅛.
+ */
+export function residualPlan(unet: Pick<UnetLayout, 'blockOutChannels' | 'layersPerBlock'>): { down: Array<{ channels: number; scale: number }>; mid: { channels: number; scale: number } } {
+  const ch = unet.blockOutChannels;
+  const down = [{ channels: ch[0]!, scale: 1 }];
+  let scale = 1;
+  ch.forEach((c, b) => {
+    for (let l = 0; l < unet.layersPerBlock; l++) down.push({ channels: c, scale });
+    if (b < ch.length - 1) {
+      scale *= 2;
+      down.push({ channels: c, scale });
+    }
+  });
+  return { down, mid: { channels: ch[ch.length - 1]!, scale } };
+}
+
+function checkResiduals(unet: UnetLayout): void {
+  if (unet.midResidualName === undefined) throw new InvalidModelError(unet.part, `${unet.part} has ControlNet down-block residual inputs but no mid-block residual input`);
+  const plan = residualPlan(unet);
+  if (plan.down.length !== unet.downResidualNames.length) {
+    throw new InvalidModelError(unet.part, `${unet.part} takes ${unet.downResidualNames.length} down-block residuals but its config (block_out_channels ${unet.blockOutChannels.length}, layers_per_block ${unet.layersPerBlock}) implies ${plan.down.length}`);
+  }
+  [...plan.down, plan.mid].forEach((r, i) => {
+    const stated = unet.residualChannels[i];
+    if (stated !== undefined && stated !== r.channels) {
+      throw new InvalidModelError(unet.part, `${unet.part} residual ${i} has ${stated} channels but its config implies ${r.channels}`);
+    }
+  });
 }
 
 /** Looks for a UNet that takes ControlNet residuals anywhere below the model folder but the standard parts. */
@@ -243,7 +289,8 @@ async function findControlUnet(dir: string, read: GraphReader): Promise<{ unet: 
     const io = await read(path.join(dir, part), part);
     const names = io.inputs.map((m) => m.name);
     if (!names.includes('encoder_hidden_states') || !names.some((n) => RESIDUAL_MID.test(n) || RESIDUAL_DOWN.test(n))) continue;
-    const { sdxl: _sdxl, ...unet } = readUnet(io, path.join(dir, part), part);
+    const config = readJson(dir, `${sub}/config.json`, false);
+    const { sdxl: _sdxl, ...unet } = readUnet(io, path.join(dir, part), part, config);
     if (unet.downResidualNames.length > 0 && unet.midResidualName !== undefined) return { unet, io };
   }
   return undefined;
@@ -284,7 +331,7 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
 
   // unet
   const unetIo = await read(path.join(dir, 'unet/model.onnx'), 'unet/model.onnx');
-  const unetRead = readUnet(unetIo, path.join(dir, 'unet/model.onnx'), 'unet/model.onnx');
+  const unetRead = readUnet(unetIo, path.join(dir, 'unet/model.onnx'), 'unet/model.onnx', unetConfig);
   const { sdxl, ...unet } = unetRead;
   const cfgIn = num(unetConfig, 'in_channels');
   if (cfgIn !== undefined && cfgIn !== unet.inChannels) {
@@ -300,9 +347,7 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
   if (unet.inChannels !== 4 && unet.inChannels !== 9) {
     throw new InvalidModelError('unet/model.onnx', `unet/model.onnx takes ${unet.inChannels} channels; expected 4 (text/img2img) or 9 (inpainting)`);
   }
-  if (unet.downResidualNames.length > 0 && unet.midResidualName === undefined) {
-    throw new InvalidModelError('unet/model.onnx', 'unet/model.onnx has ControlNet down-block residual inputs but no mid-block residual input');
-  }
+  if (unet.downResidualNames.length > 0) checkResiduals(unet);
   let controlUnet: UnetLayout | undefined;
   let controlUnetIo: GraphIO | undefined;
   if (unet.downResidualNames.length === 0) {
@@ -310,6 +355,7 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
     if (hit) {
       const found = hit.unet;
       controlUnetIo = hit.io;
+      checkResiduals(found);
       if (found.hiddenDim !== textDim) throw new InvalidModelError(found.part, `text_encoder output dim ${textDim} does not match ${found.part} cross-attention dim ${found.hiddenDim}`);
       controlUnet = found;
       notes.push(`ControlNet-ready UNet: ${found.part}`);

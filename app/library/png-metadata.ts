@@ -116,7 +116,16 @@ export function readPngMetadata(bytes: Buffer | Uint8Array, limits: Partial<PngL
       break;
     } else if (TEXT_TYPES.has(type)) {
       const remaining = lim.maxTotalTextBytes - totalText;
-      const { keyword, text } = parseTextChunk(type, data, Math.min(lim.maxTextChunkBytes, remaining));
+      let parsed: { keyword: string; text: string };
+      try {
+        parsed = parseTextChunk(type, data, Math.min(lim.maxTextChunkBytes, remaining));
+      } catch (error) {
+        if (error instanceof PngMetadataError && error.reason === 'text_too_large' && remaining < lim.maxTextChunkBytes) {
+          throw new PngMetadataError('text_too_large', `Text chunks exceed ${lim.maxTotalTextBytes} bytes in total`);
+        }
+        throw error;
+      }
+      const { keyword, text } = parsed;
       totalText += Buffer.byteLength(text, 'utf8');
       if (totalText > lim.maxTotalTextBytes) throw new PngMetadataError('text_too_large', `Text chunks exceed ${lim.maxTotalTextBytes} bytes in total`);
       if (!Object.hasOwn(chunks, keyword)) chunks[keyword] = text;

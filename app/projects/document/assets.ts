@@ -88,3 +88,15 @@ export function dataUrlToPng(dataUrl: string): Uint8Array {
   if (!isPng(bytes)) throw new Error('Data URL does not hold a PNG (bad signature)');
   return bytes;
 }
+
+/**
+ * Width and height from a PNG's IHDR (PNG spec §11.2.2), without decoding: lets a reader
+ * refuse an oversized image before inflating a single pixel.
+ */
+export function pngDimensions(png: Uint8Array): { width: number; height: number } {
+  if (!isPng(png) || png.length < 24) throw new Error('Not a PNG (bad signature)');
+  const ihdr = String.fromCharCode(png[12]!, png[13]!, png[14]!, png[15]!);
+  if (ihdr !== 'IHDR') throw new Error('PNG does not start with IHDR');
+  const u32 = (o: number) => ((png[o]! << 24) >>> 0) + (png[o + 1]! << 16) + (png[o + 2]! << 8) + png[o + 3]!;
+  return { width: u32(16), height: u32(20) };
+}

@@ -1,0 +1,169 @@
+import { Buffer } from 'node:buffer';
+import { writePsdBuffer, type Layer as PsdLayer, type Psd } from 'ag-psd';
+import sharp, { type OverlayOptions } from 'sharp';
+import { ApiError } from '../contract/errors.js';
+import { GenerationRequest } from '../contract/generation.js';
+import type { Generation, ProjectDocument } from '../contract/projects.js';
+import { atelierRecord } from '../library/interchange.js';
+import { encodePngWithMetadata, formatA1111Parameters } from '../library/png-metadata.js';
+import { type ProjectAssets, dataUrlToPng, findCandidate } from './document/index.js';
+import { type Rgba, encodePng, flatten, renderLayer } from './render.js';
+import { writeZip } from './zip.js';
+
+// Exports: a flattened PNG carrying generation metadata, OpenRaster (.ora) and PSD with the
+// layers, and a contact sheet of one generation's candidates with their seeds.
+
+/**
+ * The request behind the picture: the topmost visible generated layer's generation with its
+ * candidate's seed, else the project's settings. Read by A1111-style tools and our own import.
+ */
+function pictureMetadata(doc: ProjectDocument, appVersion: string): { parameters: string; record: unknown } {
+  const top = [...doc.layers].reverse().find((l) => l.kind === 'generated' && l.visible);
+  const found = top?.kind === 'generated' ? findCandidate(doc, top.candidateId) : undefined;
+  if (found) {
+    const request = GenerationRequest.safeParse({ ...found.generation.request, seed: found.candidate.seed });
+    if (request.success) {
+      return {
+        parameters: formatA1111Parameters(request.data, { seed: found.candidate.seed, width: found.candidate.width, height: found.candidate.height, appVersion }),
+        record: { ...atelierRecord(request.data, { seed: found.candidate.seed, generationId: found.generation.id, candidateId: found.candidate.id, index: found.candidate.index, appVersion }), project: doc.name },
+      };
+    }
+  }
+  const { randomSeed: _random, maskBlur: _b, onlyMasked: _o, maskPadding: _p, ...settings } = doc.settings;
+  const request = GenerationRequest.parse(settings);
+  return {
+    parameters: formatA1111Parameters(request, { seed: request.seed, width: doc.canvas.width, height: doc.canvas.height, appVersion }),
+    record: { format: 'atelier', version: 1, request, project: doc.name, appVersion },
+  };
+}
+
+export async function exportFlattenedPng(doc: ProjectDocument, assets: ProjectAssets, appVersion: string): Promise<Buffer> {
+  return encodePngWithMetadata(await flatten(doc, assets), pictureMetadata(doc, appVersion));
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+async function thumbnail(image: Rgba, maxSide: number): Promise<Buffer> {
+  return sharp(await encodePng(image)).resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true }).png().toBuffer();
+}
+
+/**
+ * OpenRaster 0.0.6 (https://www.openraster.org/baseline/file-layout-spec.html): `mimetype`
+ * first and stored, `stack.xml` listing layers top first, one PNG per layer, the merged image
+ * and a thumbnail of at most 256 px. Krita and GIMP read names, opacity and visibility.
+ */
+export async function exportOra(doc: ProjectDocument, assets: ProjectAssets): Promise<Buffer> {
+  const { width, height } = doc.canvas;
+  const layerEntries: Array<{ name: string; data: Uint8Array; compress: boolean }> = [];
+  const stack: string[] = [];
+  for (const layer of [...doc.layers].reverse()) {
+    const src = `data/${layer.id}.png`;
+    layerEntries.push({ name: src, data: await encodePng(await renderLayer(doc, assets, layer)), compress: false });
+    stack.push(
+      `    <layer name="${escapeXml(layer.name)}" src="${src}" x="0" y="0" opacity="${layer.opacity}" visibility="${layer.visible ? 'visible' : 'hidden'}"` +
+        ` composite-op="svg:src-over"${layer.locked ? ' edit-locked="true"' : ''}/>`,
+    );
+  }
+  const merged = await flatten(doc, assets);
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<image version="0.0.6" w="${width}" h="${height}" xres="72" yres="72">\n  <stack>\n${stack.join('\n')}\n  </stack>\n</image>\n`;
+  return writeZip([
+    { name: 'mimetype', data: Buffer.from('image/openraster'), compress: false },
+    { name: 'stack.xml', data: Buffer.from(xml), compress: true },
+    ...layerEntries,
+    { name: 'mergedimage.png', data: await encodePng(merged), compress: false },
+    { name: 'Thumbnails/thumbnail.png', data: await thumbnail(merged, 256), compress: false },
+  ]);
+}
+
+/** PSD with one raster layer per document layer (names, opacity, visibility), via ag-psd's raw imageData (no canvas needed in Node). */
+export async function exportPsd(doc: ProjectDocument, assets: ProjectAssets): Promise<Buffer> {
+  const { width, height } = doc.canvas;
+  const children: PsdLayer[] = [];
+  // ag-psd lists children bottom first, like the document.
+  for (const layer of doc.layers) {
+    const pixels = await renderLayer(doc, assets, layer);
+    children.push({
+      name: layer.name,
+      top: 0,
+      left: 0,
+      bottom: height,
+      right: width,
+      opacity: layer.opacity,
+      hidden: !layer.visible,
+      blendMode: 'normal',
+      protected: layer.locked ? { composite: true, position: true, transparency: true } : undefined,
+      imageData: { width, height, data: new Uint8ClampedArray(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength) },
+    });
+  }
+  const merged = await flatten(doc, assets);
+  const psd: Psd = {
+    width,
+    height,
+    channels: 4,
+    bitsPerChannel: 8,
+    colorMode: 3,
+    children,
+    imageData: { width, height, data: new Uint8ClampedArray(merged.data.buffer, merged.data.byteOffset, merged.data.byteLength) },
+  };
+  return Buffer.from(writePsdBuffer(psd, { generateThumbnail: false, noBackground: true }));
+}
+
+/**
+ * A grid of a generation's candidates, each labelled with its index and seed, under a header
+ * with the prompt: for comparing and for sharing what a seed made.
+ */
+export async function exportContactSheet(doc: ProjectDocument, assets: ProjectAssets, generationId?: string, cellSize = 256): Promise<Buffer> {
+  const generation: Generation | undefined = generationId === undefined ? doc.generations.at(-1) : doc.generations.find((g) => g.id === generationId);
+  if (!generation) throw new ApiError('not_found', generationId === undefined ? 'The project has no generations yet' : `No generation "${generationId}" in the project`);
+  const candidates = generation.candidates.filter((c) => c.image !== null);
+  if (candidates.length === 0) throw new ApiError('not_found', `Generation "${generation.id}" has no candidate images in the project`);
+  const columns = Math.ceil(Math.sqrt(candidates.length));
+  const rows = Math.ceil(candidates.length / columns);
+  const gap = 8;
+  const label = 22;
+  const header = 30;
+  const width = columns * (cellSize + gap) + gap;
+  const height = header + rows * (cellSize + label + gap) + gap;
+  const font = 'font-family="DejaVu Sans" font-size="14" fill="#222"';
+  const prompt = String(generation.request.prompt ?? doc.settings.prompt);
+  const texts = [`<text x="${gap}" y="20" ${font} font-weight="bold">${escapeXml(`${generation.mode} · ${prompt}`.slice(0, 160))}</text>`];
+  const tiles: OverlayOptions[] = [];
+  for (const [i, candidate] of candidates.entries()) {
+    const x = gap + (i % columns) * (cellSize + gap);
+    const y = header + Math.floor(i / columns) * (cellSize + label + gap);
+    const tile = await sharp(dataUrlToPng(assets[candidate.image!.part] ?? ''))
+      .resize(cellSize, cellSize, { fit: 'contain', background: { r: 255, g: 255, b: 255, alpha: 1 } })
+      .png()
+      .toBuffer();
+    tiles.push({ input: tile, left: x, top: y });
+    texts.push(`<text x="${x}" y="${y + cellSize + 16}" ${font}>#${candidate.index} · seed ${candidate.seed}${candidate.favourite ? ' ★' : ''}</text>`);
+  }
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${texts.join('')}</svg>`;
+  return sharp({ create: { width, height, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 1 } } })
+    .composite([...tiles, { input: Buffer.from(svg), left: 0, top: 0 }])
+    .png()
+    .toBuffer();
+}
+
+export const EXPORT_FORMATS = ['png', 'ora', 'psd', 'contact-sheet'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export async function exportProject(
+  format: ExportFormat,
+  doc: ProjectDocument,
+  assets: ProjectAssets,
+  options: { appVersion: string; generationId?: string },
+): Promise<Buffer> {
+  switch (format) {
+    case 'png':
+      return exportFlattenedPng(doc, assets, options.appVersion);
+    case 'ora':
+      return exportOra(doc, assets);
+    case 'psd':
+      return exportPsd(doc, assets);
+    case 'contact-sheet':
+      return exportContactSheet(doc, assets, options.generationId);
+  }
+}

@@ -1,0 +1,172 @@
+import { Buffer } from 'node:buffer';
+import sharp from 'sharp';
+import type { Layer, ProjectDocument, Shape, Stroke } from '../contract/projects.js';
+import { type ProjectAssets, dataUrlToPng, findLayer } from './document/index.js';
+
+// Layers to pixels, in Node (exports, contact sheets). Every layer renders to a straight-alpha
+// RGBA buffer the size of the canvas; compositing is src-over with the layer's opacity.
+
+/** Straight (not premultiplied) RGBA, row-major. */
+export interface Rgba {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export function emptyRgba(width: number, height: number): Rgba {
+  return { width, height, data: new Uint8Array(width * height * 4) };
+}
+
+export async function decodePng(png: Uint8Array, width?: number, height?: number): Promise<Rgba> {
+  let image = sharp(png, { limitInputPixels: 16_384 * 16_384 }).ensureAlpha();
+  if (width !== undefined && height !== undefined) image = image.resize(width, height, { fit: 'fill', kernel: 'lanczos3' });
+  const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+export async function encodePng(image: Rgba): Promise<Buffer> {
+  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 4 } })
+    .png()
+    .toBuffer();
+}
+
+/** Copies `src` into `dst` at (left, top), clipped to `dst`. */
+function blit(dst: Rgba, src: Rgba, left: number, top: number): void {
+  const x0 = Math.max(0, left);
+  const y0 = Math.max(0, top);
+  const x1 = Math.min(dst.width, left + src.width);
+  const y1 = Math.min(dst.height, top + src.height);
+  if (x1 <= x0) return;
+  for (let y = y0; y < y1; y++) {
+    const from = ((y - top) * src.width + (x0 - left)) * 4;
+    dst.data.set(src.data.subarray(from, from + (x1 - x0) * 4), (y * dst.width + x0) * 4);
+  }
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+/** SVG colour + opacity attributes from #rrggbb[aa]. */
+function paint(attr: 'stroke' | 'fill', colour: string | null): string {
+  if (colour === null) return `${attr}="none"`;
+  const alpha = colour.length === 9 ? parseInt(colour.slice(7), 16) / 255 : 1;
+  return `${attr}="${colour.slice(0, 7)}" ${attr}-opacity="${alpha}"`;
+}
+
+/**
+ * A stroke as round-capped segments whose width follows pressure (SVG strokes have one width,
+ * so each segment takes the mean pressure of its two ends).
+ */
+function strokeSvg(stroke: Stroke, colour: string): string {
+  const p = stroke.points;
+  if (p.length === 3) return `<circle cx="${p[0]}" cy="${p[1]}" r="${(stroke.width * p[2]!) / 2}" ${paint('fill', colour)}/>`;
+  const segments: string[] = [];
+  for (let i = 0; i + 5 < p.length; i += 3) {
+    const width = stroke.width * ((p[i + 2]! + p[i + 5]!) / 2);
+    segments.push(`<line x1="${p[i]}" y1="${p[i + 1]}" x2="${p[i + 3]}" y2="${p[i + 4]}" stroke-width="${width}"/>`);
+  }
+  return `<g ${paint('stroke', colour)} stroke-linecap="round">${segments.join('')}</g>`;
+}
+
+function sketchSvg(strokes: readonly Stroke[], width: number, height: number): string {
+  // An eraser stroke hides what was drawn before it, not after: wrap everything so far in a mask.
+  let content = '';
+  const defs: string[] = [];
+  strokes.forEach((stroke, i) => {
+    if (stroke.tool === 'eraser') {
+      defs.push(`<mask id="e${i}" maskUnits="userSpaceOnUse" x="0" y="0" width="${width}" height="${height}"><rect width="${width}" height="${height}" fill="#fff"/>${strokeSvg(stroke, '#000000')}</mask>`);
+      content = `<g mask="url(#e${i})">${content}</g>`;
+    } else {
+      content += strokeSvg(stroke, stroke.colour);
+    }
+  });
+  return `<defs>${defs.join('')}</defs>${content}`;
+}
+
+function shapeSvg(shape: Shape): string {
+  const style = `${paint('stroke', shape.stroke)} stroke-width="${shape.strokeWidth}" ${paint('fill', shape.fill)}`;
+  switch (shape.type) {
+    case 'rectangle':
+      return `<rect x="${shape.x}" y="${shape.y}" width="${shape.width}" height="${shape.height}" ${style}/>`;
+    case 'ellipse':
+      return `<ellipse cx="${shape.x + shape.width / 2}" cy="${shape.y + shape.height / 2}" rx="${shape.width / 2}" ry="${shape.height / 2}" ${style}/>`;
+    case 'line':
+      return `<line x1="${shape.x1}" y1="${shape.y1}" x2="${shape.x2}" y2="${shape.y2}" ${style}/>`;
+    case 'region': {
+      const size = Math.max(8, Math.min(24, shape.height / 4));
+      return (
+        `<rect x="${shape.x}" y="${shape.y}" width="${shape.width}" height="${shape.height}" ${style} stroke-dasharray="6 4"/>` +
+        `<text x="${shape.x + 4}" y="${shape.y + size + 2}" font-family="DejaVu Sans" font-size="${size}" ${paint('fill', shape.stroke)}>${escapeXml(shape.label)}</text>`
+      );
+    }
+  }
+}
+
+async function renderSvg(body: string, width: number, height: number): Promise<Rgba> {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${body}</svg>`;
+  return decodePng(await sharp(Buffer.from(svg)).png().toBuffer());
+}
+
+function partBytes(assets: ProjectAssets, part: string): Uint8Array {
+  const dataUrl = assets[part];
+  if (dataUrl === undefined) throw new Error(`The image ${part} is missing from the project`);
+  return dataUrlToPng(dataUrl);
+}
+
+/**
+ * One layer's own pixels at canvas size, opacity not applied (exports keep opacity as a
+ * layer property). A control layer that renders another layer shows that layer's pixels.
+ */
+export async function renderLayer(doc: ProjectDocument, assets: ProjectAssets, layer: Layer, depth = 0): Promise<Rgba> {
+  const { width, height } = doc.canvas;
+  switch (layer.kind) {
+    case 'sketch':
+      return renderSvg(sketchSvg(layer.strokes, width, height), width, height);
+    case 'shapes':
+      return renderSvg(layer.shapes.map(shapeSvg).join(''), width, height);
+    case 'control': {
+      if (layer.image) return decodePng(partBytes(assets, layer.image.part), width, height);
+      const source = layer.sourceLayerId === null ? undefined : findLayer(doc, layer.sourceLayerId);
+      return source && depth < 2 ? renderLayer(doc, assets, source, depth + 1) : emptyRgba(width, height);
+    }
+    default: {
+      const w = Math.max(1, Math.round(layer.width));
+      const h = Math.max(1, Math.round(layer.height));
+      const image = await decodePng(partBytes(assets, layer.image.part), w, h);
+      const canvas = emptyRgba(width, height);
+      blit(canvas, image, Math.round(layer.x), Math.round(layer.y));
+      return canvas;
+    }
+  }
+}
+
+/** src-over of `src` × `opacity` onto `dst` (Porter–Duff, straight alpha), in place. */
+export function compositeOver(dst: Rgba, src: Rgba, opacity: number): void {
+  const d = dst.data;
+  const s = src.data;
+  for (let i = 0; i < d.length; i += 4) {
+    const sa = (s[i + 3]! / 255) * opacity;
+    if (sa === 0) continue;
+    const da = d[i + 3]! / 255;
+    const oa = sa + da * (1 - sa);
+    for (let c = 0; c < 3; c++) d[i + c] = Math.round((s[i + c]! * sa + d[i + c]! * da * (1 - sa)) / oa);
+    d[i + 3] = Math.round(oa * 255);
+  }
+}
+
+/** Kinds that are the picture; masks and control layers are guides and stay out of a flattened image. */
+export const PICTURE_KINDS: ReadonlySet<Layer['kind']> = new Set(['paint', 'reference', 'sketch', 'shapes', 'generated']);
+
+/** The picture as the canvas shows it, minus guides: visible picture layers over the background. */
+export async function flatten(doc: ProjectDocument, assets: ProjectAssets): Promise<Rgba> {
+  const { width, height, background } = doc.canvas;
+  const out = emptyRgba(width, height);
+  const bg = [1, 3, 5, 7].map((o) => (o < background.length ? parseInt(background.slice(o, o + 2), 16) : 255));
+  for (let i = 0; i < out.data.length; i += 4) out.data.set(bg, i);
+  for (const layer of doc.layers) {
+    if (!layer.visible || !PICTURE_KINDS.has(layer.kind) || layer.opacity === 0) continue;
+    compositeOver(out, await renderLayer(doc, assets, layer), layer.opacity);
+  }
+  return out;
+}

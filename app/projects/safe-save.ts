@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+/** The previous version kept beside a saved file. */
+export function backupPathOf(target: string): string {
+  return `${target}.bak`;
+}
+
+/**
+ * Writes `data` to `target` so that a crash or kill at any instant leaves either the old file
+ * or the new one, never a torn mix: write a temp file in the same folder (same file system,
+ * so rename is atomic), fsync it, keep the old file as `<target>.bak`, rename the temp file
+ * over the target, fsync the folder so the rename itself is durable (POSIX rename(2);
+ * the same sequence as write-file-atomic and SQLite's journal).
+ */
+export async function writeFileAtomic(target: string, data: Uint8Array, options: { backup?: boolean } = {}): Promise<void> {
+  const dir = path.dirname(path.resolve(target));
+  const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await fs.open(temp, 'wx', 0o644);
+  try {
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if (options.backup !== false) await keepBackup(target);
+    await fs.rename(temp, target);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  await syncDirectory(dir);
+}
+
+/** Hard-links the current file as the backup (no copy, atomic swap of the old backup). */
+async function keepBackup(target: string): Promise<void> {
+  const backup = backupPathOf(target);
+  const staging = `${backup}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await fs.link(target, staging);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return; // first save: nothing to keep
+    // File systems without hard links (FAT, some network shares): copy instead.
+    await fs.copyFile(target, staging);
+  }
+  await fs.rename(staging, backup);
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  // Windows cannot open a folder for fsync; NTFS journals the rename itself.
+  if (process.platform === 'win32') return;
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Leftover temp files of an interrupted save, so a start-up can clean them away. */
+export async function strayTempFiles(target: string): Promise<string[]> {
+  const dir = path.dirname(path.resolve(target));
+  const base = path.basename(target);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  return names.filter((n) => (n.startsWith(`.${base}.`) || n.startsWith(`${base}.bak.`)) && n.endsWith('.tmp')).map((n) => path.join(dir, n));
+}

@@ -1,9 +1,11 @@
+import { libraryHandlers, openStudioLibrary } from './library-handlers.js';
 import { StudioService, type StudioServiceOptions } from './studio.js';
 
 export { StudioService, toApiError } from './studio.js';
 export type { ServiceContext, Transport } from './context.js';
 export { resolveHome } from './home.js';
 export { APP_VERSION } from './version.js';
+export { libraryHandlers, openStudioLibrary } from './library-handlers.js';
 
 /**
  * The studio with every area plugged in: the one place that decides what a door serves.
@@ -11,5 +13,8 @@ export { APP_VERSION } from './version.js';
  */
 export async function createStudio(options: StudioServiceOptions): Promise<StudioService> {
   const service = new StudioService(options);
+  // Library: the history under <home>/library; other areas record into this instance.
+  const library = openStudioLibrary(service.ctx.home);
+  service.register(libraryHandlers(library), () => library.close());
   return service;
 }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { APP_VERSION, createStudio } from '../../app/service/index.js';
+import { registerHistoryCommands } from './history.js';
 
 /**
  * The `atelier` command. Subcommands call the StudioService in-process (the CLI's door) or
@@ -30,6 +31,8 @@ export function buildProgram(): Command {
         await studio.close();
       }
     });
+
+  registerHistoryCommands(program);
 
   return program;
 }

@@ -1,37 +1,192 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import type { StatusResult } from '../../app/contract/index.js';
 import { useApi } from './api/context.js';
+import { CanvasView, isTyping } from './canvas/CanvasView.js';
+import { fitToView, zoomStep } from './canvas/viewport.js';
+import { Gallery } from './gallery/Gallery.js';
+import { HistoryView } from './history/HistoryView.js';
+import { ControlPanel } from './panels/ControlPanel.js';
+import { LayersPanel } from './panels/LayersPanel.js';
+import { MaskPanel } from './panels/MaskPanel.js';
+import { PromptPanel } from './panels/PromptPanel.js';
+import { QueuePanel } from './panels/QueuePanel.js';
+import { ToolOptions, Toolbar } from './panels/Toolbar.js';
+import { ProjectBar } from './projects/ProjectBar.js';
+import { acceptCandidate, addReferenceImage, generateFromCanvas, recordGeneration, refineCandidate, variations } from './state/actions.js';
+import { StudioProvider, useStudio, useUi } from './state/context.js';
+import { DocumentSession } from './state/document.js';
+import { StudioController, type ToolName } from './state/studio.js';
+import { Toasts } from './ui/Toasts.js';
+
+const TOOL_KEYS: Record<string, ToolName> = { b: 'brush', e: 'eraser', m: 'mask', v: 'select', l: 'line', r: 'rect', o: 'ellipse', g: 'region', h: 'pan' };
 
 export function App() {
+  const api = useApi();
+  const studio = useMemo(() => new StudioController(api), [api]);
+  const session = useMemo(() => new DocumentSession(), []);
+  return (
+    <StudioProvider studio={studio}>
+      <Studio session={session} />
+    </StudioProvider>
+  );
+}
+
+function ServerStatus() {
   const api = useApi();
   const [status, setStatus] = useState<StatusResult | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState(false);
-
   useEffect(() => {
     api.call('status', {}).then(setStatus, (e: unknown) => setError(e instanceof Error ? e.message : String(e)));
     return api.subscribe((event) => {
       if (event.type === 'hello') setLive(true);
     });
   }, [api]);
+  return (
+    <span className="status" data-testid="server-status" data-live={live} title={status?.devices.map((d) => `${d.label}: ${d.available ? 'available' : 'not installed'}`).join('\n')}>
+      {error ? `Server error: ${error}` : status ? `v${status.appVersion} · ${status.transport}` : 'connecting…'}
+    </span>
+  );
+}
+
+function Studio({ session }: { session: DocumentSession }) {
+  const studio = useStudio();
+  const view = useUi((s) => s.view);
+
+  useEffect(() => {
+    const off = studio.connect();
+    void studio.loadModels();
+    const offDone = studio.onGenerationCompleted((generationId, candidates, job) => {
+      void recordGeneration(session, generationId, candidates, job).catch((e: unknown) => studio.toast('error', `Could not file the candidates in the project: ${String(e)}`));
+    });
+    return () => {
+      off();
+      offDone();
+    };
+  }, [studio, session]);
+
+  const generate = () => void generateFromCanvas(studio, session);
+
+  const fit = () => {
+    const el = document.querySelector('[data-testid="canvas"]');
+    if (!el) return;
+    const r = el.getBoundingClientRect();
+    studio.store.set({ viewport: fitToView(session.doc.canvas, { width: r.width, height: r.height }) });
+  };
+  const zoom = (direction: 1 | -1) => {
+    const el = document.querySelector('[data-testid="canvas"]');
+    const r = el?.getBoundingClientRect();
+    studio.store.set({ viewport: zoomStep(studio.state.viewport, { x: (r?.width ?? 0) / 2, y: (r?.height ?? 0) / 2 }, direction) });
+  };
+
+  // Shortcuts. Document edits undo with Ctrl/Cmd+Z; redo with Shift+Ctrl/Cmd+Z (or Ctrl+Y).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && e.key === 'Enter') {
+        e.preventDefault();
+        void generateFromCanvas(studio, session);
+        return;
+      }
+      if (e.key === 'Escape' && !isTyping(e.target)) {
+        void studio.cancelCurrent();
+        return;
+      }
+      if (isTyping(e.target)) return;
+      const key = e.key.toLowerCase();
+      if (mod && key === 'z') {
+        e.preventDefault();
+        if (e.shiftKey) session.history.redo();
+        else session.history.undo();
+        return;
+      }
+      if (mod && key === 'y') {
+        e.preventDefault();
+        session.history.redo();
+        return;
+      }
+      if (mod || e.altKey) return;
+      if (e.key === '+' || e.key === '=') zoom(1);
+      else if (e.key === '-') zoom(-1);
+      else if (e.key === '0') fit();
+      else if (key === 'm' && e.shiftKey) studio.store.set({ tool: 'mask-erase' });
+      else if (TOOL_KEYS[key]) studio.store.set({ tool: TOOL_KEYS[key] });
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  });
+
+  // Drop or paste an image: it becomes a reference layer.
+  useEffect(() => {
+    const fromFile = (file: File) => {
+      if (!file.type.startsWith('image/')) return false;
+      const reader = new FileReader();
+      reader.onload = () => void addReferenceImage(studio, session, String(reader.result), file.name || 'Pasted image');
+      reader.readAsDataURL(file);
+      return true;
+    };
+    const onDrop = (e: DragEvent) => {
+      const files = [...(e.dataTransfer?.files ?? [])];
+      if (files.length === 0) return;
+      e.preventDefault();
+      files.forEach(fromFile);
+    };
+    const onDragOver = (e: DragEvent) => e.preventDefault();
+    const onPaste = (e: ClipboardEvent) => {
+      if (isTyping(e.target)) return;
+      const files = [...(e.clipboardData?.files ?? [])];
+      if (files.some(fromFile)) e.preventDefault();
+    };
+    window.addEventListener('drop', onDrop);
+    window.addEventListener('dragover', onDragOver);
+    window.addEventListener('paste', onPaste);
+    return () => {
+      window.removeEventListener('drop', onDrop);
+      window.removeEventListener('dragover', onDragOver);
+      window.removeEventListener('paste', onPaste);
+    };
+  }, [studio, session]);
 
   return (
     <main className="app">
       <header className="topbar">
         <h1>Atelier</h1>
-        <span className="status" data-testid="server-status" data-live={live}>
-          {error ? `Server error: ${error}` : status ? `v${status.appVersion} · ${status.transport}` : 'connecting…'}
-        </span>
+        <ProjectBar session={session} />
+        <nav className="views" aria-label="Views">
+          <button type="button" aria-pressed={view === 'canvas'} data-testid="view-canvas" onClick={() => studio.store.set({ view: 'canvas' })}>
+            Canvas
+          </button>
+          <button type="button" aria-pressed={view === 'history'} data-testid="view-history" onClick={() => studio.store.set({ view: 'history' })}>
+            History
+          </button>
+        </nav>
+        <span className="spacer" />
+        <ServerStatus />
       </header>
-      {status && (
-        <ul className="devices" data-testid="devices">
-          {status.devices.map((d) => (
-            <li key={d.id}>
-              {d.label} — {d.available ? 'available' : 'not installed'}
-            </li>
-          ))}
-        </ul>
+      {view === 'history' ? (
+        <HistoryView session={session} />
+      ) : (
+        <div className="workspace">
+          <Toolbar />
+          <div className="center">
+            <ToolOptions onFit={fit} onZoom={zoom} />
+            <CanvasView session={session} />
+            <QueuePanel />
+            <Gallery
+              onAccept={(c) => void acceptCandidate(studio, session, c)}
+              onRefine={(c) => void refineCandidate(studio, session, c)}
+              onVariations={(c) => void variations(studio, c)}
+            />
+          </div>
+          <aside className="side">
+            <PromptPanel onGenerate={generate} />
+            <LayersPanel session={session} />
+            <MaskPanel session={session} />
+            <ControlPanel session={session} />
+          </aside>
+        </div>
       )}
+      <Toasts />
     </main>
   );
 }

@@ -1,0 +1,322 @@
+import type Konva from 'konva';
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { Ellipse, Layer as KLayer, Line, Rect, Stage, Text } from 'react-konva';
+import {
+  type MaskLayer,
+  addShape,
+  addStroke,
+  createLayer,
+  newId,
+  setLayerImage,
+} from '../../../app/projects/document/index.js';
+import { useStudio, useUi } from '../state/context.js';
+import { type DocumentSession } from '../state/document.js';
+import { errorMessage } from '../state/studio.js';
+import { LayerNode } from './LayerNodes.js';
+import { blankMask, fillMaskRect, paintMask } from './raster.js';
+import { type Point, type Rect as Box, fitToView, panBy, rectFromDrag, screenToCanvas, wheelZoomFactor, zoomAt } from './viewport.js';
+
+type Draft =
+  | { kind: 'stroke'; points: number[] }
+  | { kind: 'box'; tool: 'rect' | 'ellipse' | 'region' | 'line'; from: Point; to: Point }
+  | { kind: 'pan'; last: Point }
+  | { kind: 'frame'; offset: Point };
+
+const MASK_COLOUR = '#ff3b6b';
+
+/** The mask layer tools paint into, made (black = keep everything) when there is none. */
+export function ensureMaskLayer(session: DocumentSession): MaskLayer {
+  const { width, height } = session.doc.canvas;
+  return session.targetLayer('mask', () =>
+    createLayer('mask', { image: session.addAsset(blankMask(width, height)), x: 0, y: 0, width, height, colour: MASK_COLOUR }),
+  );
+}
+
+/**
+ * The canvas: the document's layers on a Konva stage, the generation frame, and the drawing
+ * tools. A stroke in progress lives on an overlay layer and becomes one document edit (one
+ * undo step) on pointer up, so drawing never re-renders the document.
+ */
+export function CanvasView({ session }: { session: DocumentSession }) {
+  const studio = useStudio();
+  const history = session.history;
+  const doc = useSyncExternalStore(history.subscribe, () => history.document);
+  const assets = useSyncExternalStore(session.session.subscribe, () => session.session.get().assets);
+  const tool = useUi((s) => s.tool);
+  const colour = useUi((s) => s.color);
+  const strokeWidth = useUi((s) => s.strokeWidth);
+  const viewport = useUi((s) => s.viewport);
+  const frame = useUi((s) => s.frame);
+  const frameWidth = useUi((s) => s.settings.width);
+  const frameHeight = useUi((s) => s.settings.height);
+  const host = useRef<HTMLDivElement>(null);
+  const draftLine = useRef<Konva.Line>(null);
+  const draft = useRef<Draft | null>(null);
+  const [box, setBox] = useState<Extract<Draft, { kind: 'box' }> | null>(null);
+  const [size, setSize] = useState({ width: 800, height: 600 });
+  const [spaceHeld, setSpaceHeld] = useState(false);
+
+  useEffect(() => {
+    const el = host.current;
+    if (!el) return;
+    const observer = new ResizeObserver(([entry]) => {
+      if (entry) setSize({ width: Math.max(1, Math.floor(entry.contentRect.width)), height: Math.max(1, Math.floor(entry.contentRect.height)) });
+    });
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+
+  // Fit the document when a different one is shown (new, open) and once the view has a size;
+  // later resizes (a panel opening) keep the artist's zoom.
+  const measured = size.width !== 800 || size.height !== 600;
+  const canvasWidth = doc.canvas.width;
+  const canvasHeight = doc.canvas.height;
+  useEffect(() => {
+    const el = host.current;
+    if (!el || !measured) return;
+    const rect = el.getBoundingClientRect();
+    studio.store.set({ viewport: fitToView({ width: canvasWidth, height: canvasHeight }, { width: rect.width, height: rect.height }) });
+  }, [doc.id, canvasWidth, canvasHeight, measured, studio]);
+
+  useEffect(() => {
+    const down = (e: KeyboardEvent) => {
+      if (e.code === 'Space' && !isTyping(e.target)) {
+        e.preventDefault();
+        setSpaceHeld(true);
+      }
+    };
+    const up = (e: KeyboardEvent) => {
+      if (e.code === 'Space') setSpaceHeld(false);
+    };
+    window.addEventListener('keydown', down);
+    window.addEventListener('keyup', up);
+    return () => {
+      window.removeEventListener('keydown', down);
+      window.removeEventListener('keyup', up);
+    };
+  }, []);
+
+  const pointer = (stage: Konva.Stage | null): Point | null => stage?.getPointerPosition() ?? null;
+
+  const onDown = useCallback(
+    (e: Konva.KonvaEventObject<PointerEvent>) => {
+      const stage = e.target.getStage();
+      const screen = pointer(stage);
+      if (!screen) return;
+      const vp = studio.state.viewport;
+      const at = screenToCanvas(vp, screen);
+      const pressure = e.evt.pointerType === 'mouse' ? 0.5 : e.evt.pressure || 0.5;
+      if (spaceHeld || tool === 'pan' || e.evt.button === 1) {
+        draft.current = { kind: 'pan', last: screen };
+        return;
+      }
+      if (e.evt.button !== 0) return;
+      if (tool === 'select') {
+        const f = studio.state.frame;
+        draft.current = { kind: 'frame', offset: { x: at.x - f.x, y: at.y - f.y } };
+        return;
+      }
+      if (tool === 'brush' || tool === 'eraser' || tool === 'mask' || tool === 'mask-erase') {
+        draft.current = { kind: 'stroke', points: [at.x, at.y, pressure] };
+        const line = draftLine.current;
+        if (line) {
+          const masking = tool === 'mask' || tool === 'mask-erase';
+          line.points([at.x, at.y, at.x + 0.01, at.y]);
+          line.stroke(masking ? (tool === 'mask' ? MASK_COLOUR : '#202020') : tool === 'eraser' ? '#808080' : colour);
+          line.opacity(masking || tool === 'eraser' ? 0.6 : 1);
+          line.strokeWidth(strokeWidth);
+          line.visible(true);
+          line.getLayer()?.batchDraw();
+        }
+        return;
+      }
+      const next = { kind: 'box' as const, tool: tool === 'rect' || tool === 'ellipse' || tool === 'region' || tool === 'line' ? tool : ('rect' as const), from: at, to: at };
+      draft.current = next;
+      setBox(next);
+    },
+    [spaceHeld, tool, colour, strokeWidth, studio],
+  );
+
+  const onMove = useCallback(
+    (e: Konva.KonvaEventObject<PointerEvent>) => {
+      const d = draft.current;
+      if (!d) return;
+      const screen = pointer(e.target.getStage());
+      if (!screen) return;
+      const vp = studio.state.viewport;
+      if (d.kind === 'pan') {
+        studio.store.set({ viewport: panBy(vp, screen.x - d.last.x, screen.y - d.last.y) });
+        d.last = screen;
+        return;
+      }
+      const at = screenToCanvas(vp, screen);
+      if (d.kind === 'frame') {
+        studio.store.set({ frame: { x: Math.round(at.x - d.offset.x), y: Math.round(at.y - d.offset.y) } });
+        return;
+      }
+      if (d.kind === 'stroke') {
+        const pressure = e.evt.pointerType === 'mouse' ? 0.5 : e.evt.pressure || 0.5;
+        d.points.push(at.x, at.y, pressure);
+        const line = draftLine.current;
+        if (line) {
+          const flat = line.points();
+          flat.push(at.x, at.y);
+          line.points(flat);
+          line.getLayer()?.batchDraw();
+        }
+        return;
+      }
+      const next = { ...d, to: e.evt.shiftKey ? square(d.from, at) : at };
+      draft.current = next;
+      setBox(next);
+    },
+    [studio],
+  );
+
+  const commit = useCallback(async () => {
+    const d = draft.current;
+    draft.current = null;
+    const line = draftLine.current;
+    try {
+      if (!d || d.kind === 'pan' || d.kind === 'frame') return;
+      if (d.kind === 'stroke') {
+        const width = studio.state.strokeWidth;
+        if (tool === 'mask' || tool === 'mask-erase') {
+          history.beginGesture(tool === 'mask' ? 'Paint mask' : 'Erase mask');
+          try {
+            const mask = ensureMaskLayer(session);
+            const src = session.assets[mask.image.part] ?? blankMask(mask.width, mask.height);
+            const local = d.points.map((v, i) => (i % 3 === 0 ? v - mask.x : i % 3 === 1 ? v - mask.y : v));
+            const painted = await paintMask(src, mask, local, width, studio.state.maskFeather, tool === 'mask' ? 'paint' : 'erase');
+            const ref = session.addAsset(painted);
+            history.change((doc) => setLayerImage(doc, mask.id, ref));
+          } finally {
+            history.endGesture();
+          }
+        } else {
+          history.beginGesture(tool === 'eraser' ? 'Erase' : 'Draw');
+          try {
+            const layer = session.targetLayer('sketch', () => createLayer('sketch', { strokes: [] }));
+            history.change((doc) =>
+              addStroke(doc, layer.id, { id: newId('s'), tool: tool === 'eraser' ? 'eraser' : 'brush', colour: studio.state.color, width, points: d.points.map((v) => Math.round(v * 100) / 100) }),
+            );
+          } finally {
+            history.endGesture();
+          }
+        }
+        return;
+      }
+      setBox(null);
+      const r = rectFromDrag(d.from, d.to);
+      if (d.tool !== 'line' && (r.width < 2 || r.height < 2)) return;
+      history.beginGesture(`Draw ${d.tool}`);
+      try {
+        const layer = session.targetLayer('shapes', () => createLayer('shapes', { shapes: [] }));
+        const style = { id: newId('h'), stroke: studio.state.color, strokeWidth: studio.state.strokeWidth, fill: null };
+        const shape =
+          d.tool === 'line'
+            ? { type: 'line' as const, ...style, x1: d.from.x, y1: d.from.y, x2: d.to.x, y2: d.to.y }
+            : d.tool === 'region'
+              ? { type: 'region' as const, ...style, ...r, label: studio.state.regionLabel }
+              : { type: d.tool === 'ellipse' ? ('ellipse' as const) : ('rectangle' as const), ...style, ...r };
+        history.change((doc) => addShape(doc, layer.id, shape));
+      } finally {
+        history.endGesture();
+      }
+    } catch (error) {
+      studio.toast('error', errorMessage(error));
+    } finally {
+      if (line) {
+        line.visible(false);
+        line.points([]);
+        line.getLayer()?.batchDraw();
+      }
+    }
+  }, [history, session, studio, tool]);
+
+  const onWheel = useCallback(
+    (e: Konva.KonvaEventObject<WheelEvent>) => {
+      e.evt.preventDefault();
+      const screen = pointer(e.target.getStage());
+      if (!screen) return;
+      const vp = studio.state.viewport;
+      if (e.evt.ctrlKey || !e.evt.shiftKey) studio.store.set({ viewport: zoomAt(vp, screen, wheelZoomFactor(e.evt.deltaY)) });
+      else studio.store.set({ viewport: panBy(vp, -e.evt.deltaY, 0) });
+    },
+    [studio],
+  );
+
+  const boxRect: Box | null = box ? rectFromDrag(box.from, box.to) : null;
+  const cursor = spaceHeld || tool === 'pan' ? 'grab' : tool === 'select' ? 'move' : 'crosshair';
+  return (
+    <div
+      className="canvas-host"
+      ref={host}
+      data-testid="canvas"
+      data-tool={tool}
+      data-scale={viewport.scale.toFixed(4)}
+      data-layers={doc.layers.length}
+      style={{ cursor }}
+      tabIndex={0}
+      aria-label="Canvas"
+    >
+      <Stage
+        width={size.width}
+        height={size.height}
+        x={viewport.x}
+        y={viewport.y}
+        scaleX={viewport.scale}
+        scaleY={viewport.scale}
+        onPointerDown={onDown}
+        onPointerMove={onMove}
+        onPointerUp={() => void commit()}
+        onPointerLeave={() => void commit()}
+        onWheel={onWheel}
+      >
+        <KLayer listening={false}>
+          <Rect x={0} y={0} width={doc.canvas.width} height={doc.canvas.height} fill={doc.canvas.background} shadowColor="#000" shadowBlur={12} shadowOpacity={0.5} />
+        </KLayer>
+        {doc.layers.map((layer) => (
+          <LayerNode key={layer.id} layer={layer} assets={assets} canvasWidth={doc.canvas.width} canvasHeight={doc.canvas.height} />
+        ))}
+        <KLayer listening={false} name="overlay">
+          <Rect
+            x={frame.x}
+            y={frame.y}
+            width={frameWidth}
+            height={frameHeight}
+            stroke="#6aa9ff"
+            strokeWidth={2 / viewport.scale}
+            dash={[8 / viewport.scale, 6 / viewport.scale]}
+            name="generation-frame"
+          />
+          <Text x={frame.x} y={frame.y - 18 / viewport.scale} text={`${frameWidth}×${frameHeight}`} fontSize={12 / viewport.scale} fill="#6aa9ff" />
+          <Line ref={draftLine} points={[]} lineCap="round" lineJoin="round" visible={false} perfectDrawEnabled={false} />
+          {box && boxRect && box.tool === 'line' && <Line points={[box.from.x, box.from.y, box.to.x, box.to.y]} stroke={colour} strokeWidth={strokeWidth} />}
+          {box && boxRect && box.tool === 'ellipse' && (
+            <Ellipse x={boxRect.x + boxRect.width / 2} y={boxRect.y + boxRect.height / 2} radiusX={boxRect.width / 2} radiusY={boxRect.height / 2} stroke={colour} strokeWidth={strokeWidth} />
+          )}
+          {box && boxRect && (box.tool === 'rect' || box.tool === 'region') && <Rect {...boxRect} stroke={colour} strokeWidth={strokeWidth} dash={box.tool === 'region' ? [6, 4] : undefined} />}
+        </KLayer>
+      </Stage>
+    </div>
+  );
+}
+
+function square(from: Point, to: Point): Point {
+  const side = Math.max(Math.abs(to.x - from.x), Math.abs(to.y - from.y));
+  return { x: from.x + Math.sign(to.x - from.x || 1) * side, y: from.y + Math.sign(to.y - from.y || 1) * side };
+}
+
+export function isTyping(target: EventTarget | null): boolean {
+  return target instanceof HTMLElement && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.tagName === 'SELECT' || target.isContentEditable);
+}
+
+/** Mask from a region box: the box's area becomes "repaint". */
+export async function maskFromBox(session: DocumentSession, rect: Box, feather: number): Promise<void> {
+  const mask = ensureMaskLayer(session);
+  const src = session.assets[mask.image.part] ?? blankMask(mask.width, mask.height);
+  const filled = await fillMaskRect(src, mask, { ...rect, x: rect.x - mask.x, y: rect.y - mask.y }, feather);
+  const ref = session.addAsset(filled);
+  session.history.change((doc) => setLayerImage(doc, mask.id, ref), 'Mask from region');
+}

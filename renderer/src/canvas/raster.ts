@@ -1,0 +1,235 @@
+import type { Layer, ProjectAssets, ProjectDocument, Shape, Stroke } from '../../../app/projects/document/index.js';
+import type { Rect } from './viewport.js';
+
+// Pixels in the browser: image loading, mask painting, and rendering document layers to PNG
+// at the generation frame's size (what is sent to the engine as ImageRefs).
+
+const images = new Map<string, Promise<HTMLImageElement>>();
+
+/** Loads (once) an image from a data URL or same-origin URL. */
+export function loadImage(src: string): Promise<HTMLImageElement> {
+  let promise = images.get(src);
+  if (!promise) {
+    promise = new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img);
+      img.onerror = () => reject(new Error(`Could not load image ${src.slice(0, 64)}`));
+      img.src = src;
+    });
+    images.set(src, promise);
+    promise.catch(() => images.delete(src));
+  }
+  return promise;
+}
+
+export function makeCanvas(width: number, height: number): { canvas: HTMLCanvasElement; ctx: CanvasRenderingContext2D } {
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  if (!ctx) throw new Error('This browser has no 2D canvas');
+  return { canvas, ctx };
+}
+
+/** Any image (PNG, JPEG, WebP…) as a PNG data URL: project parts are PNG. */
+export async function toPngDataUrl(src: string): Promise<{ dataUrl: string; width: number; height: number }> {
+  const img = await loadImage(src);
+  const { canvas, ctx } = makeCanvas(img.naturalWidth, img.naturalHeight);
+  ctx.drawImage(img, 0, 0);
+  return { dataUrl: canvas.toDataURL('image/png'), width: img.naturalWidth, height: img.naturalHeight };
+}
+
+/** Canvas 2D path of a stroke's flat x, y, pressure triples. */
+export function traceStroke(ctx: CanvasRenderingContext2D, points: readonly number[]): void {
+  ctx.beginPath();
+  if (points.length < 3) return;
+  ctx.moveTo(points[0] ?? 0, points[1] ?? 0);
+  if (points.length === 3) ctx.lineTo((points[0] ?? 0) + 0.01, points[1] ?? 0);
+  for (let i = 3; i < points.length; i += 3) ctx.lineTo(points[i] ?? 0, points[i + 1] ?? 0);
+}
+
+export function drawStroke(ctx: CanvasRenderingContext2D, stroke: Stroke): void {
+  ctx.save();
+  ctx.globalCompositeOperation = stroke.tool === 'eraser' ? 'destination-out' : 'source-over';
+  ctx.strokeStyle = stroke.colour;
+  ctx.lineWidth = stroke.width;
+  ctx.lineCap = 'round';
+  ctx.lineJoin = 'round';
+  traceStroke(ctx, stroke.points);
+  ctx.stroke();
+  ctx.restore();
+}
+
+export function drawShape(ctx: CanvasRenderingContext2D, shape: Shape): void {
+  ctx.save();
+  ctx.strokeStyle = shape.stroke;
+  ctx.lineWidth = shape.strokeWidth;
+  ctx.beginPath();
+  if (shape.type === 'line') {
+    ctx.moveTo(shape.x1, shape.y1);
+    ctx.lineTo(shape.x2, shape.y2);
+  } else if (shape.type === 'ellipse') {
+    ctx.ellipse(shape.x + shape.width / 2, shape.y + shape.height / 2, shape.width / 2, shape.height / 2, 0, 0, Math.PI * 2);
+  } else {
+    ctx.rect(shape.x, shape.y, shape.width, shape.height);
+  }
+  if (shape.fill && shape.type !== 'line') {
+    ctx.fillStyle = shape.fill;
+    ctx.fill();
+  }
+  if (shape.strokeWidth > 0) ctx.stroke();
+  if (shape.type === 'region' && shape.label) {
+    ctx.fillStyle = shape.stroke;
+    ctx.font = `${Math.max(10, Math.min(32, shape.height / 6))}px sans-serif`;
+    ctx.textBaseline = 'top';
+    ctx.fillText(shape.label, shape.x + 4, shape.y + 4, Math.max(1, shape.width - 8));
+  }
+  ctx.restore();
+}
+
+/** Draws one layer in canvas coordinates (the caller sets the transform). */
+export async function drawLayer(ctx: CanvasRenderingContext2D, layer: Layer, assets: ProjectAssets, size: { width: number; height: number }): Promise<void> {
+  if (layer.kind === 'sketch') {
+    // Eraser strokes cut only this layer: draw it on its own canvas first.
+    const { canvas, ctx: own } = makeCanvas(size.width, size.height);
+    own.setTransform(ctx.getTransform());
+    for (const stroke of layer.strokes) drawStroke(own, stroke);
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.globalAlpha *= layer.opacity;
+    ctx.drawImage(canvas, 0, 0);
+    ctx.restore();
+    return;
+  }
+  if (layer.kind === 'shapes') {
+    ctx.save();
+    ctx.globalAlpha *= layer.opacity;
+    for (const shape of layer.shapes) drawShape(ctx, shape);
+    ctx.restore();
+    return;
+  }
+  if (layer.kind === 'control') return;
+  const src = assets[layer.image.part];
+  if (!src) throw new Error(`Layer "${layer.name}" refers to missing pixels ${layer.image.part}`);
+  const img = await loadImage(src);
+  ctx.save();
+  ctx.globalAlpha *= layer.opacity;
+  ctx.drawImage(img, layer.x, layer.y, layer.width, layer.height);
+  ctx.restore();
+}
+
+/**
+ * Renders `layers` (bottom first) of the frame's area at out.width × out.height as a PNG,
+ * returned as raw base64 (the ImageRef `{ png }` form).
+ */
+export async function renderFrame(
+  doc: ProjectDocument,
+  assets: ProjectAssets,
+  layers: readonly Layer[],
+  frame: Rect,
+  out: { width: number; height: number },
+  background: string | null,
+): Promise<string> {
+  const { canvas, ctx } = makeCanvas(out.width, out.height);
+  if (background) {
+    ctx.fillStyle = background;
+    ctx.fillRect(0, 0, out.width, out.height);
+  }
+  const sx = out.width / frame.width;
+  const sy = out.height / frame.height;
+  ctx.setTransform(sx, 0, 0, sy, -frame.x * sx, -frame.y * sy);
+  for (const layer of layers) await drawLayer(ctx, layer, assets, out);
+  void doc;
+  return canvas.toDataURL('image/png').slice('data:image/png;base64,'.length);
+}
+
+// Masks: stored as opaque grayscale PNGs at canvas size, white = repaint, black = keep (the
+// engine's InpaintOptions.mask convention), so exports and the engine read them as they are.
+
+export function blankMask(width: number, height: number, value: 'black' | 'white' = 'black'): string {
+  const { canvas, ctx } = makeCanvas(width, height);
+  ctx.fillStyle = value === 'black' ? '#000000' : '#ffffff';
+  ctx.fillRect(0, 0, width, height);
+  return canvas.toDataURL('image/png');
+}
+
+async function maskCanvas(src: string, width: number, height: number) {
+  const made = makeCanvas(width, height);
+  made.ctx.fillStyle = '#000000';
+  made.ctx.fillRect(0, 0, width, height);
+  made.ctx.drawImage(await loadImage(src), 0, 0, width, height);
+  return made;
+}
+
+/**
+ * Paints (white) or erases (black) a stroke into a mask. Feather softens the edge with a
+ * Gaussian blur of that radius (CSS blur(): the standard deviation in pixels).
+ */
+export async function paintMask(src: string, size: { width: number; height: number }, points: readonly number[], width: number, feather: number, mode: 'paint' | 'erase'): Promise<string> {
+  const { canvas, ctx } = await maskCanvas(src, size.width, size.height);
+  ctx.save();
+  if (feather > 0) ctx.filter = `blur(${feather}px)`;
+  ctx.strokeStyle = mode === 'paint' ? '#ffffff' : '#000000';
+  ctx.lineWidth = width;
+  ctx.lineCap = 'round';
+  ctx.lineJoin = 'round';
+  traceStroke(ctx, points);
+  ctx.stroke();
+  ctx.restore();
+  return canvas.toDataURL('image/png');
+}
+
+export async function fillMaskRect(src: string, size: { width: number; height: number }, rect: Rect, feather: number): Promise<string> {
+  const { canvas, ctx } = await maskCanvas(src, size.width, size.height);
+  if (feather > 0) ctx.filter = `blur(${feather}px)`;
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(rect.x, rect.y, rect.width, rect.height);
+  return canvas.toDataURL('image/png');
+}
+
+export async function invertMask(src: string, size: { width: number; height: number }): Promise<string> {
+  const { canvas, ctx } = await maskCanvas(src, size.width, size.height);
+  ctx.globalCompositeOperation = 'difference';
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, size.width, size.height);
+  return canvas.toDataURL('image/png');
+}
+
+/** Whether any pixel of the mask asks for repainting. */
+export async function maskIsEmpty(src: string, size: { width: number; height: number }): Promise<boolean> {
+  const { ctx } = await maskCanvas(src, size.width, size.height);
+  const data = ctx.getImageData(0, 0, size.width, size.height).data;
+  for (let i = 0; i < data.length; i += 4) if ((data[i] ?? 0) > 8) return false;
+  return true;
+}
+
+const tinted = new Map<string, Promise<HTMLCanvasElement>>();
+
+/** The mask as a coloured overlay: luminance becomes alpha, painted in `colour`. */
+export function tintMask(src: string, colour: string): Promise<HTMLCanvasElement> {
+  const key = `${colour}|${src.length}|${src.slice(-64)}|${src.slice(40, 104)}`;
+  let promise = tinted.get(key);
+  if (!promise) {
+    promise = loadImage(src).then((img) => {
+      const { canvas, ctx } = makeCanvas(img.naturalWidth, img.naturalHeight);
+      ctx.drawImage(img, 0, 0);
+      const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+      const r = parseInt(colour.slice(1, 3), 16);
+      const g = parseInt(colour.slice(3, 5), 16);
+      const b = parseInt(colour.slice(5, 7), 16);
+      const d = pixels.data;
+      for (let i = 0; i < d.length; i += 4) {
+        const alpha = d[i] ?? 0;
+        d[i] = r;
+        d[i + 1] = g;
+        d[i + 2] = b;
+        d[i + 3] = alpha;
+      }
+      ctx.putImageData(pixels, 0, 0);
+      return canvas;
+    });
+    tinted.set(key, promise);
+    if (tinted.size > 64) tinted.delete(tinted.keys().next().value as string);
+  }
+  return promise;
+}

@@ -1,0 +1,265 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { GenerationMode, GenerationRecord, GenerationSummary, LibrarySearchQueryInput, LineageResult } from '../../../app/contract/index.js';
+import { libraryImageUrl } from '../api/media.js';
+import { useStudio } from '../state/context.js';
+import { type DocumentSession } from '../state/document.js';
+import { settingsFromRequest } from '../state/settings.js';
+import { errorMessage } from '../state/studio.js';
+import { IterationTree } from './IterationTree.js';
+import { cellPosition, gridWindow } from './window.js';
+
+const CELL = 148;
+const GAP = 8;
+const PAGE = 200;
+
+interface Filters {
+  text: string;
+  mode: GenerationMode | '';
+  favourite: boolean;
+  model: string;
+}
+
+/**
+ * The history: full-text search with filters over the library, a windowed thumbnail grid
+ * (only the visible rows are mounted; pages load as you scroll), a detail view with every
+ * parameter, recall, and lineage.
+ */
+export function HistoryView({ session }: { session: DocumentSession }) {
+  const studio = useStudio();
+  const [filters, setFilters] = useState<Filters>({ text: '', mode: '', favourite: false, model: '' });
+  const [items, setItems] = useState<GenerationSummary[]>([]);
+  const [total, setTotal] = useState(0);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [scroll, setScroll] = useState({ top: 0, width: 800, height: 600 });
+  const scroller = useRef<HTMLDivElement>(null);
+  const loading = useRef(false);
+
+  const query = useCallback(
+    (offset: number): LibrarySearchQueryInput => ({
+      text: filters.text,
+      limit: PAGE,
+      offset,
+      sort: filters.text.trim() ? 'relevance' : 'newest',
+      ...(filters.mode ? { mode: filters.mode } : {}),
+      ...(filters.favourite ? { favourite: true } : {}),
+      ...(filters.model.trim() ? { model: filters.model.trim() } : {}),
+    }),
+    [filters],
+  );
+
+  useEffect(() => {
+    let live = true;
+    const timer = setTimeout(() => {
+      studio.api.call('library.search', query(0)).then(
+        (result) => {
+          if (!live) return;
+          setItems(result.items);
+          setTotal(result.total);
+        },
+        (error: unknown) => live && studio.toast('error', `History search failed: ${errorMessage(error)}`),
+      );
+    }, 150);
+    const off = studio.api.subscribe((event) => {
+      if (event.type === 'library.changed') {
+        studio.api.call('library.search', query(0)).then(
+          (result) => {
+            if (!live) return;
+            setItems(result.items);
+            setTotal(result.total);
+          },
+          () => undefined,
+        );
+      }
+    });
+    return () => {
+      live = false;
+      clearTimeout(timer);
+      off();
+    };
+  }, [query, studio]);
+
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const measure = () => setScroll({ top: el.scrollTop, width: el.clientWidth, height: el.clientHeight });
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+
+  const win = gridWindow({ count: total, width: scroll.width, height: scroll.height, scrollTop: scroll.top, cellSize: CELL, gap: GAP });
+
+  // Load the next page when the window reaches past what is loaded.
+  useEffect(() => {
+    if (win.last <= items.length || items.length >= total || loading.current) return;
+    loading.current = true;
+    studio.api
+      .call('library.search', query(items.length))
+      .then(
+        (result) => setItems((prev) => (prev.length === result.offset ? [...prev, ...result.items] : prev)),
+        (error: unknown) => studio.toast('error', `History search failed: ${errorMessage(error)}`),
+      )
+      .finally(() => {
+        loading.current = false;
+      });
+  }, [win.last, items.length, total, query, studio]);
+
+  const cells = [];
+  for (let i = win.first; i < Math.min(win.last, items.length); i++) {
+    const item = items[i];
+    if (!item) continue;
+    const pos = cellPosition(i, win.columns, win.pitch);
+    const thumb = item.candidates[0];
+    cells.push(
+      <button
+        key={item.id}
+        type="button"
+        className={`history-cell${selected === item.id ? ' selected' : ''}`}
+        style={{ left: pos.left, top: pos.top, width: CELL, height: CELL }}
+        data-testid="history-cell"
+        data-generation-id={item.id}
+        onClick={() => setSelected(item.id)}
+        title={item.prompt}
+      >
+        {thumb ? <img src={libraryImageUrl(thumb.sha256)} alt="" loading="lazy" decoding="async" /> : <span className="no-image">{item.status}</span>}
+        <span className="badge">
+          {item.mode === 'txt2img' ? '' : `${item.mode} · `}
+          {item.candidates.length}
+        </span>
+      </button>,
+    );
+  }
+
+  return (
+    <div className="history" data-testid="history">
+      <div className="history-main">
+        <form className="history-filters" role="search" onSubmit={(e) => e.preventDefault()}>
+          <input type="search" aria-label="Search prompts" placeholder='Search prompts: words, "phrases", prefix*, -exclude' data-testid="history-search" value={filters.text} onChange={(e) => setFilters({ ...filters, text: e.target.value })} />
+          <select aria-label="Mode" data-testid="history-mode" value={filters.mode} onChange={(e) => setFilters({ ...filters, mode: e.target.value as GenerationMode | '' })}>
+            <option value="">all modes</option>
+            <option value="txt2img">txt2img</option>
+            <option value="img2img">img2img</option>
+            <option value="inpaint">inpaint</option>
+          </select>
+          <input aria-label="Model" placeholder="model" value={filters.model} onChange={(e) => setFilters({ ...filters, model: e.target.value })} />
+          <label className="check">
+            <input type="checkbox" checked={filters.favourite} onChange={(e) => setFilters({ ...filters, favourite: e.target.checked })} /> favourites
+          </label>
+          <span className="muted" data-testid="history-total">
+            {total} {total === 1 ? 'entry' : 'entries'}
+          </span>
+        </form>
+        <div className="history-scroll" ref={scroller} onScroll={(e) => setScroll({ top: e.currentTarget.scrollTop, width: e.currentTarget.clientWidth, height: e.currentTarget.clientHeight })} data-testid="history-grid">
+          <div className="history-sizer" style={{ height: win.totalHeight }}>
+            {cells}
+          </div>
+        </div>
+      </div>
+      {selected && <HistoryDetail id={selected} session={session} onSelect={setSelected} onClose={() => setSelected(null)} />}
+    </div>
+  );
+}
+
+function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session: DocumentSession; onSelect: (id: string) => void; onClose: () => void }) {
+  const studio = useStudio();
+  const [record, setRecord] = useState<GenerationRecord | null>(null);
+  const [lineage, setLineage] = useState<LineageResult | null>(null);
+  useEffect(() => {
+    let live = true;
+    studio.api.call('library.get', { id }).then(
+      (r) => live && setRecord(r),
+      (error: unknown) => studio.toast('error', `Could not open the entry: ${errorMessage(error)}`),
+    );
+    studio.api.call('library.lineage', { id }).then(
+      (l) => live && setLineage(l),
+      () => live && setLineage(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [id, studio]);
+  if (!record) return <aside className="history-detail">Loading…</aside>;
+  const recall = async (candidateId?: string) => {
+    try {
+      const result = await studio.api.call('library.recall', { id: candidateId ?? record.id });
+      studio.updateSettings(settingsFromRequest(studio.state.settings, result.request));
+      for (const w of result.warnings) studio.toast('info', w);
+      studio.store.set({ view: 'canvas' });
+    } catch (error) {
+      studio.toast('error', `Recall failed: ${errorMessage(error)}`);
+    }
+  };
+  const params: Array<[string, unknown]> = [
+    ['prompt', record.prompt],
+    ['negative prompt', record.negativePrompt],
+    ['mode', record.mode],
+    ['model', record.modelName ?? record.model],
+    ['model hash', record.modelHash],
+    ['sampler', record.sampler],
+    ['steps', record.steps],
+    ['CFG', record.cfg],
+    ['seed', record.seed],
+    ['seed mode', record.seedMode],
+    ['size', record.width && record.height ? `${record.width}×${record.height}` : null],
+    ['strength', record.strength],
+    ['control', record.hasControl ? 'yes' : 'no'],
+    ['device', record.device],
+    ['status', record.status],
+    ['source', record.source],
+    ['created', record.createdAt],
+    ['app version', record.appVersion],
+    ['tags', record.tags.join(', ')],
+    ['error', record.error],
+    ['note', record.importNote],
+  ];
+  void session;
+  return (
+    <aside className="history-detail" data-testid="history-detail" aria-label="History entry">
+      <div className="row">
+        <h2>Entry</h2>
+        <span className="spacer" />
+        <button type="button" data-testid="recall" onClick={() => void recall()}>
+          Recall into prompt panel
+        </button>
+        <button type="button" aria-label="Close" onClick={onClose}>
+          ×
+        </button>
+      </div>
+      <ul className="detail-candidates">
+        {record.candidates.map((c) => (
+          <li key={c.id}>
+            <img src={libraryImageUrl(c.sha256)} alt={`Seed ${c.seed ?? '?'}`} />
+            <button type="button" onClick={() => void recall(c.id)}>
+              Recall #{c.seed ?? '?'}
+            </button>
+          </li>
+        ))}
+      </ul>
+      <table className="params" data-testid="history-params">
+        <tbody>
+          {params
+            .filter(([, v]) => v !== null && v !== undefined && v !== '')
+            .map(([k, v]) => (
+              <tr key={k}>
+                <th>{k}</th>
+                <td>{String(v)}</td>
+              </tr>
+            ))}
+          {Object.entries(record.timings).map(([k, v]) => (
+            <tr key={`t-${k}`}>
+              <th>{k} (ms)</th>
+              <td>{Math.round(v)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {lineage && (
+        <IterationTree
+          lineage={lineage}
+          self={{ generationId: record.id, parentCandidateId: record.parentCandidateId, prompt: record.prompt, mode: record.mode, createdAt: record.createdAt, candidateIds: record.candidates.map((c) => c.id) }}
+          onSelect={onSelect}
+        />
+      )}
+    </aside>
+  );
+}

@@ -1,0 +1,112 @@
+import { useMemo, useRef, useState } from 'react';
+import { parseEmphasis, suggestPhrases, wordAt } from './emphasis.js';
+
+interface Props {
+  label: string;
+  testId: string;
+  value: string;
+  onChange: (value: string) => void;
+  history: readonly string[];
+  rows?: number;
+  onSubmit?: () => void;
+}
+
+function weightClass(weight: number): string {
+  if (weight > 1.001) return weight > 1.3 ? 'w-up2' : 'w-up';
+  if (weight < 0.999) return 'w-down';
+  return '';
+}
+
+/**
+ * A prompt box that highlights emphasis syntax: a transparent textarea over a mirror that
+ * paints the same text with colours (CSP forbids inline style tags, not style props).
+ */
+export function PromptField({ label, testId, value, onChange, history, rows = 3, onSubmit }: Props) {
+  const area = useRef<HTMLTextAreaElement>(null);
+  const mirror = useRef<HTMLDivElement>(null);
+  const [caret, setCaret] = useState(0);
+  const [open, setOpen] = useState(false);
+  const [active, setActive] = useState(0);
+  const spans = useMemo(() => parseEmphasis(value), [value]);
+  const { start, word } = wordAt(value, caret);
+  const suggestions = useMemo(() => (open ? suggestPhrases(history, word) : []), [open, history, word]);
+
+  const accept = (phrase: string) => {
+    const next = value.slice(0, start) + phrase + value.slice(caret);
+    onChange(next);
+    setOpen(false);
+    const pos = start + phrase.length;
+    requestAnimationFrame(() => {
+      area.current?.setSelectionRange(pos, pos);
+      area.current?.focus();
+    });
+  };
+
+  return (
+    <label className="prompt-field">
+      <span className="label">{label}</span>
+      <div className="prompt-box">
+        <div className="prompt-mirror" ref={mirror} aria-hidden="true">
+          {spans.map((s) => (
+            <span key={s.start} className={`em-${s.kind} ${weightClass(s.weight)}`} data-weight={s.weight.toFixed(2)}>
+              {value.slice(s.start, s.end)}
+            </span>
+          ))}
+          {'\u200b'}
+        </div>
+        <textarea
+          ref={area}
+          data-testid={testId}
+          rows={rows}
+          spellCheck={false}
+          value={value}
+          aria-autocomplete="list"
+          onChange={(e) => {
+            onChange(e.target.value);
+            setCaret(e.target.selectionStart);
+            setOpen(true);
+            setActive(0);
+          }}
+          onScroll={(e) => {
+            if (mirror.current) mirror.current.scrollTop = e.currentTarget.scrollTop;
+          }}
+          onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
+          onBlur={() => setTimeout(() => setOpen(false), 150)}
+          onKeyDown={(e) => {
+            if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
+              e.preventDefault();
+              onSubmit?.();
+              return;
+            }
+            if (suggestions.length === 0) return;
+            if (e.key === 'ArrowDown') {
+              e.preventDefault();
+              setActive((a) => (a + 1) % suggestions.length);
+            } else if (e.key === 'ArrowUp') {
+              e.preventDefault();
+              setActive((a) => (a - 1 + suggestions.length) % suggestions.length);
+            } else if (e.key === 'Tab' || e.key === 'Enter') {
+              const pick = suggestions[active];
+              if (pick) {
+                e.preventDefault();
+                accept(pick);
+              }
+            } else if (e.key === 'Escape') {
+              e.stopPropagation();
+              setOpen(false);
+            }
+          }}
+        />
+      </div>
+      {suggestions.length > 0 && (
+        <ul className="suggestions" role="listbox" data-testid={`${testId}-suggestions`}>
+          {suggestions.map((s, i) => (
+            <li key={s} role="option" aria-selected={i === active} className={i === active ? 'active' : ''} onMouseDown={(e) => { e.preventDefault(); accept(s); }}>
+              {s}
+            </li>
+          ))}
+        </ul>
+      )}
+    </label>
+  );
+}

@@ -1,0 +1,243 @@
+import type { GenerationRequestInput, ImageRef, ModelEntry } from '../../../app/contract/index.js';
+
+type ControlInput = NonNullable<GenerationRequestInput['controls']>[number];
+import {
+  type Candidate,
+  type ControlLayer,
+  type Layer,
+  type MaskLayer,
+  addGeneration,
+  addLayer,
+  createControlLayer,
+  createLayer,
+  findCandidate,
+  modeOfRequest,
+} from './doc-ops.js';
+import { maskIsEmpty, renderFrame, toPngDataUrl } from '../canvas/raster.js';
+import { type DocumentSession } from './document.js';
+import { type JobView, type StagedCandidate, type StudioController, errorMessage } from './studio.js';
+
+// What the artist's buttons do with the canvas: render layers to the images a request needs,
+// queue it, file the candidates into the document, accept, refine, vary.
+
+/** Canny thresholds per control layer (the UI's preview settings; the engine re-runs Canny). */
+export const cannyThresholds = new Map<string, { low: number; high: number }>();
+
+function frameOf(studio: StudioController) {
+  const { frame, settings } = studio.state;
+  return { x: frame.x, y: frame.y, width: settings.width, height: settings.height };
+}
+
+function outSize(studio: StudioController) {
+  return { width: studio.state.settings.width, height: studio.state.settings.height };
+}
+
+function chosenModel(studio: StudioController): ModelEntry | undefined {
+  return studio.state.models.find((m) => m.id === studio.state.settings.model);
+}
+
+/** The ControlNet a control layer uses: its own, else the chosen model's first one. */
+function controlnetFor(studio: StudioController, layer: ControlLayer): string | undefined {
+  return layer.model ?? chosenModel(studio)?.info?.controlnets[0];
+}
+
+/** The control maps of the visible control layers, rendered at the frame. */
+export async function controlInputs(studio: StudioController, session: DocumentSession): Promise<ControlInput[]> {
+  const doc = session.doc;
+  const controls: ControlInput[] = [];
+  for (const layer of doc.layers) {
+    if (layer.kind !== 'control' || !layer.visible) continue;
+    const source: Layer | undefined = layer.sourceLayerId ? doc.layers.find((l) => l.id === layer.sourceLayerId) : undefined;
+    if (source && source.kind === 'sketch' && source.strokes.length === 0) continue;
+    const model = controlnetFor(studio, layer);
+    if (!model) {
+      studio.toast('info', `“${layer.name}” is not used: the model has no ${layer.controlType} ControlNet`);
+      continue;
+    }
+    let drawn: Layer;
+    if (source) drawn = source;
+    else if (layer.image) {
+      // A control map of its own covers the canvas.
+      drawn = { kind: 'reference', id: layer.id, name: layer.name, visible: true, locked: false, opacity: 1, image: layer.image, x: 0, y: 0, width: doc.canvas.width, height: doc.canvas.height, source: null };
+    } else continue;
+    const png = await renderFrame(doc, session.assets, [drawn], frameOf(studio), outSize(studio), source?.kind === 'sketch' ? '#ffffff' : '#000000');
+    const thresholds = cannyThresholds.get(layer.id);
+    controls.push({
+      type: layer.controlType,
+      model,
+      image: { png },
+      preprocess: layer.preprocess,
+      weight: layer.weight,
+      start: layer.start,
+      end: layer.end,
+      ...(layer.preprocess === 'canny' && thresholds ? { cannyLow: thresholds.low, cannyHigh: thresholds.high } : {}),
+    });
+  }
+  return controls;
+}
+
+/** The visible mask layer's pixels at the frame, or undefined when nothing is masked. */
+export async function maskInput(studio: StudioController, session: DocumentSession): Promise<{ layer: MaskLayer; png: string } | undefined> {
+  const mask = [...session.doc.layers].reverse().find((l): l is MaskLayer => l.kind === 'mask' && l.visible);
+  if (!mask) return undefined;
+  const src = session.assets[mask.image.part];
+  if (!src || (await maskIsEmpty(src, mask))) return undefined;
+  const png = await renderFrame(session.doc, session.assets, [{ ...mask, opacity: 1 }], frameOf(studio), outSize(studio), '#000000');
+  return { layer: mask, png };
+}
+
+/** Generate: prompt + settings + control layers → a new job. */
+export async function generateFromCanvas(studio: StudioController, session: DocumentSession): Promise<string | undefined> {
+  try {
+    const controls = await controlInputs(studio, session);
+    return await studio.generate({ controls, projectId: session.doc.id }, 'generate');
+  } catch (error) {
+    studio.toast('error', `Could not prepare the generation: ${errorMessage(error)}`);
+    return undefined;
+  }
+}
+
+/** Refine a candidate: img2img from it, or inpainting where the current mask is painted. */
+export async function refineCandidate(studio: StudioController, session: DocumentSession, candidate: StagedCandidate): Promise<string | undefined> {
+  try {
+    const controls = await controlInputs(studio, session);
+    const mask = await maskInput(studio, session);
+    const s = studio.state.settings;
+    const init: ImageRef = { sha256: candidate.sha256 };
+    const extra: Partial<GenerationRequestInput> = {
+      init,
+      strength: s.strength,
+      controls,
+      parentCandidateId: candidate.id,
+      projectId: session.doc.id,
+      ...(mask ? { inpaint: { mask: { png: mask.png }, blur: s.maskBlur, onlyMasked: s.onlyMasked, padding: s.maskPadding } } : {}),
+    };
+    const jobId = await studio.generate(extra, 'refine');
+    if (jobId && mask) pendingMasks.set(jobId, { layerId: mask.layer.id, part: mask.layer.image.part });
+    return jobId;
+  } catch (error) {
+    studio.toast('error', `Could not prepare the refinement: ${errorMessage(error)}`);
+    return undefined;
+  }
+}
+
+/** Variations: the candidate's own request with new seeds. */
+export async function variations(studio: StudioController, candidate: StagedCandidate): Promise<string | undefined> {
+  const { seed: _seed, batch: _batch, ...request } = candidate.request;
+  return studio.generate({ ...request, batch: studio.state.settings.batch }, 'variations');
+}
+
+/** Which mask (layer and immutable part) a refinement job used, for the iteration tree. */
+const pendingMasks = new Map<string, { layerId: string; part: string }>();
+
+/** Loads a candidate's image into the project as a PNG part. */
+async function candidateAsset(session: DocumentSession, url: string): Promise<{ part: string } | null> {
+  try {
+    const { dataUrl } = await toPngDataUrl(url);
+    return session.addAsset(dataUrl);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Files a completed generation into the document (not an undo step): its request, mode,
+ * parent candidate and the mask it used, and the candidates with their pixels.
+ */
+export async function recordGeneration(session: DocumentSession, generationId: string, staged: StagedCandidate[], job: JobView | undefined): Promise<void> {
+  const request = job?.request ?? staged[0]?.request;
+  if (!request) return;
+  const candidates: Candidate[] = [];
+  for (const c of staged) {
+    const image = await candidateAsset(session, c.url);
+    candidates.push({ id: c.id, index: c.index, seed: c.seed, sha256: c.sha256, width: c.width, height: c.height, image, favourite: false });
+  }
+  const mask = job ? pendingMasks.get(job.jobId) : undefined;
+  if (job) pendingMasks.delete(job.jobId);
+  const parent = request.parentCandidateId && findCandidate(session.doc, request.parentCandidateId) ? request.parentCandidateId : null;
+  session.history.applyRemote((doc) =>
+    addGeneration(doc, {
+      id: generationId,
+      createdAt: new Date().toISOString(),
+      mode: modeOfRequest(request),
+      request: stripImages(request),
+      parentCandidateId: parent,
+      maskLayerId: mask?.layerId ?? null,
+      maskSnapshot: mask ? { part: mask.part } : null,
+      candidates,
+    }),
+  );
+}
+
+/** The request as stored in the document: image bytes replaced by a marker (they are in parts). */
+function stripImages(request: GenerationRequestInput): Record<string, unknown> {
+  const image = (ref: ImageRef | undefined) => (ref && 'png' in ref ? { png: '(canvas)' } : ref);
+  return JSON.parse(
+    JSON.stringify({
+      ...request,
+      init: image(request.init),
+      inpaint: request.inpaint ? { ...request.inpaint, mask: image(request.inpaint.mask) } : undefined,
+      controls: request.controls?.map((c) => ({ ...c, image: image(c.image) })),
+    }),
+  ) as Record<string, unknown>;
+}
+
+/** Accept: the candidate goes onto the canvas as a new layer at the generation frame (undoable). */
+export async function acceptCandidate(studio: StudioController, session: DocumentSession, candidate: StagedCandidate): Promise<void> {
+  try {
+    const inDoc = findCandidate(session.doc, candidate.id)?.candidate;
+    const image = inDoc?.image ?? (await candidateAsset(session, candidate.url));
+    if (!image) throw new Error('the candidate image could not be loaded');
+    const f = frameOf(studio);
+    const layer = createLayer('generated', {
+      name: `Seed ${candidate.seed}`,
+      image,
+      x: f.x,
+      y: f.y,
+      width: f.width,
+      height: f.height,
+      generationId: candidate.generationId,
+      candidateId: candidate.id,
+    });
+    session.history.change((doc) => addLayer(doc, layer, topmostContentIndex(doc.layers)), 'Accept candidate');
+    session.history.select([layer.id]);
+    void studio.api.call('library.rate', { candidateId: candidate.id, accepted: true }).catch(() => undefined);
+  } catch (error) {
+    studio.toast('error', `Could not accept the candidate: ${errorMessage(error)}`);
+  }
+}
+
+/** Below masks and control layers, so overlays stay on top of accepted images. */
+function topmostContentIndex(layers: readonly Layer[]): number {
+  let index = layers.length;
+  while (index > 0 && (layers[index - 1]?.kind === 'mask' || layers[index - 1]?.kind === 'control')) index--;
+  return index;
+}
+
+/** Drop or paste: an image becomes a reference layer, fitted inside the canvas. */
+export async function addReferenceImage(studio: StudioController, session: DocumentSession, src: string, name: string): Promise<void> {
+  try {
+    const { dataUrl, width, height } = await toPngDataUrl(src);
+    const { width: cw, height: ch } = session.doc.canvas;
+    const scale = Math.min(1, cw / width, ch / height);
+    const image = session.addAsset(dataUrl);
+    const layer = createLayer('reference', { name, image, x: 0, y: 0, width: Math.round(width * scale), height: Math.round(height * scale), source: name });
+    session.history.change((doc) => addLayer(doc, layer), 'Add reference image');
+    session.history.select([layer.id]);
+  } catch (error) {
+    studio.toast('error', `Could not add the image: ${errorMessage(error)}`);
+  }
+}
+
+/** A sketch layer used as a scribble ControlNet input. */
+export function scribbleFromSketch(session: DocumentSession, sketchId: string): void {
+  const control = createControlLayer({ controlType: 'scribble', sourceLayerId: sketchId, name: 'Scribble control' });
+  session.history.change((doc) => addLayer(doc, control), 'Add scribble control');
+}
+
+/** An image layer turned into Canny edges (the engine computes them with these thresholds). */
+export function cannyFromLayer(session: DocumentSession, sourceId: string, low: number, high: number): void {
+  const control = createControlLayer({ controlType: 'canny', sourceLayerId: sourceId, preprocess: 'canny', name: 'Canny control' });
+  cannyThresholds.set(control.id, { low, high });
+  session.history.change((doc) => addLayer(doc, control), 'Add canny control');
+}

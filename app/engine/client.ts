@@ -4,6 +4,8 @@ import { forkTransportFactory } from './worker/fork.js';
 import type { EngineTransport, EngineTransportFactory, FromWorker, ToWorker } from './worker/protocol.js';
 
 export interface GenerateOptions {
+  /** The model is loaded (or was reused) on this execution provider; steps follow. */
+  onLoaded?: (info: { device: string; reused: boolean }) => void;
   onProgress?: (progress: PipelineProgress) => void;
   signal?: AbortSignal;
 }
@@ -23,6 +25,7 @@ interface Pending {
   resolve(result: PipelineResult): void;
   reject(error: ApiError): void;
   onProgress?: (progress: PipelineProgress) => void;
+  onLoaded?: (info: { device: string; reused: boolean }) => void;
 }
 
 interface Worker {
@@ -83,6 +86,7 @@ export class EngineClient {
       this.pending = {
         jobId,
         onProgress: options.onProgress,
+        onLoaded: options.onLoaded,
         resolve: (result) => {
           settle();
           resolve(result);
@@ -154,6 +158,9 @@ export class EngineClient {
       case 'ready':
         worker.ready = true;
         for (const m of worker.backlog.splice(0)) worker.transport.postMessage(m);
+        return;
+      case 'loaded':
+        if (this.pending?.jobId === message.jobId) this.pending.onLoaded?.({ device: message.device, reused: message.reused });
         return;
       case 'progress':
         if (this.pending?.jobId === message.jobId) this.pending.onProgress?.(message.progress);

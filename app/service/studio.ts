@@ -16,6 +16,9 @@ import type { AllHandlers, Handler, ServiceContext, Transport } from './context.
 import { resolveHome } from './home.js';
 import { statusHandlers } from './status-handlers.js';
 
+export type MediaKind = 'image' | 'thumbnail';
+export type MediaResolver = (kind: MediaKind, sha256: string) => string | undefined;
+
 export interface StudioServiceOptions {
   transport: Transport;
   /** Defaults to resolveHome(): ATELIER_HOME or the per-user data folder. */
@@ -31,6 +34,7 @@ export class StudioService implements StudioApi {
   private readonly listeners = new Set<(event: StudioEvent) => void>();
   private readonly handlers: Partial<AllHandlers>;
   private readonly closers: Array<() => Promise<void> | void> = [];
+  private mediaResolver: MediaResolver | undefined;
 
   constructor(options: StudioServiceOptions) {
     const home = options.home ?? resolveHome();
@@ -47,6 +51,16 @@ export class StudioService implements StudioApi {
   register(handlers: Partial<AllHandlers>, close?: () => Promise<void> | void): void {
     Object.assign(this.handlers, handlers);
     if (close) this.closers.push(close);
+  }
+
+  /** The area that stores images tells the doors where a library image's file is (web mode's /media route). */
+  setMediaResolver(resolver: MediaResolver): void {
+    this.mediaResolver = resolver;
+  }
+
+  /** The file of a library image or thumbnail, or undefined when the library does not hold it. */
+  mediaFile(kind: MediaKind, sha256: string): string | undefined {
+    return /^[0-9a-f]{64}$/.test(sha256) ? this.mediaResolver?.(kind, sha256) : undefined;
   }
 
   /** Typed in-process call (the CLI's door). Throws ApiError. */

@@ -100,6 +100,18 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     return response;
   });
 
+  // Library images for <img> tags: /media/images/<sha256>.png and /media/thumbs/<sha256>.webp,
+  // behind the same token as everything else (the cookie travels with image requests).
+  app.get<{ Params: { folder: string; file: string } }>('/media/:folder/:file', async (request, reply) => {
+    const { folder, file } = request.params;
+    const match = /^([0-9a-f]{64})\.(png|webp)$/.exec(file);
+    const kind = folder === 'images' && match?.[2] === 'png' ? 'image' : folder === 'thumbs' && match?.[2] === 'webp' ? 'thumbnail' : undefined;
+    const found = kind && match ? options.service.mediaFile(kind, match[1]!) : undefined;
+    if (!found || !fs.existsSync(found)) return reply.code(404).send({ ok: false, error: new ApiError('not_found', 'No such image').toJSON() } satisfies ApiResponse);
+    reply.header('cache-control', 'private, max-age=31536000, immutable'); // content-addressed: a name never changes meaning
+    return reply.type(kind === 'image' ? 'image/png' : 'image/webp').send(fs.createReadStream(found));
+  });
+
   app.get('/api/events', { websocket: true }, (socket) => {
     const send = (data: unknown) => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(data));

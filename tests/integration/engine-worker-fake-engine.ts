@@ -32,6 +32,7 @@ export async function runPipeline(model: LoadedModel, request: GenerationRequest
   }
   const candidates = Array.from({ length: request.batch }, (_, index) => {
     const data = new Uint8Array(width * height * 4).fill((request.seed + index) % 256);
+    for (let i = 3; i < data.length; i += 4) data[i] = 255; // opaque, as decoded images are
     // Echo the first control map's first pixel so tests can see the images crossed the process boundary.
     if (images.controls?.[0]) data[0] = images.controls[0].data[0]!;
     return { index, seed: request.seed + index, image: { width, height, data } };

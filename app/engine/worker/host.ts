@@ -56,8 +56,10 @@ export class EngineHost {
     const abort = new AbortController();
     this.running = { jobId, abort };
     try {
+      const loadsBefore = this.loads;
       const model = await this.modelFor(request);
       if (abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled before the first step');
+      this.send({ type: 'loaded', jobId, device: model.device, reused: this.loads === loadsBefore });
       const result = await this.engine.runPipeline(model, request, images, {
         signal: abort.signal,
         onProgress: (progress) => this.send({ type: 'progress', jobId, progress }),

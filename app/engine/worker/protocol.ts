@@ -29,6 +29,8 @@ export interface WorkerError {
 
 export type FromWorker =
   | { type: 'ready'; pid: number }
+  /** The job's model is loaded (or reused) and its first step is about to run. */
+  | { type: 'loaded'; jobId: string; device: string; reused: boolean }
   | { type: 'progress'; jobId: string; progress: PipelineProgress }
   | { type: 'result'; jobId: string; result: PipelineResult }
   | { type: 'error'; jobId?: string; error: WorkerError }

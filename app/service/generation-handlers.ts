@@ -1,0 +1,191 @@
+import { ApiError, type CandidateSummary, type GenerationRequest, type generationMethods, type StudioEvent } from '../contract/index.js';
+import type { RecordGenerationInput } from '../library/index.js';
+import type { GenerationRecord } from '../contract/library.js';
+import { EngineClient } from '../engine/client.js';
+import { encodePng } from '../engine/image.js';
+import type { PipelineProgress, PipelineResult } from '../engine/pipeline/types.js';
+import type { AreaHandlers, Transport } from './context.js';
+import { type DecodedInputs, decodeInputs, fitInputs, pasteGenerated } from './generation-images.js';
+import { type Job, JobQueue } from './jobs.js';
+import { type Inspect, ModelRegistry } from './models-registry.js';
+import { toApiError } from './studio.js';
+import { APP_VERSION } from './version.js';
+
+// The studio side of generation: models (list, add, remove, inspect), and jobs — validated
+// and decoded at `generate`, queued first-in first-out, run one at a time in the engine
+// worker, announced as events, and recorded in the library when they finish.
+
+/** What generation needs from the library (app/library's Library has these). */
+export interface GenerationLibrary {
+  recordGeneration(input: RecordGenerationInput): Promise<GenerationRecord>;
+  hasImage(sha256: string): boolean;
+  imagePath(sha256: string): string;
+  modelHash(dir: string): string;
+}
+
+export interface GenerationAreaOptions {
+  home: string;
+  transport: Transport;
+  emit(event: StudioEvent): void;
+  library: GenerationLibrary;
+  /** Defaults to a forked engine worker. */
+  engine?: EngineClient;
+  /** Defaults to the engine's inspectModel. */
+  inspect?: Inspect;
+  /** The bundled model; defaults to resources/models/starter. */
+  starterDir?: string;
+  /** Least time between two progress previews (PNG encoding costs; the UI needs few). Default 500 ms. */
+  previewIntervalMs?: number;
+}
+
+export interface GenerationArea {
+  handlers: AreaHandlers<typeof generationMethods>;
+  queue: JobQueue<DecodedInputs>;
+  registry: ModelRegistry;
+  engine: EngineClient;
+  close(): Promise<void>;
+}
+
+/** Where the UI loads a library image: web mode's token-protected route, or the desktop protocol (main/electron/protocol-paths.ts). */
+export function imageUrl(sha256: string, transport: Transport): string {
+  return transport === 'electron' ? `atelier://library/${sha256}.png` : `/media/images/${sha256}.png`;
+}
+
+/** Failures that mean the request never ran; they are not history. */
+const NOT_RUN = new Set(['bad_request', 'invalid_model', 'invalid_file', 'not_found']);
+
+export function createGenerationArea(options: GenerationAreaOptions): GenerationArea {
+  const inspect: Inspect = options.inspect ?? (async (dir) => (await import('../engine/index.js')).inspectModel(dir));
+  const registry = new ModelRegistry({ home: options.home, inspect, starterDir: options.starterDir });
+  const engine = options.engine ?? new EngineClient();
+  const previewInterval = options.previewIntervalMs ?? 500;
+  const { library, emit } = options;
+  const resolveSha256 = (sha: string) => (library.hasImage(sha) ? library.imagePath(sha) : undefined);
+
+  const run = async (job: Job<DecodedInputs>): Promise<void> => {
+    const { request } = job;
+    const startedAt = Date.now();
+    let device = request.device as string;
+    let modelName: string | undefined;
+    let modelHash: string | undefined;
+    try {
+      const model = registry.resolve(request.model);
+      modelName = model.name;
+      const info = await registry.info(model.path);
+      const controls = request.controls.map((c) => ({ ...c, model: registry.resolve(c.model).path }));
+      const fitted = await fitInputs(request, info, job.payload);
+      const engineRequest: GenerationRequest = { ...request, model: model.path, controls, width: fitted.width, height: fitted.height };
+      if (job.abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled before it started');
+
+      let started = false;
+      const start = (dev: string) => {
+        if (started) return;
+        started = true;
+        device = dev;
+        job.totalSteps = request.steps;
+        emit({ type: 'job.started', jobId: job.id, device: dev, totalSteps: request.steps });
+      };
+      // Progress events keep their order even when one waits for a preview to encode.
+      let progressChain = Promise.resolve();
+      let lastPreviewAt = -Infinity;
+      const onProgress = (p: PipelineProgress) => {
+        start(device);
+        job.step = p.step;
+        job.totalSteps = p.totalSteps;
+        const now = Date.now();
+        const wantPreview = p.latentPreview !== undefined && now - lastPreviewAt >= previewInterval;
+        if (wantPreview) lastPreviewAt = now;
+        const elapsedMs = now - startedAt;
+        const done = p.candidateIndex * p.totalSteps + p.step;
+        const total = request.batch * p.totalSteps;
+        const etaMs = done > 0 && done <= total ? (elapsedMs / done) * (total - done) : undefined;
+        progressChain = progressChain.then(async () => {
+          const preview = wantPreview && p.latentPreview ? (await encodePng(p.latentPreview, { compressionLevel: 1 })).toString('base64') : undefined;
+          emit({ type: 'job.progress', jobId: job.id, step: p.step, totalSteps: p.totalSteps, elapsedMs, ...(etaMs !== undefined ? { etaMs } : {}), ...(preview ? { preview } : {}) });
+        });
+      };
+      let result: PipelineResult;
+      try {
+        result = await engine.generate(engineRequest, fitted.images, { signal: job.abort.signal, onLoaded: ({ device: dev }) => start(dev), onProgress });
+      } finally {
+        await progressChain.catch(() => undefined);
+      }
+      start(result.device);
+      device = result.device;
+
+      const candidates = [];
+      for (const c of result.candidates) {
+        const image = fitted.pasteBack ? await pasteGenerated(c.image, fitted.pasteBack) : c.image;
+        candidates.push({ index: c.index, seed: c.seed, image });
+      }
+      modelHash = library.modelHash(model.path);
+      const record = await library.recordGeneration({
+        request,
+        modelName,
+        modelHash,
+        device,
+        appVersion: APP_VERSION,
+        timings: { ...result.timings, wallMs: Date.now() - startedAt },
+        status: 'completed',
+        candidates,
+      });
+      job.state = 'completed';
+      const summaries: CandidateSummary[] = record.candidates.map((c) => ({
+        id: c.id,
+        seed: c.seed ?? request.seed + c.index,
+        index: c.index,
+        sha256: c.sha256,
+        width: c.width,
+        height: c.height,
+        url: imageUrl(c.sha256, options.transport),
+      }));
+      emit({ type: 'job.completed', jobId: job.id, generationId: record.id, candidates: summaries });
+    } catch (caught) {
+      const error = toApiError(caught);
+      const cancelled = job.abort.signal.aborted || error.code === 'cancelled';
+      job.state = cancelled ? 'cancelled' : 'failed';
+      emit({ type: 'job.failed', jobId: job.id, cancelled, error: { code: cancelled ? 'cancelled' : error.code, message: error.message } });
+      if (!NOT_RUN.has(error.code)) {
+        // A run that started and stopped is history too (what was tried, on what, and why it ended).
+        await library
+          .recordGeneration({ request, modelName, modelHash, device, appVersion: APP_VERSION, status: cancelled ? 'cancelled' : 'failed', error: error.message, candidates: [] })
+          .catch(() => undefined);
+      }
+    }
+  };
+
+  const queue = new JobQueue<DecodedInputs>({
+    run,
+    onQueued: (job, position) => emit({ type: 'job.queued', jobId: job.id, position }),
+  });
+
+  const handlers: AreaHandlers<typeof generationMethods> = {
+    'models.list': () => registry.list(),
+    'models.add': ({ path, name }) => registry.add(path, name),
+    'models.remove': ({ id }) => ({ removed: registry.remove(id) }),
+    'models.inspect': ({ path }) => registry.inspectFresh(path),
+    generate: async ({ request }) => {
+      const decoded = await decodeInputs(request, resolveSha256);
+      const job = queue.enqueue(request, decoded);
+      return { jobId: job.id };
+    },
+    'jobs.cancel': ({ jobId }) => {
+      const wasQueued = queue.get(jobId)?.state === 'queued';
+      const cancelled = queue.cancel(jobId);
+      if (cancelled && wasQueued) emit({ type: 'job.failed', jobId, cancelled: true, error: { code: 'cancelled', message: 'Cancelled before it started' } });
+      return { cancelled };
+    },
+    'jobs.list': () => queue.list(),
+  };
+
+  return {
+    handlers,
+    queue,
+    registry,
+    engine,
+    close: async () => {
+      await queue.stop();
+      await engine.close();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { ApiError, type GenerationRequest, type ModelInfo } from '../contract/index.js';
+import { binarizeMask, featherMask, maskBoundingBox, maskFromImage, preprocessControl } from '../engine/control/index.js';
+import type { Field } from '../engine/control/index.js';
+import { type Rect, type Sha256Resolver, cropImage, pasteImage, resizeImage, resolveImageRef } from '../engine/image.js';
+import type { PipelineImages, RgbaImage } from '../engine/pipeline/types.js';
+
+// Turning a request's image references into what the pipeline takes, and putting inpainted
+// results back: decode (at `generate` time, so a bad image is refused at once), preprocess
+// controls, then — once the model's size rules are known — fit everything to the generation
+// size. "Only masked" inpainting follows A1111 (modules/processing.py, masking.py): crop the
+// padded mask box grown to the generation's aspect, generate it at full size, scale the
+// result back and paste it through the feathered mask.
+
+export interface DecodedInputs {
+  init?: RgbaImage;
+  mask?: RgbaImage;
+  /** Control maps after preprocessing, at their source size. */
+  controls: RgbaImage[];
+}
+
+export async function decodeInputs(request: GenerationRequest, resolveSha256?: Sha256Resolver): Promise<DecodedInputs> {
+  const init = request.init ? await resolveImageRef(request.init, { label: 'init image', resolveSha256 }) : undefined;
+  const mask = request.inpaint ? await resolveImageRef(request.inpaint.mask, { label: 'inpainting mask', resolveSha256 }) : undefined;
+  const controls: RgbaImage[] = [];
+  for (const [i, control] of request.controls.entries()) {
+    const image = await resolveImageRef(control.image, { label: `control image ${i + 1}`, resolveSha256 });
+    controls.push(preprocessControl(image, control));
+  }
+  return { init, mask, controls };
+}
+
+/** How to put a generated image back into the artist's init image. */
+export interface PasteBack {
+  base: RgbaImage;
+  /** Where the generated image goes in `base` (the whole image unless only-masked). */
+  region: Rect;
+  /** Feathered mask over `region`: 1 takes the generated pixel. */
+  weight: Float32Array;
+}
+
+export interface FittedInputs {
+  width: number;
+  height: number;
+  images: PipelineImages;
+  pasteBack?: PasteBack;
+}
+
+/**
+ * The generation size: as asked, else the init image's size rounded down to the model's
+ * multiple, else the model's default. A size off the multiple is refused, not rounded.
+ */
+export function generationSize(request: GenerationRequest, info: ModelInfo, init?: RgbaImage): { width: number; height: number } {
+  const m = info.sizeMultiple;
+  const width = request.width ?? (init ? Math.max(m, init.width - (init.width % m)) : info.defaultWidth);
+  const height = request.height ?? (init ? Math.max(m, init.height - (init.height % m)) : info.defaultHeight);
+  for (const [name, v] of [['width', width], ['height', height]] as const) {
+    if (v % m !== 0) throw new ApiError('bad_request', `The ${name} ${v} is not a multiple of ${m}, which this model needs`);
+  }
+  return { width, height };
+}
+
+export async function fitInputs(request: GenerationRequest, info: ModelInfo, decoded: DecodedInputs): Promise<FittedInputs> {
+  const { width, height } = generationSize(request, info, decoded.init);
+  const controls = await Promise.all(decoded.controls.map((c) => resizeImage(c, width, height, 'cover')));
+  if (!decoded.init) return { width, height, images: { controls } };
+  if (!request.inpaint || !decoded.mask) {
+    return { width, height, images: { init: await resizeImage(decoded.init, width, height, 'cover'), controls } };
+  }
+
+  const base = decoded.init;
+  // The mask is painted over the init image: bring it to the init's size first.
+  const maskImage = decoded.mask.width === base.width && decoded.mask.height === base.height ? decoded.mask : await resizeImage(decoded.mask, base.width, base.height, 'exact', 'linear');
+  const mask = binarizeMask(maskFromImage(maskImage));
+  const feathered = featherMask(mask, request.inpaint.blur);
+  let region: Rect = { x: 0, y: 0, width: base.width, height: base.height };
+  if (request.inpaint.onlyMasked) {
+    const box = maskBoundingBox(mask, { padding: request.inpaint.padding, aspect: width / height });
+    if (!box) throw new ApiError('bad_request', 'The inpainting mask is empty: paint where the image should change');
+    region = box;
+  }
+  const init = await resizeImage(cropImage(base, region), width, height, 'exact');
+  const maskCrop = await resizeImage(cropImage(fieldToMaskImage(mask), region), width, height, 'exact', 'nearest');
+  return {
+    width,
+    height,
+    images: { init, mask: maskCrop, controls },
+    pasteBack: { base, region, weight: cropField(feathered, region) },
+  };
+}
+
+/** A generated image scaled back to its region and blended into the init through the feathered mask. */
+export async function pasteGenerated(generated: RgbaImage, paste: PasteBack): Promise<RgbaImage> {
+  const scaled = await resizeImage(generated, paste.region.width, paste.region.height, 'exact');
+  return pasteImage(paste.base, scaled, paste.region.x, paste.region.y, paste.weight);
+}
+
+function fieldToMaskImage(mask: Field): RgbaImage {
+  const out = new Uint8Array(mask.width * mask.height * 4);
+  for (let p = 0; p < mask.data.length; p++) {
+    const v = mask.data[p]! >= 0.5 ? 255 : 0;
+    out.set([v, v, v, 255], p * 4);
+  }
+  return { width: mask.width, height: mask.height, data: out };
+}
+
+function cropField(field: Field, r: Rect): Float32Array {
+  const out = new Float32Array(r.width * r.height);
+  for (let y = 0; y < r.height; y++) out.set(field.data.subarray((r.y + y) * field.width + r.x, (r.y + y) * field.width + r.x + r.width), y * r.width);
+  return out;
+}

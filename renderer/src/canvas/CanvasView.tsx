@@ -255,6 +255,8 @@ export function CanvasView({ session }: { session: DocumentSession }) {
       data-testid="canvas"
       data-tool={tool}
       data-scale={viewport.scale.toFixed(4)}
+      data-vx={viewport.x.toFixed(2)}
+      data-vy={viewport.y.toFixed(2)}
       data-layers={doc.layers.length}
       style={{ cursor }}
       tabIndex={0}

@@ -1,0 +1,126 @@
+import { type Locator, type Page } from 'playwright-core';
+import { PNG } from 'pngjs';
+
+export type Tool = 'select' | 'pan' | 'brush' | 'eraser' | 'line' | 'rect' | 'ellipse' | 'region' | 'mask' | 'mask-erase';
+
+/** Canvas pixels in document coordinates, as the artist would point at them. */
+export interface DocPoint {
+  x: number;
+  y: number;
+}
+
+/**
+ * The studio screen as a test talks to it: tools, canvas gestures in document coordinates,
+ * layers, prompt panel, gallery, history. Everything goes through what a person sees and
+ * clicks; pixels are read back from the screen.
+ */
+export class StudioPage {
+  constructor(readonly page: Page) {}
+
+  get canvas(): Locator {
+    return this.page.getByTestId('canvas');
+  }
+
+  async ready(): Promise<void> {
+    await this.page.getByTestId('server-status').filter({ hasText: /· web$/ }).waitFor({ timeout: 30_000 });
+    await this.canvas.waitFor();
+    // The canvas fits itself once it has a size.
+    await this.canvas.locator('canvas').nth(1).waitFor({ state: 'attached' });
+  }
+
+  async tool(tool: Tool): Promise<void> {
+    await this.page.getByTestId(`tool-${tool}`).click();
+  }
+
+  async scale(): Promise<number> {
+    return Number(await this.canvas.getAttribute('data-scale'));
+  }
+
+  /** Screen position (page coordinates) of a document point, from the stage's transform. */
+  async toScreen(p: DocPoint): Promise<DocPoint> {
+    const box = await this.canvas.boundingBox();
+    if (!box) throw new Error('canvas not visible');
+    const [x, y, scale] = await Promise.all(['data-vx', 'data-vy', 'data-scale'].map(async (a) => Number(await this.canvas.getAttribute(a))));
+    const view = { x: x ?? 0, y: y ?? 0, scale: scale ?? 1 };
+    return { x: box.x + view.x + p.x * view.scale, y: box.y + view.y + p.y * view.scale };
+  }
+
+  /** A pointer drag through document points (pointer down at the first, up at the last). */
+  async drag(points: DocPoint[], options: { steps?: number; shift?: boolean } = {}): Promise<void> {
+    const [first, ...rest] = points;
+    if (!first) return;
+    const start = await this.toScreen(first);
+    if (options.shift) await this.page.keyboard.down('Shift');
+    await this.page.mouse.move(start.x, start.y);
+    await this.page.mouse.down();
+    for (const p of rest) {
+      const s = await this.toScreen(p);
+      await this.page.mouse.move(s.x, s.y, { steps: options.steps ?? 4 });
+    }
+    await this.page.mouse.up();
+    if (options.shift) await this.page.keyboard.up('Shift');
+  }
+
+  /** The colour on screen at a document point: [r, g, b]. */
+  async pixel(p: DocPoint): Promise<[number, number, number]> {
+    const s = await this.toScreen(p);
+    const shot = await this.page.screenshot({ clip: { x: Math.floor(s.x), y: Math.floor(s.y), width: 1, height: 1 } });
+    const png = PNG.sync.read(shot);
+    return [png.data[0] ?? 0, png.data[1] ?? 0, png.data[2] ?? 0];
+  }
+
+  async isDark(p: DocPoint): Promise<boolean> {
+    const [r, g, b] = await this.pixel(p);
+    return r + g + b < 150;
+  }
+
+  async isWhite(p: DocPoint): Promise<boolean> {
+    const [r, g, b] = await this.pixel(p);
+    return r > 240 && g > 240 && b > 240;
+  }
+
+  /** Reddish: the mask overlay over white paper. */
+  async isMasked(p: DocPoint): Promise<boolean> {
+    const [r, g, b] = await this.pixel(p);
+    return r > 200 && g < 200 && b < 220 && r - g > 50;
+  }
+
+  layers(): Locator {
+    return this.page.getByTestId('layer');
+  }
+
+  layer(name: string): Locator {
+    return this.layers().filter({ has: this.page.getByTestId('layer-name').getByText(name, { exact: true }) });
+  }
+
+  async layerNames(): Promise<string[]> {
+    return this.page.getByTestId('layer-name').allTextContents();
+  }
+
+  async undo(): Promise<void> {
+    await this.canvas.focus();
+    await this.page.keyboard.press('Control+z');
+  }
+
+  async redo(): Promise<void> {
+    await this.canvas.focus();
+    await this.page.keyboard.press('Shift+Control+z');
+  }
+
+  async press(key: string): Promise<void> {
+    await this.canvas.focus();
+    await this.page.keyboard.press(key);
+  }
+
+  async setPrompt(text: string): Promise<void> {
+    await this.page.getByTestId('prompt').fill(text);
+  }
+
+  errorToasts(): Locator {
+    return this.page.getByTestId('toast-error');
+  }
+
+  candidates(): Locator {
+    return this.page.getByTestId('candidate');
+  }
+}

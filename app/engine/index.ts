@@ -3,3 +3,5 @@
 export { inspectModel, loadModel } from './model/load.js';
 export { InvalidModelError, DeviceUnavailableError } from './model/errors.js';
 export type { LoadedModel, LoadOptions, PipelineImages, PipelineProgress, PipelineResult, EngineCandidate, RgbaImage, RunOptions } from './pipeline/types.js';
+export { runPipeline, controlActive } from './pipeline/run.js';
+export { GenerationCancelledError, isCancellation } from './pipeline/errors.js';

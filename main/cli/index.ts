@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { APP_VERSION, createStudio } from '../../app/service/index.js';
+import { registerGenerateCommands } from './generate.js';
 import { registerHistoryCommands } from './history.js';
+import { registerModelCommands } from './models.js';
 
 /**
  * The `atelier` command. Subcommands call the StudioService in-process (the CLI's door) or
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
     });
 
   registerHistoryCommands(program);
+  registerModelCommands(program);
+  registerGenerateCommands(program);
 
   return program;
 }

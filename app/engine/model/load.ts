@@ -3,7 +3,7 @@ import type { DeviceChoice, ModelInfo } from '../../contract/index.js';
 import type { LoadedModel, LoadOptions } from '../pipeline/types.js';
 import { InvalidModelError } from './errors.js';
 import { readControlNetLayout, readModelLayout, type ControlNetLayout, type GraphIO, type ModelLayout } from './layout.js';
-import { firstLine, openSession, type Session } from './session.js';
+import { openSession, type Session } from './session.js';
 
 export interface LoadedControlNet {
   layout: ControlNetLayout;
@@ -112,9 +112,9 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
     throw error;
   }
   const used = chosen ?? 'cpu';
-  if (device === 'auto' && fallbacks.length > 0) {
-    layout.info.notes.push(`device: ${used} (tried first: ${fallbacks.map((f) => f.split(':')[0]).join(', ')} — ${fallbacks.map(firstLine).join('; ')})`);
-  } else layout.info.notes.push(`device: ${used}`);
+  // Providers that cannot exist on this platform are not worth a word; the others are.
+  const worth = fallbacks.filter((f) => !/only$|^coreml|^dml/.test(f));
+  layout.info.notes.push(worth.length > 0 && used === 'cpu' ? `device: cpu (${worth.join('; ')})` : `device: ${used}`);
   const model = new EngineModel(layout, used, opened);
   try {
     for (const cn of opts.controlnets ?? []) await model.controlnet(cn);

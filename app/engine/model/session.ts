@@ -93,7 +93,10 @@ async function assertLoadsOnCpu(file: string, part: string): Promise<void> {
 
 export function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0]!.slice(0, 300);
+  const adapter = /Failed to get a WebGPU adapter: ([^\n]*)/.exec(text);
+  if (adapter) return `no WebGPU adapter (${adapter[1]!.slice(0, 120)})`;
+  // ORT prefixes its messages with the source location; the artist needs the reason.
+  return text.split('\n')[0]!.replace(/^\/onnxruntime_src\/\S+ \S+ /, '').slice(0, 300);
 }
 
 export function isTensorMeta(m: ValueMetadata): m is TensorMetadata {

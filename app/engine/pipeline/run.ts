@@ -1,0 +1,434 @@
+import { ApiError, modeOf, type GenerationRequest } from '../../contract/index.js';
+import { maskBoundingBox, maskFromImage, binarizeMask, featherMask } from '../control/mask.js';
+import type { Field } from '../control/field.js';
+import { cropImage, flattenOnto, pasteImage, resizeImage } from '../image.js';
+import { residualPlan, type UnetLayout } from '../model/layout.js';
+import { EngineModel, type LoadedControlNet } from '../model/load.js';
+import { floatTensor, numericTensor, toFloat32, type ort } from '../model/session.js';
+import { TorchCpuGenerator } from '../rng/torch-generator.js';
+import { createScheduler, guidanceScaleEmbedding, parseSchedulerConfig, startStepForStrength } from '../schedulers/index.js';
+import { ClipTokenizer } from '../tokenizer/clip-tokenizer.js';
+import { throwIfAborted } from './errors.js';
+import { concatBatch, downsampleNearest, imageToSigned, imageToUnit, latentToPreview, signedToImage } from './tensor.js';
+import { encodePrompts, type PromptEmbedding } from './text.js';
+import type { EngineCandidate, LoadedModel, PipelineImages, PipelineResult, RgbaImage, RunOptions } from './types.js';
+
+// The denoising loop in plain sight (diffusers' StableDiffusion{,Img2Img,Inpaint,ControlNet}
+// pipelines and A1111's processing.py are the references). Candidates run one after the
+// other at batch 1 (×2 with classifier-free guidance), each with its own TorchCpuGenerator
+// seeded seed + k, so candidate k is exactly a single run with that seed.
+
+const tokenizers = new WeakMap<EngineModel, Promise<ClipTokenizer>>();
+
+function tokenizerFor(model: EngineModel): Promise<ClipTokenizer> {
+  const cached = tokenizers.get(model);
+  if (cached) return cached;
+  const t = ClipTokenizer.fromFolder(model.layout.tokenizerDir);
+  tokenizers.set(model, t);
+  return t;
+}
+
+function bad(message: string): never {
+  throw new ApiError('bad_request', message);
+}
+
+/** An active ControlNet: its session, conditioning image tensor and schedule. */
+interface ActiveControl {
+  net: LoadedControlNet;
+  cond: Float32Array;
+  weight: number;
+  start: number;
+  end: number;
+}
+
+/** Everything the per-candidate loop needs, prepared once. */
+interface Plan {
+  model: EngineModel;
+  request: GenerationRequest;
+  width: number;
+  height: number;
+  latentWidth: number;
+  latentHeight: number;
+  unet: UnetLayout;
+  useCfg: boolean;
+  cond: PromptEmbedding;
+  uncond?: PromptEmbedding;
+  timestepCond?: Float32Array;
+  controls: ActiveControl[];
+  /** img2img / inpaint: the VAE encoder's output for the init image (unscaled). */
+  initEncoding?: Float32Array;
+  /** Inpainting: mask at latent size (1 = repaint). */
+  latentMask?: Float32Array;
+  /** 9-channel inpainting: scaled latents of the masked image. */
+  maskedImageLatents?: Float32Array;
+  timings: Record<string, number>;
+  stepTimes: number[];
+}
+
+function resolveSize(request: GenerationRequest, multiple: number, fallback: { width: number; height: number }): { width: number; height: number } {
+  const width = request.width ?? fallback.width;
+  const height = request.height ?? fallback.height;
+  for (const [name, v] of [['width', width], ['height', height]] as const) {
+    if (v % multiple !== 0) bad(`${name} ${v} is not a multiple of ${multiple}, which this model needs`);
+  }
+  return { width, height };
+}
+
+export async function runPipeline(loaded: LoadedModel, request: GenerationRequest, images: PipelineImages, opts: RunOptions = {}): Promise<PipelineResult> {
+  if (!(loaded instanceof EngineModel)) throw new TypeError('runPipeline needs a model from loadModel()');
+  const model = loaded;
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const stepTimes: number[] = [];
+  const { layout } = model;
+  const info = layout.info;
+  if (info.family === 'sdxl') throw new ApiError('invalid_model', 'SDXL models are detected but not supported by this engine yet');
+  const mode = modeOf(request);
+  if (mode !== 'txt2img' && !images.init) bad(`${mode} needs an init image`);
+  if (mode === 'inpaint' && !images.mask) bad('inpainting needs a mask image');
+  if (mode !== 'txt2img' && !layout.vaeEncoder) throw new ApiError('invalid_model', `vae_encoder/model.onnx is missing: ${mode} needs it`, { part: 'vae_encoder/model.onnx' });
+  if (request.controls.length > (images.controls?.length ?? 0)) bad(`${request.controls.length} controls requested but ${images.controls?.length ?? 0} control images given`);
+
+  const init = images.init ? flattenOnto(images.init) : undefined;
+  const onlyMasked = mode === 'inpaint' && request.inpaint!.onlyMasked;
+  const defaultSize = init && !onlyMasked ? { width: init.width, height: init.height } : { width: info.defaultWidth, height: info.defaultHeight };
+  const { width, height } = resolveSize(request, info.sizeMultiple, defaultSize);
+
+  // Strength 0 keeps the init image: returned as is rather than through a lossy VAE round trip.
+  if (init && request.strength === 0) {
+    const kept = init.width === width && init.height === height ? init : await resizeImage(init, width, height, 'cover');
+    const candidates = Array.from({ length: request.batch }, (_, k) => ({ index: k, seed: request.seed + k, image: kept }));
+    timings.total = performance.now() - t0;
+    return { candidates, device: model.device, timings };
+  }
+
+  // Inpainting geometry: the mask binarized at the init's size, its feathered version for the
+  // final paste, and for "only masked" the padded box that is generated at full size.
+  let mask: Field | undefined;
+  let feathered: Field | undefined;
+  let box: { x: number; y: number; width: number; height: number } | undefined;
+  if (mode === 'inpaint') {
+    const m = images.mask!;
+    if (m.width !== init!.width || m.height !== init!.height) bad(`the mask is ${m.width}×${m.height} but the init image is ${init!.width}×${init!.height}; they must match`);
+    mask = binarizeMask(maskFromImage(m));
+    feathered = featherMask(mask, request.inpaint!.blur);
+    if (onlyMasked) {
+      box = maskBoundingBox(mask, { padding: request.inpaint!.padding, aspect: width / height });
+      if (!box) bad('the mask is empty: nothing to repaint');
+    }
+  }
+
+  // The image the denoiser sees, at generation size.
+  let work = init;
+  let workMask = mask;
+  if (init && box) {
+    work = await resizeImage(cropImage(init, box), width, height, 'exact');
+    workMask = await resizeField(cropField(mask!, box), width, height);
+  } else if (init && (init.width !== width || init.height !== height)) {
+    work = await resizeImage(init, width, height, 'cover');
+    if (mask) workMask = await resizeField(mask, width, height, true);
+  }
+
+  const plan = await preparePlan(model, request, images, { width, height }, work, workMask, timings, stepTimes);
+  const candidates: EngineCandidate[] = [];
+  for (let k = 0; k < request.batch; k++) {
+    const decoded = await generateCandidate(plan, k, opts, mode);
+    let image = decoded;
+    if (mode === 'inpaint') {
+      // Paste onto the original through the feathered mask (A1111's apply_overlay), so pixels
+      // the feathered mask leaves at 0 are exactly the original's.
+      if (box) {
+        const back = await resizeImage(decoded, box.width, box.height, 'exact');
+        image = pasteImage(init!, back, box.x, box.y, cropField(feathered!, box).data);
+      } else if (init!.width === width && init!.height === height) {
+        image = pasteImage(init!, decoded, 0, 0, feathered!.data);
+      } else {
+        const back = await resizeImage(decoded, init!.width, init!.height, 'exact');
+        image = pasteImage(init!, back, 0, 0, feathered!.data);
+      }
+    }
+    candidates.push({ index: k, seed: request.seed + k, image });
+  }
+  summariseSteps(timings, stepTimes);
+  timings.total = performance.now() - t0;
+  return { candidates, device: model.device, timings };
+}
+
+function summariseSteps(timings: Record<string, number>, stepTimes: number[]): void {
+  if (stepTimes.length === 0) return;
+  timings.unetSteps = stepTimes.length;
+  timings.unetTotal = stepTimes.reduce((a, b) => a + b, 0);
+  timings.unetStepMean = timings.unetTotal / stepTimes.length;
+  timings.unetStepMin = Math.min(...stepTimes);
+  timings.unetStepMax = Math.max(...stepTimes);
+}
+
+function cropField(field: Field, r: { x: number; y: number; width: number; height: number }): Field {
+  const out = new Float32Array(r.width * r.height);
+  for (let y = 0; y < r.height; y++) out.set(field.data.subarray((r.y + y) * field.width + r.x, (r.y + y) * field.width + r.x + r.width), y * r.width);
+  return { width: r.width, height: r.height, data: out };
+}
+
+/** Resizes a mask field with nearest sampling (it is binary; feathering happens at full size). */
+async function resizeField(field: Field, width: number, height: number, cover = false): Promise<Field> {
+  const rgba = new Uint8Array(field.width * field.height * 4);
+  for (let p = 0; p < field.data.length; p++) {
+    const v = Math.round(field.data[p]! * 255);
+    rgba.fill(v, p * 4, p * 4 + 3);
+    rgba[p * 4 + 3] = 255;
+  }
+  const r = await resizeImage({ width: field.width, height: field.height, data: rgba }, width, height, cover ? 'cover' : 'exact', 'nearest');
+  const out = new Float32Array(width * height);
+  for (let p = 0; p < out.length; p++) out[p] = r.data[p * 4]! >= 128 ? 1 : 0;
+  return { width, height, data: out };
+}
+
+async function preparePlan(
+  model: EngineModel,
+  request: GenerationRequest,
+  images: PipelineImages,
+  size: { width: number; height: number },
+  work: RgbaImage | undefined,
+  workMask: Field | undefined,
+  timings: Record<string, number>,
+  stepTimes: number[],
+): Promise<Plan> {
+  const { layout } = model;
+  const { width, height } = size;
+  const latentWidth = width / layout.vaeScaleFactor;
+  const latentHeight = height / layout.vaeScaleFactor;
+
+  // ControlNets that act at all (weight 0 is the same as none and costs nothing).
+  const controls: ActiveControl[] = [];
+  for (const [k, c] of request.controls.entries()) {
+    if (c.weight === 0 || c.start >= 1) continue;
+    const net = await model.controlnet(c.model);
+    let img = flattenOnto(images.controls![k]!);
+    if (img.width !== width || img.height !== height) img = await resizeImage(img, width, height, 'cover');
+    controls.push({ net, cond: imageToUnit(img), weight: c.weight, start: c.start, end: c.end });
+  }
+  const takesResiduals = layout.unet.downResidualNames.length > 0;
+  let unet = layout.unet;
+  if (controls.length > 0 && !takesResiduals) {
+    if (!layout.controlUnet) throw new ApiError('invalid_model', `model ${layout.dir} has no UNet that accepts ControlNet residuals`, { part: 'unet/model.onnx' });
+    unet = layout.controlUnet;
+  }
+
+  const inpaint9 = unet.inChannels === 9;
+  if (inpaint9 && !workMask) bad('this is an inpainting model (9-channel UNet): it needs an init image and a mask');
+  const lcmCond = unet.timestepCondName !== undefined;
+  // LCM models take the guidance scale as an embedding and run without the uncond batch.
+  const useCfg = !lcmCond && request.cfg > 1;
+  const tokenizer = await tokenizerFor(model);
+  const { cond, uncond } = await encodePrompts(model, tokenizer, request.prompt, request.negativePrompt, useCfg, timings);
+  const plan: Plan = { model, request, width, height, latentWidth, latentHeight, unet, useCfg, cond, ...(uncond ? { uncond } : {}), controls, timings, stepTimes };
+  if (lcmCond) plan.timestepCond = guidanceScaleEmbedding(request.cfg, unet.timestepCondDim ?? 256);
+
+  if (work) {
+    const t = performance.now();
+    plan.initEncoding = await vaeEncode(model, imageToSigned(work), width, height);
+    if (workMask) {
+      plan.latentMask = downsampleNearest(workMask.data, width, height, layout.vaeScaleFactor);
+      if (inpaint9) {
+        // masked_image = image · (mask < 0.5): the region to repaint becomes 0 (mid grey).
+        const signed = imageToSigned(work);
+        const n = width * height;
+        for (let c = 0; c < 3; c++) for (let p = 0; p < n; p++) if (workMask.data[p]! >= 0.5) signed[c * n + p] = 0;
+        plan.maskedImageLatents = latentMean(model, await vaeEncode(model, signed, width, height), latentWidth * latentHeight);
+      }
+    }
+    timings.vaeEncode = performance.now() - t;
+  }
+  return plan;
+}
+
+async function vaeEncode(model: EngineModel, signed: Float32Array, width: number, height: number): Promise<Float32Array> {
+  const enc = model.layout.vaeEncoder!;
+  const session = await model.session(enc.file, 'vae_encoder/model.onnx');
+  const out = await session.run({ [enc.inName]: floatTensor(signed, [1, 3, height, width], enc.inType) });
+  return toFloat32(out[enc.outName]!);
+}
+
+/** The mean of the latent distribution (or the encoder's sample), × scaling_factor. */
+function latentMean(model: EngineModel, encoding: Float32Array, n: number): Float32Array {
+  const s = model.layout.scalingFactor;
+  const out = new Float32Array(4 * n);
+  for (let i = 0; i < 4 * n; i++) out[i] = encoding[i]! * s;
+  return out;
+}
+
+/**
+ * A latent drawn from the encoder's output: latent_parameters → mean + exp(0.5·clamp(logvar,
+ * −30, 20))·ε (diffusers DiagonalGaussianDistribution.sample), ε from the candidate's
+ * generator before its noise, as diffusers' img2img draws them; × scaling_factor.
+ */
+function sampleLatent(model: EngineModel, encoding: Float32Array, n: number, generator: TorchCpuGenerator): Float32Array {
+  if (model.layout.vaeEncoder!.kind === 'latent_sample') return latentMean(model, encoding, n);
+  const eps = generator.randn(4 * n);
+  const s = model.layout.scalingFactor;
+  const out = new Float32Array(4 * n);
+  for (let i = 0; i < 4 * n; i++) {
+    const logvar = Math.min(20, Math.max(-30, encoding[4 * n + i]!));
+    out[i] = (encoding[i]! + Math.exp(0.5 * logvar) * eps[i]!) * s;
+  }
+  return out;
+}
+
+function timestepTensor(t: number, batch: number, layout: { timestepType: string; timestepRank: number }): ort.Tensor {
+  const integer = layout.timestepType.startsWith('int');
+  const v = integer ? Math.round(t) : t;
+  if (layout.timestepRank === 0) return numericTensor(Float32Array.of(v), [], layout.timestepType);
+  return numericTensor(new Float32Array(batch).fill(v), [batch], layout.timestepType);
+}
+
+function hiddenBatch(plan: Plan): { data: Float32Array; dims: number[] } {
+  const dim = plan.model.layout.textEncoder.dim;
+  if (plan.useCfg) return { data: concatBatch([plan.uncond!.data, plan.cond.data]), dims: [2, plan.cond.sequence, dim] };
+  return { data: plan.cond.data, dims: [1, plan.cond.sequence, dim] };
+}
+
+/** Whether a ControlNet acts at step i of n (diffusers: keep unless i/n < start or (i+1)/n > end). */
+export function controlActive(i: number, n: number, start: number, end: number): boolean {
+  return !(i / n < start || (i + 1) / n > end);
+}
+
+async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t: number, hidden: { data: Float32Array; dims: number[] }, i: number, n: number): Promise<Float32Array[] | undefined> {
+  let sum: Float32Array[] | undefined;
+  const lw = plan.latentWidth;
+  const lh = plan.latentHeight;
+  for (const c of plan.controls) {
+    if (!controlActive(i, n, c.start, c.end)) continue;
+    const L = c.net.layout;
+    const feeds: Record<string, ort.Tensor> = {
+      [L.sampleName]: floatTensor(sample, [batch, 4, lh, lw], L.sampleType),
+      [L.timestepName]: timestepTensor(t, batch, L),
+      [L.hiddenName]: floatTensor(hidden.data, hidden.dims, L.sampleType),
+      [L.condName]: floatTensor(batch === 1 ? c.cond : concatBatch(Array.from({ length: batch }, () => c.cond)), [batch, 3, plan.height, plan.width], L.condType),
+    };
+    if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
+    const out = await c.net.session.run(feeds);
+    const residuals = [...L.downOutputNames, L.midOutputName].map((name) => toFloat32(out[name]!));
+    // Without a conditioning_scale input the weight applies to the residuals themselves.
+    if (!L.scaleName) for (const r of residuals) for (let j = 0; j < r.length; j++) r[j] = r[j]! * c.weight;
+    if (!sum) sum = residuals.map((r) => Float32Array.from(r));
+    else residuals.forEach((r, j) => {
+      const s = sum![j]!;
+      if (s.length !== r.length) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${r.length} values where another ControlNet gave ${s.length}`);
+      for (let q = 0; q < r.length; q++) s[q] = s[q]! + r[q]!;
+    });
+  }
+  return sum;
+}
+
+async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: string): Promise<RgbaImage> {
+  const { model, request, unet, latentWidth: lw, latentHeight: lh } = plan;
+  const layout = model.layout;
+  const n = lw * lh;
+  const generator = new TorchCpuGenerator(request.seed + k);
+  const scheduler = createScheduler(request.sampler, parseSchedulerConfig(layout.schedulerConfig, request.sampler));
+  scheduler.setTimesteps(request.steps);
+  const timesteps = scheduler.timesteps;
+  const steps = timesteps.length;
+
+  const strengthMax = mode === 'txt2img' || request.strength >= 1;
+  const start = mode === 'txt2img' ? 0 : startStepForStrength(steps, request.strength);
+  const imageLatents = plan.initEncoding ? sampleLatent(model, plan.initEncoding, n, generator) : undefined;
+  const noise = generator.randn(4 * n);
+  let latents: Float32Array;
+  if (!imageLatents || (mode === 'inpaint' && strengthMax)) {
+    latents = new Float32Array(4 * n);
+    for (let i = 0; i < latents.length; i++) latents[i] = noise[i]! * scheduler.initNoiseSigma;
+  } else {
+    latents = scheduler.addNoise(imageLatents, noise, start);
+  }
+
+  const session = await model.session(unet.file, unet.part);
+  const hidden = hiddenBatch(plan);
+  const batch = plan.useCfg ? 2 : 1;
+  const plannedResiduals = residualPlan(unet);
+  const blend = mode === 'inpaint' && unet.inChannels === 4;
+  const total = steps - start;
+  const previewEvery = Math.max(1, Math.ceil(total / 10));
+
+  for (let i = start; i < steps; i++) {
+    throwIfAborted(opts.signal);
+    const tStep = performance.now();
+    const t = timesteps[i]!;
+    const scaled = scheduler.scaleModelInput(latents, i);
+    let unetSample = scaled;
+    if (unet.inChannels === 9) unetSample = concatBatch([scaled, plan.latentMask!, plan.maskedImageLatents!]);
+    const sampleBatch = batch === 2 ? concatBatch([unetSample, unetSample]) : unetSample;
+    const feeds: Record<string, ort.Tensor> = {
+      [unet.sampleName]: floatTensor(sampleBatch, [batch, unet.inChannels, lh, lw], unet.sampleType),
+      [unet.timestepName]: timestepTensor(t, batch, unet),
+      [unet.hiddenName]: floatTensor(hidden.data, hidden.dims, unet.sampleType),
+    };
+    if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(batch === 2 ? concatBatch([plan.timestepCond!, plan.timestepCond!]) : plan.timestepCond!, [batch, plan.timestepCond!.length], unet.sampleType);
+    if (unet.downResidualNames.length > 0) {
+      const controlSample = batch === 2 ? concatBatch([scaled, scaled]) : scaled;
+      const tc = performance.now();
+      const residuals = await runControlNets(plan, controlSample, batch, t, hidden, i, steps);
+      plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
+      const names = [...unet.downResidualNames, unet.midResidualName!];
+      const shapes = [...plannedResiduals.down, plannedResiduals.mid];
+      names.forEach((name, j) => {
+        const { channels, scale } = shapes[j]!;
+        const dims = [batch, channels, Math.ceil(lh / scale), Math.ceil(lw / scale)];
+        const size = dims.reduce((a, b) => a * b, 1);
+        const data = residuals?.[j] ?? new Float32Array(size);
+        if (data.length !== size) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${data.length} values but ${unet.part} takes ${dims.join('×')}`);
+        feeds[name] = floatTensor(data, dims, unet.sampleType);
+      });
+    }
+    const out = toFloat32((await session.run(feeds))[unet.outName]!);
+    let modelOutput: Float32Array;
+    if (batch === 2) {
+      // classifier-free guidance: uncond + cfg·(cond − uncond) (Ho & Salimans 2022)
+      modelOutput = new Float32Array(4 * n);
+      for (let q = 0; q < 4 * n; q++) {
+        const u = out[q]!;
+        modelOutput[q] = u + request.cfg * (out[4 * n + q]! - u);
+      }
+    } else modelOutput = out.subarray(0, 4 * n);
+    latents = scheduler.step(modelOutput, i, latents, generator);
+
+    if (blend) {
+      // ordinary UNet inpainting: keep the unmasked region on the original's noise path
+      // (diffusers StableDiffusionInpaintPipeline, num_channels_unet == 4)
+      const proper = i < steps - 1 ? scheduler.addNoise(imageLatents!, noise, i + 1) : imageLatents!;
+      const m = plan.latentMask!;
+      for (let c = 0; c < 4; c++) {
+        for (let p = 0; p < n; p++) {
+          const q = c * n + p;
+          latents[q] = (1 - m[p]!) * proper[q]! + m[p]! * latents[q]!;
+        }
+      }
+    }
+    plan.stepTimes.push(performance.now() - tStep);
+    if (opts.onProgress) {
+      const done = i - start + 1;
+      const withPreview = done % previewEvery === 0 || done === total;
+      opts.onProgress({
+        candidateIndex: k,
+        step: done,
+        totalSteps: total,
+        ...(withPreview ? { latentPreview: latentToPreview(scheduler.lastPredictedOriginal ?? latents, lw, lh, layout.preview) } : {}),
+      });
+    }
+  }
+  throwIfAborted(opts.signal);
+  return vaeDecode(plan, latents);
+}
+
+async function vaeDecode(plan: Plan, latents: Float32Array): Promise<RgbaImage> {
+  const t = performance.now();
+  const { model } = plan;
+  const dec = model.layout.vaeDecoder;
+  const scaled = new Float32Array(latents.length);
+  for (let i = 0; i < latents.length; i++) scaled[i] = latents[i]! / model.layout.scalingFactor;
+  const session = await model.session(dec.file, 'vae_decoder/model.onnx');
+  const out = await session.run({ [dec.inName]: floatTensor(scaled, [1, 4, plan.latentHeight, plan.latentWidth], dec.inType) });
+  const image = signedToImage(toFloat32(out[dec.outName]!), plan.width, plan.height);
+  plan.timings.vaeDecode = (plan.timings.vaeDecode ?? 0) + (performance.now() - t);
+  return image;
+}

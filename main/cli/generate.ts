@@ -1,0 +1,229 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ApiError, ControlType, DeviceChoice, GenerationRequest, SamplerName, type GenerationRequestInput } from '../../app/contract/index.js';
+import { preprocessControl } from '../../app/engine/control/index.js';
+import { resolveImageRef } from '../../app/engine/image.js';
+import { loadModel, runPipeline, type PipelineImages, type PipelineProgress } from '../../app/engine/index.js';
+import { encodePngWithMetadata, formatA1111Parameters } from '../../app/library/png-metadata.js';
+import { APP_VERSION } from '../../app/service/index.js';
+
+// `atelier generate`: one generation straight through the engine, in this process, writing
+// one PNG per candidate with A1111 `parameters` and Atelier's record in its text chunks.
+
+const number = (name: string, integer = false) => (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new InvalidArgumentError(`${name} must be a${integer ? ' whole' : ''} number`);
+  }
+  return n;
+};
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export interface ControlSpec {
+  type: ControlType;
+  image: string;
+  weight?: number;
+  start?: number;
+  end?: number;
+}
+
+/**
+ * TYPE:IMG[:WEIGHT[:START:END]]. The image path may itself hold colons (C:\…), so the
+ * numbers are taken from the end.
+ */
+export function parseControlSpec(spec: string): ControlSpec {
+  const parts = spec.split(':');
+  const type = ControlType.safeParse(parts[0]);
+  if (!type.success) throw new InvalidArgumentError(`control type ${JSON.stringify(parts[0])} is not one of ${ControlType.options.join(', ')}`);
+  const rest = parts.slice(1);
+  const isNum = (s: string | undefined): boolean => s !== undefined && s.trim() !== '' && Number.isFinite(Number(s));
+  let nums: number[] = [];
+  if (rest.length >= 4 && rest.slice(-3).every(isNum)) nums = rest.splice(-3).map(Number);
+  else if (rest.length >= 2 && isNum(rest[rest.length - 1])) nums = rest.splice(-1).map(Number);
+  const image = rest.join(':');
+  if (!image) throw new InvalidArgumentError(`--control ${spec}: missing the image (TYPE:IMG[:WEIGHT[:START:END]])`);
+  const [weight, start, end] = nums;
+  return { type: type.data, image, ...(weight !== undefined ? { weight } : {}), ...(start !== undefined ? { start, end: end! } : {}) };
+}
+
+interface GenerateOptions {
+  model: string;
+  prompt: string;
+  negative?: string;
+  steps?: number;
+  cfg?: number;
+  sampler?: SamplerName;
+  seed?: number;
+  width?: number;
+  height?: number;
+  batch?: number;
+  init?: string;
+  strength?: number;
+  mask?: string;
+  maskBlur?: number;
+  onlyMasked?: boolean;
+  control: string[];
+  controlnet: string[];
+  preprocess: 'none' | 'canny' | 'scribble';
+  device: DeviceChoice;
+  out: string;
+  json?: boolean;
+}
+
+function mustExist(file: string, what: string): string {
+  if (!fs.existsSync(file)) throw new ApiError('not_found', `${what} ${file} does not exist`);
+  return path.resolve(file);
+}
+
+/** The CLI's options → a parsed GenerationRequest (contract errors listed by field). */
+export function requestFromOptions(opts: GenerateOptions): GenerationRequest {
+  const controls = opts.control.map(parseControlSpec);
+  if (controls.length !== opts.controlnet.length) {
+    throw new ApiError('bad_request', `${controls.length} --control given but ${opts.controlnet.length} --controlnet: give one ControlNet folder per control, in the same order`);
+  }
+  if (opts.mask && !opts.init) throw new ApiError('bad_request', '--mask needs --init (the image to inpaint)');
+  const input: GenerationRequestInput = {
+    model: mustExist(opts.model, 'model folder'),
+    prompt: opts.prompt,
+    negativePrompt: opts.negative ?? '',
+    seed: opts.seed ?? Math.floor(Math.random() * 2 ** 32),
+    device: opts.device,
+    controls: controls.map((c, i) => ({
+      type: c.type,
+      model: mustExist(opts.controlnet[i]!, 'ControlNet folder'),
+      image: { path: mustExist(c.image, 'control image') },
+      preprocess: opts.preprocess,
+      ...(c.weight !== undefined ? { weight: c.weight } : {}),
+      ...(c.start !== undefined ? { start: c.start, end: c.end } : {}),
+    })),
+  };
+  if (opts.steps !== undefined) input.steps = opts.steps;
+  if (opts.cfg !== undefined) input.cfg = opts.cfg;
+  if (opts.sampler !== undefined) input.sampler = opts.sampler;
+  if (opts.width !== undefined) input.width = opts.width;
+  if (opts.height !== undefined) input.height = opts.height;
+  if (opts.batch !== undefined) input.batch = opts.batch;
+  if (opts.strength !== undefined) input.strength = opts.strength;
+  if (opts.init) input.init = { path: mustExist(opts.init, 'init image') };
+  if (opts.mask) {
+    input.inpaint = { mask: { path: mustExist(opts.mask, 'mask image') }, ...(opts.maskBlur !== undefined ? { blur: opts.maskBlur } : {}), onlyMasked: opts.onlyMasked ?? false };
+    if (opts.strength === undefined) input.strength = 1;
+  }
+  const parsed = GenerationRequest.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; ');
+    throw new ApiError('bad_request', `invalid generation settings: ${issues}`);
+  }
+  return parsed.data;
+}
+
+async function loadImages(request: GenerationRequest): Promise<PipelineImages> {
+  const images: PipelineImages = {};
+  if (request.init) images.init = await resolveImageRef(request.init, { label: 'init image' });
+  if (request.inpaint) images.mask = await resolveImageRef(request.inpaint.mask, { label: 'mask image' });
+  images.controls = [];
+  for (const c of request.controls) images.controls.push(preprocessControl(await resolveImageRef(c.image, { label: 'control image' }), c));
+  return images;
+}
+
+function progressReporter(json: boolean, batch: number): { onProgress: (p: PipelineProgress) => void; stop: () => void } {
+  if (json) return { onProgress: () => undefined, stop: () => undefined };
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      { format: 'candidate {candidate}/{batch} [{bar}] step {value}/{total} | {duration_formatted}', stream: process.stderr, hideCursor: true },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = -1;
+    return {
+      onProgress: (p) => {
+        if (p.candidateIndex !== started) {
+          if (started >= 0) bar.stop();
+          bar.start(p.totalSteps, 0, { candidate: p.candidateIndex + 1, batch });
+          started = p.candidateIndex;
+        }
+        bar.update(p.step, { candidate: p.candidateIndex + 1, batch });
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  return {
+    onProgress: (p) => process.stderr.write(`candidate ${p.candidateIndex + 1}/${batch} step ${p.step}/${p.totalSteps}\n`),
+    stop: () => undefined,
+  };
+}
+
+export async function generateCommand(opts: GenerateOptions): Promise<void> {
+  const request = requestFromOptions(opts);
+  const images = await loadImages(request);
+  const controlnets = request.controls.map((c) => c.model);
+  const model = await loadModel(request.model, { device: request.device, controlnets });
+  const progress = progressReporter(Boolean(opts.json), request.batch);
+  let result;
+  try {
+    if (!opts.json) {
+      const fallback = model.info.notes.find((n) => n.startsWith('device:'));
+      process.stderr.write(`model ${path.basename(request.model)} (${model.info.family}, ${model.info.dtype}) on ${model.device}${fallback && fallback !== `device: ${model.device}` ? ` — ${fallback}` : ''}\n`);
+    }
+    result = await runPipeline(model, request, images, { onProgress: progress.onProgress });
+  } finally {
+    progress.stop();
+    await model.release();
+  }
+
+  fs.mkdirSync(opts.out, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const files: string[] = [];
+  for (const c of result.candidates) {
+    const parameters = formatA1111Parameters(request, { seed: c.seed, modelName: path.basename(request.model), appVersion: APP_VERSION, width: c.image.width, height: c.image.height });
+    const record = { app: 'atelier', version: APP_VERSION, request, candidate: { index: c.index, seed: c.seed }, device: result.device };
+    const png = await encodePngWithMetadata(c.image, { parameters, record });
+    const file = path.join(opts.out, `${stamp}-${c.seed}.png`);
+    fs.writeFileSync(file, png);
+    files.push(path.resolve(file));
+  }
+
+  // ── LIBRARY HOOK ─────────────────────────────────────────────────────────────────────
+  // Record this generation into the library here (the library engineer's part): `request`,
+  // `result.candidates` (index, seed, RGBA), `result.device`, `result.timings` and the PNG
+  // `files` just written are all at hand.
+  // ─────────────────────────────────────────────────────────────────────────────────────
+
+  const timings = Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+  if (opts.json) {
+    console.log(JSON.stringify({ files, device: result.device, seeds: result.candidates.map((c) => c.seed), timings }, null, 2));
+  } else {
+    for (const f of files) console.log(f);
+    process.stderr.write(`done in ${(result.timings.total! / 1000).toFixed(1)} s on ${result.device}\n`);
+  }
+}
+
+export function registerGenerateCommands(program: Command): void {
+  program
+    .command('generate')
+    .description('generate images with a model folder (txt2img, img2img with --init, inpainting with --mask, ControlNet with --control)')
+    .requiredOption('--model <dir>', 'model folder (diffusers/Optimum ONNX layout)')
+    .requiredOption('--prompt <text>', 'what to make; (word:1.3) emphasises, [word] de-emphasises')
+    .option('--negative <text>', 'what to avoid')
+    .option('--steps <n>', 'denoising steps', number('steps', true))
+    .option('--cfg <scale>', 'guidance scale', number('cfg'))
+    .addOption(new Option('--sampler <name>', 'sampler').choices(SamplerName.options))
+    .option('--seed <n>', 'seed (candidate k uses seed + k); random when omitted', number('seed', true))
+    .option('--width <px>', 'width in pixels', number('width', true))
+    .option('--height <px>', 'height in pixels', number('height', true))
+    .option('--batch <n>', 'number of candidates', number('batch', true))
+    .option('--init <image>', 'init image for img2img / inpainting')
+    .option('--strength <0..1>', 'img2img strength: 0 keeps the init image, 1 ignores it', number('strength'))
+    .option('--mask <image>', 'inpainting mask (white = repaint), same size as --init')
+    .option('--mask-blur <px>', 'feather of the mask edge', number('mask-blur'))
+    .option('--only-masked', 'inpaint the masked region at full resolution and paste it back')
+    .option('--control <spec>', 'TYPE:IMG[:WEIGHT[:START:END]] (repeatable), e.g. scribble:sketch.png:0.8', collect, [])
+    .option('--controlnet <dir>', 'ControlNet folder for each --control, in the same order (repeatable)', collect, [])
+    .addOption(new Option('--preprocess <mode>', 'how control images become control maps').choices(['none', 'canny', 'scribble']).default('none'))
+    .addOption(new Option('--device <device>', 'execution provider').choices(DeviceChoice.options).default('auto'))
+    .option('--out <dir>', 'folder for the PNGs', '.')
+    .option('--json', 'print a JSON summary')
+    .action(async (opts: GenerateOptions) => generateCommand(opts));
+}

@@ -1,0 +1,100 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { encodePng } from '../../app/engine/image.js';
+import { readPngMetadata } from '../../app/library/png-metadata.js';
+import { tempHome } from '../helpers/home.js';
+
+// `atelier generate` and `atelier models inspect` as a user runs them: a child process.
+
+const run = promisify(execFile);
+const BIN = path.resolve('bin/atelier.mjs');
+const MODELS = path.resolve('tests/fixtures/models');
+const { home, cleanup } = tempHome();
+afterAll(cleanup);
+
+async function atelier(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ATELIER_HOME: home }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe('atelier generate', () => {
+  it('writes one PNG per candidate with A1111 parameters and the record', async () => {
+    const out = path.join(home, 'out');
+    const r = await atelier('generate', '--model', path.join(MODELS, 'sd1-tiny'), '--prompt', 'a red house', '--negative', 'blurry', '--seed', '5', '--steps', '3', '--batch', '2', '--sampler', 'euler_a', '--device', 'cpu', '--out', out, '--json');
+    expect(r.stderr).not.toMatch(/atelier:/);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout) as { files: string[]; seeds: number[]; device: string };
+    expect(summary.seeds).toEqual([5, 6]);
+    expect(summary.device).toBe('cpu');
+    expect(summary.files).toHaveLength(2);
+    const meta = readPngMetadata(fs.readFileSync(summary.files[1]!));
+    expect(meta.width).toBe(64);
+    const params = meta.chunks.parameters ?? '';
+    expect(params).toContain('a red house\nNegative prompt: blurry\nSteps: 3, Sampler: Euler a');
+    expect(params).toContain('Seed: 6');
+    expect(JSON.parse(meta.chunks.atelier!)).toMatchObject({ candidate: { index: 1, seed: 6 } });
+  });
+
+  it('runs img2img, inpainting and ControlNet from image files', async () => {
+    const img = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 7) % 256)) };
+    const mask = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4).map((_, i) => (i % 4 === 3 || (Math.floor(i / 4) % 64 > 20 && Math.floor(i / 256) > 20) ? 255 : 0)) };
+    const init = path.join(home, 'init.png');
+    const maskFile = path.join(home, 'mask.png');
+    fs.writeFileSync(init, await encodePng(img));
+    fs.writeFileSync(maskFile, await encodePng(mask));
+    const out = path.join(home, 'out2');
+    const inpaint = await atelier('generate', '--model', path.join(MODELS, 'inpaint-tiny'), '--prompt', 'a tree', '--seed', '1', '--steps', '2', '--init', init, '--mask', maskFile, '--out', out, '--json');
+    expect(inpaint.code, inpaint.stderr).toBe(0);
+    const control = await atelier('generate', '--model', path.join(MODELS, 'controlnet-unet-tiny'), '--prompt', 'a tree', '--seed', '1', '--steps', '2', '--control', `scribble:${init}:0.8:0:0.5`, '--controlnet', path.join(MODELS, 'controlnet-tiny'), '--preprocess', 'scribble', '--out', out, '--json');
+    expect(control.code, control.stderr).toBe(0);
+    const img2img = await atelier('generate', '--model', path.join(MODELS, 'sd1-tiny-optimum'), '--prompt', 'a tree', '--seed', '1', '--steps', '2', '--init', init, '--strength', '0.6', '--out', out, '--json');
+    expect(img2img.code, img2img.stderr).toBe(0);
+    expect(fs.readdirSync(out).filter((f) => f.endsWith('.png'))).toHaveLength(3);
+  });
+
+  it('exits non-zero with a clear message on bad input', async () => {
+    const model = path.join(MODELS, 'sd1-tiny');
+    const cases: Array<[string[], RegExp]> = [
+      [['--model', path.join(MODELS, 'nope'), '--prompt', 'x'], /model folder .*nope does not exist/],
+      [['--model', model, '--prompt', 'x', '--init', path.join(home, 'missing.png')], /init image .*missing\.png does not exist/],
+      [['--model', model, '--prompt', 'x', '--width', '72'], /width 72 is not a multiple of 16/],
+      [['--model', model, '--prompt', 'x', '--sampler', 'heun'], /argument 'heun' is invalid/],
+      [['--model', model, '--prompt', 'x', '--steps', 'many'], /steps must be a whole number/],
+      [['--model', model, '--prompt', 'x', '--control', `scribble:${path.join(MODELS, '..', 'make_fixtures.py')}`], /1 --control given but 0 --controlnet/],
+      [['--model', model, '--prompt', 'x', '--control', `scribble:${BIN}`, '--controlnet', path.join(MODELS, 'controlnet-tiny')], /no UNet that accepts ControlNet residuals|not a readable image/],
+      [['--model', path.join(MODELS, 'broken-missing-unet'), '--prompt', 'x'], /unet\/model\.onnx is missing/],
+    ];
+    // three at a time: each is a Node start-up, and the build machines have two cores
+    const results: Array<{ code: number; stdout: string; stderr: string }> = [];
+    for (let i = 0; i < cases.length; i += 3) {
+      results.push(...(await Promise.all(cases.slice(i, i + 3).map(([args]) => atelier('generate', ...args, '--out', path.join(home, 'never'))))));
+    }
+    cases.forEach(([args, message], i) => {
+      expect(results[i]!.code, args.join(' ')).not.toBe(0);
+      expect(results[i]!.stderr + results[i]!.stdout, args.join(' ')).toMatch(message);
+    });
+    expect(fs.existsSync(path.join(home, 'never'))).toBe(false);
+  });
+});
+
+describe('atelier models inspect', () => {
+  it('prints what the model is, or JSON', async () => {
+    const text = await atelier('models', 'inspect', path.join(MODELS, 'sd2-vpred-tiny'));
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/family\s+sd2/);
+    expect(text.stdout).toMatch(/prediction v_prediction/);
+    const json = await atelier('models', 'inspect', path.join(MODELS, 'inpaint-tiny'), '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ inpainting: true, unetInChannels: 9 });
+    const broken = await atelier('models', 'inspect', path.join(MODELS, 'broken-dim-mismatch'));
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain('text_encoder output dim 768 does not match unet cross-attention dim 1024');
+  });
+});

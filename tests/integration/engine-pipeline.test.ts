@@ -1,0 +1,245 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GenerationRequest, type GenerationRequestInput } from '../../app/contract/index.js';
+import { binarizeMask, featherMask, maskFromImage } from '../../app/engine/control/mask.js';
+import { GenerationCancelledError, loadModel, runPipeline, type LoadedModel, type PipelineImages, type PipelineProgress, type RgbaImage } from '../../app/engine/index.js';
+
+// The pipelines on the committed tiny fixtures (tests/fixtures/make_fixtures.py): seeds,
+// batches, img2img, inpainting, ControlNet, cancellation, and every graph variant.
+
+const FIXTURES = path.resolve('tests/fixtures/models');
+const fixture = (name: string): string => path.join(FIXTURES, name);
+const models = new Map<string, LoadedModel>();
+
+async function model(name: string): Promise<LoadedModel> {
+  let m = models.get(name);
+  if (!m) {
+    m = await loadModel(fixture(name), { device: 'cpu' });
+    models.set(name, m);
+  }
+  return m;
+}
+
+afterAll(async () => {
+  for (const m of models.values()) await m.release();
+});
+
+function request(input: Partial<GenerationRequestInput>): GenerationRequest {
+  return GenerationRequest.parse({ model: 'x', prompt: 'a red house on a hill', negativePrompt: 'blurry', seed: 42, steps: 4, ...input });
+}
+
+async function run(name: string, input: Partial<GenerationRequestInput>, images: PipelineImages = {}, progress?: PipelineProgress[]) {
+  return runPipeline(await model(name), request({ model: fixture(name), ...input }), images, progress ? { onProgress: (p) => progress.push(p) } : {});
+}
+
+/** A smooth colour gradient with a dark diagonal stroke. */
+function testImage(width = 64, height = 64): RgbaImage {
+  const data = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 4;
+      const stroke = Math.abs(x - y) < 3;
+      data[i] = stroke ? 20 : Math.round((x / width) * 255);
+      data[i + 1] = stroke ? 20 : Math.round((y / height) * 255);
+      data[i + 2] = stroke ? 20 : 128;
+      data[i + 3] = 255;
+    }
+  }
+  return { width, height, data };
+}
+
+function squareMask(x0: number, x1: number, width = 64, height = 64): RgbaImage {
+  const data = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = x >= x0 && x < x1 && y >= x0 && y < x1 ? 255 : 0;
+      data.set([v, v, v, 255], (y * width + x) * 4);
+    }
+  }
+  return { width, height, data };
+}
+
+function meanAbsDiff(a: RgbaImage, b: RgbaImage): number {
+  let s = 0;
+  for (let i = 0; i < a.data.length; i++) s += Math.abs(a.data[i]! - b.data[i]!);
+  return s / a.data.length;
+}
+
+function stdDev(img: RgbaImage): number {
+  let s = 0;
+  let s2 = 0;
+  const n = img.data.length / 4;
+  for (let p = 0; p < n; p++) {
+    const v = img.data[p * 4]! + img.data[p * 4 + 1]! + img.data[p * 4 + 2]!;
+    s += v;
+    s2 += v * v;
+  }
+  return Math.sqrt(s2 / n - (s / n) ** 2);
+}
+
+beforeAll(async () => {
+  await model('sd1-tiny');
+});
+
+describe('seeds and batches', () => {
+  it('same seed → identical pixels; another seed → different pixels', async () => {
+    const a = await run('sd1-tiny', { seed: 7 });
+    const b = await run('sd1-tiny', { seed: 7 });
+    const c = await run('sd1-tiny', { seed: 8 });
+    expect(Buffer.from(a.candidates[0]!.image.data).equals(Buffer.from(b.candidates[0]!.image.data))).toBe(true);
+    expect(meanAbsDiff(a.candidates[0]!.image, c.candidates[0]!.image)).toBeGreaterThan(1);
+    expect(stdDev(a.candidates[0]!.image)).toBeGreaterThan(5); // not a flat image
+    expect(a.device).toBe('cpu');
+    expect(a.timings.unetSteps).toBe(4);
+  });
+
+  it('candidate k of a batch of 3 equals a single run with seed s + k (euler_a: ancestral noise too)', async () => {
+    const batch = await run('sd1-tiny', { seed: 100, batch: 3, sampler: 'euler_a' });
+    expect(batch.candidates.map((c) => c.seed)).toEqual([100, 101, 102]);
+    for (const k of [0, 1, 2]) {
+      const single = await run('sd1-tiny', { seed: 100 + k, sampler: 'euler_a' });
+      expect(Buffer.from(batch.candidates[k]!.image.data).equals(Buffer.from(single.candidates[0]!.image.data)), `candidate ${k}`).toBe(true);
+    }
+  });
+});
+
+describe('img2img', () => {
+  it('strength 0 returns the init image exactly; higher strength changes it more', async () => {
+    const init = testImage();
+    const kept = await run('sd1-tiny', { init: { path: 'init.png' }, strength: 0, batch: 2 }, { init });
+    expect(kept.candidates).toHaveLength(2);
+    for (const c of kept.candidates) expect(Buffer.from(c.image.data).equals(Buffer.from(init.data))).toBe(true);
+    const progress: PipelineProgress[] = [];
+    const light = await run('sd1-tiny', { init: { path: 'init.png' }, strength: 0.5, steps: 8 }, { init }, progress);
+    expect(progress.map((p) => p.step)).toEqual([1, 2, 3, 4]); // int(8 · 0.5) steps
+    const heavy = await run('sd1-tiny', { init: { path: 'init.png' }, strength: 1, steps: 8 }, { init });
+    expect(meanAbsDiff(light.candidates[0]!.image, init)).toBeLessThan(meanAbsDiff(heavy.candidates[0]!.image, init));
+  });
+});
+
+describe('inpainting', () => {
+  const init = testImage();
+  const mask = squareMask(24, 40);
+  const blur = 2;
+  // Where the feathered mask is 0 the original must come back untouched (tolerance: exact).
+  const feathered = featherMask(binarizeMask(maskFromImage(mask)), blur);
+
+  function checkUnmasked(out: RgbaImage): void {
+    let checked = 0;
+    for (let p = 0; p < feathered.data.length; p++) {
+      if (feathered.data[p] !== 0) continue;
+      checked++;
+      for (let c = 0; c < 4; c++) if (out.data[p * 4 + c] !== init.data[p * 4 + c]) throw new Error(`pixel ${p} channel ${c} changed outside the mask`);
+    }
+    expect(checked).toBeGreaterThan(64 * 64 * 0.6);
+  }
+
+  function maskedDiff(out: RgbaImage): number {
+    let s = 0;
+    for (let y = 26; y < 38; y++) for (let x = 26; x < 38; x++) for (let c = 0; c < 3; c++) s += Math.abs(out.data[(y * 64 + x) * 4 + c]! - init.data[(y * 64 + x) * 4 + c]!);
+    return s / (12 * 12 * 3);
+  }
+
+  for (const name of ['inpaint-tiny', 'sd1-tiny']) {
+    it(`${name}: repaints inside the mask and leaves the rest unchanged`, async () => {
+      const r = await run(name, { init: { path: 'i.png' }, inpaint: { mask: { path: 'm.png' }, blur }, strength: 1, steps: 4 }, { init, mask });
+      checkUnmasked(r.candidates[0]!.image);
+      expect(maskedDiff(r.candidates[0]!.image)).toBeGreaterThan(3);
+    });
+  }
+
+  it('"only masked" generates the padded box at full size and pastes it back', async () => {
+    const r = await run('inpaint-tiny', { init: { path: 'i.png' }, inpaint: { mask: { path: 'm.png' }, blur, onlyMasked: true, padding: 4 }, width: 64, height: 64 }, { init, mask });
+    expect(r.candidates[0]!.image.width).toBe(64);
+    checkUnmasked(r.candidates[0]!.image);
+    expect(maskedDiff(r.candidates[0]!.image)).toBeGreaterThan(3);
+  });
+
+  it('refuses a mask whose size differs from the init image', async () => {
+    await expect(run('inpaint-tiny', { init: { path: 'i.png' }, inpaint: { mask: { path: 'm.png' } } }, { init, mask: squareMask(0, 8, 32, 32) })).rejects.toThrow(/mask is 32×32 but the init image is 64×64/);
+  });
+});
+
+describe('ControlNet', () => {
+  const cn = fixture('controlnet-tiny');
+  const edges = squareMask(10, 50);
+  const control = (weight: number, start = 0, end = 1) => ({ type: 'scribble' as const, model: cn, image: { path: 'c.png' }, weight, start, end });
+
+  it('weight 0 and a window outside the steps equal no ControlNet; weight 1 differs; two sum', async () => {
+    const none = await run('controlnet-unet-tiny', {});
+    const zero = await run('controlnet-unet-tiny', { controls: [control(0)] }, { controls: [edges] });
+    const outside = await run('controlnet-unet-tiny', { controls: [control(1, 1, 1)] }, { controls: [edges] });
+    const one = await run('controlnet-unet-tiny', { controls: [control(1)] }, { controls: [edges] });
+    const two = await run('controlnet-unet-tiny', { controls: [control(1), control(0.5, 0, 0.5)] }, { controls: [edges, testImage()] });
+    const same = (a: typeof none, b: typeof none) => Buffer.from(a.candidates[0]!.image.data).equals(Buffer.from(b.candidates[0]!.image.data));
+    expect(same(none, zero)).toBe(true);
+    expect(same(none, outside)).toBe(true);
+    expect(meanAbsDiff(none.candidates[0]!.image, one.candidates[0]!.image)).toBeGreaterThan(0.5);
+    expect(meanAbsDiff(one.candidates[0]!.image, two.candidates[0]!.image)).toBeGreaterThan(0.1);
+    expect(one.timings.controlnet).toBeGreaterThan(0);
+  });
+
+  it('refuses a ControlNet for a model without a residual UNet', async () => {
+    await expect(run('sd1-tiny', { controls: [control(1)] }, { controls: [edges] })).rejects.toThrow(/no UNet that accepts ControlNet residuals/);
+  });
+});
+
+describe('progress, previews and cancellation', () => {
+  it('reports every step and sends previews', async () => {
+    const progress: PipelineProgress[] = [];
+    await run('sd1-tiny', { steps: 4, batch: 2 }, {}, progress);
+    expect(progress.map((p) => `${p.candidateIndex}:${p.step}/${p.totalSteps}`)).toEqual(['0:1/4', '0:2/4', '0:3/4', '0:4/4', '1:1/4', '1:2/4', '1:3/4', '1:4/4']);
+    const previews = progress.filter((p) => p.latentPreview);
+    expect(previews.length).toBeGreaterThan(0);
+    expect(previews[0]!.latentPreview).toMatchObject({ width: 8, height: 8 });
+  });
+
+  it('stops within one step of the abort', async () => {
+    const controller = new AbortController();
+    const steps: number[] = [];
+    const m = await model('sd1-tiny');
+    const job = runPipeline(m, request({ steps: 10, batch: 2 }), {}, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        steps.push(p.step);
+        if (p.step === 2) controller.abort();
+      },
+    });
+    await expect(job).rejects.toBeInstanceOf(GenerationCancelledError);
+    expect(steps).toEqual([1, 2]);
+  });
+});
+
+describe('every fixture variant runs', () => {
+  const cases: Array<[string, Partial<GenerationRequestInput>]> = [
+    ['sd1-tiny-optimum', { sampler: 'dpmpp_2m' }], // int64 ids, rank-0 timestep, external data
+    ['sd2-vpred-tiny', { sampler: 'ddim' }], // v-prediction, int64 timestep [B], pad "!"
+    ['lcm-tiny', { sampler: 'lcm', cfg: 1.5 }], // timestep_cond, no CFG batch
+    ['fp16-tiny', { sampler: 'euler' }], // float16 at every boundary
+  ];
+  for (const [name, input] of cases) {
+    it(name, async () => {
+      const r = await run(name, input);
+      expect(stdDev(r.candidates[0]!.image)).toBeGreaterThan(5);
+    });
+  }
+
+  it('img2img through latent_parameters (mean ‖ logvar) and through latent_sample', async () => {
+    const init = testImage();
+    for (const name of ['sd1-tiny-optimum', 'fp16-tiny']) {
+      const r = await run(name, { init: { path: 'i.png' }, strength: 0.5 }, { init });
+      expect(meanAbsDiff(r.candidates[0]!.image, init)).toBeGreaterThan(0);
+    }
+  });
+
+  it('long prompts (several chunks) against a short negative prompt', async () => {
+    const long = Array.from({ length: 60 }, (_, i) => (i % 2 ? 'red house' : 'blue tree')).join(', ');
+    const r = await run('sd1-tiny', { prompt: long, negativePrompt: 'ugly' });
+    const short = await run('sd1-tiny', { prompt: 'red house' });
+    expect(meanAbsDiff(r.candidates[0]!.image, short.candidates[0]!.image)).toBeGreaterThan(0);
+  });
+
+  it('refuses sizes the model cannot take', async () => {
+    await expect(run('sd1-tiny', { width: 72, height: 64 })).rejects.toThrow('width 72 is not a multiple of 16, which this model needs');
+  });
+});

@@ -255,6 +255,89 @@ export const ProjectSnapshot = z.object({
 });
 export type ProjectSnapshot = z.infer<typeof ProjectSnapshot>;
 
-export const projectsMethods = {} as const;
+/** PNG parts by path; in requests, only parts the service has not seen yet need to be sent. */
+export const ProjectAssetsSchema = z.record(z.string().regex(PART_PATTERN), PngDataUrl);
 
-export const projectsEvents = [] as const satisfies readonly z.ZodObject[];
+const FilePath = z.string().min(1).max(4096);
+
+export const ProjectSource = z.enum(['new', 'atelier', 'ora', 'psd', 'image', 'recovery']);
+
+/** An open project: the service keeps a copy per session for saving and autosave. */
+export const OpenedProject = z.object({
+  sessionId: Id,
+  /** The .atelier file it saves to; null until saved (new, imported, recovered without a file). */
+  path: z.string().nullable(),
+  snapshot: ProjectSnapshot,
+  source: ProjectSource,
+  /** The schema version of the file when it was older and migrated on open. */
+  migratedFrom: z.number().int().nullable(),
+});
+export type OpenedProject = z.infer<typeof OpenedProject>;
+
+export const ExportFormat = z.enum(['png', 'ora', 'psd', 'contact-sheet']);
+export type ExportFormat = z.infer<typeof ExportFormat>;
+
+export const RecentProject = z.object({ path: z.string(), name: z.string(), openedAt: z.string(), exists: z.boolean() });
+export const RecoveryEntry = z.object({
+  recoveryId: Id,
+  name: z.string(),
+  /** The file the project was saved to before the crash, if any. */
+  path: z.string().nullable(),
+  savedAt: z.string(),
+});
+export type RecoveryEntry = z.infer<typeof RecoveryEntry>;
+
+export const ProjectInfo = z.object({
+  path: z.string(),
+  name: z.string(),
+  schemaVersion: z.number().int(),
+  fileSchemaVersion: z.number().int(),
+  appVersion: z.string().nullable(),
+  canvas: z.object({ width: z.number().int(), height: z.number().int() }),
+  layers: z.array(z.object({ id: z.string(), name: z.string(), kind: z.string(), visible: z.boolean(), opacity: z.number() })),
+  generations: z.number().int(),
+  candidates: z.number().int(),
+  parts: z.number().int(),
+});
+export type ProjectInfo = z.infer<typeof ProjectInfo>;
+
+const edits = { document: ProjectDocument.optional(), assets: ProjectAssetsSchema.default({}) };
+const saved = z.object({ path: z.string(), savedAt: z.string() });
+
+export const projectsMethods = {
+  'projects.new': {
+    params: z.object({ name: z.string().max(MAX_NAME).optional(), width: z.number().int().min(1).max(MAX_CANVAS), height: z.number().int().min(1).max(MAX_CANVAS), background: Colour.optional() }).strict(),
+    result: OpenedProject,
+  },
+  /** Opens an .atelier (any version), or an .ora / .psd / image as a new unsaved project. */
+  'projects.open': { params: z.object({ path: FilePath }).strict(), result: OpenedProject },
+  /** Hands the service the current document (and new parts) so autosave and recovery have it. */
+  'projects.update': { params: z.object({ sessionId: Id, document: ProjectDocument, assets: ProjectAssetsSchema.default({}) }).strict(), result: z.object({ dirty: z.boolean() }) },
+  'projects.save': { params: z.object({ sessionId: Id, ...edits }).strict(), result: saved },
+  'projects.saveAs': { params: z.object({ sessionId: Id, path: FilePath, ...edits }).strict(), result: saved },
+  'projects.close': { params: z.object({ sessionId: Id }).strict(), result: z.object({ closed: z.boolean() }) },
+  /** Exports an open session or an .atelier file on disk. */
+  'projects.export': {
+    params: z
+      .object({ sessionId: Id.optional(), path: FilePath.optional(), format: ExportFormat, out: FilePath, generationId: Id.optional() })
+      .strict()
+      .refine((p) => (p.sessionId === undefined) !== (p.path === undefined), { message: 'give either sessionId or path' }),
+    result: z.object({ out: z.string(), bytes: z.number().int() }),
+  },
+  /** Layers from an image, .ora, .psd or .atelier, with fresh ids, to add to an open document. */
+  'projects.importLayers': {
+    params: z.object({ path: FilePath, kind: z.enum(['paint', 'reference']).default('paint') }).strict(),
+    result: z.object({ canvas: z.object({ width: z.number().int(), height: z.number().int() }), layers: z.array(Layer), assets: ProjectAssetsSchema }),
+  },
+  'projects.info': { params: z.object({ path: FilePath }).strict(), result: ProjectInfo },
+  'projects.recent': { params: z.object({}).strict(), result: z.array(RecentProject) },
+  /** Projects autosaved by a session that ended without closing (a crash): offered at start. */
+  'projects.recoveries': { params: z.object({}).strict(), result: z.array(RecoveryEntry) },
+  'projects.recover': { params: z.object({ recoveryId: Id }).strict(), result: OpenedProject },
+  'projects.discardRecovery': { params: z.object({ recoveryId: Id }).strict(), result: z.object({ discarded: z.boolean() }) },
+} as const;
+
+export const ProjectAutosavedEvent = z.object({ type: z.literal('project.autosaved'), sessionId: Id, savedAt: z.string() });
+export const ProjectSavedEvent = z.object({ type: z.literal('project.saved'), sessionId: Id, path: z.string(), savedAt: z.string() });
+
+export const projectsEvents = [ProjectAutosavedEvent, ProjectSavedEvent] as const satisfies readonly z.ZodObject[];

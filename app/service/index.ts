@@ -1,4 +1,5 @@
 import { libraryHandlers, openStudioLibrary } from './library-handlers.js';
+import { projectsArea } from './projects-handlers.js';
 import { StudioService, type StudioServiceOptions } from './studio.js';
 
 export { StudioService, toApiError } from './studio.js';
@@ -16,5 +17,8 @@ export async function createStudio(options: StudioServiceOptions): Promise<Studi
   // Library: the history under <home>/library; other areas record into this instance.
   const library = openStudioLibrary(service.ctx.home);
   service.register(libraryHandlers(library), () => library.close());
+  // Projects: open documents, safe saving, autosave and crash recovery, exports and imports.
+  const projects = projectsArea(service.ctx);
+  service.register(projects.handlers, projects.close);
   return service;
 }

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { APP_VERSION, createStudio } from '../../app/service/index.js';
 import { registerGenerateCommands } from './generate.js';
 import { registerHistoryCommands } from './history.js';
+import { registerProjectCommands } from './project.js';
 import { registerModelCommands } from './models.js';
 
 /**
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     });
 
   registerHistoryCommands(program);
+  registerProjectCommands(program);
   registerModelCommands(program);
   registerGenerateCommands(program);
 

@@ -1,0 +1,241 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ApiError } from '../contract/errors.js';
+import type { ExportFormat, OpenedProject, ProjectDocument, ProjectInfo, RecoveryEntry } from '../contract/projects.js';
+import { type ProjectAssets, createDocument, diff, referencedParts } from './document/index.js';
+import { PROJECT_EXTENSION, encodeProjectFile, readProjectFile } from './atelier-file.js';
+import { exportProject } from './export.js';
+import { type ImportedLayers, importLayers, openAsProject } from './import.js';
+import { RecoveryFolder } from './recovery.js';
+import { writeFileAtomic } from './safe-save.js';
+
+interface Session {
+  id: string;
+  path: string | null;
+  document: ProjectDocument;
+  assets: ProjectAssets;
+  /** The document as last saved or opened: dirty = differs from it. */
+  savedDocument: ProjectDocument | null;
+  /** Bumped by every update; autosave writes only when it moved. */
+  revision: number;
+  autosavedRevision: number;
+}
+
+export interface ProjectsOptions {
+  home: string;
+  appVersion: string;
+  /** Seconds between autosaves of dirty projects; 0 turns autosave off. */
+  autosaveSeconds?: number;
+  onAutosaved?: (sessionId: string, savedAt: string) => void;
+}
+
+const MAX_RECENT = 20;
+
+/**
+ * Open projects of one studio: their current document and parts (handed over by the UI), safe
+ * saving, autosave to the recovery folder while dirty, recent files, exports and imports.
+ */
+export class ProjectsService {
+  private readonly sessions = new Map<string, Session>();
+  private readonly recovery: RecoveryFolder;
+  private readonly recentFile: string;
+  private timer: NodeJS.Timeout | null = null;
+  private autosaving: Promise<void> | null = null;
+
+  constructor(private readonly options: ProjectsOptions) {
+    this.recovery = new RecoveryFolder(options.home);
+    this.recentFile = path.join(options.home, 'recent-projects.json');
+    const seconds = options.autosaveSeconds ?? 30;
+    if (seconds > 0) {
+      this.timer = setInterval(() => void this.autosaveNow(), seconds * 1000);
+      this.timer.unref();
+    }
+  }
+
+  private open(document: ProjectDocument, assets: ProjectAssets, filePath: string | null, source: OpenedProject['source'], migratedFrom: number | null, saved: boolean): OpenedProject {
+    const session: Session = { id: randomUUID().replaceAll('-', ''), path: filePath, document, assets, savedDocument: saved ? document : null, revision: 0, autosavedRevision: 0 };
+    this.sessions.set(session.id, session);
+    return { sessionId: session.id, path: filePath, snapshot: { document, assets: { ...assets } }, source, migratedFrom };
+  }
+
+  private session(sessionId: string): Session {
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new ApiError('not_found', `No open project session "${sessionId}"`);
+    return session;
+  }
+
+  create(params: { name?: string; width: number; height: number; background?: string }): OpenedProject {
+    const document = createDocument({ name: params.name, width: params.width, height: params.height, background: params.background });
+    return this.open(document, {}, null, 'new', null, false);
+  }
+
+  async openFile(file: string): Promise<OpenedProject> {
+    const resolved = path.resolve(file);
+    const opened = await openAsProject(resolved);
+    const isProject = opened.source === 'atelier';
+    const migrated = isProject && opened.fileSchemaVersion !== null && opened.fileSchemaVersion < opened.document.schemaVersion ? opened.fileSchemaVersion : null;
+    // A migrated file is saved in the new format only when the artist saves: until then it is clean.
+    const result = this.open(opened.document, opened.assets, isProject ? resolved : null, opened.source, migrated, isProject);
+    if (isProject) await this.addRecent(resolved, opened.document.name);
+    return result;
+  }
+
+  /** Takes the UI's current document and any parts new to the service. */
+  update(sessionId: string, document: ProjectDocument, assets: ProjectAssets): { dirty: boolean } {
+    const session = this.session(sessionId);
+    const merged = { ...session.assets, ...assets };
+    for (const part of referencedParts(document)) {
+      if (!Object.hasOwn(merged, part)) throw new ApiError('bad_request', `The document refers to ${part}, which was never sent`);
+    }
+    session.document = document;
+    // Keep only what the document uses, so a long session does not pile up old strokes' pixels.
+    session.assets = Object.fromEntries(Object.entries(merged).filter(([part]) => referencedParts(document).has(part)));
+    session.revision++;
+    return { dirty: this.isDirty(session) };
+  }
+
+  private isDirty(session: Session): boolean {
+    return session.savedDocument === null || diff(session.savedDocument, session.document).length > 0;
+  }
+
+  async save(sessionId: string, changes: { document?: ProjectDocument; assets: ProjectAssets }, target?: string): Promise<{ path: string; savedAt: string }> {
+    const session = this.session(sessionId);
+    if (changes.document) this.update(sessionId, changes.document, changes.assets);
+    const file = target ? path.resolve(target) : session.path;
+    if (!file) throw new ApiError('conflict', 'This project has not been saved yet: use save as with a path');
+    if (path.extname(file).toLowerCase() !== PROJECT_EXTENSION) throw new ApiError('bad_request', `A project file ends in ${PROJECT_EXTENSION}: ${file}`);
+    const savedAt = new Date().toISOString();
+    const bytes = await encodeProjectFile(session.document, session.assets, this.options.appVersion, savedAt);
+    try {
+      await writeFileAtomic(file, bytes);
+    } catch (error) {
+      throw new ApiError('conflict', `Could not save ${file}: ${(error as Error).message}`);
+    }
+    session.path = file;
+    session.savedDocument = session.document;
+    session.autosavedRevision = session.revision;
+    // Saved: the recovery copy is no longer newer than the file.
+    await this.recovery.remove(session.id);
+    await this.addRecent(file, session.document.name);
+    return { path: file, savedAt };
+  }
+
+  /** A clean close: the recovery copy goes (the artist chose to save or discard). */
+  async close(sessionId: string): Promise<boolean> {
+    const session = this.sessions.get(sessionId);
+    if (!session) return false;
+    this.sessions.delete(sessionId);
+    await this.recovery.remove(sessionId);
+    return true;
+  }
+
+  /** Writes every dirty project that changed since its last autosave to the recovery folder. */
+  async autosaveNow(): Promise<void> {
+    if (this.autosaving) return this.autosaving;
+    this.autosaving = (async () => {
+      for (const session of this.sessions.values()) {
+        if (session.revision === session.autosavedRevision || !this.isDirty(session)) continue;
+        const revision = session.revision;
+        try {
+          const savedAt = await this.recovery.write(session.id, session.document, session.assets, session.path, this.options.appVersion);
+          session.autosavedRevision = revision;
+          this.options.onAutosaved?.(session.id, savedAt);
+        } catch {
+          // An autosave that fails (disk full) must not take the studio down; the next tick retries.
+        }
+      }
+    })().finally(() => {
+      this.autosaving = null;
+    });
+    return this.autosaving;
+  }
+
+  recoveries(): Promise<RecoveryEntry[]> {
+    return this.recovery.list(new Set(this.sessions.keys()));
+  }
+
+  async recover(recoveryId: string): Promise<OpenedProject> {
+    const available = await this.recoveries();
+    if (!available.some((r) => r.recoveryId === recoveryId)) throw new ApiError('not_found', `No recovery "${recoveryId}"`);
+    const { document, assets, path: savedTo } = await this.recovery.read(recoveryId);
+    const opened = this.open(document, assets, savedTo, 'recovery', null, false);
+    // The recovered copy now belongs to the new session (its own autosaves replace it).
+    await this.recovery.remove(recoveryId);
+    return opened;
+  }
+
+  async discardRecovery(recoveryId: string): Promise<boolean> {
+    const available = await this.recoveries();
+    if (!available.some((r) => r.recoveryId === recoveryId)) return false;
+    return this.recovery.remove(recoveryId);
+  }
+
+  async export(params: { sessionId?: string; path?: string; format: ExportFormat; out: string; generationId?: string }): Promise<{ out: string; bytes: number }> {
+    let document: ProjectDocument;
+    let assets: ProjectAssets;
+    if (params.sessionId !== undefined) {
+      ({ document, assets } = this.session(params.sessionId));
+    } else {
+      ({ document, assets } = await readProjectFile(path.resolve(params.path!)));
+    }
+    const bytes = await exportProject(params.format, document, assets, { appVersion: this.options.appVersion, generationId: params.generationId });
+    const out = path.resolve(params.out);
+    await fs.mkdir(path.dirname(out), { recursive: true });
+    await writeFileAtomic(out, bytes, { backup: false });
+    return { out, bytes: bytes.length };
+  }
+
+  importLayers(file: string, kind: 'paint' | 'reference'): Promise<ImportedLayers> {
+    return importLayers(path.resolve(file), { kind });
+  }
+
+  async info(file: string): Promise<ProjectInfo> {
+    const resolved = path.resolve(file);
+    const project = await readProjectFile(resolved);
+    const doc = project.document;
+    return {
+      path: resolved,
+      name: doc.name,
+      schemaVersion: doc.schemaVersion,
+      fileSchemaVersion: project.fileSchemaVersion,
+      appVersion: project.appVersion,
+      canvas: { width: doc.canvas.width, height: doc.canvas.height },
+      layers: [...doc.layers].reverse().map((l) => ({ id: l.id, name: l.name, kind: l.kind, visible: l.visible, opacity: l.opacity })),
+      generations: doc.generations.length,
+      candidates: doc.generations.reduce((n, g) => n + g.candidates.length, 0),
+      parts: Object.keys(project.assets).length,
+    };
+  }
+
+  async recent(): Promise<Array<{ path: string; name: string; openedAt: string; exists: boolean }>> {
+    const list = await this.readRecent();
+    return Promise.all(list.map(async (r) => ({ ...r, exists: await fs.stat(r.path).then((s) => s.isFile(), () => false) })));
+  }
+
+  private async readRecent(): Promise<Array<{ path: string; name: string; openedAt: string }>> {
+    try {
+      const raw: unknown = JSON.parse(await fs.readFile(this.recentFile, 'utf8'));
+      if (!Array.isArray(raw)) return [];
+      return raw
+        .filter((r): r is { path: string; name: string; openedAt: string } => typeof r?.path === 'string' && typeof r?.name === 'string' && typeof r?.openedAt === 'string')
+        .slice(0, MAX_RECENT);
+    } catch {
+      return [];
+    }
+  }
+
+  private async addRecent(file: string, name: string): Promise<void> {
+    const list = (await this.readRecent()).filter((r) => r.path !== file);
+    list.unshift({ path: file, name, openedAt: new Date().toISOString() });
+    await writeFileAtomic(this.recentFile, Buffer.from(JSON.stringify(list.slice(0, MAX_RECENT), null, 2)), { backup: false });
+  }
+
+  /** A clean shutdown: autosave stops and this process's recovery copies go (a crash skips this, leaving them to recover). */
+  async shutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.autosaving;
+    for (const id of [...this.sessions.keys()]) await this.close(id);
+  }
+}

@@ -1,0 +1,49 @@
+import type { projectsMethods } from '../contract/index.js';
+import { ProjectsService } from '../projects/session.js';
+import type { AreaHandlers, ServiceContext } from './context.js';
+import { APP_VERSION } from './version.js';
+
+/**
+ * The projects area: the service keeps each open project's document for saving, autosave and
+ * recovery; the UI keeps the editing state (app/projects/document History) and hands it over.
+ */
+export function projectsArea(ctx: ServiceContext, options: { autosaveSeconds?: number } = {}): {
+  handlers: AreaHandlers<typeof projectsMethods>;
+  close: () => Promise<void>;
+} {
+  const envSeconds = Number(process.env.ATELIER_AUTOSAVE_SECONDS);
+  const projects = new ProjectsService({
+    home: ctx.home,
+    appVersion: APP_VERSION,
+    // The CLI runs one command and exits: nothing to autosave.
+    autosaveSeconds: options.autosaveSeconds ?? (ctx.transport === 'cli' ? 0 : Number.isFinite(envSeconds) && envSeconds >= 0 ? envSeconds : 30),
+    onAutosaved: (sessionId, savedAt) => ctx.emit({ type: 'project.autosaved', sessionId, savedAt }),
+  });
+  const handlers: AreaHandlers<typeof projectsMethods> = {
+    'projects.new': (p) => projects.create(p),
+    'projects.open': (p) => projects.openFile(p.path),
+    'projects.update': (p) => projects.update(p.sessionId, p.document, p.assets),
+    'projects.save': async (p) => {
+      const saved = await projects.save(p.sessionId, p);
+      ctx.emit({ type: 'project.saved', sessionId: p.sessionId, ...saved });
+      return saved;
+    },
+    'projects.saveAs': async (p) => {
+      const saved = await projects.save(p.sessionId, p, p.path);
+      ctx.emit({ type: 'project.saved', sessionId: p.sessionId, ...saved });
+      return saved;
+    },
+    'projects.close': async (p) => ({ closed: await projects.close(p.sessionId) }),
+    'projects.export': (p) => projects.export(p),
+    'projects.importLayers': async (p) => {
+      const { canvas, layers, assets } = await projects.importLayers(p.path, p.kind);
+      return { canvas, layers, assets: { ...assets } };
+    },
+    'projects.info': (p) => projects.info(p.path),
+    'projects.recent': () => projects.recent(),
+    'projects.recoveries': () => projects.recoveries(),
+    'projects.recover': (p) => projects.recover(p.recoveryId),
+    'projects.discardRecovery': async (p) => ({ discarded: await projects.discardRecovery(p.recoveryId) }),
+  };
+  return { handlers, close: () => projects.shutdown() };
+}

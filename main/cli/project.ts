@@ -1,0 +1,52 @@
+import { type Command, Option } from 'commander';
+import { ExportFormat } from '../../app/contract/projects.js';
+import { type StudioService, createStudio } from '../../app/service/index.js';
+
+// `atelier project …`: .atelier files from the command line, through the StudioService.
+
+async function withStudio<T>(fn: (studio: StudioService) => Promise<T>): Promise<T> {
+  const studio = await createStudio({ transport: 'cli' });
+  try {
+    return await fn(studio);
+  } finally {
+    await studio.close();
+  }
+}
+
+export function registerProjectCommands(program: Command): void {
+  const project = program.command('project').description('inspect and export .atelier project files');
+
+  project
+    .command('info')
+    .description('show a project file: version, canvas, layers (top first), generations')
+    .argument('<file>', 'an .atelier file')
+    .option('--json', 'print JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const info = await withStudio((studio) => studio.call('projects.info', { path: file }));
+      if (opts.json) {
+        console.log(JSON.stringify(info, null, 2));
+        return;
+      }
+      const migrated = info.fileSchemaVersion < info.schemaVersion ? ` (file schema ${info.fileSchemaVersion}, migrated on open)` : '';
+      console.log(`${info.name}  —  ${info.path}`);
+      console.log(`schema ${info.schemaVersion}${migrated}, saved by Atelier ${info.appVersion ?? 'preview'}`);
+      console.log(`canvas ${info.canvas.width}×${info.canvas.height}, ${info.layers.length} layers, ${info.generations} generations, ${info.candidates} candidates, ${info.parts} images`);
+      for (const l of info.layers) {
+        console.log(`  ${l.visible ? '●' : '○'} ${l.kind.padEnd(9)} ${String(Math.round(l.opacity * 100)).padStart(3)}%  ${l.name}`);
+      }
+    });
+
+  project
+    .command('export')
+    .description('export a project file as a flattened PNG, OpenRaster, PSD or a contact sheet of candidates')
+    .argument('<file>', 'an .atelier file')
+    .addOption(new Option('--format <format>', 'what to write').choices(ExportFormat.options).makeOptionMandatory())
+    .requiredOption('--out <path>', 'where to write it')
+    .option('--generation <id>', 'contact sheet: the generation (default: the latest)')
+    .action(async (file: string, opts: { format: ExportFormat; out: string; generation?: string }) => {
+      const result = await withStudio((studio) =>
+        studio.call('projects.export', { path: file, format: opts.format, out: opts.out, ...(opts.generation ? { generationId: opts.generation } : {}) }),
+      );
+      console.log(`wrote ${result.out} (${result.bytes} bytes)`);
+    });
+}

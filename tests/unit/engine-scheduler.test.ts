@@ -14,7 +14,7 @@ import {
 import { alphasCumprod } from '../../app/engine/schedulers/common.js';
 
 interface Case {
-  scheduler: SchedulerName | 'euler_karras';
+  scheduler: SchedulerName | 'euler_karras' | 'ddim_eta1';
   spacing: string;
   prediction: string;
   steps: number;
@@ -60,7 +60,9 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rto
 
 function schedulerFor(c: Case): Scheduler {
   const config = parseSchedulerConfig({ ...ref.config, timestep_spacing: c.spacing, prediction_type: c.prediction });
-  return c.scheduler === 'euler_karras' ? new EulerScheduler(config, true) : createScheduler(c.scheduler, config);
+  if (c.scheduler === 'euler_karras') return new EulerScheduler(config, true);
+  if (c.scheduler === 'ddim_eta1') return createScheduler('ddim', config, { eta: 1 });
+  return createScheduler(c.scheduler, config);
 }
 
 /** The reference loop's stand-in denoiser: f32(0.5·x_scaled + model_output·(1 + 0.1·i)). */
@@ -129,11 +131,13 @@ describe('startStepForStrength (diffusers img2img)', () => {
     expect(startStepForStrength(50, 0.75)).toBe(13); // int(37.5) = 37
     expect(startStepForStrength(10, 0.3)).toBe(7);
     expect(startStepForStrength(100, 0.57)).toBe(44); // 0.57·100 = 56.99999999999999, int → 56, as in Python
-    expect(startStepForStrength(20, 0)).toBe(20); // nothing to denoise
+    expect(startStepForStrength(20, 0.05)).toBe(19); // one step left
   });
-  it('refuses strengths outside [0, 1]', () => {
-    expect(() => startStepForStrength(20, 1.2)).toThrow(RangeError);
-    expect(() => startStepForStrength(20, Number.NaN)).toThrow(RangeError);
+  it('refuses strengths outside [0, 1] and strengths that leave no step, as diffusers does', () => {
+    expect(() => startStepForStrength(20, 1.2)).toThrow(ApiError);
+    expect(() => startStepForStrength(20, Number.NaN)).toThrow(ApiError);
+    expect(() => startStepForStrength(20, 0)).toThrow(/no step to run/);
+    expect(() => startStepForStrength(20, 0.04)).toThrow(/no step to run/);
     expect(() => startStepForStrength(0, 0.5)).toThrow(RangeError);
   });
 });

@@ -112,10 +112,18 @@ export function parseSchedulerConfig(json: unknown, target?: SchedulerName): Sch
   return config;
 }
 
-export function createScheduler(name: SchedulerName, config: SchedulerConfig): Scheduler {
+/** Per-run sampler settings that are not part of the model's scheduler config. */
+export interface SchedulerOptions {
+  /** DDIM η (0 = deterministic DDIM, 1 = DDPM-like ancestral noise); diffusers' `eta`. */
+  eta?: number;
+}
+
+export function createScheduler(name: SchedulerName, config: SchedulerConfig, options: SchedulerOptions = {}): Scheduler {
+  const eta = options.eta ?? 0;
+  if (!(eta >= 0 && eta <= 1)) throw new ApiError('bad_request', `DDIM eta must be between 0 and 1, got ${eta}`);
   switch (name) {
     case 'ddim':
-      return new DdimScheduler(config);
+      return new DdimScheduler(config, eta);
     case 'euler':
       return new EulerScheduler(config);
     case 'euler_a':
@@ -134,13 +142,18 @@ export function createScheduler(name: SchedulerName, config: SchedulerConfig): S
 /**
  * img2img: the step index to start from for a strength, diffusers semantics
  * (StableDiffusionImg2ImgPipeline.get_timesteps): init_timestep = min(int(steps·strength), steps),
- * t_start = steps − init_timestep. Strength 1 starts from pure noise (index 0).
+ * t_start = steps − init_timestep. Strength 1 starts from pure noise (index 0). A strength so
+ * low that no step is left is refused, as diffusers refuses it, rather than returning the
+ * image untouched.
  */
 export function startStepForStrength(numSteps: number, strength: number): number {
   if (!Number.isInteger(numSteps) || numSteps < 1) throw new RangeError(`the number of steps must be a whole number ≥ 1, got ${numSteps}`);
-  if (!(strength >= 0 && strength <= 1)) throw new RangeError(`strength must be between 0 and 1, got ${strength}`);
+  if (!(strength >= 0 && strength <= 1)) throw new ApiError('bad_request', `strength must be between 0 and 1, got ${strength}`);
   const initTimestep = Math.min(Math.floor(numSteps * strength), numSteps);
-  return Math.max(numSteps - initTimestep, 0);
+  if (initTimestep < 1) {
+    throw new ApiError('bad_request', `strength ${strength} with ${numSteps} steps leaves no step to run: raise the strength to at least ${1 / numSteps} or use more steps`);
+  }
+  return numSteps - initTimestep;
 }
 
 /**

@@ -1,5 +1,8 @@
+import { createGenerationArea } from './generation-handlers.js';
 import { libraryHandlers, openStudioLibrary } from './library-handlers.js';
 import { projectsArea } from './projects-handlers.js';
+import { EngineClient } from '../engine/client.js';
+import type { EngineTransportFactory } from '../engine/worker/protocol.js';
 import { StudioService, type StudioServiceOptions } from './studio.js';
 
 export { StudioService, toApiError } from './studio.js';
@@ -12,11 +15,29 @@ export { libraryHandlers, openStudioLibrary } from './library-handlers.js';
  * The studio with every area plugged in: the one place that decides what a door serves.
  * Areas register their handlers (and cleanup) on the service here.
  */
-export async function createStudio(options: StudioServiceOptions): Promise<StudioService> {
+export interface CreateStudioOptions extends StudioServiceOptions {
+  /** How the engine worker starts: a forked Node child by default; the desktop app passes a utilityProcess (main/electron/engine-transport.ts). */
+  engineTransport?: EngineTransportFactory;
+  /** The bundled starter model; an installed desktop app keeps it outside its asar. */
+  starterDir?: string;
+}
+
+export async function createStudio(options: CreateStudioOptions): Promise<StudioService> {
   const service = new StudioService(options);
   // Library: the history under <home>/library; other areas record into this instance.
   const library = openStudioLibrary(service.ctx.home);
   service.register(libraryHandlers(library), () => library.close());
+  service.setMediaResolver((kind, sha256) => (library.hasImage(sha256) ? (kind === 'image' ? library.imagePath(sha256) : library.thumbnailPath(sha256)) : undefined));
+  // Generation: models, the job queue and the engine worker; finished jobs are recorded in the library.
+  const generation = createGenerationArea({
+    home: service.ctx.home,
+    transport: service.ctx.transport,
+    emit: (event) => service.emit(event),
+    library,
+    ...(options.engineTransport ? { engine: new EngineClient({ transport: options.engineTransport }) } : {}),
+    ...(options.starterDir ? { starterDir: options.starterDir } : {}),
+  });
+  service.register(generation.handlers, generation.close);
   // Projects: open documents, safe saving, autosave and crash recovery, exports and imports.
   const projects = projectsArea(service.ctx);
   service.register(projects.handlers, projects.close);

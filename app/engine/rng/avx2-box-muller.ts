@@ -31,6 +31,9 @@ export function fmaf(a: number, b: number, c: number): number {
   const bv = s - p;
   const err = p - (s - bv) + (c - bv);
   if (err === 0) return f;
+  // Fast exit: s is halfway between f and its neighbour g only if 2s − f (= g) is a float.
+  const mirrored = 2 * s - f;
+  if (fr(mirrored) !== mirrored) return f;
   const d = s - f;
   f32[0] = f;
   // Step one float toward s: up in magnitude when s lies farther from zero than f.

@@ -3,10 +3,12 @@
 // other files here); every decision that can be tested without Electron lives there.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BrowserWindow, Menu, app, dialog, ipcMain, protocol, screen, session, shell, type WebContents } from 'electron';
+import { BrowserWindow, Menu, app, dialog, ipcMain, protocol, screen, session, shell, utilityProcess, type WebContents } from 'electron';
 import type { DesktopCommandEvent } from '../../app/contract/index.js';
+import type { FromWorker, ToWorker } from '../../app/engine/worker/protocol.js';
 import { APP_VERSION, type StudioService, createStudio, resolveHome } from '../../app/service/index.js';
 import { APP_ENTRY_URL } from './channels.js';
+import { bundledWorkerEntry, utilityProcessTransport } from './engine-transport.js';
 import { openProjectDialogOptions, projectSavePath, saveProjectDialogOptions } from './dialogs.js';
 import { registerStudioIpc } from './ipc.js';
 import { buildMenuTemplate } from './menu-template.js';
@@ -35,8 +37,8 @@ const uiRoot = path.join(appRoot, 'dist', 'renderer');
 const preloadPath = path.join(appRoot, 'dist-electron', 'preload.cjs');
 // The starter model ships outside the asar (onnxruntime reads model files with native I/O,
 // which cannot see inside an asar): resources/models/starter in development,
-// <resources>/models/starter once installed. The service reads ATELIER_RESOURCES.
-process.env.ATELIER_RESOURCES ??= app.isPackaged ? process.resourcesPath : path.join(appRoot, 'resources');
+// <resources>/models/starter once installed (electron-builder.yml extraResources).
+const starterDir = path.join(app.isPackaged ? process.resourcesPath : path.join(appRoot, 'resources'), 'models', 'starter');
 
 let home = '';
 let service: StudioService | undefined;
@@ -101,7 +103,13 @@ async function start(): Promise<void> {
     onRefused: (url, reason) => console.warn(`atelier:// refused ${url}: ${reason}`),
   });
 
-  const studio = await createStudio({ transport: 'electron', home });
+  const studio = await createStudio({
+    transport: 'electron',
+    home,
+    starterDir,
+    // The engine worker in a utilityProcess: child_process.fork would need the RunAsNode fuse.
+    engineTransport: () => utilityProcessTransport<ToWorker, FromWorker>(utilityProcess.fork, { entry: bundledWorkerEntry(appRoot) }),
+  });
   service = studio;
   registerStudioIpc(
     ipcMain,

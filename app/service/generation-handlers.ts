@@ -130,6 +130,8 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
         candidates,
       });
       job.state = 'completed';
+      // The library now holds the inputs: list the job with their hashes, not megabytes of base64.
+      if (record.request) job.request = record.request;
       const summaries: CandidateSummary[] = record.candidates.map((c) => ({
         id: c.id,
         seed: c.seed ?? request.seed + c.index,
@@ -184,8 +186,9 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     registry,
     engine,
     close: async () => {
-      await queue.stop();
+      // Engine first: a step of a large model may take seconds, and closing does not wait for it.
       await engine.close();
+      await queue.stop();
     },
   };
 }

@@ -224,6 +224,8 @@ describe('generate', () => {
     expect(edge).toBeLessThan(99);
     // The init and mask are kept with the generation so it can be re-run.
     expect(library.get(done.generationId).request?.init).toHaveProperty('sha256');
+    const listed = (await service.call('jobs.list', {})).find((j) => j.jobId === jobId);
+    expect(listed?.request.init).toHaveProperty('sha256'); // not the base64 it arrived with
   });
 
   it('preprocesses a control image (Canny) before it reaches the engine', async () => {

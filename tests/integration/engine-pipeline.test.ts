@@ -239,7 +239,43 @@ describe('every fixture variant runs', () => {
     expect(meanAbsDiff(r.candidates[0]!.image, short.candidates[0]!.image)).toBeGreaterThan(0);
   });
 
+  it('emphasis weights change the image; weight 1 is the same as none', async () => {
+    const plain = await run('sd1-tiny', { prompt: 'detailed landscape painting' });
+    const same = await run('sd1-tiny', { prompt: 'detailed landscape (painting:1.0)' });
+    const strong = await run('sd1-tiny', { prompt: 'detailed landscape (painting:1.6)' });
+    expect(Buffer.from(plain.candidates[0]!.image.data).equals(Buffer.from(same.candidates[0]!.image.data))).toBe(true);
+    expect(meanAbsDiff(plain.candidates[0]!.image, strong.candidates[0]!.image)).toBeGreaterThan(0);
+  });
+
   it('refuses sizes the model cannot take', async () => {
     await expect(run('sd1-tiny', { width: 72, height: 64 })).rejects.toThrow('width 72 is not a multiple of 16, which this model needs');
+  });
+});
+
+describe('against an independent reference', () => {
+  it('reproduces diffusers-style txt2img (euler_a, CFG, CPU torch.Generator) computed in PyTorch on the same weights', async () => {
+    const fs = await import('node:fs');
+    const { ClipTokenizer } = await import('../../app/engine/tokenizer/clip-tokenizer.js');
+    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'references', 'sd1-tiny-txt2img.json'), 'utf8')) as {
+      prompt: string; negativePrompt: string; seed: number; steps: number; cfg: number; width: number; height: number; cond_ids: number[]; uncond_ids: number[]; rgb_base64: string;
+    };
+    const tokenizer = await ClipTokenizer.fromFolder(path.join(fixture('sd1-tiny'), 'tokenizer'));
+    expect(tokenizer.encode(ref.prompt)).toEqual(ref.cond_ids);
+    expect(tokenizer.encode(ref.negativePrompt)).toEqual(ref.uncond_ids);
+    const r = await run('sd1-tiny', { prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: 'euler_a', width: ref.width, height: ref.height });
+    const expected = Buffer.from(ref.rgb_base64, 'base64');
+    const got = r.candidates[0]!.image.data;
+    let maxDiff = 0;
+    let sum = 0;
+    for (let p = 0; p < ref.width * ref.height; p++) {
+      for (let c = 0; c < 3; c++) {
+        const d = Math.abs(got[p * 4 + c]! - expected[p * 3 + c]!);
+        maxDiff = Math.max(maxDiff, d);
+        sum += d;
+      }
+    }
+    // ONNX Runtime vs PyTorch float32 kernels: rounding differences only (≤ 2 levels of 255).
+    expect(maxDiff).toBeLessThanOrEqual(2);
+    expect(sum / (ref.width * ref.height * 3)).toBeLessThan(0.2);
   });
 });

@@ -100,6 +100,7 @@ export const LibrarySearchQuery = z
     hasControl: z.boolean().optional(),
     status: GenerationStatus.optional(),
     source: GenerationSource.optional(),
+    /** newest/oldest: the order entries entered the library (made, or imported). */
     sort: LibrarySort.default('newest'),
     limit: z.number().int().min(1).max(500).default(50),
     offset: z.number().int().min(0).default(0),

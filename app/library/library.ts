@@ -175,6 +175,7 @@ export class Library {
   readonly openedFromVersion: number;
   private readonly marker: string;
   private closed = false;
+  private readonly insertStatements = new Map<string, Database.Statement>();
 
   constructor(root: string, options: OpenLibraryOptions = {}) {
     this.root = root;
@@ -189,6 +190,11 @@ export class Library {
       // FULL: a committed generation survives power loss, not only a crashed process.
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
+      // Search touches the FTS index and the generation rows at random: keep a good part of
+      // a large library in memory (64 MiB page cache, up to 1 GiB memory-mapped).
+      this.db.pragma('cache_size = -65536');
+      this.db.pragma('mmap_size = 1073741824');
+      this.db.pragma('temp_store = MEMORY');
       if (options.checkIntegrity !== false) {
         const problems = this.quickCheck();
         if (problems.length > 0) throw new LibraryCorruptError(this.dbPath, problems);
@@ -354,7 +360,13 @@ export class Library {
   /** Inserts a generation row; the caller holds the transaction. */
   insertGeneration(row: Record<string, unknown>): void {
     const columns = Object.keys(row);
-    this.db.prepare(`INSERT INTO generations (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`).run(row);
+    const key = columns.join(',');
+    let statement = this.insertStatements.get(key);
+    if (!statement) {
+      statement = this.db.prepare(`INSERT INTO generations (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`);
+      this.insertStatements.set(key, statement);
+    }
+    statement.run(row);
   }
 
   insertImage(image: StoredImage): void {
@@ -421,18 +433,24 @@ export class Library {
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const relevance = q.sort === 'relevance' && fts.match;
     const from = relevance ? 'generations g JOIN (SELECT rowid, rank FROM prompts_fts WHERE prompts_fts MATCH @match) f ON f.rowid = g.seq' : 'generations g';
-    const order = relevance
-      ? 'f.rank, g.created_at DESC'
-      : q.sort === 'oldest'
-        ? 'g.created_at ASC, g.seq ASC'
-        : q.sort === 'rating'
-          ? 'g.best_rating DESC, g.created_at DESC, g.seq DESC'
-          : 'g.created_at DESC, g.seq DESC';
+    // Order by seq (the order entries entered the library), not created_at: the FTS index
+    // and the table are both keyed by seq, so a page of the newest matches needs no sort
+    // of all matches. Recorded generations enter as they are made; imports as imported.
+    const order = relevance ? 'f.rank, g.seq DESC' : q.sort === 'oldest' ? 'g.seq ASC' : q.sort === 'rating' ? 'g.best_rating DESC, g.seq DESC' : 'g.seq DESC';
     try {
-      const rows = this.db
-        .prepare(`SELECT ${SUMMARY_COLUMNS} FROM ${from} ${whereSql} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
-        .all({ ...params, limit: q.limit, offset: q.offset }) as GenerationRow[];
-      const total = (this.db.prepare(`SELECT count(*) AS n FROM ${from} ${whereSql}`).get(params) as { n: number }).n;
+      // Two steps: the page's keys (cheap to sort), then only those rows.
+      const seqs = this.db
+        .prepare(`SELECT g.seq FROM ${from} ${whereSql} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
+        .pluck()
+        .all({ ...params, limit: q.limit, offset: q.offset }) as number[];
+      const bySeq = new Map(
+        (this.db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM generations g WHERE g.seq IN (SELECT value FROM json_each(?))`).all(JSON.stringify(seqs)) as GenerationRow[]).map((r) => [r.seq, r]),
+      );
+      const rows = seqs.map((seq) => bySeq.get(seq)!).filter(Boolean);
+      const onlyText = where.length === 1 && fts.match && !relevance && !fts.exclude;
+      const total = onlyText
+        ? (this.db.prepare('SELECT count(*) FROM prompts_fts WHERE prompts_fts MATCH @match').pluck().get({ match: params.match }) as number)
+        : (this.db.prepare(`SELECT count(*) FROM ${from} ${whereSql}`).pluck().get(params) as number);
       return { items: this.summaries(rows), total, offset: q.offset, limit: q.limit };
     } catch (error) {
       if (error instanceof Database.SqliteError && /fts5|MATCH/i.test(error.message)) throw new ApiError('bad_request', `Cannot search for "${q.text}": ${error.message}`);
@@ -1049,8 +1067,10 @@ export function buildFtsQuery(text: string, includeNegative: boolean): { match?:
   }
   const scope = includeNegative ? '' : '{prompt} : ';
   const out: { match?: string; exclude?: string; empty?: boolean } = {};
-  if (include.length) out.match = `${scope}(${include.join(' AND ')})`;
-  if (exclude.length) out.exclude = `${scope}(${exclude.join(' OR ')})`;
+  // FTS5's NOT is binary ("a NOT b"): exclusions join the match when there is one, and
+  // become a NOT IN over their own match when the text only excludes.
+  if (include.length) out.match = `${scope}(${include.join(' AND ')}${exclude.length ? ` NOT (${exclude.join(' OR ')})` : ''})`;
+  else if (exclude.length) out.exclude = `${scope}(${exclude.join(' OR ')})`;
   if (text.trim() && !include.length && !exclude.length) out.empty = true; // only punctuation: nothing can match
   return out;
 }

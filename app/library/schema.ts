@@ -84,7 +84,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX generations_model ON generations(model);
       CREATE INDEX generations_model_hash ON generations(model_hash);
       CREATE INDEX generations_model_name ON generations(model_name);
-      CREATE INDEX generations_rating ON generations(best_rating, created_at) WHERE best_rating > 0;
+      CREATE INDEX generations_rating ON generations(best_rating);
       CREATE INDEX generations_favourite ON generations(created_at) WHERE has_favourite = 1;
       CREATE INDEX generations_project ON generations(project_id, created_at);
       CREATE INDEX generations_parent ON generations(parent_candidate_id) WHERE parent_candidate_id IS NOT NULL;

@@ -49,4 +49,4 @@ const edges = canny(picture, { low: 100, high: 200 }).data.reduce((n, v) => n + 
 console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} cores), Node ${process.version}`);
 console.log(`canny ${SIZE}×${SIZE} (L1, no blur), median of ${RUNS}: ${median(cannyTimes).toFixed(1)} ms (min ${Math.min(...cannyTimes).toFixed(1)}), ${edges} edge pixels`);
 console.log(`canny ${SIZE}×${SIZE} with Gaussian σ 1.4, median of ${RUNS}: ${median(cannyBlurTimes).toFixed(1)} ms`);
-console.log(`scribble ${SIZE}×${SIZE} (8 px lines), median of ${RUNS}: ${median(scribbleTimes).toFixed(1)} ms`);
+console.log(`scribble ${SIZE}×${SIZE} (11 px lines), median of ${RUNS}: ${median(scribbleTimes).toFixed(1)} ms`);

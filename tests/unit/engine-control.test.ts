@@ -112,6 +112,15 @@ describe('scribble', () => {
     expect(map.data[(5 * 64 + 5) * 4 + 3]).toBe(255);
   });
 
+  it('widens a pen line to the annotator-like default of 11 px at 512×512', () => {
+    const sketch = createImage(512, 512, [255, 255, 255, 255]);
+    for (let x = 100; x < 400; x++) sketch.data.set([0, 0, 0, 255], (256 * 512 + x) * 4);
+    const map = scribbleMap(sketch);
+    let width = 0;
+    for (let y = 0; y < 512; y++) if (map.data[(y * 512 + 250) * 4] === 255) width++;
+    expect(width).toBe(11);
+  });
+
   it('ignores strokes lighter than the threshold and light paper', () => {
     const sketch = createImage(16, 16, [250, 250, 250, 255]);
     for (let x = 0; x < 16; x++) sketch.data.set([200, 200, 200, 255], (8 * 16 + x) * 4); // faint pencil

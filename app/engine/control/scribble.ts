@@ -6,14 +6,15 @@ import { type Field, dilate, fieldToRgba } from './field.js';
 // transparent layer; scribble ControlNets were trained on the opposite: white lines on black
 // (lllyasviel/ControlNet, "scribble" and ControlNet 1.1 "control_v11p_sd15_scribble"), with
 // lines a good deal thicker than a pen stroke — the 1.1 "fake scribble" annotators blur thin
-// HED/PiDiNet edges with a Gaussian of σ = 3 px and threshold at 4/255, which leaves lines
-// about 8–12 px wide at 512 px. So: ink = opacity × darkness, optional threshold, then a disc
+// HED/PiDiNet edges with a Gaussian of σ = 3 px and threshold at 4/255: a one-pixel edge of
+// value v peaks at v/(3√(2π)) and stays above 4 out to d = 3·√(2·ln(v/(12√(2π)))), i.e.
+// lines about 10–13 px wide at 512 px for v from 128 to 255. So: ink = opacity × darkness, optional threshold, then a disc
 // dilation that widens every stroke to at least the requested line width.
 
 export interface ScribbleOptions {
   /**
    * Width in pixels that a one-pixel stroke grows to (odd widths are exact: a disc of radius
-   * (w−1)/2). Default: 1/64 of the shorter side, at least 3 (8 px at 512×512).
+   * (w−1)/2). Default: 1/48 of the shorter side, at least 3 (11 px at 512×512).
    */
   lineWidth?: number;
   /** Ink level in (0, 1]: at or above becomes a full line, below vanishes. Omitted: ink kept as shades. */
@@ -36,7 +37,7 @@ export function inkField(sketch: RgbaImage): Field {
 }
 
 export function defaultScribbleLineWidth(width: number, height: number): number {
-  return Math.max(3, Math.round(Math.min(width, height) / 64));
+  return Math.max(3, Math.round(Math.min(width, height) / 48));
 }
 
 /** White-on-black scribble map (3 equal channels, opaque) from a canvas sketch. */

@@ -118,6 +118,11 @@ export interface SchedulerOptions {
   eta?: number;
 }
 
+/**
+ * The sampler the artist picked, over the model's schedule. The name decides Karras sigmas for
+ * DPM++ 2M (dpmpp_2m never, dpmpp_2m_karras always); Euler follows the config's
+ * use_karras_sigmas; LCM uses its distillation grid whatever the spacing.
+ */
 export function createScheduler(name: SchedulerName, config: SchedulerConfig, options: SchedulerOptions = {}): Scheduler {
   const eta = options.eta ?? 0;
   if (!(eta >= 0 && eta <= 1)) throw new ApiError('bad_request', `DDIM eta must be between 0 and 1, got ${eta}`);

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { readPsd, type Layer as PsdLayer } from 'ag-psd';
+import { initializeCanvas, readPsd, type Layer as PsdLayer } from 'ag-psd';
 import sharp from 'sharp';
 import { ApiError } from '../contract/errors.js';
 import type { Layer, PaintLayer, ProjectDocument } from '../contract/projects.js';
@@ -11,6 +11,15 @@ import { readZip } from './zip.js';
 
 // Imports: .atelier of any version, OpenRaster, PSD (each layer a raster layer) and plain
 // images. All of it is hostile input: sizes are checked from headers before any decode.
+
+// ag-psd decodes layer pixels into ImageData-shaped objects it gets from a canvas; Node has no
+// canvas, and plain { width, height, data } objects are all `useImageData` reading needs.
+initializeCanvas(
+  () => {
+    throw new Error('Atelier reads PSD pixels as raw image data; no canvas is available');
+  },
+  (width, height) => ({ width, height, data: new Uint8ClampedArray(width * height * 4), colorSpace: 'srgb' }) as never,
+);
 
 export type ImportSource = 'atelier' | 'ora' | 'psd' | 'image';
 

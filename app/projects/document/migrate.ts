@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PROJECT_SCHEMA_VERSION, ProjectDocument } from '../../contract/projects.js';
 import { DocumentError } from './errors.js';
+import { generationSizeFor } from './operations.js';
 
 // Migrations bring an older document forward one version at a time, then the current schema
 // validates the result (Excalidraw's `restore`: old files open, nothing unvalidated gets in).
@@ -59,7 +60,7 @@ function v0ToV1(raw: unknown): unknown {
           return { kind: 'mask', ...base(l), image: { part: l.src }, ...placement, colour: '#ff0040' };
       }
     }),
-    settings: { prompt: v0.prompt, negativePrompt: v0.negative, width: v0.size.w, height: v0.size.h },
+    settings: { prompt: v0.prompt, negativePrompt: v0.negative, ...generationSizeFor(v0.size.w, v0.size.h) },
     generations: [],
     createdAt: v0.created ?? '',
   };

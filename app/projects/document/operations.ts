@@ -51,7 +51,7 @@ export function createDocument(options: NewDocumentOptions): ProjectDocument {
  * The canvas size as the generation size when it is one a model can make (64..4096, multiples
  * of 8, as GenerationRequest requires); otherwise the model's default is left to apply.
  */
-function generationSizeFor(width: number, height: number): { width?: number; height?: number } {
+export function generationSizeFor(width: number, height: number): { width?: number; height?: number } {
   const ok = (v: number) => Number.isInteger(v) && v >= 64 && v <= 4096 && v % 8 === 0;
   return ok(width) && ok(height) ? { width, height } : {};
 }

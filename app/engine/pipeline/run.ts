@@ -367,8 +367,8 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
     if (unet.downResidualNames.length > 0) {
       const controlSample = batch === 2 ? concatBatch([scaled, scaled]) : scaled;
       const tc = performance.now();
-      const residuals = await runControlNets(plan, controlSample, batch, t, hidden, i, steps);
-      plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
+      const residuals = plan.controls.length > 0 ? await runControlNets(plan, controlSample, batch, t, hidden, i, steps) : undefined;
+      if (plan.controls.length > 0) plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
       const names = [...unet.downResidualNames, unet.midResidualName!];
       const shapes = [...plannedResiduals.down, plannedResiduals.mid];
       names.forEach((name, j) => {

@@ -18,6 +18,12 @@ export interface EngineClientOptions {
    * killed (a long native op cannot be interrupted any other way). Default 30 s.
    */
   cancelGraceMs?: number;
+  /**
+   * Stop the worker after this long without a job, which hands all of the model's memory
+   * back (ORT's arenas do not always shrink on release); the next job starts a fresh worker.
+   * Default 10 minutes; 0 keeps it forever.
+   */
+  idleStopMs?: number;
 }
 
 interface Pending {
@@ -49,12 +55,20 @@ export class EngineClient {
   private closed = false;
   private readonly transport: EngineTransportFactory;
   private readonly cancelGraceMs: number;
+  private readonly idleStopMs: number;
+  private idleTimer: NodeJS.Timeout | undefined;
   /** Workers started so far (a crash makes the next job start another). */
   workersStarted = 0;
 
   constructor(options: EngineClientOptions = {}) {
     this.transport = options.transport ?? forkTransportFactory();
     this.cancelGraceMs = options.cancelGraceMs ?? 30_000;
+    this.idleStopMs = options.idleStopMs ?? 10 * 60_000;
+  }
+
+  /** Whether a worker process is running now. */
+  get hasWorker(): boolean {
+    return this.worker !== undefined && !this.worker.exited;
   }
 
   get busy(): boolean {
@@ -66,6 +80,7 @@ export class EngineClient {
     if (this.pending) return Promise.reject(new ApiError('busy', 'The engine is already running a job'));
     if (options.signal?.aborted) return Promise.reject(new ApiError('cancelled', 'Cancelled before it started'));
     const jobId = `job-${this.nextJob++}`;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     const worker = this.ensureWorker();
     return new Promise<PipelineResult>((resolve, reject) => {
       let graceTimer: NodeJS.Timeout | undefined;
@@ -82,6 +97,7 @@ export class EngineClient {
         options.signal?.removeEventListener('abort', onAbort);
         if (graceTimer) clearTimeout(graceTimer);
         this.pending = undefined;
+        this.armIdleStop();
       };
       this.pending = {
         jobId,
@@ -120,12 +136,23 @@ export class EngineClient {
   /** Stops the worker; a running job fails as cancelled. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     const worker = this.worker;
     this.fail(new ApiError('cancelled', 'The studio is closing'));
     if (!worker || worker.exited) return;
     const exited = new Promise<void>((resolve) => worker.exitWaiters.push(resolve));
     worker.transport.kill();
     await exited;
+  }
+
+  private armIdleStop(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.idleStopMs <= 0) return;
+    this.idleTimer = setTimeout(() => {
+      const worker = this.worker;
+      if (!this.pending && worker && !worker.exited) worker.transport.kill();
+    }, this.idleStopMs);
+    this.idleTimer.unref?.();
   }
 
   private ensureWorker(): Worker {

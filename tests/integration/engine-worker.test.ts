@@ -109,6 +109,19 @@ describe('engine worker', () => {
     expect((await engine.generate(request(), {})).candidates).toHaveLength(1);
   });
 
+  it('stops an idle worker to free its memory, and starts a fresh one for the next job', async () => {
+    const engine = new EngineClient({
+      transport: forkTransportFactory({ env: { [WORKER_TEST_HOOKS_ENV]: '1', [WORKER_ENGINE_MODULE_ENV]: FAKE_ENGINE, FAKE_ENGINE_STEP_MS: '1' } }),
+      idleStopMs: 50,
+    });
+    clients.push(engine);
+    await engine.generate(request({ steps: 1 }), {});
+    for (let i = 0; i < 200 && engine.workersStarted === 1 && engine.hasWorker; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(engine.hasWorker).toBe(false);
+    expect((await engine.generate(request({ steps: 1 }), {})).candidates).toHaveLength(1);
+    expect(engine.workersStarted).toBe(2);
+  });
+
   it('refuses a second concurrent job with busy', async () => {
     const engine = client(20);
     const first = engine.generate(request(), {});

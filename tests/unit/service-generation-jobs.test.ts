@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { GenerationRequest, type ModelInfo } from '../../app/contract/index.js';
+import { createImage } from '../../app/engine/image.js';
+import { fitInputs, generationSize, pasteGenerated } from '../../app/service/generation-images.js';
+import { type Job, JobQueue } from '../../app/service/jobs.js';
+
+const request = (over: Record<string, unknown> = {}) => GenerationRequest.parse({ model: 'm', prompt: 'p', seed: 1, ...over });
+const info = { sizeMultiple: 8, defaultWidth: 512, defaultHeight: 512 } as ModelInfo;
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('job queue', () => {
+  it('runs jobs one at a time in arrival order and reports positions', async () => {
+    const order: string[] = [];
+    const gates = new Map<string, ReturnType<typeof deferred>>();
+    const positions: number[] = [];
+    const queue = new JobQueue<string>({
+      run: async (job: Job<string>) => {
+        order.push(`start ${job.payload}`);
+        const gate = deferred();
+        gates.set(job.payload, gate);
+        await gate.promise;
+        order.push(`end ${job.payload}`);
+      },
+      onQueued: (_job, position) => positions.push(position),
+    });
+    queue.enqueue(request(), 'a');
+    queue.enqueue(request(), 'b');
+    queue.enqueue(request(), 'c');
+    expect(positions).toEqual([0, 1, 2]);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(queue.list().map((j) => j.state)).toEqual(['running', 'queued', 'queued']);
+    gates.get('a')!.resolve();
+    await new Promise((r) => setTimeout(r, 0));
+    gates.get('b')!.resolve();
+    await new Promise((r) => setTimeout(r, 0));
+    gates.get('c')!.resolve();
+    await queue.idle();
+    expect(order).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
+    expect(queue.list().map((j) => j.state)).toEqual(['completed', 'completed', 'completed']);
+  });
+
+  it('cancels a queued job without running it and aborts the running one', async () => {
+    const ran: string[] = [];
+    const queue = new JobQueue<string>({
+      run: async (job) => {
+        ran.push(job.payload);
+        await new Promise<void>((resolve) => job.abort.signal.addEventListener('abort', () => resolve()));
+        job.state = 'cancelled';
+      },
+    });
+    const a = queue.enqueue(request(), 'a');
+    const b = queue.enqueue(request(), 'b');
+    await new Promise((r) => setTimeout(r, 0));
+    expect(queue.cancel(b.id)).toBe(true);
+    expect(queue.cancel(b.id)).toBe(false);
+    expect(queue.cancel(a.id)).toBe(true);
+    await queue.idle();
+    expect(ran).toEqual(['a']);
+    expect(queue.get(a.id)?.state).toBe('cancelled');
+    expect(queue.get(b.id)?.state).toBe('cancelled');
+    expect(queue.cancel('j_unknown')).toBe(false);
+  });
+
+  it('keeps a bounded list of finished jobs', async () => {
+    const queue = new JobQueue<number>({ run: async () => undefined, keepFinished: 3 });
+    for (let i = 0; i < 5; i++) queue.enqueue(request(), i);
+    await queue.idle();
+    expect(queue.list()).toHaveLength(3);
+  });
+});
+
+describe('generation size and inputs', () => {
+  it('uses the asked size, else the init size rounded down to the multiple, else the model default', () => {
+    expect(generationSize(request({ width: 640, height: 384 }), info)).toEqual({ width: 640, height: 384 });
+    expect(generationSize(request(), info, createImage(203, 97))).toEqual({ width: 200, height: 96 });
+    expect(generationSize(request(), info)).toEqual({ width: 512, height: 512 });
+    expect(() => generationSize(request({ width: 100, height: 64 }), info)).toThrow(/width 100 is not a multiple of 8/);
+  });
+
+  it('fits controls and the init image to the generation size', async () => {
+    const fitted = await fitInputs(request({ width: 128, height: 64, init: { sha256: 'a'.repeat(64) } }), info, {
+      init: createImage(300, 150, [1, 2, 3, 255]),
+      controls: [createImage(10, 10, [255, 255, 255, 255])],
+    });
+    expect([fitted.images.init?.width, fitted.images.init?.height]).toEqual([128, 64]);
+    expect([fitted.images.controls?.[0]?.width, fitted.images.controls?.[0]?.height]).toEqual([128, 64]);
+    expect(fitted.pasteBack).toBeUndefined();
+  });
+
+  it('refuses only-masked inpainting with an empty mask', async () => {
+    const req = request({ width: 64, height: 64, init: { sha256: 'a'.repeat(64) }, inpaint: { mask: { sha256: 'b'.repeat(64) }, onlyMasked: true } });
+    await expect(fitInputs(req, info, { init: createImage(64, 64, [9, 9, 9, 255]), mask: createImage(64, 64, [0, 0, 0, 255]), controls: [] })).rejects.toThrow(/mask is empty/);
+  });
+
+  it('pastes a full-image inpaint back at the init size, keeping unmasked pixels', async () => {
+    const init = createImage(128, 128, [200, 0, 0, 255]);
+    const mask = createImage(128, 128, [0, 0, 0, 255]);
+    for (let y = 0; y < 128; y++) for (let x = 64; x < 128; x++) mask.data.set([255, 255, 255, 255], (y * 128 + x) * 4);
+    const req = request({ width: 64, height: 64, init: { sha256: 'a'.repeat(64) }, inpaint: { mask: { sha256: 'b'.repeat(64) }, blur: 0 } });
+    const fitted = await fitInputs(req, info, { init, mask, controls: [] });
+    expect([fitted.images.mask?.width, fitted.images.init?.width]).toEqual([64, 64]);
+    const out = await pasteGenerated(createImage(64, 64, [0, 0, 250, 255]), fitted.pasteBack!);
+    expect([out.width, out.height]).toEqual([128, 128]);
+    expect(Array.from(out.data.subarray(0, 4))).toEqual([200, 0, 0, 255]);
+    expect(Array.from(out.data.subarray((5 * 128 + 100) * 4, (5 * 128 + 100) * 4 + 4))).toEqual([0, 0, 250, 255]);
+  });
+});

@@ -1,0 +1,112 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readProjectFile } from '../../app/projects/atelier-file.js';
+import { backupPathOf, strayTempFiles } from '../../app/projects/safe-save.js';
+import { ProjectsService } from '../../app/projects/session.js';
+import { tempHome } from '../helpers/home.js';
+
+const CHILD = 'tests/fixtures/projects/save-child.ts';
+
+function start(args: string[]): { child: ChildProcess; lines: string[]; waitFor: (pattern: RegExp) => Promise<string> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  let buffered = '';
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    const parts = buffered.split('\n');
+    buffered = parts.pop()!;
+    for (const line of parts) {
+      lines.push(line);
+      for (const w of waiters.splice(0)) (w.pattern.test(line) ? w.resolve(line) : waiters.push(w));
+    }
+  });
+  const waitFor = (pattern: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const seen = lines.find((l) => pattern.test(l));
+      if (seen) return resolve(seen);
+      waiters.push({ pattern, resolve });
+      child.once('exit', (code) => reject(new Error(`child exited (${code}) before ${pattern}: ${stderr}`)));
+    });
+  return { child, lines, waitFor };
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+describe('saving survives being killed', () => {
+  let home: ReturnType<typeof tempHome>;
+  beforeAll(() => {
+    home = tempHome();
+  });
+  afterAll(() => home.cleanup());
+
+  it('SIGKILL at random points of a save loop always leaves a complete previous or new version', async () => {
+    const target = path.join(home.home, 'loop.atelier');
+    let interruptedWrites = 0;
+    for (let round = 1; round <= 4; round++) {
+      const { child, lines, waitFor } = start(['save-loop', target, String(round)]);
+      // Kill while save number `at` is being written, after a random few milliseconds.
+      const at = 2 + Math.floor(Math.random() * 3);
+      await waitFor(new RegExp(`^begin ${at}$`));
+      await new Promise((r) => setTimeout(r, Math.random() * 15));
+      await kill(child);
+      const saved = lines.filter((l) => l.startsWith('saved ')).map((l) => Number(l.slice(6)));
+      const lastSaved = Math.max(...saved);
+      const project = await readProjectFile(target);
+      const rev = Number(/^round (\d+) rev (\d+)$/.exec(project.document.name)?.[2]);
+      expect(project.document.name.startsWith(`round ${round} `)).toBe(true);
+      // Either the last acknowledged save, or the one in flight if its rename had happened.
+      expect([lastSaved, lastSaved + 1]).toContain(rev);
+      expect(Object.keys(project.assets)).toHaveLength(10);
+      // The backup is a complete earlier version too.
+      const backup = await readProjectFile(backupPathOf(target));
+      if (backup.document.name.startsWith(`round ${round} `)) expect(Number(/rev (\d+)$/.exec(backup.document.name)?.[1])).toBe(rev - 1);
+      const strays = await strayTempFiles(target);
+      interruptedWrites += strays.length > 0 ? 1 : 0;
+      for (const stray of strays) fs.rmSync(stray);
+    }
+    // Not asserted (timing-dependent), but shown: how many kills landed inside a write.
+    console.log(`kill-during-save: ${interruptedWrites} of 4 kills left a temp file behind (a write cut short); the target opened intact every time`);
+  });
+
+  it('after a crash the next start offers the autosaved project; a clean shutdown leaves nothing', async () => {
+    const crashHome = path.join(home.home, 'crash');
+    fs.mkdirSync(crashHome);
+    const { child, waitFor } = start(['autosave', crashHome]);
+    const sessionId = (await waitFor(/^autosaved /)).split(' ')[1]!;
+    // While that studio is alive, its autosave is not "recoverable" to another one.
+    const observer = new ProjectsService({ home: crashHome, appVersion: '0.1.0', autosaveSeconds: 0 });
+    expect(await observer.recoveries()).toEqual([]);
+    await kill(child);
+
+    const next = new ProjectsService({ home: crashHome, appVersion: '0.1.0', autosaveSeconds: 0 });
+    const offered = await next.recoveries();
+    expect(offered).toMatchObject([{ recoveryId: sessionId, name: 'Unsaved work', path: null }]);
+    const recovered = await next.recover(sessionId);
+    expect(recovered.source).toBe('recovery');
+    expect(recovered.snapshot.document.name).toBe('Unsaved work');
+    expect(recovered.snapshot.document.layers).toHaveLength(8);
+    expect(recovered.snapshot.document.generations.flatMap((g) => g.candidates)).toHaveLength(5);
+    // Recovered into a session of its own: no longer offered; a clean shutdown removes its copies.
+    expect(await next.recoveries()).toEqual([]);
+    await next.autosaveNow();
+    await next.shutdown();
+    expect(fs.readdirSync(path.join(crashHome, 'recovery'))).toEqual([]);
+
+    fs.mkdirSync(path.join(home.home, 'clean'));
+    const clean = start(['clean', path.join(home.home, 'clean')]);
+    await new Promise((resolve) => clean.child.once('exit', resolve));
+    expect(clean.lines.some((l) => l.startsWith('autosaved '))).toBe(true);
+    expect(fs.readdirSync(path.join(home.home, 'clean', 'recovery'))).toEqual([]);
+  });
+});

@@ -22,7 +22,10 @@ function start(args: string[]): { child: ChildProcess; lines: string[]; waitFor:
     buffered = parts.pop()!;
     for (const line of parts) {
       lines.push(line);
-      for (const w of waiters.splice(0)) (w.pattern.test(line) ? w.resolve(line) : waiters.push(w));
+      for (const w of waiters.splice(0)) {
+        if (w.pattern.test(line)) w.resolve(line);
+        else waiters.push(w);
+      }
     }
   });
   const waitFor = (pattern: RegExp) =>
@@ -70,7 +73,8 @@ describe('saving survives being killed', () => {
       expect(Object.keys(project.assets)).toHaveLength(10);
       // The backup is a complete earlier version too.
       const backup = await readProjectFile(backupPathOf(target));
-      if (backup.document.name.startsWith(`round ${round} `)) expect(Number(/rev (\d+)$/.exec(backup.document.name)?.[1])).toBe(rev - 1);
+      // (It equals the target when the kill fell between keeping the backup and the final rename.)
+      if (backup.document.name.startsWith(`round ${round} `)) expect([rev - 1, rev]).toContain(Number(/rev (\d+)$/.exec(backup.document.name)?.[1]));
       const strays = await strayTempFiles(target);
       interruptedWrites += strays.length > 0 ? 1 : 0;
       for (const stray of strays) fs.rmSync(stray);

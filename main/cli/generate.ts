@@ -8,6 +8,7 @@ import { resolveImageRef } from '../../app/engine/image.js';
 import { loadModel, runPipeline, type PipelineImages, type PipelineProgress } from '../../app/engine/index.js';
 import { encodePngWithMetadata, formatA1111Parameters } from '../../app/library/png-metadata.js';
 import { APP_VERSION } from '../../app/service/index.js';
+import { defaultStarterDir, STARTER_MODEL_ID } from '../../app/service/models-registry.js';
 
 // `atelier generate`: one generation straight through the engine, in this process, writing
 // one PNG per candidate with A1111 `parameters` and Atelier's record in its text chunks.
@@ -86,7 +87,7 @@ export function requestFromOptions(opts: GenerateOptions): GenerationRequest {
   }
   if (opts.mask && !opts.init) throw new ApiError('bad_request', '--mask needs --init (the image to inpaint)');
   const input: GenerationRequestInput = {
-    model: mustExist(opts.model, 'model folder'),
+    model: opts.model === STARTER_MODEL_ID ? mustExist(defaultStarterDir(), 'the bundled starter model') : mustExist(opts.model, 'model folder'),
     prompt: opts.prompt,
     negativePrompt: opts.negative ?? '',
     seed: opts.seed ?? Math.floor(Math.random() * 2 ** 32),
@@ -204,7 +205,7 @@ export function registerGenerateCommands(program: Command): void {
   program
     .command('generate')
     .description('generate images with a model folder (txt2img, img2img with --init, inpainting with --mask, ControlNet with --control)')
-    .requiredOption('--model <dir>', 'model folder (diffusers/Optimum ONNX layout)')
+    .requiredOption('--model <dir>', `model folder (diffusers/Optimum ONNX layout), or "${STARTER_MODEL_ID}" for the bundled model`)
     .requiredOption('--prompt <text>', 'what to make; (word:1.3) emphasises, [word] de-emphasises')
     .option('--negative <text>', 'what to avoid')
     .option('--steps <n>', 'denoising steps', number('steps', true))

@@ -1,5 +1,6 @@
 // The library's public surface: see library.ts for the lifecycle and recordGeneration.
-export { Library, LibraryCorruptError, openLibrary, libraryRoot, buildFtsQuery, stripTextChunks } from './library.js';
+export { Library, LibraryCorruptError, openLibrary, libraryRoot, stripTextChunks } from './library.js';
+export { buildFtsQuery, parseDateBound } from './search-query.js';
 export type { OpenLibraryOptions, RecordGenerationInput, RecordedCandidate, RgbaImage } from './library.js';
 export { recoverLibrary } from './recover.js';
 export { LATEST_VERSION, LibraryVersionError, MIGRATIONS, migrate } from './schema.js';

@@ -193,8 +193,11 @@ function toRequest(meta: ImportedMetadata, sampler: SamplerName | null, samplerL
 function parseAtelierRecord(text: string): ImportedMetadata {
   const record = parseJsonObject(text);
   const parsed = GenerationRequest.safeParse(record.request);
-  if (record.format !== 'atelier' || !parsed.success) throw new Error('not an Atelier record with a valid request');
-  const request = parsed.data;
+  // Early builds wrote { app: 'atelier', request, candidate: { index, seed } }: narrow it the same way.
+  const legacy = record.app === 'atelier' && isObject(record.candidate) ? record.candidate : null;
+  if ((record.format !== 'atelier' && !legacy) || !parsed.success) throw new Error('not an Atelier record with a valid request');
+  const legacySeed = legacy ? integer(legacy.seed) : null;
+  const request = legacySeed !== null ? { ...parsed.data, seed: legacySeed, batch: 1 } : parsed.data;
   return {
     source: 'atelier',
     prompt: request.prompt,

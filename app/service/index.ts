@@ -26,7 +26,15 @@ export async function createStudio(options: CreateStudioOptions): Promise<Studio
   const service = new StudioService(options);
   // Library: the history under <home>/library; other areas record into this instance.
   const library = openStudioLibrary(service.ctx.home);
-  service.register(libraryHandlers(library), () => library.close());
+  // Recall checks a model's hash as the registry resolves it now (null: not available here).
+  const currentModelHash = (model: string): string | null => {
+    try {
+      return library.modelHash(generation.registry.resolve(model).path);
+    } catch {
+      return null;
+    }
+  };
+  service.register(libraryHandlers(library, { currentModelHash }), () => library.close());
   service.setMediaResolver((kind, sha256) => (library.hasImage(sha256) ? (kind === 'image' ? library.imagePath(sha256) : library.thumbnailPath(sha256)) : undefined));
   // Generation: models, the job queue and the engine worker; finished jobs are recorded in the library.
   const generation = createGenerationArea({

@@ -6,8 +6,9 @@ import { ApiError, ControlType, DeviceChoice, GenerationRequest, SamplerName, ty
 import { preprocessControl } from '../../app/engine/control/index.js';
 import { resolveImageRef } from '../../app/engine/image.js';
 import { loadModel, runPipeline, type PipelineImages, type PipelineProgress } from '../../app/engine/index.js';
+import { atelierRecord, openLibrary } from '../../app/library/index.js';
 import { encodePngWithMetadata, formatA1111Parameters } from '../../app/library/png-metadata.js';
-import { APP_VERSION } from '../../app/service/index.js';
+import { APP_VERSION, resolveHome } from '../../app/service/index.js';
 import { defaultStarterDir, STARTER_MODEL_ID } from '../../app/service/models-registry.js';
 
 // `atelier generate`: one generation straight through the engine, in this process, writing
@@ -176,28 +177,45 @@ export async function generateCommand(opts: GenerateOptions): Promise<void> {
 
   fs.mkdirSync(opts.out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  let generationId: string | undefined;
   const files: string[] = [];
-  for (const c of result.candidates) {
-    const parameters = formatA1111Parameters(request, { seed: c.seed, modelName: path.basename(request.model), appVersion: APP_VERSION, width: c.image.width, height: c.image.height });
-    const record = { app: 'atelier', version: APP_VERSION, request, candidate: { index: c.index, seed: c.seed }, device: result.device };
-    const png = await encodePngWithMetadata(c.image, { parameters, record });
-    const file = path.join(opts.out, `${stamp}-${c.seed}.png`);
-    fs.writeFileSync(file, png);
-    files.push(path.resolve(file));
+  const pngs: Buffer[] = [];
+  // ── LIBRARY (history): the model's content hash goes into each PNG's record and the history.
+  const library = openLibrary(resolveHome());
+  try {
+    const modelName = path.basename(request.model);
+    const modelHash = library.modelHash(request.model);
+    for (const c of result.candidates) {
+      const parameters = formatA1111Parameters(request, { seed: c.seed, modelName, modelHash, appVersion: APP_VERSION, width: c.image.width, height: c.image.height });
+      const record = atelierRecord(request, { seed: c.seed, index: c.index, modelName, modelHash, device: result.device, appVersion: APP_VERSION });
+      const png = await encodePngWithMetadata(c.image, { parameters, record });
+      const file = path.join(opts.out, `${stamp}-${c.seed}.png`);
+      fs.writeFileSync(file, png);
+      files.push(path.resolve(file));
+      pngs.push(png);
+    }
+    // The same bytes go into the library, so `atelier history` finds exactly these files.
+    const recorded = await library.recordGeneration({
+      request,
+      modelName,
+      modelHash,
+      device: result.device,
+      appVersion: APP_VERSION,
+      timings: result.timings,
+      candidates: result.candidates.map((c, i) => ({ index: c.index, seed: c.seed, png: pngs[i]! })),
+    });
+    generationId = recorded.id;
+  } finally {
+    library.close();
   }
-
-  // ── LIBRARY HOOK ─────────────────────────────────────────────────────────────────────
-  // Record this generation into the library here (the library engineer's part): `request`,
-  // `result.candidates` (index, seed, RGBA), `result.device`, `result.timings` and the PNG
-  // `files` just written are all at hand.
   // ─────────────────────────────────────────────────────────────────────────────────────
 
   const timings = Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v * 10) / 10]));
   if (opts.json) {
-    console.log(JSON.stringify({ files, device: result.device, seeds: result.candidates.map((c) => c.seed), timings }, null, 2));
+    console.log(JSON.stringify({ files, generationId, device: result.device, seeds: result.candidates.map((c) => c.seed), timings }, null, 2));
   } else {
     for (const f of files) console.log(f);
-    process.stderr.write(`done in ${(result.timings.total! / 1000).toFixed(1)} s on ${result.device}\n`);
+    process.stderr.write(`done in ${(result.timings.total! / 1000).toFixed(1)} s on ${result.device}; in the history as ${generationId}\n`);
   }
 }
 

@@ -279,3 +279,11 @@ describe('against an independent reference', () => {
     expect(sum / (ref.width * ref.height * 3)).toBeLessThan(0.2);
   });
 });
+
+describe('sizes from the init image', () => {
+  it('rounds an omitted size down to the model multiple', async () => {
+    const init = testImage(72, 50);
+    const r = await run('sd1-tiny', { init: { path: 'i.png' }, strength: 0.5, steps: 2 }, { init });
+    expect(r.candidates[0]!.image).toMatchObject({ width: 64, height: 48 });
+  });
+});

@@ -91,7 +91,12 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
 
   const init = images.init ? flattenOnto(images.init) : undefined;
   const onlyMasked = mode === 'inpaint' && request.inpaint!.onlyMasked;
-  const defaultSize = init && !onlyMasked ? { width: init.width, height: init.height } : { width: info.defaultWidth, height: info.defaultHeight };
+  // Omitted sizes: the init image's, rounded down to the model's multiple (as the generation
+  // service does), else the model's default. A size that is asked for is never rounded.
+  const m = info.sizeMultiple;
+  const defaultSize = init && !onlyMasked
+    ? { width: Math.max(m, init.width - (init.width % m)), height: Math.max(m, init.height - (init.height % m)) }
+    : { width: info.defaultWidth, height: info.defaultHeight };
   const { width, height } = resolveSize(request, info.sizeMultiple, defaultSize);
 
   // Strength 0 keeps the init image: returned as is rather than through a lossy VAE round trip.

@@ -10,6 +10,13 @@ export interface RgbaImage {
   data: Uint8Array;
 }
 
+/**
+ * `init` and `mask` may be at the artist's size: runPipeline fits them to the generation size
+ * (cover), and for inpainting pastes the result back over `init` through the feathered mask —
+ * after generating only the padded mask box when `request.inpaint.onlyMasked`. A caller that
+ * crops and pastes back itself should pass the crop with `onlyMasked: false`, or the box is
+ * cropped twice.
+ */
 export interface PipelineImages {
   init?: RgbaImage;
   mask?: RgbaImage;

@@ -34,14 +34,18 @@ export interface UnetLayout {
   /** 0: one scalar for the whole batch; 1: one per batch item. */
   timestepRank: number;
   hiddenName: string;
+  hiddenType: string;
   hiddenDim: number;
   timestepCondName?: string;
+  timestepCondType?: string;
   timestepCondDim?: number;
   /** ControlNet residual inputs, down blocks in order, then the mid block. */
   downResidualNames: string[];
   midResidualName?: string;
   /** Channels of each residual input where the graph states them (else undefined). */
   residualChannels: Array<number | undefined>;
+  /** dtype of each residual input, in the same order. */
+  residualTypes: string[];
   /** From the UNet's config.json (SD1.5's when absent): where the residuals sit. */
   blockOutChannels: number[];
   layersPerBlock: number;
@@ -73,6 +77,7 @@ export interface ControlNetLayout {
   timestepType: string;
   timestepRank: number;
   hiddenName: string;
+  hiddenType: string;
   hiddenDim: number;
   condName: string;
   condType: string;
@@ -213,11 +218,13 @@ function readUnet(io: GraphIO, file: string, part: string, config: Record<string
     timestepType: timestep.type,
     timestepRank: timestep.shape.length,
     hiddenName: hidden.name,
+    hiddenType: hidden.type,
     hiddenDim,
-    ...(cond ? { timestepCondName: cond.name, timestepCondDim: staticDim(cond, 1) ?? 256 } : {}),
+    ...(cond ? { timestepCondName: cond.name, timestepCondType: cond.type, timestepCondDim: staticDim(cond, 1) ?? 256 } : {}),
     downResidualNames: down,
     ...(mid !== undefined ? { midResidualName: mid } : {}),
     residualChannels: [...down, ...(mid !== undefined ? [mid] : [])].map((n) => staticDim(byName.get(n)!, 1)),
+    residualTypes: [...down, ...(mid !== undefined ? [mid] : [])].map((n) => byName.get(n)!.type),
     blockOutChannels,
     layersPerBlock: typeof layers === 'number' ? layers : 2,
     outName: out.name,
@@ -485,6 +492,7 @@ export async function readControlNetLayout(dirIn: string, read: GraphReader): Pr
     timestepType: timestep.type,
     timestepRank: timestep.shape.length,
     hiddenName: hidden.name,
+    hiddenType: hidden.type,
     hiddenDim,
     condName: cond.name,
     condType: cond.type,

@@ -307,7 +307,7 @@ async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t
     const feeds: Record<string, ort.Tensor> = {
       [L.sampleName]: floatTensor(sample, [batch, 4, lh, lw], L.sampleType),
       [L.timestepName]: timestepTensor(t, batch, L),
-      [L.hiddenName]: floatTensor(hidden.data, hidden.dims, L.sampleType),
+      [L.hiddenName]: floatTensor(hidden.data, hidden.dims, L.hiddenType),
       [L.condName]: floatTensor(batch === 1 ? c.cond : concatBatch(Array.from({ length: batch }, () => c.cond)), [batch, 3, plan.height, plan.width], L.condType),
     };
     if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
@@ -366,9 +366,9 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
     const feeds: Record<string, ort.Tensor> = {
       [unet.sampleName]: floatTensor(sampleBatch, [batch, unet.inChannels, lh, lw], unet.sampleType),
       [unet.timestepName]: timestepTensor(t, batch, unet),
-      [unet.hiddenName]: floatTensor(hidden.data, hidden.dims, unet.sampleType),
+      [unet.hiddenName]: floatTensor(hidden.data, hidden.dims, unet.hiddenType),
     };
-    if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(batch === 2 ? concatBatch([plan.timestepCond!, plan.timestepCond!]) : plan.timestepCond!, [batch, plan.timestepCond!.length], unet.sampleType);
+    if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(batch === 2 ? concatBatch([plan.timestepCond!, plan.timestepCond!]) : plan.timestepCond!, [batch, plan.timestepCond!.length], unet.timestepCondType!);
     if (unet.downResidualNames.length > 0) {
       const controlSample = batch === 2 ? concatBatch([scaled, scaled]) : scaled;
       const tc = performance.now();
@@ -382,7 +382,7 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
         const size = dims.reduce((a, b) => a * b, 1);
         const data = residuals?.[j] ?? new Float32Array(size);
         if (data.length !== size) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${data.length} values but ${unet.part} takes ${dims.join('×')}`);
-        feeds[name] = floatTensor(data, dims, unet.sampleType);
+        feeds[name] = floatTensor(data, dims, unet.residualTypes[j]!);
       });
     }
     const out = toFloat32((await session.run(feeds))[unet.outName]!);

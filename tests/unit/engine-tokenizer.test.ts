@@ -48,6 +48,13 @@ describe('ClipTokenizer against the Python CLIP port', () => {
     expect(sd1.tokenize("it's")).toEqual([...sd1.tokenize('it'), ...sd1.tokenize("'s")]);
   });
 
+  it('treats the folder\'s special tokens in the text as those tokens, as transformers does ("!" is SD 2\'s pad)', () => {
+    // transformers 5.17 CLIPTokenizer gave these ids on the fixture folders (crosscheck.py).
+    expect(sd2.tokenize('wow!!!').slice(-3)).toEqual([0, 0, 0]);
+    expect(sd1.tokenize('wow!!!').slice(-3)).toEqual([0, 0, 256]); // "!", "!", "!</w>"
+    expect(sd1.tokenize('a <|endoftext|>b')).toEqual([sd1.tokenize('a')[0], sd1.eosId, sd1.tokenize('b')[0]]);
+  });
+
   it('truncates to 77 with eos kept last', () => {
     const ids = sd1.encode('a '.repeat(200));
     expect(ids).toHaveLength(77);

@@ -67,6 +67,8 @@ export class ClipTokenizer {
   private readonly vocab: Map<string, number>;
   private readonly ranks: Map<string, number>;
   private readonly cache = new Map<string, number[]>();
+  /** bos/eos/pad/unk strings, longest first, for splitting them out of raw text. */
+  private readonly specialTexts: string[];
 
   private constructor(vocab: Map<string, number>, merges: string[], special: ClipSpecialTokens) {
     this.vocab = vocab;
@@ -88,6 +90,8 @@ export class ClipTokenizer {
     this.maxLength = special.maxLength ?? 77;
     if (!Number.isInteger(this.maxLength) || this.maxLength < 3) throw new ApiError('invalid_model', `tokenizer: model_max_length ${this.maxLength} is too small`);
     this.commaId = vocab.get(',</w>');
+    const texts = [special.bos ?? '<|startoftext|>', special.eos ?? '<|endoftext|>', special.pad, special.unk];
+    this.specialTexts = [...new Set(texts.filter((t): t is string => !!t))].sort((a, b) => b.length - a.length);
     this.seedSpecials();
   }
 
@@ -157,10 +161,32 @@ export class ClipTokenizer {
     return ClipTokenizer.fromData(vocab, lines, special);
   }
 
-  /** BPE ids of `text`, without bos/eos, untruncated. */
+  /**
+   * BPE ids of `text`, without bos/eos, untruncated. The folder's special tokens are cut out
+   * of the raw text first, as Hugging Face's CLIPTokenizer does with its added tokens (longest
+   * first, case-sensitive): SD 2's pad token "!" typed in a prompt becomes the pad id, which is
+   * what diffusers feeds its text encoder.
+   */
   tokenize(text: string): number[] {
-    const cleaned = text.normalize('NFC').replace(WHITESPACE_RUN, ' ').trim().toLowerCase();
     const ids: number[] = [];
+    let start = 0;
+    for (let i = 0; i < text.length; ) {
+      const hit = this.specialTexts.find((s) => text.startsWith(s, i));
+      if (hit === undefined) {
+        i++;
+        continue;
+      }
+      if (i > start) this.tokenizePlain(text.slice(start, i), ids);
+      ids.push(this.vocab.get(hit)!);
+      i += hit.length;
+      start = i;
+    }
+    if (start < text.length) this.tokenizePlain(text.slice(start), ids);
+    return ids;
+  }
+
+  private tokenizePlain(text: string, ids: number[]): void {
+    const cleaned = text.normalize('NFC').replace(WHITESPACE_RUN, ' ').trim().toLowerCase();
     for (const m of cleaned.matchAll(PRE_TOKEN)) {
       const word = m[0];
       let cached = this.cache.get(word);
@@ -177,7 +203,6 @@ export class ClipTokenizer {
       }
       for (const id of cached) ids.push(id);
     }
-    return ids;
   }
 
   /** `[bos] + ids + [eos]`, ids truncated so that eos stays last, padded to maxLength with pad. */

@@ -89,8 +89,9 @@ export class ProjectsService {
       if (!Object.hasOwn(merged, part)) throw new ApiError('bad_request', `The document refers to ${part}, which was never sent`);
     }
     session.document = document;
-    // Keep only what the document uses, so a long session does not pile up old strokes' pixels.
-    session.assets = Object.fromEntries(Object.entries(merged).filter(([part]) => referencedParts(document).has(part)));
+    // Parts no longer referenced stay: undo/redo can bring them back without the UI re-sending
+    // them. Saves and autosaves write only the referenced ones.
+    session.assets = merged;
     session.revision++;
     return { dirty: this.isDirty(session) };
   }
@@ -160,7 +161,10 @@ export class ProjectsService {
     if (!available.some((r) => r.recoveryId === recoveryId)) throw new ApiError('not_found', `No recovery "${recoveryId}"`);
     const { document, assets, path: savedTo } = await this.recovery.read(recoveryId);
     const opened = this.open(document, assets, savedTo, 'recovery', null, false);
-    // The recovered copy now belongs to the new session (its own autosaves replace it).
+    // Hand the copy over to the new session before dropping the old one, so a second crash
+    // right now still leaves it recoverable.
+    const session = this.session(opened.sessionId);
+    await this.recovery.write(session.id, document, assets, savedTo, this.options.appVersion);
     await this.recovery.remove(recoveryId);
     return opened;
   }

@@ -100,7 +100,8 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
         const total = request.batch * p.totalSteps;
         const etaMs = done > 0 && done <= total ? (elapsedMs / done) * (total - done) : undefined;
         progressChain = progressChain.then(async () => {
-          const preview = wantPreview && p.latentPreview ? (await encodePng(p.latentPreview, { compressionLevel: 1 })).toString('base64') : undefined;
+          // A preview that cannot be encoded is skipped, never the progress it rides on.
+          const preview = wantPreview && p.latentPreview ? await encodePng(p.latentPreview, { compressionLevel: 1 }).then((png) => png.toString('base64'), () => undefined) : undefined;
           emit({ type: 'job.progress', jobId: job.id, step: p.step, totalSteps: p.totalSteps, elapsedMs, ...(etaMs !== undefined ? { etaMs } : {}), ...(preview ? { preview } : {}) });
         });
       };

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { OpenDialogOptions, SaveDialogOptions } from 'electron';
-import { PROJECT_EXTENSION } from './recent-projects.js';
+import { PROJECT_EXTENSION } from './project-files.js';
 
 // Native open/save dialog options for projects. Pure; main.ts shows them.
 

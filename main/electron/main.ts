@@ -14,15 +14,7 @@ import { registerStudioIpc } from './ipc.js';
 import { buildMenuTemplate } from './menu-template.js';
 import { externalLinkToOpen, mayGrantPermission, mayNavigate } from './policy.js';
 import { ATELIER_SCHEME, registerAtelierProtocol } from './protocol.js';
-import {
-  existingProjects,
-  isProjectPath,
-  loadRecentProjects,
-  projectPathFromArgv,
-  recentProjectsFile,
-  saveRecentProjects,
-  withRecentProject,
-} from './recent-projects.js';
+import { isProjectPath, projectPathFromArgv, recentProjectsForMenu } from './project-files.js';
 import { studioWindowOptions, securityChecklistViolations } from './window-options.js';
 import { boundsToRestore, loadWindowState, saveWindowState, windowStateFile } from './window-state.js';
 
@@ -49,6 +41,8 @@ const pendingCommands: DesktopCommandEvent[] = [];
 let uiListening = false;
 let lastExternalOpen: number | undefined;
 let quitting = false;
+/** StudioApi members after which the projects area's recent list may have changed. */
+const PROJECT_LIST_CHANGERS: ReadonlySet<string> = new Set(['projects.open', 'projects.saveAs', 'projects.recover']);
 
 if (!app.requestSingleInstanceLock()) {
   // Another Atelier owns the library; it receives our argv through 'second-instance'.
@@ -114,19 +108,23 @@ async function start(): Promise<void> {
   registerStudioIpc(
     ipcMain,
     {
-      handle: async (raw) => {
-        const response = await studio.handle(raw);
+      handle: async (request) => {
+        const response = await studio.handle(request);
         // The UI has called us, so its client (and event subscription) is running.
         if (!uiListening) setImmediate(flushPendingCommands);
         uiListening = true;
+        if (response.ok && PROJECT_LIST_CHANGERS.has((request as { method?: unknown }).method as string)) void rebuildMenu();
         return response;
       },
       subscribe: (listener) => studio.subscribe(listener),
     },
     { ids: () => new Set(trusted.keys()), contents: () => trusted.values() },
   );
+  studio.subscribe((event) => {
+    if (event.type === 'project.saved') void rebuildMenu();
+  });
 
-  rebuildMenu();
+  await rebuildMenu();
   const launchFile = projectPathFromArgv(process.argv, process.cwd());
   if (launchFile) openProjectFile(launchFile);
   createWindow();
@@ -212,33 +210,31 @@ function openProjectFile(file: string): void {
     else console.warn(message);
     return;
   }
-  rememberProject(file);
+  // The OS's own recent list (Dock, jump list); File ▸ Open Recent is the projects area's.
+  app.addRecentDocument(file);
   sendCommand({ type: 'desktop.command', command: 'project.open', path: file });
 }
 
-function rememberProject(file: string): void {
-  if (!home) return; // before 'ready': remembered when the UI opens it
-  const recents = withRecentProject(loadRecentProjects(recentProjectsFile(home)), file);
-  saveRecentProjects(recentProjectsFile(home), recents);
-  app.addRecentDocument(file);
-  rebuildMenu();
+async function recentProjects(): Promise<string[]> {
+  if (!service) return [];
+  try {
+    return recentProjectsForMenu(await service.call('projects.recent', {}));
+  } catch (error) {
+    console.warn('Could not read the recent projects:', error);
+    return [];
+  }
 }
 
-function rebuildMenu(): void {
+async function rebuildMenu(): Promise<void> {
   const template = buildMenuTemplate({
     platform: process.platform,
     appName: 'Atelier',
     development,
-    recentProjects: existingProjects(loadRecentProjects(recentProjectsFile(home))),
+    recentProjects: await recentProjects(),
     actions: {
       newProject: () => sendCommand({ type: 'desktop.command', command: 'project.new' }),
       openProject: () => void chooseProjectToOpen(),
       openRecentProject: (file) => openProjectFile(file),
-      clearRecentProjects: () => {
-        saveRecentProjects(recentProjectsFile(home), []);
-        app.clearRecentDocuments();
-        rebuildMenu();
-      },
       saveProject: () => sendCommand({ type: 'desktop.command', command: 'project.save' }),
       saveProjectAs: () => void chooseWhereToSave(),
       openDataFolder: () => void shell.openPath(home),
@@ -248,7 +244,7 @@ function rebuildMenu(): void {
 }
 
 async function chooseProjectToOpen(): Promise<void> {
-  const [latest] = loadRecentProjects(recentProjectsFile(home));
+  const [latest] = await recentProjects();
   const options = openProjectDialogOptions(latest ? path.dirname(latest) : app.getPath('documents'));
   const result = mainWindow ? await dialog.showOpenDialog(mainWindow, options) : await dialog.showOpenDialog(options);
   const [file] = result.filePaths;
@@ -264,6 +260,5 @@ async function chooseWhereToSave(): Promise<void> {
     await dialog.showMessageBox({ type: 'warning', message: 'Cannot save there', detail: target.reason });
     return;
   }
-  rememberProject(target.path);
   sendCommand({ type: 'desktop.command', command: 'project.saveAs', path: target.path });
 }

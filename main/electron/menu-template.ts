@@ -10,7 +10,6 @@ export interface MenuActions {
   newProject(): void;
   openProject(): void;
   openRecentProject(file: string): void;
-  clearRecentProjects(): void;
   saveProject(): void;
   saveProjectAs(): void;
   openDataFolder(): void;
@@ -30,15 +29,11 @@ export function buildMenuTemplate(options: MenuOptions): MenuItemConstructorOpti
   const mac = platform === 'darwin';
 
   const recent: MenuItemConstructorOptions[] = options.recentProjects.length
-    ? [
-        ...options.recentProjects.map((file): MenuItemConstructorOptions => ({
-          label: path.basename(file),
-          toolTip: file,
-          click: () => actions.openRecentProject(file),
-        })),
-        { type: 'separator' },
-        { label: 'Clear Recent', click: () => actions.clearRecentProjects() },
-      ]
+    ? options.recentProjects.map((file): MenuItemConstructorOptions => ({
+        label: path.basename(file),
+        toolTip: file,
+        click: () => actions.openRecentProject(file),
+      }))
     : [{ label: 'No Recent Projects', enabled: false }];
 
   const file: MenuItemConstructorOptions = {

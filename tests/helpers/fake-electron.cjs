@@ -145,7 +145,11 @@ const electron = {
   BrowserWindow,
   Menu: {
     buildFromTemplate: (template) => template,
-    setApplicationMenu: (menu) => record.menus.push(menu.map((item) => item.label ?? item.role)),
+    setApplicationMenu: (menu) => {
+      const file = menu.find((item) => item.label === '&File');
+      const recent = file?.submenu.find((item) => item.label === 'Open Recent')?.submenu ?? [];
+      record.menus.push({ top: menu.map((item) => item.label ?? item.role), recent: recent.map((item) => item.toolTip ?? item.label) });
+    },
   },
   dialog: {
     showErrorBox: (title, message) => {

@@ -78,7 +78,7 @@ describe('the desktop main process (bundled, fake Electron)', () => {
       schemes: Array<{ scheme: string; privileges: Record<string, boolean> }>;
       schemesHandled: string[];
       channels: string[];
-      menus: string[][];
+      menus: Array<{ top: string[]; recent: string[] }>;
       windows: Array<{ url: string; options: { webPreferences: Record<string, unknown> } }>;
       errors: string[];
     }>('record');
@@ -87,7 +87,7 @@ describe('the desktop main process (bundled, fake Electron)', () => {
     expect(record.schemes).toEqual([expect.objectContaining({ scheme: 'atelier', privileges: expect.objectContaining({ standard: true, secure: true }) })]);
     expect(record.schemesHandled).toEqual(['atelier']);
     expect(record.channels).toEqual(['atelier:call']);
-    expect(record.menus.at(-1)).toEqual(['&File', '&Edit', '&View', '&Help']);
+    expect(record.menus.at(-1)).toEqual({ top: ['&File', '&Edit', '&View', '&Help'], recent: ['No Recent Projects'] });
     expect(record.windows).toHaveLength(1);
     expect(record.windows[0]!.url).toBe('atelier://app/index.html');
     expect(record.windows[0]!.options.webPreferences).toMatchObject({
@@ -149,14 +149,27 @@ describe('the desktop main process (bundled, fake Electron)', () => {
     expect(image.headers['content-type']).toBe('image/png');
   });
 
-  it('hands a project from a second launch to the UI, and closes the studio before quitting', async () => {
+  it('hands a project from a second launch to the UI, and lists what the UI saved under Open Recent', async () => {
     const project = path.join(home, 'city.atelier');
-    fs.writeFileSync(project, 'not opened by main, only handed on');
+    fs.writeFileSync(project, 'main only hands the path on; the UI opens it');
     await send('second-instance', { argv: ['/opt/Atelier/atelier', 'city.atelier'], cwd: home });
     const events = await send<Array<[string, StudioEvent]>>('events');
     expect(events.map(([, e]) => e)).toContainEqual({ type: 'desktop.command', command: 'project.open', path: project });
-    expect(JSON.parse(fs.readFileSync(path.join(home, 'recent-projects.json'), 'utf8')).projects).toEqual([project]);
 
+    // What the UI does next for Save As: the projects area saves and remembers the file.
+    const created = await call('projects.new', { name: 'Harbour', width: 64, height: 64 });
+    expect(created.ok, JSON.stringify(created)).toBe(true);
+    const sessionId = (created as { result: { sessionId: string } }).result.sessionId;
+    const target = path.join(home, 'harbour.atelier');
+    const saved = await call('projects.saveAs', { sessionId, path: target });
+    expect(saved.ok, JSON.stringify(saved)).toBe(true);
+    await until('the menu to list the saved project', async () => {
+      const record = await send<{ menus: Array<{ recent: string[] }> }>('record');
+      return record.menus.at(-1)!.recent.includes(target) ? true : undefined;
+    });
+  });
+
+  it('closes the studio before quitting, and remembers the window', async () => {
     await send('quit');
     await until('the app to quit', () => notices.find((n) => n.type === 'quit'));
     expect(JSON.parse(fs.readFileSync(path.join(home, 'window-state.json'), 'utf8'))).toEqual({ x: 10, y: 20, width: 1300, height: 800, maximized: false, fullScreen: false });

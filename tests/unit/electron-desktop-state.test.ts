@@ -4,15 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DesktopCommandEvent, StudioEvent } from '../../app/contract/index.js';
 import { openProjectDialogOptions, projectSavePath, saveProjectDialogOptions } from '../../main/electron/dialogs.js';
 import { type MenuActions, buildMenuTemplate } from '../../main/electron/menu-template.js';
-import {
-  MAX_RECENT_PROJECTS,
-  existingProjects,
-  loadRecentProjects,
-  projectPathFromArgv,
-  recentProjectsFile,
-  saveRecentProjects,
-  withRecentProject,
-} from '../../main/electron/recent-projects.js';
+import { MAX_RECENT_MENU_ITEMS, projectPathFromArgv, recentProjectsForMenu } from '../../main/electron/project-files.js';
 import { MIN_WINDOW_SIZE } from '../../main/electron/window-options.js';
 import { DEFAULT_WINDOW_SIZE, boundsToRestore, loadWindowState, saveWindowState, windowStateFile } from '../../main/electron/window-state.js';
 import { tempHome } from '../helpers/home.js';
@@ -69,28 +61,17 @@ describe('window state', () => {
 });
 
 describe('recent projects and opening files from the OS', () => {
-  const a = path.join(home, 'a.atelier');
-  const b = path.join(home, 'b.atelier');
-
-  it('keeps the newest first, once each, at most ten', () => {
-    let list = withRecentProject([], a);
-    list = withRecentProject(list, b);
-    list = withRecentProject(list, path.join(home, 'x', '..', 'a.atelier'));
-    expect(list).toEqual([a, b]);
-    for (let i = 0; i < 20; i++) list = withRecentProject(list, path.join(home, `p${i}.atelier`));
-    expect(list).toHaveLength(MAX_RECENT_PROJECTS);
-    expect(list[0]).toBe(path.join(home, 'p19.atelier'));
-  });
-
-  it('persists, drops what is not a project path, and hides files that are gone', () => {
-    const file = recentProjectsFile(home);
-    saveRecentProjects(file, [a, b]);
-    expect(loadRecentProjects(file)).toEqual([a, b]);
-    fs.writeFileSync(file, JSON.stringify({ version: 1, projects: [a, 'relative.atelier', '/etc/passwd'] }));
-    expect(loadRecentProjects(file)).toEqual([a]);
-    fs.writeFileSync(file, 'garbage');
-    expect(loadRecentProjects(file)).toEqual([]);
-    expect(existingProjects([a, b], (p) => p === b)).toEqual([b]);
+  it('shows the projects area’s recent list, only files still there, at most ten', () => {
+    const recent = [
+      { path: '/p/a.atelier', exists: true },
+      { path: '/p/gone.atelier', exists: false },
+      { path: '/p/sketch.psd', exists: true },
+      { path: 'relative.atelier', exists: true },
+      ...Array.from({ length: 20 }, (_, i) => ({ path: `/p/${i}.atelier`, exists: true })),
+    ];
+    const menu = recentProjectsForMenu(recent);
+    expect(menu.slice(0, 2)).toEqual(['/p/a.atelier', '/p/0.atelier']);
+    expect(menu).toHaveLength(MAX_RECENT_MENU_ITEMS);
   });
 
   it('finds the project a launch was asked to open', () => {
@@ -123,7 +104,6 @@ describe('the application menu', () => {
     newProject: () => calls.push('new'),
     openProject: () => calls.push('open'),
     openRecentProject: (file) => calls.push(`recent:${file}`),
-    clearRecentProjects: () => calls.push('clear'),
     saveProject: () => calls.push('save'),
     saveProjectAs: () => calls.push('saveAs'),
     openDataFolder: () => calls.push('data'),
@@ -144,12 +124,11 @@ describe('the application menu', () => {
     expect(recent[0]).toMatchObject({ label: 'city.atelier', toolTip: '/p/city.atelier' });
     const click = (item: MenuItemConstructorOptions | undefined) => (item?.click as () => void)();
     click(recent[0]);
-    click(find(recent, 'Clear Recent'));
     click(find(file, 'New Project'));
     click(find(file, 'Open Project…'));
     click(find(file, 'Save'));
     click(find(file, 'Save As…'));
-    expect(calls).toEqual(['recent:/p/city.atelier', 'clear', 'new', 'open', 'save', 'saveAs']);
+    expect(calls).toEqual(['recent:/p/city.atelier', 'new', 'open', 'save', 'saveAs']);
     expect(find(file, 'Save')?.accelerator).toBe('CmdOrCtrl+S');
   });
 

@@ -58,7 +58,7 @@ export function base64Encode(bytes: Uint8Array): string {
     out[o++] = CODES[(n >> 18) & 63]!;
     out[o++] = CODES[(n >> 12) & 63]!;
     out[o++] = rest === 2 ? CODES[(n >> 6) & 63]! : 61;
-    out[o++] = 61;
+    out[o] = 61;
   }
   return ASCII.decode(out);
 }

@@ -292,7 +292,10 @@ function hiddenBatch(plan: Plan): { data: Float32Array; dims: number[] } {
   return { data: plan.cond.data, dims: [1, plan.cond.sequence, dim] };
 }
 
-/** Whether a ControlNet acts at step i of n (diffusers: keep unless i/n < start or (i+1)/n > end). */
+/**
+ * Whether a ControlNet acts at step i of the n steps actually run (after img2img strength cuts
+ * the schedule): diffusers keeps it unless i/n < start or (i+1)/n > end.
+ */
 export function controlActive(i: number, n: number, start: number, end: number): boolean {
   return !(i / n < start || (i + 1) / n > end);
 }
@@ -372,7 +375,7 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
     if (unet.downResidualNames.length > 0) {
       const controlSample = batch === 2 ? concatBatch([scaled, scaled]) : scaled;
       const tc = performance.now();
-      const residuals = plan.controls.length > 0 ? await runControlNets(plan, controlSample, batch, t, hidden, i, steps) : undefined;
+      const residuals = plan.controls.length > 0 ? await runControlNets(plan, controlSample, batch, t, hidden, i - start, total) : undefined;
       if (plan.controls.length > 0) plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
       const names = [...unet.downResidualNames, unet.midResidualName!];
       const shapes = [...plannedResiduals.down, plannedResiduals.mid];

@@ -22,6 +22,12 @@ export interface StoredImage {
   thumbHeight: number;
 }
 
+/** A stored image with its bytes at hand, so a file lost to a concurrent delete can be rewritten. */
+export interface StoredImageWithBytes extends StoredImage {
+  png: Buffer;
+  thumb: Buffer;
+}
+
 export class ImageStore {
   constructor(readonly root: string) {
     fs.mkdirSync(path.join(root, 'images'), { recursive: true });
@@ -43,7 +49,7 @@ export class ImageStore {
    * thumbnail, so a truncated or corrupt image is refused here) and its thumbnail.
    * Throws before writing anything when the image is refused.
    */
-  async store(png: Buffer, limits?: Partial<PngLimits>): Promise<StoredImage> {
+  async store(png: Buffer, limits?: Partial<PngLimits>): Promise<StoredImageWithBytes> {
     const meta = readPngMetadata(png, limits);
     const sha256 = createHash('sha256').update(png).digest('hex');
     const { data: thumb, info } = await sharp(png, { limitInputPixels: meta.width * meta.height, failOn: 'error' })
@@ -52,7 +58,17 @@ export class ImageStore {
       .toBuffer({ resolveWithObject: true });
     writeFileDurably(this.imagePath(sha256), png, { skipIfSameSize: true });
     writeFileDurably(this.thumbnailPath(sha256), thumb, { skipIfSameSize: false });
-    return { sha256, width: meta.width, height: meta.height, bytes: png.length, thumbWidth: info.width, thumbHeight: info.height };
+    return { sha256, width: meta.width, height: meta.height, bytes: png.length, thumbWidth: info.width, thumbHeight: info.height, png, thumb };
+  }
+
+  /**
+   * Called inside the transaction that records rows pointing to the image: if another
+   * process deleted the file (it was unreferenced then) after store() found it present,
+   * write it again. The write lock held by the transaction orders this against deletes.
+   */
+  ensureFiles(image: StoredImageWithBytes): void {
+    if (!fs.existsSync(this.imagePath(image.sha256))) writeFileDurably(this.imagePath(image.sha256), image.png);
+    if (!fs.existsSync(this.thumbnailPath(image.sha256))) writeFileDurably(this.thumbnailPath(image.sha256), image.thumb);
   }
 
   /** Every image hash with a file on disk, and leftover temporary files. */

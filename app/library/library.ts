@@ -47,7 +47,7 @@ import {
 } from '../contract/library.js';
 import { newId } from './ids.js';
 import { buildFtsQuery, parseDateBound } from './search-query.js';
-import { ImageStore, type StoredImage, fsyncDir, writeFileDurably } from './image-store.js';
+import { ImageStore, type StoredImage, type StoredImageWithBytes, fsyncDir, writeFileDurably } from './image-store.js';
 import { atelierRecord, parseImportedMetadata } from './interchange.js';
 import { hashModelFiles, listModelFiles, modelFingerprint } from './model-hash.js';
 import {
@@ -250,7 +250,7 @@ export class Library {
     // Inputs (init, mask, control images) are stored too and the request points to them
     // by hash, so recall re-runs from the same pixels even after the files move.
     const { request: storedRequest, inputs } = await this.storeInputs(request);
-    const candidates: Array<{ id: string; index: number; seed: number; image: StoredImage }> = [];
+    const candidates: Array<{ id: string; index: number; seed: number; image: StoredImageWithBytes }> = [];
     for (const candidate of input.candidates) {
       const id = newId('candidate', createdAt);
       let png: Buffer;
@@ -302,10 +302,12 @@ export class Library {
         project_id: request.projectId ?? null,
       });
       for (const [role, image] of inputs) {
+        this.images.ensureFiles(image);
         this.insertImage(image);
         this.db.prepare('INSERT INTO generation_inputs (generation_id, role, image_sha256) VALUES (?, ?, ?)').run(generationId, role, image.sha256);
       }
       for (const c of candidates) {
+        this.images.ensureFiles(c.image);
         this.insertImage(c.image);
         this.insertCandidate(c.id, generationId, c.index, c.seed, c.image.sha256, createdAt);
       }
@@ -314,7 +316,7 @@ export class Library {
   }
 
   /** Stores PNG bytes as a content-addressed image (and thumbnail); no row yet. */
-  async storeImage(png: Buffer): Promise<StoredImage> {
+  async storeImage(png: Buffer): Promise<StoredImageWithBytes> {
     try {
       return await this.images.store(png);
     } catch (error) {
@@ -323,8 +325,8 @@ export class Library {
     }
   }
 
-  private async storeInputs(request: GenerationRequest): Promise<{ request: GenerationRequest; inputs: Map<string, StoredImage> }> {
-    const inputs = new Map<string, StoredImage>();
+  private async storeInputs(request: GenerationRequest): Promise<{ request: GenerationRequest; inputs: Map<string, StoredImageWithBytes> }> {
+    const inputs = new Map<string, StoredImageWithBytes>();
     const store = async (ref: ImageRef, role: string): Promise<ImageRef> => {
       if ('sha256' in ref) return ref;
       const bytes = 'path' in ref ? await fs.promises.readFile(ref.path) : Buffer.from(ref.png, 'base64');
@@ -650,9 +652,14 @@ export class Library {
       this.db.prepare('DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM generation_tags)').run();
       return { generations: deletedGenerations, candidates: deletedCandidates };
     })();
-    // Files go only after the rows are gone: a crash here leaves orphans, never dangling rows.
+    // Files go only after the rows are gone: a crash here leaves orphans, never dangling
+    // rows. Under the write lock, and only if no other process has since recorded the same
+    // image (identical bytes share one file).
     let files = 0;
-    for (const sha of unreferenced) files += this.images.remove(sha);
+    this.db.transaction(() => {
+      const known = this.db.prepare('SELECT 1 FROM images WHERE sha256 = ?');
+      for (const sha of unreferenced) if (!known.get(sha)) files += this.images.remove(sha);
+    }).immediate();
     return { ...counts, files };
   }
 
@@ -797,7 +804,7 @@ export class Library {
       throw error;
     }
     const meta = parseImportedMetadata(chunks);
-    let image: StoredImage;
+    let image: StoredImageWithBytes;
     try {
       image = await this.storeImage(bytes);
     } catch (error) {
@@ -849,6 +856,7 @@ export class Library {
           parent_candidate_id: null,
           project_id: options.projectId ?? null,
         });
+        this.images.ensureFiles(image);
         this.insertImage(image);
         this.insertCandidate(candidateId, generationId, 0, meta.seed, image.sha256, createdAt);
       })();

@@ -186,6 +186,22 @@ describe('lineage, recall, rating, deletion', () => {
     expect(fs.existsSync(library.imagePath(a.candidates[0]!.sha256))).toBe(false);
   });
 
+  it('rewrites a shared file deleted between storing it and recording its row', async () => {
+    const a = await record({ seed: 8 }, 1);
+    const png = fs.readFileSync(library.imagePath(a.candidates[0]!.sha256));
+    const store = library.images.store.bind(library.images);
+    // Another writer deletes the only entry using these bytes right after we found the file present.
+    library.images.store = async (bytes, limits) => {
+      const stored = await store(bytes, limits);
+      library.delete([a.id]);
+      expect(fs.existsSync(library.imagePath(stored.sha256))).toBe(false);
+      return stored;
+    };
+    const b = await library.recordGeneration({ request: { model: 'm', prompt: 'p', seed: 8 }, candidates: [{ index: 0, seed: 8, png }] });
+    expect(fs.existsSync(library.imagePath(b.candidates[0]!.sha256))).toBe(true);
+    expect(library.checkConsistency()).toEqual([]);
+  });
+
   it('rates candidates and refuses impossible ratings', async () => {
     const g = await record();
     expect(library.rate(g.candidates[0]!.id, { rating: 5, accepted: true })).toMatchObject({ rating: 5, accepted: true, favourite: false });

@@ -2,9 +2,14 @@ import path from 'node:path';
 import type { MenuItemConstructorOptions } from 'electron';
 
 // The application menu as data (File, Edit, View, Help; macOS adds the app menu and Window).
-// Pure: main.ts hands it to Menu.buildFromTemplate and supplies the actions. Edit items
-// use Electron's roles, so they act on the focused text field; the canvas handles its own
-// undo (its keydown handler runs before menu accelerators and may preventDefault).
+// Pure: main.ts hands it to Menu.buildFromTemplate and supplies the actions.
+//
+// Shortcuts the UI handles itself, the same in web mode (undo/redo of the document, save,
+// save as, open, new: renderer/src/App.tsx, projects/ProjectBar.tsx), are shown in the menu
+// but not registered (`registerAccelerator: false`): on Windows and Linux a registered
+// accelerator is taken in the browser process and the page never sees the key, so Ctrl+Z
+// would stop undoing canvas strokes. Clicking the items still works: Undo/Redo act on the
+// focused text field (Electron's roles), the File items go through native dialogs.
 
 export interface MenuActions {
   newProject(): void;
@@ -39,12 +44,12 @@ export function buildMenuTemplate(options: MenuOptions): MenuItemConstructorOpti
   const file: MenuItemConstructorOptions = {
     label: '&File',
     submenu: [
-      { label: 'New Project', accelerator: 'CmdOrCtrl+N', click: () => actions.newProject() },
-      { label: 'Open Project…', accelerator: 'CmdOrCtrl+O', click: () => actions.openProject() },
+      { label: 'New Project', accelerator: 'CmdOrCtrl+Alt+N', registerAccelerator: false, click: () => actions.newProject() },
+      { label: 'Open Project…', accelerator: 'CmdOrCtrl+O', registerAccelerator: false, click: () => actions.openProject() },
       { label: 'Open Recent', submenu: recent },
       { type: 'separator' },
-      { label: 'Save', accelerator: 'CmdOrCtrl+S', click: () => actions.saveProject() },
-      { label: 'Save As…', accelerator: 'CmdOrCtrl+Shift+S', click: () => actions.saveProjectAs() },
+      { label: 'Save', accelerator: 'CmdOrCtrl+S', registerAccelerator: false, click: () => actions.saveProject() },
+      { label: 'Save As…', accelerator: 'CmdOrCtrl+Shift+S', registerAccelerator: false, click: () => actions.saveProjectAs() },
       { type: 'separator' },
       { label: 'Open Data Folder', click: () => actions.openDataFolder() },
       { type: 'separator' },
@@ -55,8 +60,8 @@ export function buildMenuTemplate(options: MenuOptions): MenuItemConstructorOpti
   const edit: MenuItemConstructorOptions = {
     label: '&Edit',
     submenu: [
-      { role: 'undo' },
-      { role: 'redo' },
+      { role: 'undo', registerAccelerator: false },
+      { role: 'redo', registerAccelerator: false },
       { type: 'separator' },
       { role: 'cut' },
       { role: 'copy' },

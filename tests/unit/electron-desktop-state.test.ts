@@ -132,6 +132,16 @@ describe('the application menu', () => {
     expect(find(file, 'Save')?.accelerator).toBe('CmdOrCtrl+S');
   });
 
+  it('leaves the keys the UI handles itself to the page (shown, not registered)', () => {
+    const menu = buildMenuTemplate({ platform: 'linux', appName: 'Atelier', recentProjects: [], development: false, actions });
+    const file = submenu(menu[0]);
+    const edit = submenu(menu[1]);
+    for (const label of ['New Project', 'Open Project…', 'Save', 'Save As…']) {
+      expect(find(file, label)).toMatchObject({ registerAccelerator: false, accelerator: expect.any(String) });
+    }
+    for (const role of ['undo', 'redo']) expect(edit.find((i) => i.role === role)).toMatchObject({ registerAccelerator: false });
+  });
+
   it('shows an empty Open Recent as such, and developer tools only in development', () => {
     const menu = buildMenuTemplate({ platform: 'linux', appName: 'Atelier', recentProjects: [], development: false, actions });
     expect(submenu(find(submenu(menu[0]), 'Open Recent'))).toEqual([{ label: 'No Recent Projects', enabled: false }]);

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { initializeCanvas, readPsd, type Layer as PsdLayer } from 'ag-psd';
 import sharp from 'sharp';
 import { ApiError } from '../contract/errors.js';
-import type { Layer, PaintLayer, ProjectDocument } from '../contract/projects.js';
+import { z } from 'zod';
+import { Layer as LayerSchema, type Layer, type PaintLayer, ProjectDocument } from '../contract/projects.js';
 import { type ProjectAssets, addAsset, createDocument, createLayer, newId } from './document/index.js';
 import { DEFAULT_PROJECT_LIMITS, type ProjectLimits, checkPng, readProjectFile } from './atelier-file.js';
 import { readZip } from './zip.js';
@@ -251,6 +252,13 @@ function freshLayers(layers: readonly Layer[], assets: ProjectAssets): { layers:
 
 /** Layers from any importable file, to add to an open document. */
 export async function importLayers(file: string, options: { kind?: 'paint' | 'reference'; limits?: ProjectLimits } = {}): Promise<ImportedLayers> {
+  const imported = await readLayers(file, options);
+  const checked = z.array(LayerSchema).max(1000).safeParse(imported.layers);
+  if (!checked.success) invalid(`${path.basename(file)} has layers Atelier cannot hold: ${z.prettifyError(checked.error)}`);
+  return { ...imported, layers: checked.data };
+}
+
+async function readLayers(file: string, options: { kind?: 'paint' | 'reference'; limits?: ProjectLimits }): Promise<ImportedLayers> {
   const limits = options.limits ?? DEFAULT_PROJECT_LIMITS;
   const bytes = await readBounded(file, limits.maxTotalBytes);
   switch (detectSource(file, bytes)) {
@@ -280,7 +288,9 @@ export async function openAsProject(
   }
   const imported = source === 'ora' ? await readOra(bytes, limits) : source === 'psd' ? await readPsdLayers(bytes, limits) : await readImageLayer(bytes, path.basename(file), 'paint', limits);
   const name = path.basename(file, path.extname(file)).slice(0, 256) || 'Imported';
-  let document = createDocument({ id: newId('p'), name, width: imported.canvas.width, height: imported.canvas.height });
-  document = { ...document, layers: imported.layers };
-  return { document, assets: imported.assets, source, fileSchemaVersion: null };
+  const created = createDocument({ id: newId('p'), name, width: imported.canvas.width, height: imported.canvas.height });
+  // Whatever another program wrote must make a valid document (offsets, names, counts) or be refused whole.
+  const checked = ProjectDocument.safeParse({ ...created, layers: imported.layers });
+  if (!checked.success) invalid(`${path.basename(file)} does not make a valid project: ${z.prettifyError(checked.error)}`);
+  return { document: checked.data, assets: imported.assets, source, fileSchemaVersion: null };
 }

@@ -1,7 +1,11 @@
 import { Buffer } from 'node:buffer';
 import sharp from 'sharp';
 import type { Layer, ProjectDocument, Shape, Stroke } from '../contract/projects.js';
+import { ApiError } from '../contract/errors.js';
 import { type ProjectAssets, dataUrlToPng, findLayer } from './document/index.js';
+
+/** Largest scaled size of one placed raster (16384², the largest canvas). */
+const MAX_PLACED_PIXELS = 16_384 * 16_384;
 
 // Layers to pixels, in Node (exports, contact sheets). Every layer renders to a straight-alpha
 // RGBA buffer the size of the canvas; compositing is src-over with the layer's opacity.
@@ -133,6 +137,8 @@ export async function renderLayer(doc: ProjectDocument, assets: ProjectAssets, l
     default: {
       const w = Math.max(1, Math.round(layer.width));
       const h = Math.max(1, Math.round(layer.height));
+      // A placement is scaled before it is clipped: refuse sizes no export could hold in memory.
+      if (w * h > MAX_PLACED_PIXELS) throw new ApiError('invalid_file', `Layer "${layer.name}" is placed at ${w}×${h} pixels; at most ${MAX_PLACED_PIXELS} are rendered`);
       const image = await decodePng(partBytes(assets, layer.image.part), w, h);
       const canvas = emptyRgba(width, height);
       blit(canvas, image, Math.round(layer.x), Math.round(layer.y));

@@ -74,6 +74,12 @@ describe('hostile project files', () => {
     expect((await refusal(readOra(ora('<image w="99999" h="1"><stack/></image>')))).message).toMatch(/outside 1\.\.16384/);
     expect((await refusal(readOra(ora('<image w="1" h="1"><stack><layer src="a.png"/></stack></image>', [{ name: 'a.png', data: pngHeader(20000, 20000) }])))).message).toMatch(/20000×20000/);
     expect((await refusal(readOra(craftZip([{ name: 'mimetype', data: 'application/zip' }])))).message).toMatch(/not image\/openraster/);
+    // Well-formed, but with an offset no document can hold: refused whole, no session opened.
+    const far = path.join(dir, 'far.ora');
+    fs.writeFileSync(far, ora('<image w="1" h="1"><stack><layer src="a.png" x="1e12"/></stack></image>', [{ name: 'a.png', data: TINY_PNG }]));
+    const error = await refusal(studio.call('projects.open', { path: far }));
+    expect(error).toMatchObject({ code: 'invalid_file', message: expect.stringMatching(/far\.ora does not make a valid project/) });
+    expect((await refusal(studio.call('projects.importLayers', { path: far }))).code).toBe('invalid_file');
   });
 
   it('refuses a PSD that declares a huge canvas before decoding it', async () => {

@@ -84,6 +84,16 @@ describe('canny', () => {
     expect(edgePixels(canny(img, { low: 1200, high: 1200, l2Gradient: true }))).toEqual([]);
   });
 
+  it('finds an edge between equally bright colours per channel, as cv2.Canny on RGB does, but not in luma', () => {
+    // Left (200, 0, 0) and right (0, 102, 0) have about the same BT.601 luma (59.8 vs 59.9).
+    const img = createImage(32, 16, [200, 0, 0, 255]);
+    for (let y = 0; y < 16; y++) for (let x = 16; x < 32; x++) img.data.set([0, 102, 0, 255], (y * 32 + x) * 4);
+    const colour = edgePixels(canny(img, { low: 100, high: 200 }));
+    expect(colour.length).toBeGreaterThan(0);
+    expect(colour.every(([x]) => x === 15)).toBe(true);
+    expect(edgePixels(canny(img, { low: 100, high: 200, gray: true }))).toEqual([]);
+  });
+
   it('refuses low above high instead of swapping them', () => {
     expect(() => canny(createImage(8, 8, [0, 0, 0, 255]), { low: 200, high: 100 })).toThrow(/low threshold 200 exceeds/);
   });

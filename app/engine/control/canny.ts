@@ -5,7 +5,7 @@ import { type Field, gaussianBlur, luma } from './field.js';
 // Canny edge detector (J. Canny, "A Computational Approach to Edge Detection", 1986) in the
 // form of OpenCV's cv::Canny (imgproc/src/canny.cpp), which ControlNet's canny annotator
 // calls as cv2.Canny(img, low, high):
-//   - 3×3 Sobel derivatives of the 0..255 gray image, unnormalised ([1 2 1]ᵀ·[−1 0 1]),
+//   - 3×3 Sobel derivatives of each 0..255 channel, unnormalised ([1 2 1]ᵀ·[−1 0 1]),
 //     borders replicated;
 //   - magnitude |Gx| + |Gy| (L1, OpenCV's default L2gradient=false) or √(Gx² + Gy²) (L2);
 //     thresholds are on that same scale, so low/high mean what they mean in cv2.Canny
@@ -15,9 +15,9 @@ import { type Field, gaussianBlur, luma } from './field.js';
 //     the neighbour behind, greater or equal to the one ahead) so plateaus keep one pixel;
 //   - double threshold: magnitude > high seeds an edge, > low may join one; hysteresis keeps
 //     the weak pixels 8-connected to a seed.
-// Differences from the annotator: the gray image is BT.601 luma in float (OpenCV on a colour
-// image takes the strongest channel's gradient), and an optional Gaussian pre-blur (Canny's
-// own smoothing step) is available; the default σ = 0 leaves it off as cv2.Canny does.
+// Like the annotator, a colour image is processed per channel, keeping the strongest
+// channel's gradient at each pixel (a gray-luma mode is available). Beyond cv2.Canny: an
+// optional Gaussian pre-blur (Canny's own smoothing step); the default σ = 0 leaves it off.
 
 export interface CannyOptions {
   /** Weak-edge threshold on the gradient magnitude (0..255 gray scale, see above). */
@@ -42,33 +42,47 @@ const TAN_67_5 = Math.tan((3 * Math.PI) / 8);
 
 /** Canny edges of a gray field on the 0..255 scale. */
 export function cannyField(gray: Field, options: CannyOptions): EdgeMap {
+  return cannyPlanes([gray], options);
+}
+
+/**
+ * Canny over one or more planes (gray, or R, G, B): per pixel the plane with the strongest
+ * gradient gives magnitude and direction, first plane on ties — how cv::Canny treats a
+ * multi-channel image (canny.cpp: "for (int k = 1; k < cn; ++k) if (mag[jn+k] > mag[maxIdx])").
+ */
+export function cannyPlanes(planes: Field[], options: CannyOptions): EdgeMap {
   const { low, high } = options;
   if (!(low >= 0) || !(high >= 0)) throw new ApiError('bad_request', `Canny thresholds must be non-negative numbers (got low ${low}, high ${high})`);
   if (low > high) throw new ApiError('bad_request', `Canny low threshold ${low} exceeds the high threshold ${high}`);
-  const { width: w, height: h } = gray;
-  const src = options.blurSigma && options.blurSigma > 0 ? gaussianBlur(gray, options.blurSigma).data : gray.data;
+  const { width: w, height: h } = planes[0]!;
   const n = w * h;
   const dx = new Float32Array(n);
   const dy = new Float32Array(n);
-  const mag = new Float32Array(n);
+  const mag = new Float32Array(n).fill(-1);
   const l2 = options.l2Gradient === true;
 
-  for (let y = 0; y < h; y++) {
-    const up = (y > 0 ? y - 1 : 0) * w;
-    const mid = y * w;
-    const down = (y < h - 1 ? y + 1 : h - 1) * w;
-    for (let x = 0; x < w; x++) {
-      const xl = x > 0 ? x - 1 : 0;
-      const xr = x < w - 1 ? x + 1 : w - 1;
-      const a = src[up + xl]!, b = src[up + x]!, c = src[up + xr]!;
-      const d = src[mid + xl]!, f = src[mid + xr]!;
-      const g = src[down + xl]!, hh = src[down + x]!, i = src[down + xr]!;
-      const gx = c + 2 * f + i - (a + 2 * d + g);
-      const gy = g + 2 * hh + i - (a + 2 * b + c);
-      const p = mid + x;
-      dx[p] = gx;
-      dy[p] = gy;
-      mag[p] = l2 ? Math.sqrt(gx * gx + gy * gy) : Math.abs(gx) + Math.abs(gy);
+  for (const plane of planes) {
+    const src = options.blurSigma && options.blurSigma > 0 ? gaussianBlur(plane, options.blurSigma).data : plane.data;
+    for (let y = 0; y < h; y++) {
+      const up = (y > 0 ? y - 1 : 0) * w;
+      const mid = y * w;
+      const down = (y < h - 1 ? y + 1 : h - 1) * w;
+      for (let x = 0; x < w; x++) {
+        const xl = x > 0 ? x - 1 : 0;
+        const xr = x < w - 1 ? x + 1 : w - 1;
+        const a = src[up + xl]!, b = src[up + x]!, c = src[up + xr]!;
+        const d = src[mid + xl]!, f = src[mid + xr]!;
+        const g = src[down + xl]!, hh = src[down + x]!, i = src[down + xr]!;
+        const gx = c + 2 * f + i - (a + 2 * d + g);
+        const gy = g + 2 * hh + i - (a + 2 * b + c);
+        const m = l2 ? Math.sqrt(gx * gx + gy * gy) : Math.abs(gx) + Math.abs(gy);
+        const p = mid + x;
+        if (m > mag[p]!) {
+          dx[p] = gx;
+          dy[p] = gy;
+          mag[p] = m;
+        }
+      }
     }
   }
 
@@ -128,9 +142,25 @@ export function cannyField(gray: Field, options: CannyOptions): EdgeMap {
   return { width: w, height: h, data: out };
 }
 
-/** Canny edges of an image's luma (transparent pixels count by their RGB; flatten first if needed). */
-export function canny(image: RgbaImage, options: CannyOptions): EdgeMap {
-  return cannyField(luma(image), options);
+/**
+ * Canny edges of an image. By default over its R, G and B planes, as ControlNet's annotator
+ * calls cv2.Canny on the RGB array (so an edge between equally bright colours counts);
+ * `gray: true` uses BT.601 luma instead. Transparent pixels count by their RGB: flatten first.
+ */
+export function canny(image: RgbaImage, options: CannyOptions & { gray?: boolean }): EdgeMap {
+  return options.gray ? cannyField(luma(image), options) : cannyPlanes(rgbPlanes(image), options);
+}
+
+function rgbPlanes(image: RgbaImage): Field[] {
+  const n = image.width * image.height;
+  const planes = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+  const d = image.data;
+  for (let p = 0, i = 0; p < n; p++, i += 4) {
+    planes[0]![p] = d[i]!;
+    planes[1]![p] = d[i + 1]!;
+    planes[2]![p] = d[i + 2]!;
+  }
+  return planes.map((data) => ({ width: image.width, height: image.height, data }));
 }
 
 /** An edge map as the ControlNet input: white edges on black, three equal channels, opaque. */

@@ -3,11 +3,10 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ApiError, ControlType, DeviceChoice, GenerationRequest, SamplerName, type GenerationRequestInput } from '../../app/contract/index.js';
-import { preprocessControl } from '../../app/engine/control/index.js';
-import { resolveImageRef } from '../../app/engine/image.js';
-import { loadModel, runPipeline, type PipelineImages, type PipelineProgress } from '../../app/engine/index.js';
+import { loadModel, runPipeline, type PipelineProgress } from '../../app/engine/index.js';
 import { atelierRecord, openLibrary } from '../../app/library/index.js';
 import { encodePngWithMetadata, formatA1111Parameters } from '../../app/library/png-metadata.js';
+import { decodeInputs, fitInputs, pasteGenerated } from '../../app/service/generation-images.js';
 import { APP_VERSION, resolveHome } from '../../app/service/index.js';
 import { defaultStarterDir, STARTER_MODEL_ID } from '../../app/service/models-registry.js';
 
@@ -122,15 +121,6 @@ export function requestFromOptions(opts: GenerateOptions): GenerationRequest {
   return parsed.data;
 }
 
-async function loadImages(request: GenerationRequest): Promise<PipelineImages> {
-  const images: PipelineImages = {};
-  if (request.init) images.init = await resolveImageRef(request.init, { label: 'init image' });
-  if (request.inpaint) images.mask = await resolveImageRef(request.inpaint.mask, { label: 'mask image' });
-  images.controls = [];
-  for (const c of request.controls) images.controls.push(preprocessControl(await resolveImageRef(c.image, { label: 'control image' }), c));
-  return images;
-}
-
 function progressReporter(json: boolean, batch: number): { onProgress: (p: PipelineProgress) => void; stop: () => void } {
   if (json) return { onProgress: () => undefined, stop: () => undefined };
   if (process.stderr.isTTY) {
@@ -159,7 +149,7 @@ function progressReporter(json: boolean, batch: number): { onProgress: (p: Pipel
 
 export async function generateCommand(opts: GenerateOptions): Promise<void> {
   const request = requestFromOptions(opts);
-  const images = await loadImages(request);
+  const decoded = await decodeInputs(request);
   const controlnets = request.controls.map((c) => c.model);
   const model = await loadModel(request.model, { device: request.device, controlnets });
   const progress = progressReporter(Boolean(opts.json), request.batch);
@@ -169,7 +159,15 @@ export async function generateCommand(opts: GenerateOptions): Promise<void> {
       const fallback = model.info.notes.find((n) => n.startsWith('device:'));
       process.stderr.write(`model ${path.basename(request.model)} (${model.info.family}, ${model.info.dtype}) on ${model.device}${fallback && fallback !== `device: ${model.device}` ? ` — ${fallback}` : ''}\n`);
     }
-    result = await runPipeline(model, request, images, { onProgress: progress.onProgress });
+    // The same fitting as the studio's generation service: the generation size, control maps
+    // at that size, and for inpainting the (only-masked) crop that is pasted back after.
+    const fitted = await fitInputs(request, model.info, decoded);
+    const engineRequest: GenerationRequest = { ...request, width: fitted.width, height: fitted.height };
+    result = await runPipeline(model, engineRequest, fitted.images, { onProgress: progress.onProgress });
+    if (fitted.pasteBack) {
+      const paste = fitted.pasteBack;
+      result.candidates = await Promise.all(result.candidates.map(async (c) => ({ ...c, image: await pasteGenerated(c.image, paste) })));
+    }
   } finally {
     progress.stop();
     await model.release();

@@ -54,8 +54,10 @@ describe('atelier generate', () => {
     fs.writeFileSync(init, await encodePng(img));
     fs.writeFileSync(maskFile, await encodePng(mask));
     const out = path.join(home, 'out2');
-    const inpaint = await atelier('generate', '--model', path.join(MODELS, 'inpaint-tiny'), '--prompt', 'a tree', '--seed', '1', '--steps', '2', '--init', init, '--mask', maskFile, '--out', out, '--json');
+    const inpaint = await atelier('generate', '--model', path.join(MODELS, 'inpaint-tiny'), '--prompt', 'a tree', '--seed', '1', '--steps', '2', '--init', init, '--mask', maskFile, '--only-masked', '--out', out, '--json');
     expect(inpaint.code, inpaint.stderr).toBe(0);
+    const pasted = readPngMetadata(fs.readFileSync((JSON.parse(inpaint.stdout) as { files: string[] }).files[0]!));
+    expect([pasted.width, pasted.height]).toEqual([64, 64]); // the crop went back into the full image
     const control = await atelier('generate', '--model', path.join(MODELS, 'controlnet-unet-tiny'), '--prompt', 'a tree', '--seed', '1', '--steps', '2', '--control', `scribble:${init}:0.8:0:0.5`, '--controlnet', path.join(MODELS, 'controlnet-tiny'), '--preprocess', 'scribble', '--out', out, '--json');
     expect(control.code, control.stderr).toBe(0);
     const img2img = await atelier('generate', '--model', path.join(MODELS, 'sd1-tiny-optimum'), '--prompt', 'a tree', '--seed', '1', '--steps', '2', '--init', init, '--strength', '0.6', '--out', out, '--json');

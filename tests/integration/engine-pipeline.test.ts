@@ -148,11 +148,18 @@ describe('inpainting', () => {
     });
   }
 
-  it('"only masked" generates the padded box at full size and pastes it back', async () => {
-    const r = await run('inpaint-tiny', { init: { path: 'i.png' }, inpaint: { mask: { path: 'm.png' }, blur, onlyMasked: true, padding: 4 }, width: 64, height: 64 }, { init, mask });
-    expect(r.candidates[0]!.image.width).toBe(64);
-    checkUnmasked(r.candidates[0]!.image);
-    expect(maskedDiff(r.candidates[0]!.image)).toBeGreaterThan(3);
+  it('"only masked" through the callers\' fitting (generation-images.ts): the crop alone is generated, then pasted back', async () => {
+    const { fitInputs, pasteGenerated } = await import('../../app/service/generation-images.js');
+    const m = await model('inpaint-tiny');
+    const req = request({ model: fixture('inpaint-tiny'), init: { path: 'i.png' }, inpaint: { mask: { path: 'm.png' }, blur, onlyMasked: true, padding: 4 }, width: 64, height: 64 });
+    const fitted = await fitInputs(req, m.info, { init, mask, controls: [] });
+    expect(fitted.pasteBack!.region).toMatchObject({ width: 24, height: 24 }); // 16 px box + 4 px padding each side
+    const progress: PipelineProgress[] = [];
+    const r = await runPipeline(m, { ...req, width: fitted.width, height: fitted.height }, fitted.images, { onProgress: (p) => progress.push(p) });
+    expect(r.candidates[0]!.image.width).toBe(64); // the crop, generated at full size
+    const out = await pasteGenerated(r.candidates[0]!.image, fitted.pasteBack!);
+    checkUnmasked(out);
+    expect(maskedDiff(out)).toBeGreaterThan(3);
   });
 
   it('refuses a mask whose size differs from the init image', async () => {

@@ -1,7 +1,7 @@
 import { ApiError, modeOf, type GenerationRequest } from '../../contract/index.js';
-import { maskBoundingBox, maskFromImage, binarizeMask, featherMask } from '../control/mask.js';
+import { maskFromImage, binarizeMask, featherMask } from '../control/mask.js';
 import type { Field } from '../control/field.js';
-import { cropImage, flattenOnto, pasteImage, resizeImage } from '../image.js';
+import { flattenOnto, pasteImage, resizeImage } from '../image.js';
 import { residualPlan, type UnetLayout } from '../model/layout.js';
 import { EngineModel, type LoadedControlNet } from '../model/load.js';
 import { floatTensor, numericTensor, toFloat32, type ort } from '../model/session.js';
@@ -90,48 +90,43 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
   if (request.controls.length > (images.controls?.length ?? 0)) bad(`${request.controls.length} controls requested but ${images.controls?.length ?? 0} control images given`);
 
   const init = images.init ? flattenOnto(images.init) : undefined;
-  const onlyMasked = mode === 'inpaint' && request.inpaint!.onlyMasked;
   // Omitted sizes: the init image's, rounded down to the model's multiple (as the generation
   // service does), else the model's default. A size that is asked for is never rounded.
   const m = info.sizeMultiple;
-  const defaultSize = init && !onlyMasked
+  const defaultSize = init
     ? { width: Math.max(m, init.width - (init.width % m)), height: Math.max(m, init.height - (init.height % m)) }
     : { width: info.defaultWidth, height: info.defaultHeight };
   const { width, height } = resolveSize(request, info.sizeMultiple, defaultSize);
 
   // Strength 0 keeps the init image: returned as is rather than through a lossy VAE round trip.
   if (init && request.strength === 0) {
-    const kept = init.width === width && init.height === height ? init : await resizeImage(init, width, height, 'cover');
+    // inpainting results are the original with the mask's region repainted: here, the original
+    const kept = mode === 'inpaint' || (init.width === width && init.height === height) ? init : await resizeImage(init, width, height, 'cover');
     const candidates = Array.from({ length: request.batch }, (_, k) => ({ index: k, seed: request.seed + k, image: kept }));
     timings.total = performance.now() - t0;
     return { candidates, device: model.device, timings };
   }
 
-  // Inpainting geometry: the mask binarized at the init's size, its feathered version for the
-  // final paste, and for "only masked" the padded box that is generated at full size.
+  // Inpainting: the mask binarized at the init's size, and feathered for the final paste.
+  // "Only masked" (crop the padded box, generate it at full size, paste it back) is the
+  // caller's: app/service/generation-images.ts fitInputs / pasteGenerated, which the service
+  // and `atelier generate` both use, so the worker receives only the crop.
   let mask: Field | undefined;
   let feathered: Field | undefined;
-  let box: { x: number; y: number; width: number; height: number } | undefined;
   if (mode === 'inpaint') {
-    const m = images.mask!;
-    if (m.width !== init!.width || m.height !== init!.height) bad(`the mask is ${m.width}×${m.height} but the init image is ${init!.width}×${init!.height}; they must match`);
-    mask = binarizeMask(maskFromImage(m));
+    const mk = images.mask!;
+    if (mk.width !== init!.width || mk.height !== init!.height) bad(`the mask is ${mk.width}×${mk.height} but the init image is ${init!.width}×${init!.height}; they must match`);
+    mask = binarizeMask(maskFromImage(mk));
     feathered = featherMask(mask, request.inpaint!.blur);
-    if (onlyMasked) {
-      box = maskBoundingBox(mask, { padding: request.inpaint!.padding, aspect: width / height });
-      if (!box) bad('the mask is empty: nothing to repaint');
-    }
   }
 
-  // The image the denoiser sees, at generation size.
+  // The image the denoiser sees, at generation size: img2img crops to cover it; inpainting
+  // stretches ("just resize"), so that the result maps back onto the original pixel for pixel.
   let work = init;
   let workMask = mask;
-  if (init && box) {
-    work = await resizeImage(cropImage(init, box), width, height, 'exact');
-    workMask = await resizeField(cropField(mask!, box), width, height);
-  } else if (init && (init.width !== width || init.height !== height)) {
-    work = await resizeImage(init, width, height, 'cover');
-    if (mask) workMask = await resizeField(mask, width, height, true);
+  if (init && (init.width !== width || init.height !== height)) {
+    work = await resizeImage(init, width, height, mask ? 'exact' : 'cover');
+    if (mask) workMask = await resizeField(mask, width, height);
   }
 
   const plan = await preparePlan(model, request, images, { width, height }, work, workMask, timings, stepTimes);
@@ -142,10 +137,7 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
     if (mode === 'inpaint') {
       // Paste onto the original through the feathered mask (A1111's apply_overlay), so pixels
       // the feathered mask leaves at 0 are exactly the original's.
-      if (box) {
-        const back = await resizeImage(decoded, box.width, box.height, 'exact');
-        image = pasteImage(init!, back, box.x, box.y, cropField(feathered!, box).data);
-      } else if (init!.width === width && init!.height === height) {
+      if (init!.width === width && init!.height === height) {
         image = pasteImage(init!, decoded, 0, 0, feathered!.data);
       } else {
         const back = await resizeImage(decoded, init!.width, init!.height, 'exact');
@@ -168,21 +160,15 @@ function summariseSteps(timings: Record<string, number>, stepTimes: number[]): v
   timings.unetStepMax = Math.max(...stepTimes);
 }
 
-function cropField(field: Field, r: { x: number; y: number; width: number; height: number }): Field {
-  const out = new Float32Array(r.width * r.height);
-  for (let y = 0; y < r.height; y++) out.set(field.data.subarray((r.y + y) * field.width + r.x, (r.y + y) * field.width + r.x + r.width), y * r.width);
-  return { width: r.width, height: r.height, data: out };
-}
-
 /** Resizes a mask field with nearest sampling (it is binary; feathering happens at full size). */
-async function resizeField(field: Field, width: number, height: number, cover = false): Promise<Field> {
+async function resizeField(field: Field, width: number, height: number): Promise<Field> {
   const rgba = new Uint8Array(field.width * field.height * 4);
   for (let p = 0; p < field.data.length; p++) {
     const v = Math.round(field.data[p]! * 255);
     rgba.fill(v, p * 4, p * 4 + 3);
     rgba[p * 4 + 3] = 255;
   }
-  const r = await resizeImage({ width: field.width, height: field.height, data: rgba }, width, height, cover ? 'cover' : 'exact', 'nearest');
+  const r = await resizeImage({ width: field.width, height: field.height, data: rgba }, width, height, 'exact', 'nearest');
   const out = new Float32Array(width * height);
   for (let p = 0; p < out.length; p++) out[p] = r.data[p * 4]! >= 128 ? 1 : 0;
   return { width, height, data: out };

@@ -11,11 +11,11 @@ export interface RgbaImage {
 }
 
 /**
- * `init` and `mask` may be at the artist's size: runPipeline fits them to the generation size
- * (cover), and for inpainting pastes the result back over `init` through the feathered mask —
- * after generating only the padded mask box when `request.inpaint.onlyMasked`. A caller that
- * crops and pastes back itself should pass the crop with `onlyMasked: false`, or the box is
- * cropped twice.
+ * `init` and `mask` are fitted to the generation size when they differ (img2img: cover;
+ * inpainting: stretched, and the result stretched back). Inpainting results are pasted over
+ * `init` through the mask feathered by `inpaint.blur`. `inpaint.onlyMasked` is the caller's:
+ * crop and paste back with app/service/generation-images.ts (fitInputs / pasteGenerated), as
+ * the generation service and `atelier generate` do; runPipeline itself does not crop.
  */
 export interface PipelineImages {
   init?: RgbaImage;

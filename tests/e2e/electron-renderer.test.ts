@@ -53,21 +53,22 @@ beforeAll(async () => {
   });
   await page.exposeBinding('__atelierInvoke', (_source, request: unknown) => service.handle(request));
   // The preload's surface: invoke and subscribe, and 'hello' when a subscription opens.
-  await page.addInitScript(() => {
-    const listeners = new Set<(event: unknown) => void>();
-    const w = window as unknown as Record<string, unknown>;
-    w.__atelierEmit = (event: unknown) => listeners.forEach((listener) => listener(event));
-    document.addEventListener('securitypolicyviolation', (e) => console.error(`Refused to load ${e.blockedURI} (${e.violatedDirective})`));
-    w.atelier = Object.freeze({
-      invoke: (request: unknown) => (w.__atelierInvoke as (r: unknown) => Promise<unknown>)(request),
-      subscribe: (listener: (event: unknown) => void) => {
-        listeners.add(listener);
-        queueMicrotask(() => listener({ type: 'hello', apiVersion: 1 }));
-        return () => listeners.delete(listener);
-      },
-    });
+  await page.addInitScript({
+    content: `
+      const listeners = new Set();
+      window.__atelierEmit = (event) => listeners.forEach((listener) => listener(event));
+      document.addEventListener('securitypolicyviolation', (e) => console.error('Refused to load ' + e.blockedURI + ' (' + e.violatedDirective + ')'));
+      window.atelier = Object.freeze({
+        invoke: (request) => window.__atelierInvoke(request),
+        subscribe: (listener) => {
+          listeners.add(listener);
+          queueMicrotask(() => listener({ type: 'hello', apiVersion: 1 }));
+          return () => listeners.delete(listener);
+        },
+      });
+    `,
   });
-  service.subscribe((event) => void page.evaluate((e) => (window as unknown as { __atelierEmit?: (e: unknown) => void }).__atelierEmit?.(e), event).catch(() => undefined));
+  service.subscribe((event) => void page.evaluate(`window.__atelierEmit?.(${JSON.stringify(event)})`).catch(() => undefined));
   const response = await page.goto(`${origin}/`);
   expect(response?.headers()['content-security-policy']).toBe(contentSecurityPolicy());
 });
@@ -106,19 +107,14 @@ describe('the UI as the desktop window runs it', () => {
   it('refuses inline script and eval in the page', async () => {
     // (page.evaluate itself runs through DevTools, which CSP does not govern; a string timer
     // and an inserted inline script run as page code would.)
-    await page.evaluate(() => {
-      (window.setTimeout as unknown as (code: string, ms: number) => number)('window.__stringTimerRan = true', 0);
-    });
-    await page.evaluate(() => {
+    await page.evaluate(`setTimeout('window.__stringTimerRan = true', 0)`);
+    await page.evaluate(`{
       const script = document.createElement('script');
       script.textContent = 'window.__inlineRan = true';
       document.body.append(script);
-    });
+    }`);
     await page.waitForTimeout(200);
-    const ran = await page.evaluate(() => {
-      const w = window as unknown as { __inlineRan?: boolean; __stringTimerRan?: boolean };
-      return { inline: w.__inlineRan ?? false, stringTimer: w.__stringTimerRan ?? false };
-    });
+    const ran = await page.evaluate(`({ inline: window.__inlineRan ?? false, stringTimer: window.__stringTimerRan ?? false })`);
     expect(ran).toEqual({ inline: false, stringTimer: false });
   });
 });

@@ -106,7 +106,7 @@ def export(module, args, path, inputs, outputs, dynamic, fp16=True):
     module.eval()
     with torch.no_grad():
         torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                          opset_version=OPSET, do_constant_folding=True)
+                          opset_version=OPSET, do_constant_folding=False)
     if fp16:
         weights_to_fp16(path)
     print(f"  {path}: {os.path.getsize(path) / 1e6:.2f} MB")

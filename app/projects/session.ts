@@ -235,11 +235,18 @@ export class ProjectsService {
     await writeFileAtomic(this.recentFile, Buffer.from(JSON.stringify(list.slice(0, MAX_RECENT), null, 2)), { backup: false });
   }
 
-  /** A clean shutdown: autosave stops and this process's recovery copies go (a crash skips this, leaving them to recover). */
+  /**
+   * The studio is going away (window closed, server stopped). Projects with unsaved changes get
+   * a last autosave and stay recoverable — quitting is not a decision to discard work; only
+   * close() (the artist closing the project) is. Saved projects leave nothing behind.
+   */
   async shutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.autosaving;
-    for (const id of [...this.sessions.keys()]) await this.close(id);
+    await this.autosaveNow();
+    for (const session of [...this.sessions.values()]) {
+      if (!this.isDirty(session)) await this.close(session.id);
+    }
+    this.sessions.clear();
   }
 }

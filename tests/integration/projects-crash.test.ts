@@ -84,7 +84,7 @@ describe('saving survives being killed', () => {
     console.log(`kill-during-save: ${interruptedWrites} of 4 kills left a temp file behind (a write cut short); the target opened intact every time`);
   });
 
-  it('after a crash the next start offers the autosaved project; a clean shutdown leaves nothing', async () => {
+  it('after a crash the next start offers the autosaved project; closing or saving leaves nothing', async () => {
     const crashHome = path.join(home.home, 'crash');
     fs.mkdirSync(crashHome);
     const { child, waitFor } = start(['autosave', crashHome]);
@@ -102,11 +102,19 @@ describe('saving survives being killed', () => {
     expect(recovered.snapshot.document.name).toBe('Unsaved work');
     expect(recovered.snapshot.document.layers).toHaveLength(8);
     expect(recovered.snapshot.document.generations.flatMap((g) => g.candidates)).toHaveLength(5);
-    // Recovered into a session of its own: no longer offered; a clean shutdown removes its copies.
+    // Recovered into a session of its own: no longer offered to this studio.
     expect(await next.recoveries()).toEqual([]);
-    await next.autosaveNow();
+    // Quitting with the recovered work still unsaved keeps it for the start after.
     await next.shutdown();
+    const after = new ProjectsService({ home: crashHome, appVersion: '0.1.0', autosaveSeconds: 0 });
+    const again = await after.recoveries();
+    expect(again.map((r) => r.name)).toEqual(['Unsaved work']);
+    // Saving it, then quitting, leaves nothing to recover.
+    const reopened = await after.recover(again[0]!.recoveryId);
+    await after.save(reopened.sessionId, { assets: {} }, path.join(crashHome, 'rescued.atelier'));
+    await after.shutdown();
     expect(fs.readdirSync(path.join(crashHome, 'recovery'))).toEqual([]);
+    expect((await readProjectFile(path.join(crashHome, 'rescued.atelier'))).document.name).toBe('Unsaved work');
 
     fs.mkdirSync(path.join(home.home, 'clean'));
     const clean = start(['clean', path.join(home.home, 'clean')]);

@@ -5,27 +5,30 @@ import { type Rect, type Sha256Resolver, cropImage, pasteImage, resizeImage, res
 import type { PipelineImages, RgbaImage } from '../engine/pipeline/types.js';
 
 // Turning a request's image references into what the pipeline takes, and putting inpainted
-// results back: decode (at `generate` time, so a bad image is refused at once), preprocess
-// controls, then — once the model's size rules are known — fit everything to the generation
-// size. "Only masked" inpainting follows A1111 (modules/processing.py, masking.py): crop the
+// results back: decode (at `generate` time, so a bad image is refused at once), then — once
+// the model's size rules are known — fit everything to the generation size and preprocess
+// the control images there. "Only masked" inpainting follows A1111 (modules/processing.py, masking.py): crop the
 // padded mask box grown to the generation's aspect, generate it at full size, scale the
 // result back and paste it through the feathered mask.
 
 export interface DecodedInputs {
   init?: RgbaImage;
   mask?: RgbaImage;
-  /** Control maps after preprocessing, at their source size. */
+  /** Control images as given, one per request.controls; preprocessed once the generation size is known. */
   controls: RgbaImage[];
 }
 
+/** Decodes every image of a request and checks what can be checked before the model is known. */
 export async function decodeInputs(request: GenerationRequest, resolveSha256?: Sha256Resolver): Promise<DecodedInputs> {
+  for (const [i, control] of request.controls.entries()) {
+    if (control.preprocess === 'canny' && control.cannyLow > control.cannyHigh) {
+      throw new ApiError('bad_request', `Control ${i + 1}: the Canny low threshold ${control.cannyLow} exceeds the high threshold ${control.cannyHigh}`);
+    }
+  }
   const init = request.init ? await resolveImageRef(request.init, { label: 'init image', resolveSha256 }) : undefined;
   const mask = request.inpaint ? await resolveImageRef(request.inpaint.mask, { label: 'inpainting mask', resolveSha256 }) : undefined;
   const controls: RgbaImage[] = [];
-  for (const [i, control] of request.controls.entries()) {
-    const image = await resolveImageRef(control.image, { label: `control image ${i + 1}`, resolveSha256 });
-    controls.push(preprocessControl(image, control));
-  }
+  for (const [i, control] of request.controls.entries()) controls.push(await resolveImageRef(control.image, { label: `control image ${i + 1}`, resolveSha256 }));
   return { init, mask, controls };
 }
 
@@ -61,7 +64,15 @@ export function generationSize(request: GenerationRequest, info: ModelInfo, init
 
 export async function fitInputs(request: GenerationRequest, info: ModelInfo, decoded: DecodedInputs): Promise<FittedInputs> {
   const { width, height } = generationSize(request, info, decoded.init);
-  const controls = await Promise.all(decoded.controls.map((c) => resizeImage(c, width, height, 'cover')));
+  // Scale first, then preprocess, as the ControlNet extension for A1111 runs its annotators at
+  // the processing resolution: edges stay one pixel wide and scribble lines get the width the
+  // ControlNet expects at this size, instead of being blurred or thinned by a later resize.
+  const controls: RgbaImage[] = [];
+  for (const [i, image] of decoded.controls.entries()) {
+    const control = request.controls[i];
+    if (!control) throw new ApiError('bad_request', `Control image ${i + 1} has no control entry in the request`);
+    controls.push(preprocessControl(await resizeImage(image, width, height, 'cover'), control));
+  }
   if (!decoded.init) return { width, height, images: { controls } };
   if (!request.inpaint || !decoded.mask) {
     return { width, height, images: { init: await resizeImage(decoded.init, width, height, 'cover'), controls } };

@@ -177,6 +177,9 @@ describe('generate', () => {
     const error = await failure(service.call('generate', { request: { model: 'starter', prompt: 'x', seed: 1, init: { png: Buffer.from('nope').toString('base64') } } }));
     expect(error.code).toBe('invalid_file');
     expect(error.message).toMatch(/init image/);
+    const control = { type: 'canny' as const, model: 'cn', image: { sha256: 'c'.repeat(64) }, preprocess: 'canny' as const, cannyLow: 200, cannyHigh: 100 };
+    const thresholds = await failure(service.call('generate', { request: { model: 'starter', prompt: 'x', seed: 1, controls: [control] } }));
+    expect([thresholds.code, thresholds.message]).toEqual(['bad_request', 'Control 1: the Canny low threshold 200 exceeds the high threshold 100']);
     // A size off the model's multiple is only known once the model is: it fails the job, unrounded.
     const { jobId } = await service.call('generate', { request: { model: 'starter', prompt: 'x', seed: 1, width: 72, height: 64 } });
     const failed = (await finished(jobId)).at(-1);

@@ -83,13 +83,27 @@ describe('generation size and inputs', () => {
   });
 
   it('fits controls and the init image to the generation size', async () => {
-    const fitted = await fitInputs(request({ width: 128, height: 64, init: { sha256: 'a'.repeat(64) } }), info, {
+    const control = { type: 'canny', model: 'cn', image: { sha256: 'c'.repeat(64) }, preprocess: 'canny' };
+    const fitted = await fitInputs(request({ width: 128, height: 64, init: { sha256: 'a'.repeat(64) }, controls: [control] }), info, {
       init: createImage(300, 150, [1, 2, 3, 255]),
       controls: [createImage(10, 10, [255, 255, 255, 255])],
     });
     expect([fitted.images.init?.width, fitted.images.init?.height]).toEqual([128, 64]);
     expect([fitted.images.controls?.[0]?.width, fitted.images.controls?.[0]?.height]).toEqual([128, 64]);
     expect(fitted.pasteBack).toBeUndefined();
+  });
+
+  it('preprocesses controls at the generation size, so Canny edges stay crisp', async () => {
+    const square = createImage(512, 256, [0, 0, 0, 255]);
+    for (let y = 64; y < 192; y++) for (let x = 192; x < 320; x++) square.data.set([255, 255, 255, 255], (y * 512 + x) * 4);
+    const control = { type: 'canny', model: 'cn', image: { sha256: 'c'.repeat(64) }, preprocess: 'canny' };
+    const fitted = await fitInputs(request({ width: 128, height: 64, controls: [control] }), info, { controls: [square] });
+    const map = fitted.images.controls![0]!;
+    expect([map.width, map.height]).toEqual([128, 64]);
+    const values = new Set(Array.from(map.data));
+    expect(values).toEqual(new Set([0, 255]));
+    // The square's outline at a quarter scale: x from 47 to 80, y from 15 to 48.
+    expect(map.data[(32 * 128 + 47) * 4]).toBe(255);
   });
 
   it('refuses only-masked inpainting with an empty mask', async () => {

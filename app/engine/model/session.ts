@@ -74,7 +74,7 @@ export async function openSession(file: string, part: string, device: DeviceChoi
       if (ep === 'cpu') throw new InvalidModelError(part, `${part} cannot be loaded: ${message}`);
       if (device !== 'auto') {
         await assertLoadsOnCpu(file, part);
-        throw new DeviceUnavailableError(ep, message);
+        throw new DeviceUnavailableError(ep, skipReason(ep) ?? message);
       }
       fallbacks.push(`${ep}: ${message}`);
     }

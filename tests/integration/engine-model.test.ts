@@ -61,9 +61,13 @@ describe('model detection from configs and graph metadata', () => {
     try {
       expect(['cpu', 'cuda', 'webgpu', 'dml', 'coreml']).toContain(model.device);
       expect(model.info.controlnets).toEqual([fixture('controlnet-tiny')]);
+      expect(model.info.notes.find((n) => n.startsWith('device: '))).toMatch(new RegExp(`^device: ${model.device}`));
     } finally {
       await model.release();
     }
+    // a provider that cannot start here is the device's fault, not the model's
+    const absent = process.platform === 'win32' ? 'coreml' : 'dml';
+    await expect(loadModel(fixture('sd1-tiny'), { device: absent })).rejects.toMatchObject({ code: 'engine_failed', message: expect.stringMatching(new RegExp(`^device ${absent} could not start`)) });
     const plain = loadModel(fixture('sd1-tiny'), { device: 'cpu', controlnets: [fixture('controlnet-tiny')] });
     expect((await invalid(plain)).message).toMatch(/has no UNet that accepts ControlNet residuals/);
     const sd2 = loadModel(fixture('sd2-vpred-tiny'), { device: 'cpu', controlnets: [fixture('controlnet-tiny')] });

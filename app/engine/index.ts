@@ -1,6 +1,6 @@
 // The engine runtime's public surface: load a model folder, run a generation on it.
 // The worker (app/engine/worker) and the CLI call these; nothing else reaches inside.
-export { inspectModel, loadModel } from './model/load.js';
+export { inspectControlNet, inspectModel, loadModel } from './model/load.js';
 export { InvalidModelError, DeviceUnavailableError } from './model/errors.js';
 export type { LoadedModel, LoadOptions, PipelineImages, PipelineProgress, PipelineResult, EngineCandidate, RgbaImage, RunOptions } from './pipeline/types.js';
 export { runPipeline, controlActive } from './pipeline/run.js';

@@ -98,6 +98,8 @@ describe('atelier models inspect', () => {
     expect(text.stdout).toMatch(/prediction v_prediction/);
     const json = await atelier('models', 'inspect', path.join(MODELS, 'inpaint-tiny'), '--json');
     expect(JSON.parse(json.stdout)).toMatchObject({ inpainting: true, unetInChannels: 9 });
+    const cn = await atelier('models', 'inspect', path.join(MODELS, 'controlnet-tiny'), '--json');
+    expect(JSON.parse(cn.stdout)).toMatchObject({ kind: 'controlnet', textWidth: 768, residuals: 5 });
     const broken = await atelier('models', 'inspect', path.join(MODELS, 'broken-dim-mismatch'));
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain('text_encoder output dim 768 does not match unet cross-attention dim 1024');

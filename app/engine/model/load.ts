@@ -125,15 +125,22 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   return model;
 }
 
+/** Graph metadata from a CPU session that is closed again at once (no graph optimization). */
+async function readMetadataOnly(file: string, part: string): Promise<GraphIO> {
+  const { session } = await openSession(file, part, 'cpu', [], false);
+  try {
+    return { inputs: session.inputMetadata, outputs: session.outputMetadata };
+  } finally {
+    await session.release();
+  }
+}
+
 /** What a model folder is, from its configs and graph metadata; opens no session that outlives the call. */
 export async function inspectModel(dir: string): Promise<ModelInfo> {
-  const read = async (file: string, part: string): Promise<GraphIO> => {
-    const { session } = await openSession(file, part, 'cpu', [], false);
-    try {
-      return { inputs: session.inputMetadata, outputs: session.outputMetadata };
-    } finally {
-      await session.release();
-    }
-  };
-  return (await readModelLayout(dir, read)).info;
+  return (await readModelLayout(dir, readMetadataOnly)).info;
+}
+
+/** A ControlNet folder's inputs and residual outputs, for `atelier models inspect`. */
+export async function inspectControlNet(dir: string): Promise<ControlNetLayout> {
+  return readControlNetLayout(dir, readMetadataOnly);
 }

@@ -22,7 +22,8 @@ interface CachedModel {
 export class EngineHost {
   private cached: CachedModel | undefined;
   private loading: Promise<LoadedModel> | undefined;
-  private running: { jobId: string; abort: AbortController } | undefined;
+  /** The job in progress; `step` is the last step reported, `cancelledAfterStep` the step when a cancel arrived. */
+  private running: { jobId: string; abort: AbortController; step: number; cancelledAfterStep?: number } | undefined;
 
   constructor(
     private readonly engine: EngineModule,
@@ -38,7 +39,10 @@ export class EngineHost {
         void this.generate(message.jobId, message.request, message.images);
         return;
       case 'cancel':
-        if (this.running?.jobId === message.jobId) this.running.abort.abort();
+        if (this.running?.jobId === message.jobId && !this.running.abort.signal.aborted) {
+          this.running.cancelledAfterStep = this.running.step;
+          this.running.abort.abort();
+        }
         return;
       case 'release':
         void this.release().then(() => this.send({ type: 'released' }));
@@ -54,7 +58,8 @@ export class EngineHost {
       return;
     }
     const abort = new AbortController();
-    this.running = { jobId, abort };
+    const running: NonNullable<EngineHost['running']> = { jobId, abort, step: 0 };
+    this.running = running;
     try {
       const loadsBefore = this.loads;
       const model = await this.modelFor(request);
@@ -62,12 +67,18 @@ export class EngineHost {
       this.send({ type: 'loaded', jobId, device: model.device, reused: this.loads === loadsBefore });
       const result = await this.engine.runPipeline(model, request, images, {
         signal: abort.signal,
-        onProgress: (progress) => this.send({ type: 'progress', jobId, progress }),
+        onProgress: (progress) => {
+          running.step = progress.candidateIndex * progress.totalSteps + progress.step;
+          this.send({ type: 'progress', jobId, progress });
+        },
       });
       if (abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled');
       this.send({ type: 'result', jobId, result });
     } catch (error) {
-      this.send({ type: 'error', jobId, error: toWorkerError(error, abort.signal.aborted) });
+      const reported = toWorkerError(error, abort.signal.aborted);
+      // How far the job ran after the cancel arrived: the proof that cancelling stops within a step.
+      if (reported.code === 'cancelled' && running.cancelledAfterStep !== undefined) reported.details = { cancelledAfterStep: running.cancelledAfterStep, lastStep: running.step };
+      this.send({ type: 'error', jobId, error: reported });
     } finally {
       this.running = undefined;
     }

@@ -129,10 +129,10 @@ describe('generate', () => {
     expect(types.at(-1)).toBe('job.completed');
     const progress = mine.filter((e) => e.type === 'job.progress');
     expect(progress.map((p) => p.step)).toEqual([1, 2, 3, 4, 5, 6]);
-    // Previews at most every 500 ms: the first step has one, 6 × 30 ms steps leave room for one or two.
+    // Previews at most every 500 ms (elapsedMs is taken at the same moment the service decides).
     const previews = progress.filter((p) => p.preview);
-    expect(previews.length).toBeGreaterThanOrEqual(1);
-    expect(previews.length).toBeLessThanOrEqual(2);
+    expect(previews[0]).toBe(progress[0]);
+    for (let i = 1; i < previews.length; i++) expect(previews[i]!.elapsedMs - previews[i - 1]!.elapsedMs).toBeGreaterThanOrEqual(500);
     expect((await decodeImage(Buffer.from(previews[0]!.preview!, 'base64'))).width).toBe(2);
 
     const completed = mine.at(-1) as Extract<StudioEvent, { type: 'job.completed' }>;

@@ -111,6 +111,14 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
     await Promise.all([...opened.values()].map((s) => s.release()));
     throw error;
   }
+  // Graphs opened only to look at them (subfolders searched for a ControlNet-ready UNet that
+  // turned out not to be one) are closed again.
+  const keep = new Set([layout.textEncoder.file, layout.unet.file, layout.controlUnet?.file, layout.vaeEncoder?.file, layout.vaeDecoder.file]);
+  for (const [file, session] of opened) {
+    if (keep.has(file)) continue;
+    opened.delete(file);
+    await session.release();
+  }
   const used = chosen ?? 'cpu';
   // Providers that cannot exist on this platform are not worth a word; the others are.
   const worth = fallbacks.filter((f) => !/only$|^coreml|^dml/.test(f));

@@ -211,7 +211,7 @@ function openProjectFile(file: string): void {
     return;
   }
   // The OS's own recent list (Dock, jump list); File ▸ Open Recent is the projects area's.
-  app.addRecentDocument(file);
+  if (app.isReady()) app.addRecentDocument(file);
   sendCommand({ type: 'desktop.command', command: 'project.open', path: file });
 }
 

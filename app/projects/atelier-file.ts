@@ -5,13 +5,12 @@ import { PART_PATTERN, PROJECT_SCHEMA_VERSION, ProjectDocument } from '../contra
 import {
   DocumentError,
   type ProjectAssets,
-  dataUrlToPng,
   documentVersion,
   pngDimensions,
-  pngToDataUrl,
   referencedParts,
   restoreDocument,
 } from './document/index.js';
+import { pngBytes, pngDataUrl } from './png-data.js';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits, readZip, writeZip } from './zip.js';
 
 // The .atelier file: a zip holding
@@ -132,7 +131,7 @@ export async function readProjectFile(source: string | Buffer, limits: ProjectLi
     const bytes = files.get(part);
     if (!bytes) invalid(`The project refers to ${part}, which the file does not contain`);
     checkPng(bytes, part, limits);
-    assets[part] = pngToDataUrl(bytes);
+    assets[part] = pngDataUrl(bytes);
   }
   return { document, assets, fileSchemaVersion, appVersion };
 }
@@ -149,7 +148,7 @@ export async function encodeProjectFile(input: ProjectDocument, assets: ProjectA
     const dataUrl = assets[part];
     if (dataUrl === undefined) throw new ApiError('bad_request', `The document refers to ${part}, but no image was given for it`);
     try {
-      return { name: part, data: dataUrlToPng(dataUrl), compress: false };
+      return { name: part, data: pngBytes(dataUrl), compress: false };
     } catch (error) {
       throw new ApiError('bad_request', `${part}: ${error instanceof Error ? error.message : String(error)}`);
     }

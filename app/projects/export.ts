@@ -6,8 +6,9 @@ import { GenerationRequest } from '../contract/generation.js';
 import type { Generation, ProjectDocument } from '../contract/projects.js';
 import { atelierRecord } from '../library/interchange.js';
 import { encodePngWithMetadata, formatA1111Parameters } from '../library/png-metadata.js';
-import { type ProjectAssets, dataUrlToPng, findCandidate } from './document/index.js';
-import { type Rgba, encodePng, flatten, renderLayer } from './render.js';
+import { type ProjectAssets, findCandidate } from './document/index.js';
+import { pngBytes } from './png-data.js';
+import { type PlacedPixels, type Rgba, encodePng, flatten, placeLayer } from './render.js';
 import { writeZip } from './zip.js';
 
 // Exports: a flattened PNG carrying generation metadata, OpenRaster (.ora) and PSD with the
@@ -58,15 +59,19 @@ export async function exportOra(doc: ProjectDocument, assets: ProjectAssets): Pr
   const { width, height } = doc.canvas;
   const layerEntries: Array<{ name: string; data: Uint8Array; compress: boolean }> = [];
   const stack: string[] = [];
+  const placed = new Map<string, PlacedPixels>();
   for (const layer of [...doc.layers].reverse()) {
     const src = `data/${layer.id}.png`;
-    layerEntries.push({ name: src, data: await encodePng(await renderLayer(doc, assets, layer)), compress: false });
+    const pixels = await placeLayer(doc, assets, layer);
+    placed.set(layer.id, pixels);
+    // Unscaled rasters go in as their own PNG at their offset: no re-encode, no loss.
+    layerEntries.push({ name: src, data: pixels.png ?? (await encodePng(pixels.image)), compress: false });
     stack.push(
-      `    <layer name="${escapeXml(layer.name)}" src="${src}" x="0" y="0" opacity="${layer.opacity}" visibility="${layer.visible ? 'visible' : 'hidden'}"` +
+      `    <layer name="${escapeXml(layer.name)}" src="${src}" x="${pixels.left}" y="${pixels.top}" opacity="${layer.opacity}" visibility="${layer.visible ? 'visible' : 'hidden'}"` +
         ` composite-op="svg:src-over"${layer.locked ? ' edit-locked="true"' : ''}/>`,
     );
   }
-  const merged = await flatten(doc, assets);
+  const merged = await flatten(doc, assets, placed);
   const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<image version="0.0.6" w="${width}" h="${height}" xres="72" yres="72">\n  <stack>\n${stack.join('\n')}\n  </stack>\n</image>\n`;
   return writeZip([
     { name: 'mimetype', data: Buffer.from('image/openraster'), compress: false },
@@ -81,23 +86,26 @@ export async function exportOra(doc: ProjectDocument, assets: ProjectAssets): Pr
 export async function exportPsd(doc: ProjectDocument, assets: ProjectAssets): Promise<Buffer> {
   const { width, height } = doc.canvas;
   const children: PsdLayer[] = [];
+  const placed = new Map<string, PlacedPixels>();
   // ag-psd lists children bottom first, like the document.
   for (const layer of doc.layers) {
-    const pixels = await renderLayer(doc, assets, layer);
+    const at = await placeLayer(doc, assets, layer);
+    placed.set(layer.id, at);
+    const pixels = at.image;
     children.push({
       name: layer.name,
-      top: 0,
-      left: 0,
-      bottom: height,
-      right: width,
+      top: at.top,
+      left: at.left,
+      bottom: at.top + pixels.height,
+      right: at.left + pixels.width,
       opacity: layer.opacity,
       hidden: !layer.visible,
       blendMode: 'normal',
       protected: layer.locked ? { composite: true, position: true, transparency: true } : undefined,
-      imageData: { width, height, data: new Uint8ClampedArray(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength) },
+      imageData: { width: pixels.width, height: pixels.height, data: new Uint8ClampedArray(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength) },
     });
   }
-  const merged = await flatten(doc, assets);
+  const merged = await flatten(doc, assets, placed);
   const psd: Psd = {
     width,
     height,
@@ -133,7 +141,7 @@ export async function exportContactSheet(doc: ProjectDocument, assets: ProjectAs
   for (const [i, candidate] of candidates.entries()) {
     const x = gap + (i % columns) * (cellSize + gap);
     const y = header + Math.floor(i / columns) * (cellSize + label + gap);
-    const tile = await sharp(dataUrlToPng(assets[candidate.image!.part] ?? ''))
+    const tile = await sharp(pngBytes(assets[candidate.image!.part] ?? ''))
       .resize(cellSize, cellSize, { fit: 'contain', background: { r: 255, g: 255, b: 255, alpha: 1 } })
       .png()
       .toBuffer();

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { Layer as LayerSchema, type Layer, type PaintLayer, ProjectDocument } from '../contract/projects.js';
 import { type ProjectAssets, addAsset, createDocument, createLayer, newId } from './document/index.js';
 import { DEFAULT_PROJECT_LIMITS, type ProjectLimits, checkPng, readProjectFile } from './atelier-file.js';
+import { pngDataUrl } from './png-data.js';
 import { readZip } from './zip.js';
 
 // Imports: .atelier of any version, OpenRaster, PSD (each layer a raster layer) and plain
@@ -111,7 +112,7 @@ export async function readOra(source: string | Buffer, limits: ProjectLimits = D
     const size = checkPng(png, src, limits);
     const opacity = number(attrs.opacity, 1, 'opacity');
     if (opacity < 0 || opacity > 1) invalid(`OpenRaster layer opacity ${opacity} is outside 0..1`);
-    const added = addAsset(assets, png);
+    const added = addAsset(assets, pngDataUrl(png));
     assets = added.assets;
     layers.push(
       createLayer('paint', {
@@ -169,7 +170,7 @@ export async function readPsdLayers(bytes: Buffer, limits: ProjectLimits = DEFAU
     const data = layer.imageData;
     if (!data || data.width === 0 || data.height === 0) return;
     const png = await sharp(Buffer.from(data.data.buffer, data.data.byteOffset, data.data.byteLength), { raw: { width: data.width, height: data.height, channels: 4 } }).png().toBuffer();
-    const added = addAsset(assets, png);
+    const added = addAsset(assets, pngDataUrl(png));
     assets = added.assets;
     layers.push(
       createLayer('paint', {
@@ -207,7 +208,7 @@ export async function readImageLayer(bytes: Buffer, name: string, kind: 'paint' 
     invalid(`${name} could not be decoded: ${(error as Error).message}`);
   }
   const { width: w, height: h } = await sharp(png).metadata();
-  const { assets, ref } = addAsset({}, png);
+  const { assets, ref } = addAsset({}, pngDataUrl(png));
   const common = { name: name.slice(0, 256), image: ref, x: 0, y: 0, width: w!, height: h! };
   const layer = kind === 'reference' ? createLayer('reference', { ...common, source: name }) : (createLayer('paint', common) as PaintLayer);
   return { source: 'image', canvas: { width: w!, height: h! }, layers: [layer], assets };

@@ -2,7 +2,8 @@ import { Buffer } from 'node:buffer';
 import sharp from 'sharp';
 import type { Layer, ProjectDocument, Shape, Stroke } from '../contract/projects.js';
 import { ApiError } from '../contract/errors.js';
-import { type ProjectAssets, dataUrlToPng, findLayer } from './document/index.js';
+import { type ProjectAssets, findLayer, pngDimensions } from './document/index.js';
+import { pngBytes } from './png-data.js';
 
 /** Largest scaled size of one placed raster (16384², the largest canvas). */
 const MAX_PLACED_PIXELS = 16_384 * 16_384;
@@ -112,10 +113,31 @@ async function renderSvg(body: string, width: number, height: number): Promise<R
   return decodePng(await sharp(Buffer.from(svg)).png().toBuffer());
 }
 
-function partBytes(assets: ProjectAssets, part: string): Uint8Array {
+export function partBytes(assets: ProjectAssets, part: string): Uint8Array {
   const dataUrl = assets[part];
   if (dataUrl === undefined) throw new Error(`The image ${part} is missing from the project`);
-  return dataUrlToPng(dataUrl);
+  return pngBytes(dataUrl);
+}
+
+/** A layer's pixels where they sit: a raster at its own size and offset, anything else at canvas size. */
+export interface PlacedPixels {
+  image: Rgba;
+  left: number;
+  top: number;
+  /** The part's own PNG when the pixels are exactly it (no scaling): exports can copy it as is. */
+  png?: Uint8Array;
+}
+
+export async function placeLayer(doc: ProjectDocument, assets: ProjectAssets, layer: Layer): Promise<PlacedPixels> {
+  if (layer.kind === 'paint' || layer.kind === 'reference' || layer.kind === 'mask' || layer.kind === 'generated') {
+    const { x, y, width, height } = layer;
+    if ([x, y, width, height].every(Number.isInteger)) {
+      const png = partBytes(assets, layer.image.part);
+      const size = pngDimensions(png);
+      if (size.width === width && size.height === height) return { image: await decodePng(png), left: x, top: y, png };
+    }
+  }
+  return { image: await renderLayer(doc, assets, layer), left: 0, top: 0 };
 }
 
 /**
@@ -147,32 +169,45 @@ export async function renderLayer(doc: ProjectDocument, assets: ProjectAssets, l
   }
 }
 
-/** src-over of `src` × `opacity` onto `dst` (Porter–Duff, straight alpha), in place. */
-export function compositeOver(dst: Rgba, src: Rgba, opacity: number): void {
+/**
+ * src-over of `src` × `opacity` onto `dst` with `src` at (left, top), clipped (Porter–Duff,
+ * straight alpha: out_a = s_a + d_a(1 − s_a), out_c = (s_c s_a + d_c d_a (1 − s_a)) / out_a).
+ */
+export function compositeOver(dst: Rgba, src: Rgba, opacity: number, left = 0, top = 0): void {
   const d = dst.data;
   const s = src.data;
-  for (let i = 0; i < d.length; i += 4) {
-    const sa = (s[i + 3]! / 255) * opacity;
-    if (sa === 0) continue;
-    const da = d[i + 3]! / 255;
-    const oa = sa + da * (1 - sa);
-    for (let c = 0; c < 3; c++) d[i + c] = Math.round((s[i + c]! * sa + d[i + c]! * da * (1 - sa)) / oa);
-    d[i + 3] = Math.round(oa * 255);
+  const x0 = Math.max(0, left);
+  const x1 = Math.min(dst.width, left + src.width);
+  for (let y = Math.max(0, top); y < Math.min(dst.height, top + src.height); y++) {
+    for (let x = x0; x < x1; x++) {
+      const j = ((y - top) * src.width + (x - left)) * 4;
+      const sa = (s[j + 3]! / 255) * opacity;
+      if (sa === 0) continue;
+      const i = (y * dst.width + x) * 4;
+      const da = d[i + 3]! / 255;
+      const oa = sa + da * (1 - sa);
+      for (let c = 0; c < 3; c++) d[i + c] = Math.round((s[j + c]! * sa + d[i + c]! * da * (1 - sa)) / oa);
+      d[i + 3] = Math.round(oa * 255);
+    }
   }
 }
 
 /** Kinds that are the picture; masks and control layers are guides and stay out of a flattened image. */
 export const PICTURE_KINDS: ReadonlySet<Layer['kind']> = new Set(['paint', 'reference', 'sketch', 'shapes', 'generated']);
 
-/** The picture as the canvas shows it, minus guides: visible picture layers over the background. */
-export async function flatten(doc: ProjectDocument, assets: ProjectAssets): Promise<Rgba> {
+/**
+ * The picture as the canvas shows it, minus guides: visible picture layers over the
+ * background. `placed` reuses pixels an export already has (keyed by layer id).
+ */
+export async function flatten(doc: ProjectDocument, assets: ProjectAssets, placed?: ReadonlyMap<string, PlacedPixels>): Promise<Rgba> {
   const { width, height, background } = doc.canvas;
   const out = emptyRgba(width, height);
   const bg = [1, 3, 5, 7].map((o) => (o < background.length ? parseInt(background.slice(o, o + 2), 16) : 255));
   for (let i = 0; i < out.data.length; i += 4) out.data.set(bg, i);
   for (const layer of doc.layers) {
     if (!layer.visible || !PICTURE_KINDS.has(layer.kind) || layer.opacity === 0) continue;
-    compositeOver(out, await renderLayer(doc, assets, layer), layer.opacity);
+    const pixels = placed?.get(layer.id) ?? (await placeLayer(doc, assets, layer));
+    compositeOver(out, pixels.image, layer.opacity, pixels.left, pixels.top);
   }
   return out;
 }

@@ -123,12 +123,20 @@ describe('exports and imports', () => {
     const xml = files.get('stack.xml')!.toString();
     const layers = [...xml.matchAll(/<layer name="([^"]*)" src="([^"]*)"[^>]*opacity="([^"]*)" visibility="([^"]*)"/g)].map((m) => [m[1], m[3], m[4]]);
     expect(layers).toEqual([...sample.layers].reverse().map((l) => [l.name, String(l.opacity), l.visible ? 'visible' : 'hidden']));
-    for (const m of xml.matchAll(/src="([^"]*)"/g)) expect((await sharp(files.get(m[1]!)!).metadata()).width).toBe(sample.canvas.width);
+    // Unscaled rasters keep their own size and offset (the reference is 32×24 at 4,4); the rest cover the canvas.
+    for (const m of xml.matchAll(/src="data\/([^"]*)\.png" x="(\d+)" y="(\d+)"/g)) {
+      const meta = await sharp(files.get(`data/${m[1]}.png`)!).metadata();
+      const expected = m[1] === 'ref' ? [32, 24, '4', '4'] : [64, 48, '0', '0'];
+      expect([meta.width, meta.height, m[2], m[3]]).toEqual(expected);
+    }
+    expect([...xml.matchAll(/src="data\//g)]).toHaveLength(sample.layers.length);
+    expect(Buffer.from(files.get('data/ref.png')!)).toEqual(Buffer.from(dataUrlToPng(sampleAssets['parts/ref.png']!)));
     const thumb = await sharp(files.get('Thumbnails/thumbnail.png')!).metadata();
     expect(Math.max(thumb.width!, thumb.height!)).toBeLessThanOrEqual(256);
     // And it reads back: the same stack, bottom first.
     const back = await readOra(ora);
     expect(back.layers.map((l) => [l.name, l.opacity, l.visible])).toEqual(sample.layers.map((l) => [l.name, l.opacity, l.visible]));
+    expect(back.layers.find((l) => l.name === 'Photo ref')).toMatchObject({ x: 4, y: 4, width: 32, height: 24 });
   });
 
   it('PSD: one layer per document layer, bottom first, pixels as rendered', async () => {
@@ -142,6 +150,7 @@ describe('exports and imports', () => {
     expect(Buffer.from(paint.imageData!.data)).toEqual(expected);
     const imported = await readPsdLayers(Buffer.from(psdBytes));
     expect(imported.layers.map((l) => l.name)).toEqual(sample.layers.map((l) => l.name));
+    expect(imported.layers.find((l) => l.name === 'Photo ref')).toMatchObject({ x: 4, y: 4, width: 32, height: 24 });
   });
 
   it('flattened PNG carries the candidate generation metadata; guides stay out', async () => {
@@ -169,6 +178,18 @@ describe('exports and imports', () => {
     guidesOnTop = moveLayer(guidesOnTop, 'ctl-depth', sample.layers.length - 1);
     guidesOnTop = setLayerProperties(guidesOnTop, 'mask', { opacity: 1 });
     expect(Buffer.from((await flatten(guidesOnTop, sampleAssets)).data)).toEqual(Buffer.from((await flatten(sample, sampleAssets)).data));
+    // An offset layer at 60 % over the white background: src-over, straight alpha.
+    let onlyRef = sample;
+    for (const l of sample.layers) if (l.id !== 'ref') onlyRef = setLayerProperties(onlyRef, l.id, { visible: false });
+    const refFlat = await flatten(onlyRef, sampleAssets);
+    const ref = await sharp(dataUrlToPng(sampleAssets['parts/ref.png']!)).ensureAlpha().raw().toBuffer();
+    const at = (img: Uint8Array, w: number, x: number, y: number) => [...img.subarray((y * w + x) * 4, (y * w + x) * 4 + 4)];
+    expect(at(refFlat.data, 64, 0, 0)).toEqual([255, 255, 255, 255]);
+    expect(at(refFlat.data, 64, 40, 30)).toEqual([255, 255, 255, 255]);
+    const [r, g, b] = at(ref, 32, 10, 3);
+    expect(at(refFlat.data, 64, 14, 7)).toEqual([Math.round(r! * 0.6 + 255 * 0.4), Math.round(g! * 0.6 + 255 * 0.4), Math.round(b! * 0.6 + 255 * 0.4), 255]);
+    // The reference's own transparent corner lets the background through.
+    expect(at(refFlat.data, 64, 4, 4)).toEqual([255, 255, 255, 255]);
     // Hiding the generated layer reveals the paint below.
     const hidden = await flatten(setLayerProperties(sample, 'gen', { visible: false }), sampleAssets);
     expect(Buffer.from(hidden.data)).not.toEqual(Buffer.from((await flatten(sample, sampleAssets)).data));

@@ -258,6 +258,7 @@ export function CanvasView({ session }: { session: DocumentSession }) {
       data-vx={viewport.x.toFixed(2)}
       data-vy={viewport.y.toFixed(2)}
       data-layers={doc.layers.length}
+      data-doc={doc.id}
       style={{ cursor }}
       tabIndex={0}
       aria-label="Canvas"

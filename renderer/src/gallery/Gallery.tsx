@@ -21,7 +21,7 @@ export function Gallery({ onAccept, onRefine, onVariations }: Props) {
     <section className="gallery" aria-label="Candidates" data-testid="gallery">
       <ul className="strip">
         {staging.map((c) => (
-          <li key={c.id} className={`candidate${compare.includes(c.id) ? ' comparing' : ''}`} data-testid="candidate" data-seed={c.seed}>
+          <li key={c.id} className={`candidate${compare.includes(c.id) ? ' comparing' : ''}`} data-testid="candidate" data-seed={c.seed} data-candidate-id={c.id}>
             <img src={c.url} alt={`Candidate seed ${c.seed}`} width={c.width} height={c.height} />
             <div className="candidate-actions">
               <button type="button" aria-pressed={favourites.has(c.id)} aria-label="Favourite" data-testid="favourite" onClick={() => studio.toggleFavourite(c.id)}>

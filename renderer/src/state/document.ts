@@ -21,6 +21,8 @@ export interface SessionState {
   path: string | null;
   /** When autosave last wrote a recovery copy. */
   autosavedAt: string | null;
+  /** The service's session for this project (saving, autosave, recovery); null until known. */
+  sessionId: string | null;
 }
 
 /**
@@ -43,7 +45,7 @@ export class DocumentSession {
 
   constructor(doc: ProjectDocument = starterDocument(512, 512)) {
     this.history = new History(doc);
-    this.session = createStore<SessionState>({ assets: {}, path: null, autosavedAt: null });
+    this.session = createStore<SessionState>({ assets: {}, path: null, autosavedAt: null, sessionId: null });
     this.selectTopSketch();
   }
 
@@ -68,10 +70,29 @@ export class DocumentSession {
   }
 
   /** A file opened or a recovery loaded: not an undo step. */
-  load(doc: ProjectDocument, assets: ProjectAssets, path: string | null): void {
-    this.session.set({ assets, path, autosavedAt: null });
+  load(doc: ProjectDocument, assets: ProjectAssets, path: string | null, sessionId: string | null = null): void {
+    this.sentParts = new Set(Object.keys(assets));
+    this.session.set({ assets, path, autosavedAt: null, sessionId });
     this.history.load(doc);
     this.selectTopSketch();
+  }
+
+  /** Parts the service already holds: requests carry only the new ones. */
+  private sentParts = new Set<string>();
+
+  /** Referenced parts the service has not seen yet; marks them sent. */
+  takeUnsentAssets(): ProjectAssets {
+    const out: Record<string, string> = {};
+    for (const [part, url] of Object.entries(this.savedAssets())) {
+      if (!this.sentParts.has(part)) out[part] = url;
+    }
+    for (const part of Object.keys(out)) this.sentParts.add(part);
+    return out;
+  }
+
+  /** After a failed request, those parts must be sent again. */
+  forgetSent(parts: Iterable<string>): void {
+    for (const part of parts) this.sentParts.delete(part);
   }
 
   /** The assets a save must write: only the parts the document refers to. */

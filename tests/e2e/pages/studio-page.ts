@@ -24,6 +24,8 @@ export class StudioPage {
   async ready(): Promise<void> {
     await this.page.getByTestId('server-status').filter({ hasText: /· web$/ }).waitFor({ timeout: 30_000 });
     await this.canvas.waitFor();
+    // The project session exists once the studio answered projects.new (or a recovery).
+    await this.page.locator('[data-testid="project-name"][data-session="ready"]').waitFor({ timeout: 30_000 });
     // The canvas fits itself once it has a size.
     await this.canvas.locator('canvas').nth(1).waitFor({ state: 'attached' });
   }
@@ -122,5 +124,36 @@ export class StudioPage {
 
   candidates(): Locator {
     return this.page.getByTestId('candidate');
+  }
+
+  async addModel(folder: string): Promise<void> {
+    await this.page.getByTestId('model-folder').fill(folder);
+    await this.page.getByTestId('add-model').click();
+    await this.page.getByTestId('model-folder').and(this.page.locator('[value=""]')).waitFor({ timeout: 60_000 });
+  }
+
+  async settings(values: Partial<Record<'width' | 'height' | 'steps' | 'batch' | 'cfg' | 'seed', number>>): Promise<void> {
+    for (const [name, value] of Object.entries(values)) await this.page.getByTestId(name).fill(String(value));
+  }
+
+  async newProject(): Promise<void> {
+    const before = await this.canvas.getAttribute('data-doc');
+    await this.page.getByTestId('project-new').click();
+    await this.page.locator(`[data-testid="canvas"]:not([data-doc="${before}"])`).waitFor();
+    await this.page.locator('[data-testid="project-name"][data-session="ready"]').waitFor();
+  }
+
+  async saveAs(file: string): Promise<void> {
+    await this.page.getByTestId('project-save-as').click();
+    await this.page.getByTestId('path-input').fill(file);
+    await this.page.getByTestId('path-submit').click();
+    await this.page.getByTestId('path-dialog').waitFor({ state: 'detached' });
+  }
+
+  async open(file: string): Promise<void> {
+    await this.page.getByTestId('project-open').click();
+    await this.page.getByTestId('path-input').fill(file);
+    await this.page.getByTestId('path-submit').click();
+    await this.page.getByTestId('path-dialog').waitFor({ state: 'detached' });
   }
 }

@@ -1,0 +1,135 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Studio, startStudio } from './harness.js';
+import { StudioPage } from './pages/studio-page.js';
+
+// The artist's whole loop in web mode, on the CPU, with a tiny fixture model:
+// sketch → 4 candidates → compare → accept → mask → refine → new candidates; the history
+// shows both generations and their lineage; save → reload → open gives the same document;
+// a bad model folder is refused with an error and the studio keeps working.
+const MODEL = path.resolve('tests/fixtures/models/sd1-tiny');
+const BROKEN = path.resolve('tests/fixtures/models/broken-missing-unet');
+
+let studio: Studio;
+let ui: StudioPage;
+beforeAll(async () => {
+  studio = await startStudio();
+  ui = new StudioPage(studio.page);
+  await ui.ready();
+});
+afterAll(async () => {
+  await studio?.stop();
+});
+
+describe('the artist loop', () => {
+  it('adds a model folder, sketches, and generates four candidates', async () => {
+    await ui.addModel(MODEL);
+    await ui.page.getByTestId('model-picker').selectOption({ label: 'sd1-tiny' });
+    await ui.settings({ width: 64, height: 64, steps: 2, batch: 4 });
+    await ui.newProject();
+    await ui.press('b');
+    await ui.page.getByTestId('stroke-width').fill('4');
+    await ui.drag([{ x: 8, y: 8 }, { x: 56, y: 56 }]);
+    await ui.setPrompt('a red (barn:1.2) under a sunset sky');
+    await ui.page.getByTestId('generate').click();
+    await expect.poll(() => ui.candidates().count(), { timeout: 120_000 }).toBe(4);
+    const seeds = await ui.candidates().evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seed'))));
+    // Candidate k has seed + k.
+    expect(seeds.map((s) => s - seeds[0]!)).toEqual([0, 1, 2, 3]);
+  }, 150_000);
+
+  it('compares two candidates with a parameter diff', async () => {
+    await ui.candidates().nth(0).getByTestId('compare').click();
+    await ui.candidates().nth(1).getByTestId('compare').click();
+    const diff = ui.page.getByTestId('param-diff');
+    await expect.poll(() => diff.textContent()).toMatch(/seed/);
+    await ui.page.getByTestId('compare-slider-mode').click();
+    expect(await ui.page.getByTestId('compare-view').locator('input[type=range]').count()).toBe(1);
+  });
+
+  it('accepts a candidate onto the canvas as a new layer', async () => {
+    const seed = await ui.candidates().nth(1).getAttribute('data-seed');
+    await ui.candidates().nth(1).getByTestId('accept').click();
+    await expect.poll(() => ui.layerNames()).toContain(`Seed ${seed}`);
+    // The candidate now covers the paper: the middle is no longer white.
+    await expect.poll(() => ui.isWhite({ x: 32, y: 40 })).toBe(false);
+  });
+
+  it('paints a mask and refines a candidate: new candidates appear', async () => {
+    const before = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-seed')));
+    await ui.press('m');
+    await ui.page.getByTestId('stroke-width').fill('16');
+    await ui.drag([{ x: 16, y: 32 }, { x: 48, y: 32 }]);
+    await expect.poll(() => ui.layerNames()).toContain('Mask');
+    await ui.page.getByTestId('seed-policy').selectOption('fixed');
+    await ui.page.getByTestId('seed').fill('4242');
+    await ui.candidates().nth(1).getByTestId('refine').click();
+    await expect.poll(() => ui.candidates().first().getAttribute('data-seed'), { timeout: 120_000 }).toBe('4242');
+    expect(await ui.candidates().count()).toBe(4);
+    const after = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-seed')));
+    expect(after).not.toEqual(before);
+  }, 150_000);
+
+  it('shows both generations in the history with their lineage', async () => {
+    await ui.page.getByTestId('view-history').click();
+    await expect.poll(() => ui.page.getByTestId('history-cell').count(), { timeout: 30_000 }).toBe(2);
+    expect(await ui.page.getByTestId('history-total').textContent()).toMatch(/^2 entries/);
+    // Newest first: the inpainting refinement.
+    await ui.page.getByTestId('history-cell').first().click();
+    const detail = ui.page.getByTestId('history-detail');
+    await expect.poll(() => detail.getByTestId('history-params').textContent()).toMatch(/inpaint/);
+    const tree = detail.getByTestId('iteration-tree');
+    await expect.poll(() => tree.getByTestId('tree-node').count()).toBe(2);
+    // The refinement hangs under the first generation.
+    expect(await tree.locator('li li [data-testid="tree-node"]').getAttribute('data-mode')).toBe('inpaint');
+    await tree.locator('[data-testid="tree-node"][data-mode="txt2img"]').click();
+    await expect.poll(() => detail.getByTestId('history-params').textContent()).toMatch(/txt2img/);
+    // Search finds it by its prompt; a word it lacks finds nothing.
+    await ui.page.getByTestId('history-search').fill('barn');
+    await expect.poll(() => ui.page.getByTestId('history-total').textContent()).toMatch(/^2 /);
+    await ui.page.getByTestId('history-search').fill('lighthouse');
+    await expect.poll(() => ui.page.getByTestId('history-total').textContent()).toMatch(/^0 /);
+    await ui.page.getByTestId('history-search').fill('');
+    await ui.page.getByTestId('view-canvas').click();
+  }, 60_000);
+
+  it('saves, reloads the page, opens the file: the document is identical', async () => {
+    const file = path.join(studio.home, 'loop.atelier');
+    await ui.saveAs(file);
+    await expect.poll(() => fs.existsSync(file)).toBe(true);
+    await expect.poll(() => ui.page.getByTestId('project-name').getAttribute('data-dirty')).toBe('false');
+    const layersBefore = await ui.layerNames();
+    const pixelsBefore = await Promise.all([{ x: 32, y: 40 }, { x: 10, y: 10 }, { x: 50, y: 20 }].map((p) => ui.pixel(p)));
+
+    await ui.page.reload();
+    await ui.ready();
+    expect(await ui.layerNames()).not.toEqual(layersBefore);
+    await ui.open(file);
+    await expect.poll(() => ui.layerNames()).toEqual(layersBefore);
+    await expect.poll(() => ui.page.getByTestId('project-name').getAttribute('data-dirty')).toBe('false');
+    const pixelsAfter = await Promise.all([{ x: 32, y: 40 }, { x: 10, y: 10 }, { x: 50, y: 20 }].map((p) => ui.pixel(p)));
+    expect(pixelsAfter).toEqual(pixelsBefore);
+
+    // The file on disk holds both generations and their lineage.
+    const res = await studio.context.request.post(`${studio.origin}/api/call`, { data: { v: 1, method: 'projects.info', params: { path: file } } });
+    const info = (await res.json()) as { ok: boolean; result: { generations: number; candidates: number } };
+    expect(info.ok).toBe(true);
+    expect(info.result.generations).toBe(2);
+    expect(info.result.candidates).toBe(8);
+  }, 90_000);
+
+  it('refuses a bad model folder with a visible error and keeps working', async () => {
+    const shown = await ui.candidates().first().getAttribute('data-candidate-id');
+    await ui.addModel(BROKEN);
+    await expect.poll(() => ui.errorToasts().count()).toBeGreaterThan(0);
+    expect(await ui.errorToasts().last().textContent()).toMatch(/unet|model/i);
+    // Still works: drawing and generating.
+    await ui.page.getByTestId('model-picker').selectOption({ label: 'sd1-tiny' });
+    await ui.press('b');
+    await ui.drag([{ x: 4, y: 60 }, { x: 60, y: 60 }]);
+    await ui.page.getByTestId('generate').click();
+    await expect.poll(() => ui.candidates().first().getAttribute('data-candidate-id'), { timeout: 120_000 }).not.toBe(shown);
+    expect(await ui.candidates().count()).toBe(4);
+  }, 150_000);
+});

@@ -2,7 +2,7 @@
 // word lists, 1–4 candidates each, ratings, tags, projects, ControlNet, img2img) in a
 // temporary folder, then times a mix of searches: prefix, multi-word, phrase, exclusion,
 // filters, combinations, deep paging and sorts. Prints p50/p95/max per kind and overall.
-// Usage: npm run bench:library [-- --generations 100000 --repeat 15 --keep DIR (build once, reuse)]
+// Usage: npm run bench:library [-- --generations 100000 --repeat 15 --keep DIR (build once, reuse) --verbose (time each query)]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,6 +63,8 @@ try {
   if (!reuse) library.db.transaction(() => {
     for (const image of imagePool) library.insertImage(image);
     library.db.prepare("INSERT INTO projects (id, name, created_at) VALUES ('p1', 'Harbour series', 0), ('p2', 'Book cover', 0)").run();
+    const addModel = library.db.prepare('INSERT INTO models (path, name) VALUES (?, ?) RETURNING id');
+    const modelIds = new Map(models.map((m) => [m, (addModel.get(m, path.basename(m)) as { id: number }).id]));
     const tagId = library.db.prepare('INSERT INTO tags (name) VALUES (?) RETURNING id');
     const tagIds = tags.map((t) => (tagId.get(t) as { id: number }).id);
     const link = library.db.prepare('INSERT OR IGNORE INTO generation_tags (tag_id, generation_id) VALUES (?, ?)');
@@ -85,6 +87,7 @@ try {
         prompt: prompt(),
         negative_prompt: pick(negatives),
         model,
+        model_id: modelIds.get(model),
         model_name: path.basename(model),
         model_hash: (seed % 5).toString(16).repeat(64),
         sampler: pick(samplers),
@@ -171,6 +174,7 @@ try {
     }
   }
   reopened.close();
+  const reopenedForDetail = openLibrary(home, { checkIntegrity: false });
 
   const pct = (xs: number[], p: number): number => {
     const sorted = [...xs].sort((a, b) => a - b);
@@ -188,6 +192,18 @@ try {
   }
   console.log(`  ${'ALL'.padEnd(18)} ${fmt(pct(all, 50))} ${fmt(pct(all, 95))} ${fmt(Math.max(...all))}  ${all.length}`);
   console.log(`  matches per query: ${[...totals.values()].join(', ')}`);
+  if (process.argv.includes('--verbose')) {
+    for (const [kind, q] of queries) {
+      const xs: number[] = [];
+      for (let r = 0; r < 5; r++) {
+        const s = performance.now();
+        reopenedForDetail.search(q);
+        xs.push(performance.now() - s);
+      }
+      console.log(`  ${fmt(pct(xs, 50))} ms  ${kind}: ${JSON.stringify(q)}`);
+    }
+  }
+  reopenedForDetail.close();
   console.log(`  target p95 < 50 ms: ${pct(all, 95) < 50 ? 'met' : 'NOT met'}`);
 } finally {
   if (!keep) fs.rmSync(home, { recursive: true, force: true });

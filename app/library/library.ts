@@ -201,6 +201,11 @@ export class Library {
         if (problems.length > 0) throw new LibraryCorruptError(this.dbPath, problems);
       }
       this.openedFromVersion = migrate(this.db, options.targetVersion).from;
+      // Planner statistics: without them SQLite may walk a broad index (mode = 'txt2img')
+      // instead of the few FTS matches. analysis_limit keeps ANALYZE to a sample (ms, not
+      // seconds); 0x10002 analyzes tables that never were (sqlite.org/pragma.html#pragma_optimize).
+      this.db.pragma('analysis_limit = 1000');
+      this.db.pragma('optimize = 0x10002');
     } catch (error) {
       this.db.close();
       throw error;
@@ -224,6 +229,11 @@ export class Library {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    try {
+      this.db.pragma('optimize');
+    } catch {
+      // statistics are an optimisation; a busy or read-only database closes without them
+    }
     this.db.close();
     fs.rmSync(this.marker, { force: true });
   }
@@ -404,9 +414,17 @@ export class Library {
     }
     if (fts.empty) return { items: [], total: 0, offset: q.offset, limit: q.limit };
     if (q.model) {
-      params.model = q.model;
-      params.modelHashEnd = `${q.model}\uffff`;
-      where.push('(g.model = @model OR g.model_name = @model OR (g.model_hash >= @model AND g.model_hash < @modelHashEnd))');
+      // By the models table (path as requested, or name) → model_id, and by hash prefix
+      // when the text looks like a hash: made with exactly that version of the model.
+      const ids = this.db.prepare('SELECT id FROM models WHERE path = ? OR name = ?').pluck().all(q.model, q.model) as number[];
+      const either: string[] = [];
+      if (ids.length) either.push(ids.length === 1 ? `g.model_id = ${ids[0]}` : `g.model_id IN (${ids.join(', ')})`);
+      if (/^(blake3:)?[0-9a-f]{6,}$/i.test(q.model)) {
+        params.model = q.model.toLowerCase();
+        params.modelHashEnd = `${q.model.toLowerCase()}\uffff`;
+        either.push('(g.model_hash >= @model AND g.model_hash < @modelHashEnd)');
+      }
+      where.push(either.length ? `(${either.join(' OR ')})` : '0');
     }
     if (q.from) {
       params.from = parseDateBound(q.from, 'start');

@@ -81,9 +81,12 @@ export const MIGRATIONS: readonly Migration[] = [
         project_id TEXT REFERENCES projects(id) ON DELETE SET NULL
       );
       CREATE INDEX generations_created ON generations(created_at);
-      CREATE INDEX generations_model ON generations(model);
+      -- Filters that keep rows in seq order under equality, so a page needs no sort.
+      CREATE INDEX generations_model_id ON generations(model_id);
       CREATE INDEX generations_model_hash ON generations(model_hash);
-      CREATE INDEX generations_model_name ON generations(model_name);
+      CREATE INDEX generations_mode ON generations(mode, has_control);
+      CREATE INDEX generations_control ON generations(has_control);
+      CREATE INDEX generations_source ON generations(source, status);
       CREATE INDEX generations_rating ON generations(best_rating);
       CREATE INDEX generations_favourite ON generations(created_at) WHERE has_favourite = 1;
       CREATE INDEX generations_project ON generations(project_id, created_at);

@@ -883,7 +883,7 @@ export class Library {
       if (!this.hasImage(image.sha256)) this.images.remove(image.sha256);
       throw error;
     }
-    return { path: file, ok: true, generationId, candidateId, source: meta.source, withParameters: meta.raw !== null, ...(note ? { note } : {}) };
+    return { path: file, ok: true, generationId, candidateId, source: meta.source, withParameters: meta.seed !== null || meta.prompt !== '', ...(note ? { note } : {}) };
   }
 
   /**

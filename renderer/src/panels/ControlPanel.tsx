@@ -67,6 +67,18 @@ export function ControlPanel({ session }: { session: DocumentSession }) {
               </button>
             </div>
             <label className="inline">
+              <span className="label">ControlNet</span>
+              <input
+                aria-label="ControlNet folder"
+                placeholder="the model's own"
+                defaultValue={c.model ?? ''}
+                onBlur={(e) => {
+                  const model = e.target.value.trim() || null;
+                  if (model !== c.model) edit('ControlNet folder', (d) => updateLayer(d, c.id, 'control', { model }));
+                }}
+              />
+            </label>
+            <label className="inline">
               <span className="label">Weight {c.weight.toFixed(2)}</span>
               <input type="range" min={0} max={2} step={0.05} value={c.weight} data-testid="control-weight" onChange={(e) => edit('Control weight', (d) => updateLayer(d, c.id, 'control', { weight: e.target.valueAsNumber }))} />
             </label>

@@ -49,7 +49,6 @@ export function PromptPanel({ onGenerate }: { onGenerate: () => void }) {
           {models.map((m) => (
             <option key={m.id} value={m.id} disabled={!m.valid} title={m.error ?? m.path}>
               {m.name}
-              {m.builtIn ? ' (bundled)' : ''}
               {m.valid ? '' : ' — unusable'}
             </option>
           ))}

@@ -36,9 +36,17 @@ function chosenModel(studio: StudioController): ModelEntry | undefined {
   return studio.state.models.find((m) => m.id === studio.state.settings.model);
 }
 
-/** The ControlNet a control layer uses: its own, else the chosen model's first one. */
+/**
+ * The ControlNet a control layer uses: its own, else one the chosen model knows, else the
+ * `controlnet/` folder inside a model whose UNet takes ControlNet residuals (the diffusers
+ * ControlNet pipeline layout, which the bundled starter model follows).
+ */
 function controlnetFor(studio: StudioController, layer: ControlLayer): string | undefined {
-  return layer.model ?? chosenModel(studio)?.info?.controlnets[0];
+  if (layer.model) return layer.model;
+  const model = chosenModel(studio);
+  const info = model?.info;
+  if (!model || !info) return undefined;
+  return info.controlnets[0] ?? (info.acceptsControlnet ? `${model.path.replace(/[\\/]+$/, '')}/controlnet` : undefined);
 }
 
 /** The control maps of the visible control layers, rendered at the frame. */

@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--budget", type=float, default=470, help="seconds for the whole run")
     ap.add_argument("--data", type=int, default=80000, help="scenes to generate")
     ap.add_argument("--workers", type=int, default=14)
+    ap.add_argument("--seed0", type=int, default=scenes.TRAIN_SEED0, help="first training seed (a continuation can take fresh scenes)")
     ap.add_argument("--vae-seconds", type=float, default=100)
     ap.add_argument("--probe-seconds", type=float, default=25)
     ap.add_argument("--batch", type=int, default=192)
@@ -65,8 +66,11 @@ def main():
     ap.add_argument("--save-every", type=float, default=60)
     a = ap.parse_args()
     if a.smoke:
-        a.data, a.workers, a.vae_seconds, a.probe_seconds = 48, 2, 15, 5
-        a.batch, a.vae_batch, a.budget, a.save_every = 4, 2, 90, 20
+        # Tiny scale for the CPU; flags given explicitly still win.
+        small = dict(data=48, workers=2, vae_seconds=15, probe_seconds=5, batch=4, vae_batch=2, budget=90, save_every=20)
+        for k, v in small.items():
+            if getattr(a, k) == ap.get_default(k):
+                setattr(a, k, v)
     T0 = time.time()
     os.makedirs(a.out, exist_ok=True)
     log = log_to(os.path.join(a.out, "train.log"))
@@ -76,7 +80,7 @@ def main():
     ctx_mp = get_context("fork")
     pool = ctx_mp.Pool(a.workers)
     chunk = 32 if not a.smoke else 8
-    seeds = np.arange(scenes.TRAIN_SEED0, scenes.TRAIN_SEED0 + n)
+    seeds = np.arange(a.seed0, a.seed0 + n)
     n_eval = 2000 if not a.smoke else 32
     eval_seeds = np.arange(scenes.EVAL_SEED0, scenes.EVAL_SEED0 + n_eval)
     S = scenes.SIZE
@@ -134,6 +138,7 @@ def main():
             return {k: torch.from_numpy(z[k].astype(np.float32)) for k in z.files}
 
     vae_done = False
+    old_scaling = None
     if a.resume:
         rp = a.resume
         if os.path.exists(os.path.join(rp, "vae.npz")):
@@ -147,6 +152,7 @@ def main():
         with open(os.path.join(rp, "meta.json")) as f:
             old = json.load(f)
         meta["steps"], meta["vae_steps"] = old.get("steps", 0), old.get("vae_steps", 0)
+        old_scaling = old.get("scaling_factor")
         log(f"resumed from {rp} (steps {meta['steps']}, vae steps {meta['vae_steps']})")
 
     def save_npz(path, sd):
@@ -213,6 +219,9 @@ def main():
             lat[i:i + eb] = m.half()
     std = lat.float().std().item()
     scaling = 1.0 / std
+    if vae_done and a.vae_seconds <= 0 and old_scaling:
+        # Same VAE as the run we continue: keep the scale its UNet was trained with.
+        scaling = old_scaling
     meta["scaling_factor"] = round(scaling, 5)
     log(f"latents std {std:.4f} → scaling_factor {scaling:.5f}; mean {lat.float().mean().item():.4f}; t {time.time() - T0:.0f}s")
     # Latent→RGB preview map (least squares on 32×32 pooled images), as the engine's live preview.

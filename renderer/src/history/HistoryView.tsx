@@ -27,12 +27,13 @@ interface Filters {
 export function HistoryView({ session }: { session: DocumentSession }) {
   const studio = useStudio();
   const [filters, setFilters] = useState<Filters>({ text: '', mode: '', favourite: false, model: '' });
-  const [items, setItems] = useState<GenerationSummary[]>([]);
+  // Pages of results by page number: scrolling far loads only the pages in view.
+  const [pages, setPages] = useState<ReadonlyMap<number, GenerationSummary[]>>(new Map());
   const [total, setTotal] = useState(0);
   const [selected, setSelected] = useState<string | null>(null);
   const [scroll, setScroll] = useState({ top: 0, width: 800, height: 600 });
   const scroller = useRef<HTMLDivElement>(null);
-  const loading = useRef(false);
+  const loading = useRef(new Set<number>());
 
   const query = useCallback(
     (offset: number): LibrarySearchQueryInput => ({
@@ -47,13 +48,17 @@ export function HistoryView({ session }: { session: DocumentSession }) {
     [filters],
   );
 
+  // Answers to an older query must not land in the new one's pages.
+  const activeQuery = useRef(query);
   useEffect(() => {
+    activeQuery.current = query;
     let live = true;
     const timer = setTimeout(() => {
       studio.api.call('library.search', query(0)).then(
         (result) => {
           if (!live) return;
-          setItems(result.items);
+          loading.current.clear();
+          setPages(new Map([[0, result.items]]));
           setTotal(result.total);
         },
         (error: unknown) => live && studio.toast('error', `History search failed: ${errorMessage(error)}`),
@@ -64,7 +69,8 @@ export function HistoryView({ session }: { session: DocumentSession }) {
         studio.api.call('library.search', query(0)).then(
           (result) => {
             if (!live) return;
-            setItems(result.items);
+            loading.current.clear();
+            setPages(new Map([[0, result.items]]));
             setTotal(result.total);
           },
           () => undefined,
@@ -89,24 +95,28 @@ export function HistoryView({ session }: { session: DocumentSession }) {
 
   const win = gridWindow({ count: total, width: scroll.width, height: scroll.height, scrollTop: scroll.top, cellSize: CELL, gap: GAP });
 
-  // Load the next page when the window reaches past what is loaded.
+  // Load the pages the window shows that are not here yet.
   useEffect(() => {
-    if (win.last <= items.length || items.length >= total || loading.current) return;
-    loading.current = true;
-    studio.api
-      .call('library.search', query(items.length))
-      .then(
-        (result) => setItems((prev) => (prev.length === result.offset ? [...prev, ...result.items] : prev)),
-        (error: unknown) => studio.toast('error', `History search failed: ${errorMessage(error)}`),
-      )
-      .finally(() => {
-        loading.current = false;
-      });
-  }, [win.last, items.length, total, query, studio]);
+    const firstPage = Math.floor(win.first / PAGE);
+    const lastPage = Math.floor(Math.max(win.first, win.last - 1) / PAGE);
+    for (let page = firstPage; page <= lastPage; page++) {
+      if (pages.has(page) || loading.current.has(page) || page * PAGE >= total) continue;
+      loading.current.add(page);
+      studio.api.call('library.search', query(page * PAGE)).then(
+        (result) => {
+          if (activeQuery.current === query) setPages((prev) => new Map(prev).set(page, result.items));
+        },
+        (error: unknown) => {
+          loading.current.delete(page);
+          studio.toast('error', `History search failed: ${errorMessage(error)}`);
+        },
+      );
+    }
+  }, [win.first, win.last, pages, total, query, studio]);
 
   const cells = [];
-  for (let i = win.first; i < Math.min(win.last, items.length); i++) {
-    const item = items[i];
+  for (let i = win.first; i < win.last; i++) {
+    const item = pages.get(Math.floor(i / PAGE))?.[i % PAGE];
     if (!item) continue;
     const pos = cellPosition(i, win.columns, win.pitch);
     const thumb = item.candidates[0];
@@ -118,6 +128,7 @@ export function HistoryView({ session }: { session: DocumentSession }) {
         style={{ left: pos.left, top: pos.top, width: CELL, height: CELL }}
         data-testid="history-cell"
         data-generation-id={item.id}
+        data-index={i}
         onClick={() => setSelected(item.id)}
         title={item.prompt}
       >

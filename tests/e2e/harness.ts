@@ -22,6 +22,8 @@ export interface Studio {
   /** Server output so far, for failure messages. */
   log: () => string;
   stop: () => Promise<void>;
+  /** Kills the server without a clean shutdown (a crash), then closes the browser. */
+  crash: () => Promise<void>;
 }
 
 /**
@@ -71,6 +73,12 @@ export async function startStudio(env: Record<string, string> = {}): Promise<Stu
       await browser.close().catch(() => undefined);
       server.kill('SIGTERM');
       await new Promise((r) => (server.exitCode !== null ? r(undefined) : server.once('exit', r)));
+      cleanup();
+    },
+    crash: async () => {
+      server.kill('SIGKILL');
+      await new Promise((r) => (server.exitCode !== null || server.signalCode !== null ? r(undefined) : server.once('exit', r)));
+      await browser.close().catch(() => undefined);
       cleanup();
     },
   };

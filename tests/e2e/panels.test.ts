@@ -1,0 +1,165 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Studio, startStudio } from './harness.js';
+import { StudioPage } from './pages/studio-page.js';
+
+// Prompt panel, queue and progress, cancel, variations, reference images and Canny control,
+// and the recovery prompt after a crash.
+const MODEL = path.resolve('tests/fixtures/models/sd1-tiny');
+
+let studio: Studio;
+let ui: StudioPage;
+beforeAll(async () => {
+  studio = await startStudio();
+  ui = new StudioPage(studio.page);
+  await ui.ready();
+  await ui.addModel(MODEL);
+  await ui.page.getByTestId('model-picker').selectOption({ label: 'sd1-tiny' });
+  await ui.settings({ width: 64, height: 64, steps: 2, batch: 2 });
+  await ui.newProject();
+});
+afterAll(async () => {
+  await studio?.stop();
+});
+
+/** A PNG with a white square on black, as base64. */
+function squarePng(size: number): string {
+  const png = new PNG({ width: size, height: size });
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const v = x > size / 4 && x < (3 * size) / 4 && y > size / 4 && y < (3 * size) / 4 ? 255 : 0;
+      png.data.set([v, v, v, 255], (y * size + x) * 4);
+    }
+  }
+  return PNG.sync.write(png).toString('base64');
+}
+
+describe('prompt panel', () => {
+  it('highlights emphasis syntax and flags an unmatched bracket', async () => {
+    await ui.setPrompt('a (red:1.4) barn, [fog], (oops');
+    const mirror = ui.page.locator('.prompt-mirror').first();
+    expect(await mirror.locator('.em-text[data-weight="1.40"]').first().textContent()).toBe('red');
+    expect(await mirror.locator('.em-text[data-weight="0.91"]').first().textContent()).toBe('fog');
+    expect(await mirror.locator('.em-unmatched').textContent()).toBe('(');
+  });
+
+  it('increment starts at the seed field and moves it past the batch', async () => {
+    await ui.setPrompt('a red barn, sunset sky');
+    await ui.page.getByTestId('seed-policy').selectOption('increment');
+    await ui.page.getByTestId('seed').fill('100');
+    await ui.page.getByTestId('generate').click();
+    await expect.poll(() => ui.candidates().first().getAttribute('data-seed'), { timeout: 60_000 }).toBe('100');
+    expect(await ui.page.getByTestId('seed').inputValue()).toBe('102');
+    await ui.page.getByTestId('seed-policy').selectOption('fixed');
+  }, 90_000);
+
+  it('autocompletes phrases from earlier prompts', async () => {
+    const box = ui.page.getByTestId('prompt');
+    await box.fill('');
+    await box.pressSequentially('a house, suns');
+    const list = ui.page.getByTestId('prompt-suggestions');
+    await expect.poll(() => list.textContent()).toContain('sunset sky');
+    await box.press('Tab');
+    expect(await box.inputValue()).toBe('a house, sunset sky');
+  });
+
+  it('saves and applies a named preset', async () => {
+    await ui.page.getByText('Presets').click();
+    await ui.settings({ steps: 7, cfg: 3.5 });
+    await ui.page.getByTestId('preset-name').fill('quick');
+    await ui.page.getByTestId('save-preset').click();
+    await ui.settings({ steps: 2, cfg: 7 });
+    await ui.page.getByRole('button', { name: 'quick', exact: true }).click();
+    expect(await ui.page.getByTestId('steps').inputValue()).toBe('7');
+    expect(await ui.page.getByTestId('cfg').inputValue()).toBe('3.5');
+    await ui.settings({ steps: 2, cfg: 7 });
+  });
+});
+
+describe('generation queue', () => {
+  it('shows progress with steps and a queue, and Esc cancels the running job', async () => {
+    await ui.settings({ steps: 200, batch: 4 });
+    await ui.page.getByTestId('generate').click();
+    await ui.page.getByTestId('generate').click();
+    await expect.poll(() => ui.page.getByTestId('progress-text').textContent(), { timeout: 60_000 }).toMatch(/^Step \d+\/200 · .* left/);
+    expect(await ui.page.getByTestId('pending-job').count()).toBe(1);
+    await ui.press('Escape');
+    await expect.poll(() => ui.page.getByTestId('toast-info').filter({ hasText: 'cancelled' }).count(), { timeout: 60_000 }).toBeGreaterThan(0);
+    // The queued one starts; cancel it from the progress bar.
+    await expect.poll(() => ui.page.getByTestId('pending-job').count(), { timeout: 60_000 }).toBe(0);
+    await ui.page.getByTestId('cancel-job').click();
+    await expect.poll(() => ui.page.getByTestId('queue').count(), { timeout: 60_000 }).toBe(0);
+    await ui.settings({ steps: 2, batch: 2 });
+  }, 150_000);
+
+  it('variations keep the settings with new seeds', async () => {
+    const before = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id')));
+    await ui.candidates().first().getByTestId('variations').click();
+    await expect.poll(() => ui.candidates().first().getAttribute('data-candidate-id'), { timeout: 60_000 }).not.toBe(before[0]);
+    const seeds = await ui.candidates().evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seed'))));
+    expect(seeds[0]).not.toBe(100);
+    expect(seeds[1]! - seeds[0]!).toBe(1);
+  }, 90_000);
+});
+
+describe('reference images and control layers', () => {
+  it('drops an image as a reference layer and turns it into a Canny control with a preview', async () => {
+    const b64 = squarePng(64);
+    await ui.page.evaluate(`(async () => {
+      const bytes = Uint8Array.from(atob('${b64}'), (c) => c.charCodeAt(0));
+      const file = new File([bytes], 'square.png', { type: 'image/png' });
+      const data = new DataTransfer();
+      data.items.add(file);
+      window.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    })()`);
+    await expect.poll(() => ui.layerNames()).toContain('square.png');
+    await expect.poll(() => ui.isWhite({ x: 32, y: 32 })).toBe(true);
+    expect(await ui.isDark({ x: 4, y: 4 })).toBe(true);
+    await ui.page.getByTestId('canny-low').fill('50');
+    await expect.poll(() => ui.page.getByTestId('canny-preview').count()).toBe(1);
+    await ui.page.getByTestId('canny-from-layer').click();
+    await expect.poll(() => ui.layerNames()).toContain('Canny control');
+    const controls = ui.page.getByTestId('control-layer');
+    expect(await controls.count()).toBe(2);
+    await controls.last().getByTestId('control-weight').fill('0.5');
+    expect(await controls.last().textContent()).toMatch(/Weight 0\.50/);
+    await ui.undo();
+    await expect.poll(() => controls.last().textContent()).toMatch(/Weight 1\.00/);
+  });
+});
+
+describe('after a crash', () => {
+  it('offers to recover the autosaved project on the next start', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-e2e-crash-'));
+    try {
+      const first = await startStudio({ ATELIER_HOME: home, ATELIER_AUTOSAVE_SECONDS: '1' });
+      const page = new StudioPage(first.page);
+      await page.ready();
+      await page.press('b');
+      await page.page.getByTestId('stroke-width').fill('20');
+      await page.drag([{ x: 100, y: 100 }, { x: 300, y: 100 }]);
+      // The stroke reaches the service about a second after it is drawn; wait for an autosave after that.
+      await page.page.waitForTimeout(1500);
+      const seen = await page.page.getByTestId('autosave').textContent();
+      await expect.poll(() => page.page.getByTestId('autosave').textContent(), { timeout: 20_000 }).not.toBe(seen);
+      expect(await page.page.getByTestId('autosave').textContent()).toMatch(/autosaved/);
+      await first.crash();
+
+      const second = await startStudio({ ATELIER_HOME: home });
+      try {
+        const again = new StudioPage(second.page);
+        await again.page.getByTestId('recovery-prompt').waitFor({ timeout: 30_000 });
+        await again.page.getByTestId('recover').first().click();
+        await again.ready();
+        await expect.poll(() => again.isDark({ x: 200, y: 100 })).toBe(true);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -6,13 +6,14 @@ import { fitToView, zoomStep } from './canvas/viewport.js';
 import { Gallery } from './gallery/Gallery.js';
 import { HistoryView } from './history/HistoryView.js';
 import { ControlPanel } from './panels/ControlPanel.js';
+import { IterationsPanel } from './panels/IterationsPanel.js';
 import { LayersPanel } from './panels/LayersPanel.js';
 import { MaskPanel } from './panels/MaskPanel.js';
 import { PromptPanel } from './panels/PromptPanel.js';
 import { QueuePanel } from './panels/QueuePanel.js';
 import { ToolOptions, Toolbar } from './panels/Toolbar.js';
 import { ProjectBar } from './projects/ProjectBar.js';
-import { acceptCandidate, addReferenceImage, generateFromCanvas, recordGeneration, refineCandidate, variations } from './state/actions.js';
+import { acceptCandidate, addReferenceImage, favourite, generateFromCanvas, recordGeneration, refineCandidate, variations } from './state/actions.js';
 import { StudioProvider, useStudio, useUi } from './state/context.js';
 import { DocumentSession } from './state/document.js';
 import { StudioController, type ToolName } from './state/studio.js';
@@ -173,6 +174,7 @@ function Studio({ session }: { session: DocumentSession }) {
             <CanvasView session={session} />
             <QueuePanel />
             <Gallery
+              onFavourite={(c) => void favourite(studio, session, c)}
               onAccept={(c) => void acceptCandidate(studio, session, c)}
               onRefine={(c) => void refineCandidate(studio, session, c)}
               onVariations={(c) => void variations(studio, c)}
@@ -183,6 +185,7 @@ function Studio({ session }: { session: DocumentSession }) {
             <LayersPanel session={session} />
             <MaskPanel session={session} />
             <ControlPanel session={session} />
+            <IterationsPanel session={session} />
           </aside>
         </div>
       )}

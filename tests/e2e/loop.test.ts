@@ -71,7 +71,20 @@ describe('the artist loop', () => {
     expect(after).not.toEqual(before);
   }, 150_000);
 
-  it('shows both generations in the history with their lineage', async () => {
+  it('shows both generations in the project tree and in the history with their lineage', async () => {
+    // The project's own iteration tree: the refinement hangs under the first generation.
+    const projectTree = ui.page.getByTestId('project-tree');
+    await expect.poll(() => projectTree.getByTestId('project-tree-node').count()).toBe(2);
+    expect(await projectTree.locator('li li [data-testid="project-tree-node"]').getAttribute('data-mode')).toBe('inpaint');
+    // Navigable: the first generation's candidates come back into the strip.
+    const refined = await ui.candidates().first().getAttribute('data-candidate-id');
+    await projectTree.locator('[data-testid="project-tree-node"][data-mode="txt2img"]').click();
+    await expect.poll(() => ui.candidates().first().getAttribute('data-candidate-id')).not.toBe(refined);
+    await ui.candidates().first().getByTestId('favourite').click();
+    await projectTree.locator('[data-testid="project-tree-node"][data-mode="inpaint"]').click();
+    await expect.poll(() => ui.candidates().first().getAttribute('data-candidate-id')).toBe(refined);
+
+    await ui.setPrompt('something else');
     await ui.page.getByTestId('view-history').click();
     await expect.poll(() => ui.page.getByTestId('history-cell').count(), { timeout: 30_000 }).toBe(2);
     expect(await ui.page.getByTestId('history-total').textContent()).toMatch(/^2 entries/);
@@ -91,7 +104,15 @@ describe('the artist loop', () => {
     await ui.page.getByTestId('history-search').fill('lighthouse');
     await expect.poll(() => ui.page.getByTestId('history-total').textContent()).toMatch(/^0 /);
     await ui.page.getByTestId('history-search').fill('');
-    await ui.page.getByTestId('view-canvas').click();
+    // The favourite made in the strip is in the library too.
+    await ui.page.getByText('favourites').click();
+    await expect.poll(() => ui.page.getByTestId('history-total').textContent()).toMatch(/^1 entry/);
+    await ui.page.getByText('favourites').click();
+    // Recall puts the entry's settings back into the prompt panel (and shows it).
+    await ui.page.getByTestId('history-cell').last().click();
+    await ui.page.getByTestId('recall').click();
+    await expect.poll(() => ui.page.getByTestId('prompt').inputValue()).toBe('a red (barn:1.2) under a sunset sky');
+    expect(await ui.page.getByTestId('seed-policy').inputValue()).toBe('fixed');
   }, 60_000);
 
   it('saves, reloads the page, opens the file: the document is identical', async () => {

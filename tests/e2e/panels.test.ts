@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
+import { readProjectFile } from '../../app/projects/atelier-file.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Studio, startStudio } from './harness.js';
 import { StudioPage } from './pages/studio-page.js';
@@ -141,11 +142,19 @@ describe('after a crash', () => {
       await page.press('b');
       await page.page.getByTestId('stroke-width').fill('20');
       await page.drag([{ x: 100, y: 100 }, { x: 300, y: 100 }]);
-      // The stroke reaches the service about a second after it is drawn; wait for an autosave after that.
-      await page.page.waitForTimeout(1500);
-      const seen = await page.page.getByTestId('autosave').textContent();
-      await expect.poll(() => page.page.getByTestId('autosave').textContent(), { timeout: 20_000 }).not.toBe(seen);
-      expect(await page.page.getByTestId('autosave').textContent()).toMatch(/autosaved/);
+      // Autosave runs every second; wait until the recovery copy on disk holds the stroke.
+      const recoveryDir = path.join(home, 'recovery');
+      const strokesSaved = async () => {
+        if (!fs.existsSync(recoveryDir)) return 0;
+        let most = 0;
+        for (const f of fs.readdirSync(recoveryDir).filter((n) => n.endsWith('.atelier'))) {
+          const saved = await readProjectFile(path.join(recoveryDir, f)).catch(() => null);
+          for (const l of saved?.document.layers ?? []) if (l.kind === 'sketch') most = Math.max(most, l.strokes.length);
+        }
+        return most;
+      };
+      await expect.poll(strokesSaved, { timeout: 20_000 }).toBe(1);
+      await expect.poll(() => page.page.getByTestId('autosave').textContent()).toMatch(/autosaved/);
       await first.crash();
 
       const second = await startStudio({ ATELIER_HOME: home });

@@ -4,13 +4,14 @@ import { useStudio, useUi } from '../state/context.js';
 import { type StagedCandidate } from '../state/studio.js';
 
 interface Props {
+  onFavourite: (c: StagedCandidate) => void;
   onAccept: (c: StagedCandidate) => void;
   onRefine: (c: StagedCandidate) => void;
   onVariations: (c: StagedCandidate) => void;
 }
 
 /** The current generation's candidates: pick, compare, accept, refine, vary. */
-export function Gallery({ onAccept, onRefine, onVariations }: Props) {
+export function Gallery({ onFavourite, onAccept, onRefine, onVariations }: Props) {
   const studio = useStudio();
   const staging = useUi((s) => s.staging);
   const favourites = useUi((s) => s.favourites);
@@ -24,7 +25,7 @@ export function Gallery({ onAccept, onRefine, onVariations }: Props) {
           <li key={c.id} className={`candidate${compare.includes(c.id) ? ' comparing' : ''}`} data-testid="candidate" data-seed={c.seed} data-candidate-id={c.id}>
             <img src={c.url} alt={`Candidate seed ${c.seed}`} width={c.width} height={c.height} />
             <div className="candidate-actions">
-              <button type="button" aria-pressed={favourites.has(c.id)} aria-label="Favourite" data-testid="favourite" onClick={() => studio.toggleFavourite(c.id)}>
+              <button type="button" aria-pressed={favourites.has(c.id)} aria-label="Favourite" data-testid="favourite" onClick={() => onFavourite(c)}>
                 {favourites.has(c.id) ? '★' : '☆'}
               </button>
               <button type="button" aria-pressed={compare.includes(c.id)} data-testid="compare" onClick={() => studio.toggleCompare(c.id)}>

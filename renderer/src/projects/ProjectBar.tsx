@@ -4,7 +4,7 @@ import type { ExportFormat, RecoveryEntry, Result } from '../../../app/contract/
 type RecentProject = Result<'projects.recent'>[number];
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
-import { type StudioController } from '../state/studio.js';
+import { type StudioController, errorMessage } from '../state/studio.js';
 import { useDocument, useUndoState } from '../state/useDocument.js';
 import { exportProject, newProject, openProject, pushDocument, recoverProject, saveProject } from './projects.js';
 
@@ -33,8 +33,9 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
     void (async () => {
       const found = await studio.api.call('projects.recoveries', {}).catch(() => []);
       if (!live) return;
+      // With something to recover, the artist chooses first; otherwise a new project starts.
       if (found.length > 0) setRecoveries(found);
-      if (!session.session.get().sessionId) await newProject(studio, session, session.doc.canvas.width, session.doc.canvas.height);
+      else if (!session.session.get().sessionId) await newProject(studio, session, session.doc.canvas.width, session.doc.canvas.height);
     })();
     return () => {
       live = false;
@@ -43,7 +44,15 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
 
   // Keep the service's copy current so autosave and recovery have the latest document.
   useEffect(() => {
-    const timer = setTimeout(() => void pushDocument(studio, session).catch(() => undefined), 1000);
+    const timer = setTimeout(
+      () =>
+        void pushDocument(studio, session).catch((error: unknown) => {
+          // Autosave depends on this copy: say so once, not every second.
+          const message = `Autosave is not receiving changes: ${errorMessage(error)}`;
+          if (!studio.state.toasts.some((t) => t.message === message)) studio.toast('error', message);
+        }),
+      1000,
+    );
     return () => clearTimeout(timer);
   }, [doc, settings, studio, session]);
 
@@ -125,8 +134,9 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
         {doc.name}
         {dirty ? ' •' : ''}
       </span>
-      <span className="autosave" data-testid="autosave">
+      <span className="autosave" data-testid="autosave" data-state={autosaveState(dirty, info.autosavedAt, info.pushedAt)}>
         {dirty ? 'unsaved changes' : info.path ? 'saved' : ''}
+        {dirty && autosaveState(dirty, info.autosavedAt, info.pushedAt) === 'pending' ? ' · autosave pending' : ''}
         {info.autosavedAt ? ` · autosaved ${new Date(info.autosavedAt).toLocaleTimeString()}` : ''}
       </span>
       <button type="button" data-testid="undo" disabled={!canUndo} onClick={() => session.history.undo()} title="Undo (Ctrl+Z)" aria-label="Undo">
@@ -146,11 +156,19 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
           onDiscard={() => {
             for (const r of recoveries) void studio.api.call('projects.discardRecovery', { recoveryId: r.recoveryId }).catch(() => undefined);
             setRecoveries([]);
+            if (!session.session.get().sessionId) void newProject(studio, session, session.doc.canvas.width, session.doc.canvas.height);
           }}
         />
       )}
     </div>
   );
+}
+
+/** Whether the recovery copy holds the latest edits the service has received. */
+function autosaveState(dirty: boolean, autosavedAt: string | null, pushedAt: string | null): 'clean' | 'pending' | 'current' {
+  if (!dirty) return 'clean';
+  if (!autosavedAt || (pushedAt !== null && autosavedAt < pushedAt)) return 'pending';
+  return 'current';
 }
 
 function PathDialog({ studio, session, dialog, onClose }: { studio: StudioController; session: DocumentSession; dialog: NonNullable<Dialog>; onClose: () => void }) {

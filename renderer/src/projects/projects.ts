@@ -29,7 +29,8 @@ export function withStarterLayers(doc: ProjectDocument): ProjectDocument {
 
 function adopt(studio: StudioController, session: DocumentSession, opened: OpenedProject, document = opened.snapshot.document, keepSettings = false): void {
   session.load(document, opened.snapshot.assets, opened.path, opened.sessionId);
-  studio.store.set({ frame: { x: 0, y: 0 }, staging: lastCandidates(document, opened.snapshot.assets), compare: [] });
+  const favourites = new Set(document.generations.flatMap((g) => g.candidates.filter((c) => c.favourite).map((c) => c.id)));
+  studio.store.set({ frame: { x: 0, y: 0 }, staging: lastCandidates(document, opened.snapshot.assets), compare: [], favourites });
   // A new project keeps the panel as the artist left it; an opened one brings its own settings.
   if (keepSettings) return;
   const s = document.settings;
@@ -111,7 +112,10 @@ export async function pushDocument(studio: StudioController, session: DocumentSe
   if (!sessionId) return;
   const assets = session.takeUnsentAssets();
   try {
-    await studio.api.call('projects.update', { sessionId, document: currentDocument(studio, session), assets });
+    const pushedAt = new Date().toISOString();
+    const { dirty } = await studio.api.call('projects.update', { sessionId, document: currentDocument(studio, session), assets });
+    // Only a dirty copy is autosaved; a clean one needs no recovery.
+    if (dirty) session.session.set({ pushedAt });
   } catch (error) {
     session.forgetSent(Object.keys(assets));
     throw error;

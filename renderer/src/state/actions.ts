@@ -11,6 +11,7 @@ import {
   createControlLayer,
   createLayer,
   findCandidate,
+  setFavourite,
   modeOfRequest,
 } from './doc-ops.js';
 import { maskIsEmpty, renderFrame, toPngDataUrl } from '../canvas/raster.js';
@@ -213,6 +214,14 @@ export async function acceptCandidate(studio: StudioController, session: Documen
   } catch (error) {
     studio.toast('error', `Could not accept the candidate: ${errorMessage(error)}`);
   }
+}
+
+/** Favourite: marked in the project and in the library (so history can filter by it). */
+export async function favourite(studio: StudioController, session: DocumentSession, candidate: StagedCandidate): Promise<void> {
+  const on = !studio.state.favourites.has(candidate.id);
+  studio.toggleFavourite(candidate.id);
+  if (findCandidate(session.doc, candidate.id)) session.history.applyRemote((doc) => setFavourite(doc, candidate.id, on));
+  await studio.attempt('Could not mark the favourite in the history', () => studio.api.call('library.rate', { candidateId: candidate.id, favourite: on }));
 }
 
 /** Below masks and control layers, so overlays stay on top of accepted images. */

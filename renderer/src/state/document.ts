@@ -21,6 +21,8 @@ export interface SessionState {
   path: string | null;
   /** When autosave last wrote a recovery copy. */
   autosavedAt: string | null;
+  /** When the service last received the document (autosave copies are older before that). */
+  pushedAt: string | null;
   /** The service's session for this project (saving, autosave, recovery); null until known. */
   sessionId: string | null;
 }
@@ -45,7 +47,7 @@ export class DocumentSession {
 
   constructor(doc: ProjectDocument = starterDocument(512, 512)) {
     this.history = new History(doc);
-    this.session = createStore<SessionState>({ assets: {}, path: null, autosavedAt: null, sessionId: null });
+    this.session = createStore<SessionState>({ assets: {}, path: null, autosavedAt: null, pushedAt: null, sessionId: null });
     this.selectTopSketch();
   }
 
@@ -72,7 +74,7 @@ export class DocumentSession {
   /** A file opened or a recovery loaded: not an undo step. */
   load(doc: ProjectDocument, assets: ProjectAssets, path: string | null, sessionId: string | null = null): void {
     this.sentParts = new Set(Object.keys(assets));
-    this.session.set({ assets, path, autosavedAt: null, sessionId });
+    this.session.set({ assets, path, autosavedAt: null, pushedAt: null, sessionId });
     this.history.load(doc);
     this.selectTopSketch();
   }

@@ -1,0 +1,60 @@
+import { type CandidateNode, type GenerationNode, type ProjectDocument, iterationTree } from '../state/doc-ops.js';
+import { useStudio, useUi } from '../state/context.js';
+import { type DocumentSession } from '../state/document.js';
+import { type StagedCandidate } from '../state/studio.js';
+import { useDocument } from '../state/useDocument.js';
+import type { GenerationRequestInput } from '../../../app/contract/index.js';
+
+/** The generation's candidates from the document, for the staging strip. */
+function staged(doc: ProjectDocument, assets: Readonly<Record<string, string>>, node: GenerationNode): StagedCandidate[] {
+  const { init: _i, inpaint: _m, controls: _c, ...request } = node.generation.request;
+  return node.candidates.flatMap(({ candidate: c }) => {
+    const url = c.image ? assets[c.image.part] : undefined;
+    return url ? [{ id: c.id, seed: c.seed, index: c.index, sha256: c.sha256, width: c.width, height: c.height, url, generationId: node.generation.id, request: { ...(request as unknown as GenerationRequestInput), seed: c.seed, batch: 1 } }] : [];
+  });
+}
+
+/**
+ * The project's iteration tree: each generation, the candidates it made, and under a
+ * candidate the refinements made from it. Clicking a generation brings its candidates back
+ * into the staging strip.
+ */
+export function IterationsPanel({ session }: { session: DocumentSession }) {
+  const studio = useStudio();
+  const doc = useDocument(session);
+  const staging = useUi((s) => s.staging);
+  const roots = iterationTree(doc);
+  const shown = staging[0]?.generationId;
+  if (roots.length === 0) return null;
+  const show = (node: GenerationNode) => studio.store.set({ staging: staged(doc, session.assets, node), compare: [] });
+  const renderGeneration = (node: GenerationNode) => (
+    <li key={node.generation.id}>
+      <button
+        type="button"
+        className={node.generation.id === shown ? 'tree-node current' : 'tree-node'}
+        aria-current={node.generation.id === shown}
+        data-testid="project-tree-node"
+        data-mode={node.generation.mode}
+        onClick={() => show(node)}
+      >
+        <span className="mode">{node.generation.mode}</span> {String(node.generation.request.prompt ?? '').slice(0, 32)} · {node.candidates.length}
+      </button>
+      {node.candidates.some((c) => c.refinements.length > 0) && (
+        <ul>
+          {node.candidates.filter((c) => c.refinements.length > 0).map((c: CandidateNode) => (
+            <li key={c.candidate.id}>
+              <span className="muted">#{c.candidate.seed} →</span>
+              <ul>{c.refinements.map(renderGeneration)}</ul>
+            </li>
+          ))}
+        </ul>
+      )}
+    </li>
+  );
+  return (
+    <section className="panel iteration-tree" aria-label="Iterations" data-testid="project-tree">
+      <h2>Iterations</h2>
+      <ul>{roots.map(renderGeneration)}</ul>
+    </section>
+  );
+}

@@ -154,7 +154,7 @@ describe('after a crash', () => {
         return most;
       };
       await expect.poll(strokesSaved, { timeout: 20_000 }).toBe(1);
-      await expect.poll(() => page.page.getByTestId('autosave').textContent()).toMatch(/autosaved/);
+      await expect.poll(() => page.page.getByTestId('autosave').getAttribute('data-state')).toBe('current');
       await first.crash();
 
       const second = await startStudio({ ATELIER_HOME: home });

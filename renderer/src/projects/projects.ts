@@ -112,10 +112,11 @@ export async function pushDocument(studio: StudioController, session: DocumentSe
   if (!sessionId) return;
   const assets = session.takeUnsentAssets();
   try {
-    const pushedAt = new Date().toISOString();
     const { dirty } = await studio.api.call('projects.update', { sessionId, document: currentDocument(studio, session), assets });
-    // Only a dirty copy is autosaved; a clean one needs no recovery.
-    if (dirty) session.session.set({ pushedAt });
+    // Taken after the service answered: an autosave that started before it took this copy
+    // carries an earlier time, so the indicator waits for the next one. Only a dirty copy is
+    // autosaved; a clean one needs no recovery.
+    if (dirty) session.session.set({ pushedAt: new Date().toISOString() });
   } catch (error) {
     session.forgetSent(Object.keys(assets));
     throw error;

@@ -127,6 +127,7 @@ def main():
     work = tempfile.mkdtemp(prefix="starter-eval-")
     a.home = os.path.join(work, "home")
     os.makedirs(a.home)
+    os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
 
     reals, gens, sks, caps, descs, labels, timings = [], [], [], [], [], [], []
@@ -174,7 +175,6 @@ def main():
         "wall_seconds": round(time.time() - t0, 1),
     }
     report["inpainting"] = inpaint_check(a, work)
-    os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(report, f, indent=2)
     grid(os.path.join(a.out, "samples.png"), gens, sks, caps, min(12, a.n))

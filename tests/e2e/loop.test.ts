@@ -140,6 +140,19 @@ describe('the artist loop', () => {
     expect(info.result.candidates).toBe(8);
   }, 90_000);
 
+  it('exports PNG, OpenRaster, PSD and a contact sheet from the menu', async () => {
+    for (const [format, name] of [['png', 'flat.png'], ['ora', 'layers.ora'], ['psd', 'layers.psd'], ['contact-sheet', 'sheet.png']] as const) {
+      const out = path.join(studio.home, name);
+      await ui.exportAs(format, out);
+      await expect.poll(() => fs.existsSync(out) && fs.statSync(out).size > 0, { timeout: 30_000 }).toBe(true);
+    }
+    const ora = fs.readFileSync(path.join(studio.home, 'layers.ora'));
+    // OpenRaster is a zip whose first entry is the uncompressed mimetype.
+    expect(ora.subarray(30, 30 + 8 + 16).toString()).toBe('mimetypeimage/openraster');
+    expect(fs.readFileSync(path.join(studio.home, 'layers.psd')).subarray(0, 4).toString()).toBe('8BPS');
+    expect(await ui.errorToasts().count()).toBe(0);
+  }, 90_000);
+
   it('refuses a bad model folder with a visible error and keeps working', async () => {
     const shown = await ui.candidates().first().getAttribute('data-candidate-id');
     await ui.addModel(BROKEN);

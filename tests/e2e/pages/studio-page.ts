@@ -156,4 +156,11 @@ export class StudioPage {
     await this.page.getByTestId('path-submit').click();
     await this.page.getByTestId('path-dialog').waitFor({ state: 'detached' });
   }
+
+  async exportAs(format: 'png' | 'ora' | 'psd' | 'contact-sheet', file: string): Promise<void> {
+    await this.page.getByTestId('project-export').selectOption(format);
+    await this.page.getByTestId('path-input').fill(file);
+    await this.page.getByTestId('path-submit').click();
+    await this.page.getByTestId('path-dialog').waitFor({ state: 'detached' });
+  }
 }

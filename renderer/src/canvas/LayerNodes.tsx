@@ -2,7 +2,7 @@ import type Konva from 'konva';
 import { memo } from 'react';
 import { Image as KImage, Layer as KLayer, Shape as KShape } from 'react-konva';
 import type { Layer, ProjectAssets } from '../../../app/projects/document/index.js';
-import { drawShape, drawStroke, loadImage, tintMask } from './raster.js';
+import { drawShape, drawStrokes, loadImage, tintMask } from './raster.js';
 import { useLoaded } from './useLoaded.js';
 
 // One Konva layer (its own <canvas>) per document layer: an eraser stroke cuts only its own
@@ -21,7 +21,7 @@ const SketchContent = memo(function SketchContent({ layer }: { layer: Extract<La
       perfectDrawEnabled={false}
       sceneFunc={(ctx) => {
         const c = native(ctx);
-        for (const stroke of layer.strokes) drawStroke(c, stroke);
+        drawStrokes(c, layer.strokes);
       }}
     />
   );

@@ -60,6 +60,44 @@ export function drawStroke(ctx: CanvasRenderingContext2D, stroke: Stroke): void 
   ctx.restore();
 }
 
+/**
+ * Draws many strokes, batching runs of consecutive strokes with the same tool, colour and
+ * width into one path: one stroke() call for a run instead of one per stroke, which is most
+ * of the cost of redrawing a busy sketch. Translucent colours are drawn one by one, since a
+ * single path would not darken where strokes overlap.
+ */
+export function drawStrokes(ctx: CanvasRenderingContext2D, strokes: readonly Stroke[]): void {
+  let i = 0;
+  while (i < strokes.length) {
+    const first = strokes[i] as Stroke;
+    let end = i + 1;
+    if (first.colour.length === 7) {
+      while (end < strokes.length) {
+        const s = strokes[end] as Stroke;
+        if (s.tool !== first.tool || s.colour !== first.colour || s.width !== first.width) break;
+        end++;
+      }
+    }
+    ctx.save();
+    ctx.globalCompositeOperation = first.tool === 'eraser' ? 'destination-out' : 'source-over';
+    ctx.strokeStyle = first.colour;
+    ctx.lineWidth = first.width;
+    ctx.lineCap = 'round';
+    ctx.lineJoin = 'round';
+    ctx.beginPath();
+    for (let k = i; k < end; k++) {
+      const points = (strokes[k] as Stroke).points;
+      if (points.length < 3) continue;
+      ctx.moveTo(points[0] ?? 0, points[1] ?? 0);
+      if (points.length === 3) ctx.lineTo((points[0] ?? 0) + 0.01, points[1] ?? 0);
+      for (let j = 3; j < points.length; j += 3) ctx.lineTo(points[j] ?? 0, points[j + 1] ?? 0);
+    }
+    ctx.stroke();
+    ctx.restore();
+    i = end;
+  }
+}
+
 export function drawShape(ctx: CanvasRenderingContext2D, shape: Shape): void {
   ctx.save();
   ctx.strokeStyle = shape.stroke;
@@ -93,7 +131,7 @@ export async function drawLayer(ctx: CanvasRenderingContext2D, layer: Layer, ass
     // Eraser strokes cut only this layer: draw it on its own canvas first.
     const { canvas, ctx: own } = makeCanvas(size.width, size.height);
     own.setTransform(ctx.getTransform());
-    for (const stroke of layer.strokes) drawStroke(own, stroke);
+    drawStrokes(own, layer.strokes);
     ctx.save();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.globalAlpha *= layer.opacity;

@@ -48,18 +48,6 @@ export function traceStroke(ctx: CanvasRenderingContext2D, points: readonly numb
   for (let i = 3; i < points.length; i += 3) ctx.lineTo(points[i] ?? 0, points[i + 1] ?? 0);
 }
 
-export function drawStroke(ctx: CanvasRenderingContext2D, stroke: Stroke): void {
-  ctx.save();
-  ctx.globalCompositeOperation = stroke.tool === 'eraser' ? 'destination-out' : 'source-over';
-  ctx.strokeStyle = stroke.colour;
-  ctx.lineWidth = stroke.width;
-  ctx.lineCap = 'round';
-  ctx.lineJoin = 'round';
-  traceStroke(ctx, stroke.points);
-  ctx.stroke();
-  ctx.restore();
-}
-
 /**
  * Draws many strokes, batching runs of consecutive strokes with the same tool, colour and
  * width into one path: one stroke() call for a run instead of one per stroke, which is most

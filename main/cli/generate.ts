@@ -68,7 +68,7 @@ interface GenerateOptions {
   onlyMasked?: boolean;
   control: string[];
   controlnet: string[];
-  preprocess: 'none' | 'canny' | 'scribble';
+  preprocess?: 'none' | 'canny' | 'scribble';
   device: DeviceChoice;
   out: string;
   json?: boolean;
@@ -79,24 +79,43 @@ function mustExist(file: string, what: string): string {
   return path.resolve(file);
 }
 
+/**
+ * One ControlNet folder per --control: the --controlnet folders in order, and for controls
+ * beyond them the model's own `controlnet/` folder when it ships one (the starter model does).
+ */
+function controlnetsFor(count: number, given: string[], modelDir: string): string[] {
+  if (given.length > count) throw new ApiError('bad_request', `${given.length} --controlnet given for ${count} --control: give one ControlNet folder per control, in the same order`);
+  const own = path.join(modelDir, 'controlnet');
+  const hasOwn = fs.existsSync(path.join(own, 'model.onnx'));
+  return Array.from({ length: count }, (_, i) => {
+    const dir = given[i] ?? (hasOwn ? own : undefined);
+    if (!dir) throw new ApiError('bad_request', `${count} --control given but ${given.length} --controlnet, and ${modelDir} has no controlnet/ folder: give one ControlNet folder per control, in the same order`);
+    return dir;
+  });
+}
+
+/** A sketch for a scribble ControlNet and a photo for a Canny one need preprocessing; other maps are taken as given. */
+function defaultPreprocess(type: string): 'none' | 'canny' | 'scribble' {
+  return type === 'scribble' ? 'scribble' : type === 'canny' ? 'canny' : 'none';
+}
+
 /** The CLI's options → a parsed GenerationRequest (contract errors listed by field). */
 export function requestFromOptions(opts: GenerateOptions): GenerationRequest {
   const controls = opts.control.map(parseControlSpec);
-  if (controls.length !== opts.controlnet.length) {
-    throw new ApiError('bad_request', `${controls.length} --control given but ${opts.controlnet.length} --controlnet: give one ControlNet folder per control, in the same order`);
-  }
+  const modelDir = opts.model === STARTER_MODEL_ID ? mustExist(defaultStarterDir(), 'the bundled starter model') : mustExist(opts.model, 'model folder');
+  const controlnets = controlnetsFor(controls.length, opts.controlnet, modelDir);
   if (opts.mask && !opts.init) throw new ApiError('bad_request', '--mask needs --init (the image to inpaint)');
   const input: GenerationRequestInput = {
-    model: opts.model === STARTER_MODEL_ID ? mustExist(defaultStarterDir(), 'the bundled starter model') : mustExist(opts.model, 'model folder'),
+    model: modelDir,
     prompt: opts.prompt,
     negativePrompt: opts.negative ?? '',
     seed: opts.seed ?? Math.floor(Math.random() * 2 ** 32),
     device: opts.device,
     controls: controls.map((c, i) => ({
       type: c.type,
-      model: mustExist(opts.controlnet[i]!, 'ControlNet folder'),
+      model: mustExist(controlnets[i]!, 'ControlNet folder'),
       image: { path: mustExist(c.image, 'control image') },
-      preprocess: opts.preprocess,
+      preprocess: opts.preprocess ?? defaultPreprocess(c.type),
       ...(c.weight !== undefined ? { weight: c.weight } : {}),
       ...(c.start !== undefined ? { start: c.start, end: c.end } : {}),
     })),
@@ -141,8 +160,12 @@ function progressReporter(json: boolean, batch: number): { onProgress: (p: Pipel
       stop: () => bar.stop(),
     };
   }
+  // Logs and pipes get a line per candidate at each quarter, not one per step.
   return {
-    onProgress: (p) => process.stderr.write(`candidate ${p.candidateIndex + 1}/${batch} step ${p.step}/${p.totalSteps}\n`),
+    onProgress: (p) => {
+      const quarter = Math.max(1, Math.round(p.totalSteps / 4));
+      if (p.step % quarter === 0 || p.step === p.totalSteps) process.stderr.write(`candidate ${p.candidateIndex + 1}/${batch} step ${p.step}/${p.totalSteps}\n`);
+    },
     stop: () => undefined,
   };
 }
@@ -237,8 +260,8 @@ export function registerGenerateCommands(program: Command): void {
     .option('--mask-blur <px>', 'feather of the mask edge', number('mask-blur'))
     .option('--only-masked', 'inpaint the masked region at full resolution and paste it back')
     .option('--control <spec>', 'TYPE:IMG[:WEIGHT[:START:END]] (repeatable), e.g. scribble:sketch.png:0.8', collect, [])
-    .option('--controlnet <dir>', 'ControlNet folder for each --control, in the same order (repeatable)', collect, [])
-    .addOption(new Option('--preprocess <mode>', 'how control images become control maps').choices(['none', 'canny', 'scribble']).default('none'))
+    .option('--controlnet <dir>', 'ControlNet folder for each --control, in the same order (repeatable; default: the model\'s own controlnet/ folder)', collect, [])
+    .addOption(new Option('--preprocess <mode>', 'how control images become control maps (default: scribble for scribble controls, canny for canny, else none; use none for ready-made maps)').choices(['none', 'canny', 'scribble']))
     .addOption(new Option('--device <device>', 'execution provider').choices(DeviceChoice.options).default('auto'))
     .option('--out <dir>', 'folder for the PNGs', '.')
     .option('--json', 'print a JSON summary')

@@ -1,9 +1,14 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationRequest } from '../../app/contract/index.js';
 import { preprocessControl } from '../../app/engine/control/index.js';
+import { encodePng } from '../../app/engine/image.js';
 import { loadModel, runPipeline, type LoadedModel, type RgbaImage } from '../../app/engine/index.js';
+import { readPngMetadata } from '../../app/library/png-metadata.js';
+import { tempHome } from '../helpers/home.js';
 
 // The bundled starter model (resources/models/starter, made by training/) loads and draws
 // through the engine: what the prompt says about the sky shows in the sky, and the sketch's
@@ -91,5 +96,29 @@ describe('starter model', () => {
     const [, hg, hb] = meanRgb(high, 110, 170);
     const [, lg, lb] = meanRgb(low, 110, 170);
     expect(hg - hb).toBeGreaterThan(lg - lb + 20);
+  });
+});
+
+describe('atelier generate with the starter model, as the model card shows it', () => {
+  it('takes a scribble control with neither --controlnet nor --preprocess: the model ships its own ControlNet', async () => {
+    const { home, cleanup } = tempHome();
+    try {
+      const sketchFile = path.join(home, 'sketch.png');
+      fs.writeFileSync(sketchFile, await encodePng(sketch(120)));
+      const out = path.join(home, 'out');
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['bin/atelier.mjs', 'generate', '--model', 'resources/models/starter', '--prompt', 'a red house beside a lake under a sunset sky', '--control', `scribble:${sketchFile}`, '--steps', '4', '--seed', '1', '--device', 'cpu', '--out', out, '--json'],
+        { env: { ...process.env, ATELIER_HOME: home }, timeout: 120_000 },
+      );
+      const files = fs.readdirSync(out).filter((f) => f.endsWith('.png'));
+      expect(files).toHaveLength(1);
+      const meta = readPngMetadata(fs.readFileSync(path.join(out, files[0]!)));
+      expect(meta.width).toBe(SIZE);
+      expect(meta.chunks.parameters).toMatch(/ControlNet 0: "Module: scribble, Model: .*starter[\\/]controlnet/);
+      expect(stdout.length).toBeGreaterThan(0);
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -51,9 +51,13 @@ describe('prompt panel', () => {
     await ui.setPrompt('a red barn, sunset sky');
     await ui.page.getByTestId('seed-policy').selectOption('increment');
     await ui.page.getByTestId('seed').fill('100');
-    await ui.page.getByTestId('generate').click();
+    // Ctrl+Enter from the prompt box queues exactly one generation.
+    await ui.page.getByTestId('prompt').press('Control+Enter');
     await expect.poll(() => ui.candidates().first().getAttribute('data-seed'), { timeout: 60_000 }).toBe('100');
     expect(await ui.page.getByTestId('seed').inputValue()).toBe('102');
+    await expect.poll(() => ui.page.getByTestId('queue').count()).toBe(0);
+    const res = await studio.context.request.post(`${studio.origin}/api/call`, { data: { v: 1, method: 'library.search', params: {} } });
+    expect(((await res.json()) as { result: { total: number } }).result.total).toBe(1);
     await ui.page.getByTestId('seed-policy').selectOption('fixed');
   }, 90_000);
 

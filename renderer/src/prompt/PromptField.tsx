@@ -8,7 +8,6 @@ interface Props {
   onChange: (value: string) => void;
   history: readonly string[];
   rows?: number;
-  onSubmit?: () => void;
 }
 
 function weightClass(weight: number): string {
@@ -21,7 +20,7 @@ function weightClass(weight: number): string {
  * A prompt box that highlights emphasis syntax: a transparent textarea over a mirror that
  * paints the same text with colours (CSP forbids inline style tags, not style props).
  */
-export function PromptField({ label, testId, value, onChange, history, rows = 3, onSubmit }: Props) {
+export function PromptField({ label, testId, value, onChange, history, rows = 3 }: Props) {
   const area = useRef<HTMLTextAreaElement>(null);
   const mirror = useRef<HTMLDivElement>(null);
   const [caret, setCaret] = useState(0);
@@ -73,11 +72,8 @@ export function PromptField({ label, testId, value, onChange, history, rows = 3,
           onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
           onBlur={() => setTimeout(() => setOpen(false), 150)}
           onKeyDown={(e) => {
-            if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
-              e.preventDefault();
-              onSubmit?.();
-              return;
-            }
+            // Ctrl/Cmd+Enter (generate) is the studio-wide shortcut; it must not also run here.
+            if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') return;
             if (suggestions.length === 0) return;
             if (e.key === 'ArrowDown') {
               e.preventDefault();

@@ -22,6 +22,7 @@ import {
   updateSettings,
 } from '../app/projects/document/index.js';
 import { compositeOver, emptyRgba, encodePng, renderLayer } from '../app/projects/render.js';
+import { backupPathOf } from '../app/projects/safe-save.js';
 import { type StudioService, createStudio } from '../app/service/index.js';
 
 // Builds resources/samples/lake-house.atelier: a small project with every layer kind and two
@@ -277,6 +278,8 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.dirname(OUT), { recursive: true });
     const saved = await studio.call('projects.saveAs', { sessionId, path: OUT, document: doc, assets });
     await studio.call('projects.close', { sessionId });
+    // Safe saving kept the previous sample as a backup; the script's output is the whole file, so it is not wanted.
+    fs.rmSync(backupPathOf(saved.path), { force: true });
     console.log(`wrote ${path.relative(process.cwd(), saved.path)} (${(fs.statSync(saved.path).size / 1024).toFixed(0)} KiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } finally {
     await studio.close();

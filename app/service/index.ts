@@ -26,16 +26,6 @@ export async function createStudio(options: CreateStudioOptions): Promise<Studio
   const service = new StudioService(options);
   // Library: the history under <home>/library; other areas record into this instance.
   const library = openStudioLibrary(service.ctx.home);
-  // Recall checks a model's hash as the registry resolves it now (null: not available here).
-  const currentModelHash = (model: string): string | null => {
-    try {
-      return library.modelHash(generation.registry.resolve(model).path);
-    } catch {
-      return null;
-    }
-  };
-  service.register(libraryHandlers(library, { currentModelHash }), () => library.close());
-  service.setMediaResolver((kind, sha256) => (library.hasImage(sha256) ? (kind === 'image' ? library.imagePath(sha256) : library.thumbnailPath(sha256)) : undefined));
   // Generation: models, the job queue and the engine worker; finished jobs are recorded in the library.
   const generation = createGenerationArea({
     home: service.ctx.home,
@@ -45,6 +35,17 @@ export async function createStudio(options: CreateStudioOptions): Promise<Studio
     ...(options.engineTransport ? { engine: new EngineClient({ transport: options.engineTransport }) } : {}),
     ...(options.starterDir ? { starterDir: options.starterDir } : {}),
   });
+  // Recall checks a model's hash as the registry resolves it now (null: not available here).
+  const currentModelHash = (model: string): string | null => {
+    try {
+      return library.modelHash(generation.registry.resolve(model).path);
+    } catch {
+      return null;
+    }
+  };
+  // Registered first so that it closes last: the other areas write into it.
+  service.register(libraryHandlers(library, { currentModelHash }), () => library.close());
+  service.setMediaResolver((kind, sha256) => (library.hasImage(sha256) ? (kind === 'image' ? library.imagePath(sha256) : library.thumbnailPath(sha256)) : undefined));
   service.register(generation.handlers, generation.close);
   // Projects: open documents, safe saving, autosave and crash recovery, exports and imports.
   const projects = projectsArea(service.ctx);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ControlType, GenerationMode, GenerationRequest, InpaintOptions, MAX_SEED } from './generation.js';
+import { ControlInput, ControlType, GenerationMode, GenerationRequest, InpaintOptions, MAX_SEED } from './generation.js';
 
 // The project document (the artist's composition) and the StudioApi members of the projects
 // area. The document schema lives here because it travels over the API; its operations,
@@ -107,9 +107,17 @@ export const ControlLayer = z
     end: z.number().min(0).max(1),
     image: RasterRef.nullable(),
     sourceLayerId: Id.nullable(),
+    /**
+     * Canny hysteresis thresholds (ControlInput.cannyLow/cannyHigh, same range and defaults) for
+     * preprocess 'canny'. Defaulted, so documents written before they existed open unchanged
+     * (schema version 1 still: an added field with a default needs no migration).
+     */
+    cannyLow: ControlInput.shape.cannyLow,
+    cannyHigh: ControlInput.shape.cannyHigh,
   })
   .strict()
   .refine((c) => c.start <= c.end, { message: 'control start must not exceed end', path: ['start'] })
+  .refine((c) => c.cannyLow <= c.cannyHigh, { message: 'the Canny low threshold must not exceed the high one', path: ['cannyLow'] })
   .refine((c) => (c.image === null) !== (c.sourceLayerId === null), { message: 'a control layer has either an image or a source layer', path: ['image'] });
 /** A candidate placed on the canvas. */
 export const GeneratedLayer = z

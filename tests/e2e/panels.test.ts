@@ -129,6 +129,8 @@ describe('reference images and control layers', () => {
     await expect.poll(() => ui.layerNames()).toContain('Canny control');
     const controls = ui.page.getByTestId('control-layer');
     expect(await controls.count()).toBe(2);
+    // The thresholds set before pressing are the layer's own, kept in the document.
+    expect(await controls.last().textContent()).toMatch(/Canny low 50.*Canny high 200/);
     await controls.last().getByTestId('control-weight').fill('0.5');
     expect(await controls.last().textContent()).toMatch(/Weight 0\.50/);
     await ui.undo();

@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProjectDocument } from '../../app/contract/projects.js';
 import { readPngMetadata } from '../../app/library/png-metadata.js';
 import { encodeProjectFile, readProjectFile } from '../../app/projects/atelier-file.js';
-import { dataUrlToPng, moveLayer, pngToDataUrl, renameProject, setLayerProperties } from '../../app/projects/document/index.js';
+import { addLayer, createControlLayer, dataUrlToPng, moveLayer, pngToDataUrl, renameProject, setCannyThresholds, setLayerProperties } from '../../app/projects/document/index.js';
 import { flatten } from '../../app/projects/render.js';
 import { exportOra, exportPsd } from '../../app/projects/export.js';
 import { readOra, readPsdLayers } from '../../app/projects/import.js';
 import { backupPathOf, writeFileAtomic } from '../../app/projects/safe-save.js';
-import { readZip } from '../../app/projects/zip.js';
+import { readZip, writeZip } from '../../app/projects/zip.js';
 import { createStudio, type StudioService } from '../../app/service/index.js';
 import { realPng } from '../fixtures/projects/real-png.js';
 import { buildSampleProject } from '../fixtures/projects/sample-document.js';
@@ -45,6 +45,28 @@ describe('.atelier files', () => {
     const { files } = await readZip(bytes);
     expect([...files.keys()].slice(0, 2)).toEqual(['manifest.json', 'document.json']);
     expect(JSON.parse(files.get('manifest.json')!.toString())).toMatchObject({ format: 'atelier', schemaVersion: 1, appVersion: '0.1.0' });
+  });
+
+  it('save → open keeps a Canny control layer\'s thresholds; a file written without them opens with 100/200', async () => {
+    let doc = addLayer(sample, createControlLayer({ id: 'ctl-canny', name: 'Canny', controlType: 'canny', sourceLayerId: 'paint' }));
+    doc = setCannyThresholds(doc, 'ctl-canny', 35, 140);
+    const bytes = await encodeProjectFile(doc, sampleAssets, '0.1.0', '2026-11-26T11:00:00.000Z');
+    const opened = await readProjectFile(bytes);
+    expect(opened.document.layers.find((l) => l.id === 'ctl-canny')).toMatchObject({ kind: 'control', preprocess: 'canny', cannyLow: 35, cannyHigh: 140 });
+    expect(opened.document).toEqual(doc);
+    // The same file as an Atelier before the thresholds existed wrote it.
+    const { files } = await readZip(bytes);
+    const older = JSON.parse(files.get('document.json')!.toString()) as { layers: Record<string, unknown>[] };
+    for (const layer of older.layers) {
+      delete layer.cannyLow;
+      delete layer.cannyHigh;
+    }
+    const zipped = await writeZip(
+      [...files].map(([name, data]) => ({ name, data: name === 'document.json' ? Buffer.from(JSON.stringify(older)) : data, compress: !name.endsWith('.png') })),
+    );
+    const reopened = await readProjectFile(zipped);
+    expect(reopened.fileSchemaVersion).toBe(1);
+    expect(reopened.document.layers.find((l) => l.id === 'ctl-canny')).toMatchObject({ cannyLow: 100, cannyHigh: 200 });
   });
 
   it('writes only referenced parts and refuses a document whose image is missing', async () => {

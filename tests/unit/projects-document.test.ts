@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { LAYER_KINDS, ProjectDocument } from '../../app/contract/projects.js';
 import {
   DocumentError,
+  History,
   addLayer,
   addStroke,
   base64Decode,
   base64Encode,
+  createControlLayer,
   createDocument,
   createLayer,
   dataUrlToPng,
@@ -17,6 +19,8 @@ import {
   pngToDataUrl,
   referencedParts,
   removeLayer,
+  restoreDocument,
+  setCannyThresholds,
   setLayerImage,
   setLayerProperties,
   updateLayer,
@@ -103,6 +107,36 @@ describe('project document', () => {
     expect(ProjectDocument.safeParse(dup).success).toBe(false);
     const dangling = { ...sample, generations: [{ ...sample.generations[1]!, parentCandidateId: 'ghost' }] };
     expect(ProjectDocument.safeParse(dangling).error?.issues.map((i) => i.message)).toContain('generation "g1" refines unknown candidate "ghost"');
+  });
+
+  it('keeps a control layer\'s Canny thresholds in the document, validated, defaulting to 100/200', () => {
+    const canny = addLayer(sample, createControlLayer({ id: 'ctl-canny', name: 'Canny', controlType: 'canny', sourceLayerId: 'paint' }));
+    const added = canny.layers.find((l) => l.id === 'ctl-canny');
+    expect(added).toMatchObject({ preprocess: 'canny', cannyLow: 100, cannyHigh: 200 });
+    const next = setCannyThresholds(canny, 'ctl-canny', 40, 120);
+    expect(next.layers.find((l) => l.id === 'ctl-canny')).toMatchObject({ cannyLow: 40, cannyHigh: 120 });
+    expect(canny.layers.find((l) => l.id === 'ctl-canny')).toMatchObject({ cannyLow: 100, cannyHigh: 200 });
+    expect(ProjectDocument.parse(next)).toEqual(next);
+    expect(() => setCannyThresholds(canny, 'ctl-canny', 150, 120)).toThrow(/low threshold 150 exceeds the high threshold 120/);
+    expect(() => setCannyThresholds(canny, 'ctl-canny', 0, 300)).toThrow(/high threshold 300 is outside 0..255/);
+    expect(() => setCannyThresholds(canny, 'sketch', 10, 20)).toThrow(/sketch layer, not control/);
+    // A document written before the thresholds existed opens unchanged, with the engine's defaults.
+    const older = JSON.parse(JSON.stringify(next)) as { layers: Record<string, unknown>[] };
+    for (const layer of older.layers) {
+      delete layer.cannyLow;
+      delete layer.cannyHigh;
+    }
+    expect(restoreDocument(older).layers.find((l) => l.id === 'ctl-canny')).toMatchObject({ cannyLow: 100, cannyHigh: 200 });
+  });
+
+  it('undoes a threshold change like any other edit', () => {
+    const history = new History(addLayer(sample, createControlLayer({ id: 'ctl-canny', name: 'Canny', controlType: 'canny', sourceLayerId: 'paint' })));
+    history.change((doc) => setCannyThresholds(doc, 'ctl-canny', 30, 90), 'Canny thresholds');
+    expect(history.document.layers.find((l) => l.id === 'ctl-canny')).toMatchObject({ cannyLow: 30, cannyHigh: 90 });
+    history.undo();
+    expect(history.document.layers.find((l) => l.id === 'ctl-canny')).toMatchObject({ cannyLow: 100, cannyHigh: 200 });
+    history.redo();
+    expect(history.document.layers.find((l) => l.id === 'ctl-canny')).toMatchObject({ cannyLow: 30, cannyHigh: 90 });
   });
 
   it('settings carry GenerationRequest defaults and limits', () => {

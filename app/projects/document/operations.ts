@@ -96,6 +96,8 @@ export function createControlLayer(
     end: 1,
     image: null,
     sourceLayerId: null,
+    cannyLow: 100,
+    cannyHigh: 200,
     ...init,
   });
 }
@@ -186,8 +188,23 @@ export function updateLayer<K extends LayerKind>(
 ): ProjectDocument {
   const layer = requireUnlocked(requireKind(doc, layerId, [kind]));
   const next = { ...layer, ...changes, id: layer.id, kind: layer.kind } as Layer;
-  if (next.kind === 'control' && next.start > next.end) throw new DocumentError('Control start must not exceed end');
+  if (next.kind === 'control') {
+    if (next.start > next.end) throw new DocumentError('Control start must not exceed end');
+    checkCannyThresholds(next.cannyLow, next.cannyHigh);
+  }
   return replaceLayer(doc, next);
+}
+
+function checkCannyThresholds(low: number, high: number): void {
+  for (const [name, v] of [['low', low], ['high', high]] as const) {
+    if (!(v >= 0 && v <= 255)) throw new DocumentError(`Canny ${name} threshold ${v} is outside 0..255`);
+  }
+  if (low > high) throw new DocumentError(`The Canny low threshold ${low} exceeds the high threshold ${high}`);
+}
+
+/** The Canny thresholds the engine uses when it turns this control layer's image into edges. */
+export function setCannyThresholds(doc: ProjectDocument, layerId: string, low: number, high: number): ProjectDocument {
+  return updateLayer(doc, layerId, 'control', { cannyLow: low, cannyHigh: high });
 }
 
 // Sketch strokes ---------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 import { useEffect, useState } from 'react';
-import { type ControlLayer, type Layer, setLayerProperties, updateLayer } from '../state/doc-ops.js';
+import { type ControlLayer, type Layer, setCannyThresholds, setLayerProperties, updateLayer } from '../state/doc-ops.js';
 import { cannyEdges } from '../canvas/canny.js';
 import { makeCanvas, renderFrame } from '../canvas/raster.js';
-import { cannyFromLayer, cannyThresholds, scribbleFromSketch } from '../state/actions.js';
+import { cannyFromLayer, scribbleFromSketch } from '../state/actions.js';
 import { useStudio } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
@@ -90,7 +90,18 @@ export function ControlPanel({ session }: { session: DocumentSession }) {
               <span className="label">End {c.end.toFixed(2)}</span>
               <input type="range" min={0} max={1} step={0.05} value={c.end} data-testid="control-end" onChange={(e) => edit('Control end', (d) => updateLayer(d, c.id, 'control', { end: Math.max(e.target.valueAsNumber, c.start) }))} />
             </label>
-            {c.preprocess === 'canny' && <p className="muted">Thresholds {cannyThresholds.get(c.id)?.low ?? 100}–{cannyThresholds.get(c.id)?.high ?? 200}</p>}
+            {c.preprocess === 'canny' && (
+              <>
+                <label className="inline">
+                  <span className="label">Canny low {c.cannyLow}</span>
+                  <input type="range" min={0} max={255} value={c.cannyLow} data-testid="control-canny-low" onChange={(e) => edit('Canny low threshold', (d) => setCannyThresholds(d, c.id, Math.min(e.target.valueAsNumber, c.cannyHigh), c.cannyHigh))} />
+                </label>
+                <label className="inline">
+                  <span className="label">Canny high {c.cannyHigh}</span>
+                  <input type="range" min={0} max={255} value={c.cannyHigh} data-testid="control-canny-high" onChange={(e) => edit('Canny high threshold', (d) => setCannyThresholds(d, c.id, c.cannyLow, Math.max(e.target.valueAsNumber, c.cannyLow)))} />
+                </label>
+              </>
+            )}
           </li>
         ))}
       </ul>

@@ -21,9 +21,6 @@ import { type JobView, type StagedCandidate, type StudioController, errorMessage
 // What the artist's buttons do with the canvas: render layers to the images a request needs,
 // queue it, file the candidates into the document, accept, refine, vary.
 
-/** Canny thresholds per control layer (the UI's preview settings; the engine re-runs Canny). */
-export const cannyThresholds = new Map<string, { low: number; high: number }>();
-
 function frameOf(studio: StudioController) {
   const { frame, settings } = studio.state;
   return { x: frame.x, y: frame.y, width: settings.width, height: settings.height };
@@ -70,7 +67,6 @@ export async function controlInputs(studio: StudioController, session: DocumentS
       drawn = { kind: 'reference', id: layer.id, name: layer.name, visible: true, locked: false, opacity: 1, image: layer.image, x: 0, y: 0, width: doc.canvas.width, height: doc.canvas.height, source: null };
     } else continue;
     const png = await renderFrame(doc, session.assets, [drawn], frameOf(studio), outSize(studio), source?.kind === 'sketch' ? '#ffffff' : '#000000');
-    const thresholds = cannyThresholds.get(layer.id);
     controls.push({
       type: layer.controlType,
       model,
@@ -79,7 +75,7 @@ export async function controlInputs(studio: StudioController, session: DocumentS
       weight: layer.weight,
       start: layer.start,
       end: layer.end,
-      ...(layer.preprocess === 'canny' && thresholds ? { cannyLow: thresholds.low, cannyHigh: thresholds.high } : {}),
+      ...(layer.preprocess === 'canny' ? { cannyLow: layer.cannyLow, cannyHigh: layer.cannyHigh } : {}),
     });
   }
   return controls;
@@ -254,7 +250,6 @@ export function scribbleFromSketch(session: DocumentSession, sketchId: string): 
 
 /** An image layer turned into Canny edges (the engine computes them with these thresholds). */
 export function cannyFromLayer(session: DocumentSession, sourceId: string, low: number, high: number): void {
-  const control = createControlLayer({ controlType: 'canny', sourceLayerId: sourceId, preprocess: 'canny', name: 'Canny control' });
-  cannyThresholds.set(control.id, { low, high });
+  const control = createControlLayer({ controlType: 'canny', sourceLayerId: sourceId, preprocess: 'canny', name: 'Canny control', cannyLow: low, cannyHigh: high });
   session.history.change((doc) => addLayer(doc, control), 'Add canny control');
 }

@@ -7,6 +7,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError, type ApiResponse } from '../../app/contract/index.js';
 import type { StudioService } from '../../app/service/index.js';
+import { registerFileRoutes } from './files.js';
 
 export interface WebServerOptions {
   service: StudioService;
@@ -18,6 +19,8 @@ export interface WebServerOptions {
   token?: string;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
+  /** Largest project file the browser may upload (Open from this computer), in bytes. */
+  maxUploadBytes?: number;
 }
 
 export interface WebServer {
@@ -112,6 +115,9 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     return reply.type(kind === 'image' ? 'image/png' : 'image/webp').send(fs.createReadStream(found));
   });
 
+  // The browser's own file picker and downloads (main/web/files.ts), behind the same checks.
+  registerFileRoutes(app, { service: options.service, ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}) });
+
   app.get('/api/events', { websocket: true }, (socket) => {
     const send = (data: unknown) => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(data));
@@ -123,10 +129,11 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     // The event stream is one-way; anything a client sends is ignored.
   });
 
-  app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {
+  app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     const code = status === 413 || status === 400 || status === 415 ? 'bad_request' : 'internal';
-    const message = status === 413 ? `Request body larger than ${maxBodyBytes} bytes` : error.message;
+    // Uploads have their own, larger limit than StudioApi calls.
+    const message = status === 413 ? `Request body larger than ${request.routeOptions.bodyLimit ?? maxBodyBytes} bytes` : error.message;
     return reply.code(status).send({ ok: false, error: new ApiError(code, message).toJSON() } satisfies ApiResponse);
   });
 

@@ -140,13 +140,49 @@ describe('inpainting', () => {
     return s / (12 * 12 * 3);
   }
 
+  /**
+   * Inpainting as its callers run it (the service and `atelier generate`): fit the inputs,
+   * run the pipeline, paste back once through the feathered mask (generation-images.ts).
+   */
+  async function inpaint(name: string, inpaintOptions: { blur: number }): Promise<{ raw: RgbaImage; out: RgbaImage }> {
+    const { fitInputs, pasteGenerated } = await import('../../app/service/generation-images.js');
+    const m = await model(name);
+    const req = request({ model: fixture(name), init: { path: 'i.png' }, inpaint: { mask: { path: 'm.png' }, ...inpaintOptions }, strength: 1, steps: 4 });
+    const fitted = await fitInputs(req, m.info, { init, mask, controls: [] });
+    const raw = (await runPipeline(m, { ...req, width: fitted.width, height: fitted.height }, fitted.images)).candidates[0]!.image;
+    return { raw, out: await pasteGenerated(raw, fitted.pasteBack!) };
+  }
+
   for (const name of ['inpaint-tiny', 'sd1-tiny']) {
     it(`${name}: repaints inside the mask and leaves the rest unchanged`, async () => {
-      const r = await run(name, { init: { path: 'i.png' }, inpaint: { mask: { path: 'm.png' }, blur }, strength: 1, steps: 4 }, { init, mask });
-      checkUnmasked(r.candidates[0]!.image);
-      expect(maskedDiff(r.candidates[0]!.image)).toBeGreaterThan(3);
+      const { out } = await inpaint(name, { blur });
+      checkUnmasked(out);
+      expect(maskedDiff(out)).toBeGreaterThan(3);
     });
   }
+
+  it('blends the feather band once: out = orig·(1−m) + gen·m', async () => {
+    // The denoiser sees only the binarized mask, so the feather radius changes nothing but the
+    // paste: with radius 0 the generated pixels show unblended wherever the binary mask is 1.
+    const wide = 4;
+    const sharp0 = await inpaint('sd1-tiny', { blur: 0 });
+    const soft = await inpaint('sd1-tiny', { blur: wide });
+    const binary = binarizeMask(maskFromImage(mask));
+    const m = featherMask(binary, wide);
+    let band = 0;
+    let worst = 0;
+    for (let p = 0; p < m.data.length; p++) {
+      const w = m.data[p]!;
+      if (binary.data[p] !== 1 || w >= 0.99 || w <= 0.5) continue;
+      band++;
+      for (let c = 0; c < 3; c++) {
+        const once = init.data[p * 4 + c]! * (1 - w) + sharp0.out.data[p * 4 + c]! * w;
+        worst = Math.max(worst, Math.abs(soft.out.data[p * 4 + c]! - once));
+      }
+    }
+    expect(band).toBeGreaterThan(20);
+    expect(worst).toBeLessThanOrEqual(1);
+  });
 
   it('"only masked" through the callers\' fitting (generation-images.ts): the crop alone is generated, then pasted back', async () => {
     const { fitInputs, pasteGenerated } = await import('../../app/service/generation-images.js');

@@ -1,7 +1,7 @@
 import { ApiError, modeOf, type GenerationRequest } from '../../contract/index.js';
-import { maskFromImage, binarizeMask, featherMask } from '../control/mask.js';
+import { maskFromImage, binarizeMask } from '../control/mask.js';
 import type { Field } from '../control/field.js';
-import { flattenOnto, pasteImage, resizeImage } from '../image.js';
+import { flattenOnto, resizeImage } from '../image.js';
 import { residualPlan, type UnetLayout } from '../model/layout.js';
 import { EngineModel, type LoadedControlNet } from '../model/load.js';
 import { floatTensor, numericTensor, toFloat32, type ort } from '../model/session.js';
@@ -107,17 +107,16 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
     return { candidates, device: model.device, timings };
   }
 
-  // Inpainting: the mask binarized at the init's size, and feathered for the final paste.
-  // "Only masked" (crop the padded box, generate it at full size, paste it back) is the
-  // caller's: app/service/generation-images.ts fitInputs / pasteGenerated, which the service
-  // and `atelier generate` both use, so the worker receives only the crop.
+  // Inpainting: the mask binarized at the init's size; it steers the denoiser only. The one
+  // pixel-space paste-back through the feathered mask (A1111's apply_overlay), and "only
+  // masked" cropping, are the caller's: app/service/generation-images.ts fitInputs /
+  // pasteGenerated, which the service and `atelier generate` both use. Blending here too made
+  // the feather band a blend of a blend (generated weight m² instead of m).
   let mask: Field | undefined;
-  let feathered: Field | undefined;
   if (mode === 'inpaint') {
     const mk = images.mask!;
     if (mk.width !== init!.width || mk.height !== init!.height) bad(`the mask is ${mk.width}×${mk.height} but the init image is ${init!.width}×${init!.height}; they must match`);
     mask = binarizeMask(maskFromImage(mk));
-    feathered = featherMask(mask, request.inpaint!.blur);
   }
 
   // The image the denoiser sees, at generation size: img2img crops to cover it; inpainting
@@ -133,17 +132,8 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
   const candidates: EngineCandidate[] = [];
   for (let k = 0; k < request.batch; k++) {
     const decoded = await generateCandidate(plan, k, opts, mode);
-    let image = decoded;
-    if (mode === 'inpaint') {
-      // Paste onto the original through the feathered mask (A1111's apply_overlay), so pixels
-      // the feathered mask leaves at 0 are exactly the original's.
-      if (init!.width === width && init!.height === height) {
-        image = pasteImage(init!, decoded, 0, 0, feathered!.data);
-      } else {
-        const back = await resizeImage(decoded, init!.width, init!.height, 'exact');
-        image = pasteImage(init!, back, 0, 0, feathered!.data);
-      }
-    }
+    // Inpainting was stretched to the generation size: stretch the result back onto the init's pixel grid.
+    const image = mode === 'inpaint' && (init!.width !== width || init!.height !== height) ? await resizeImage(decoded, init!.width, init!.height, 'exact') : decoded;
     candidates.push({ index: k, seed: request.seed + k, image });
   }
   summariseSteps(timings, stepTimes);

@@ -12,10 +12,10 @@ export interface RgbaImage {
 
 /**
  * `init` and `mask` are fitted to the generation size when they differ (img2img: cover;
- * inpainting: stretched, and the result stretched back). Inpainting results are pasted over
- * `init` through the mask feathered by `inpaint.blur`. `inpaint.onlyMasked` is the caller's:
- * crop and paste back with app/service/generation-images.ts (fitInputs / pasteGenerated), as
- * the generation service and `atelier generate` do; runPipeline itself does not crop.
+ * inpainting: stretched, and the result stretched back). Inpainting results are the decoded
+ * image as it is: the paste over `init` through the mask feathered by `inpaint.blur`, and
+ * `inpaint.onlyMasked` cropping, are the caller's — app/service/generation-images.ts (fitInputs
+ * / pasteGenerated), as the generation service and `atelier generate` do, once.
  */
 export interface PipelineImages {
   init?: RgbaImage;

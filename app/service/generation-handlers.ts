@@ -143,6 +143,8 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
         url: imageUrl(c.sha256, options.transport),
       }));
       emit({ type: 'job.completed', jobId: job.id, generationId: record.id, candidates: summaries });
+      // The history lists refresh on library changes, as they do for import, rate, tag, delete.
+      emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] });
     } catch (caught) {
       const error = toApiError(caught);
       const cancelled = job.abort.signal.aborted || error.code === 'cancelled';
@@ -152,6 +154,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
         // A run that started and stopped is history too (what was tried, on what, and why it ended).
         await library
           .recordGeneration({ request, modelName, modelHash, device, appVersion: APP_VERSION, status: cancelled ? 'cancelled' : 'failed', error: error.message, candidates: [] })
+          .then((record) => emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] }))
           .catch(() => undefined);
       }
     }

@@ -137,6 +137,8 @@ describe('generate', () => {
 
     const completed = mine.at(-1) as Extract<StudioEvent, { type: 'job.completed' }>;
     expect(completed.candidates.map((c) => c.seed)).toEqual([5, 6]);
+    // The history lists refresh on it, as on imports and edits.
+    expect(events).toContainEqual({ type: 'library.changed', change: 'recorded', generationIds: [completed.generationId] });
     const record = library.get(completed.generationId);
     expect(record).toMatchObject({ status: 'completed', prompt: 'a red fox', steps: 6, seed: 5, device: 'cpu', model: 'starter', modelName: 'starter' });
     expect(record.modelHash).toMatch(/\S/);
@@ -198,6 +200,11 @@ describe('generate', () => {
     const stopped = await finished(running);
     expect(stopped.at(-1)).toMatchObject({ type: 'job.failed', cancelled: true });
     expect(stopped.filter((e) => e.type === 'job.progress').length).toBeLessThan(200);
+    // A run that started and was stopped is recorded (and announced); a job cancelled while queued never ran.
+    const cancelledRun = () => library.search({ text: 'long' }).items.find((g) => g.status === 'cancelled');
+    const announced = () => events.some((e) => e.type === 'library.changed' && e.generationIds.includes(cancelledRun()?.id ?? '-'));
+    for (let i = 0; i < 200 && !announced(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(events).toContainEqual({ type: 'library.changed', change: 'recorded', generationIds: [cancelledRun()!.id] });
     expect((await finished(after)).at(-1)?.type).toBe('job.completed');
     expect(await service.call('jobs.cancel', { jobId: after })).toEqual({ cancelled: false });
     const states = Object.fromEntries((await service.call('jobs.list', {})).map((j) => [j.jobId, j.state]));

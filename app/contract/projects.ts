@@ -54,7 +54,7 @@ export const Stroke = z
     id: Id,
     tool: SketchTool,
     colour: Colour,
-    /** Nominal width in canvas pixels at pressure 1. */
+    /** Width in canvas pixels at the neutral pressure 0.5 (a mouse's); pressure p draws width × 2p (app/projects/document/pressure.ts). */
     width: z.number().min(0.1).max(1000),
     points: z.array(z.number().finite()).max(MAX_POINTS),
   })

@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import sharp from 'sharp';
 import type { Layer, ProjectDocument, Shape, Stroke } from '../contract/projects.js';
 import { ApiError } from '../contract/errors.js';
-import { type ProjectAssets, findLayer, pngDimensions } from './document/index.js';
+import { type ProjectAssets, findLayer, pngDimensions, pressureWidth } from './document/index.js';
 import { pngBytes } from './png-data.js';
 
 /** Largest scaled size of one placed raster (16384², the largest canvas). */
@@ -61,14 +61,15 @@ function paint(attr: 'stroke' | 'fill', colour: string | null): string {
 
 /**
  * A stroke as round-capped segments whose width follows pressure (SVG strokes have one width,
- * so each segment takes the mean pressure of its two ends).
+ * so each segment takes the mean pressure of its two ends); `pressureWidth` is the same rule
+ * the canvas and the control maps draw with.
  */
 function strokeSvg(stroke: Stroke, colour: string): string {
   const p = stroke.points;
-  if (p.length === 3) return `<circle cx="${p[0]}" cy="${p[1]}" r="${(stroke.width * p[2]!) / 2}" ${paint('fill', colour)}/>`;
+  if (p.length === 3) return `<circle cx="${p[0]}" cy="${p[1]}" r="${pressureWidth(stroke.width, p[2]!) / 2}" ${paint('fill', colour)}/>`;
   const segments: string[] = [];
   for (let i = 0; i + 5 < p.length; i += 3) {
-    const width = stroke.width * ((p[i + 2]! + p[i + 5]!) / 2);
+    const width = pressureWidth(stroke.width, (p[i + 2]! + p[i + 5]!) / 2);
     segments.push(`<line x1="${p[i]}" y1="${p[i + 1]}" x2="${p[i + 3]}" y2="${p[i + 4]}" stroke-width="${width}"/>`);
   }
   return `<g ${paint('stroke', colour)} stroke-linecap="round">${segments.join('')}</g>`;

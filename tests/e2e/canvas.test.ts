@@ -27,6 +27,21 @@ describe('canvas', () => {
     await expect.poll(() => ui.isDark({ x: 100, y: 100 })).toBe(true);
   }, 60_000);
 
+  it('draws a pen stroke thin where pressed lightly and wide where pressed hard', async () => {
+    await ui.press('b');
+    await ui.page.getByTestId('stroke-width').fill('16');
+    // Pressure rises from 0.1 (3 px at x 40…100) to 1 (32 px at x 280…340) along y = 30.
+    const points = Array.from({ length: 31 }, (_, i) => ({ x: 40 + i * 10, y: 30, pressure: Math.min(1, 0.1 + Math.max(0, i - 6) * 0.05) }));
+    await ui.penDrag(points);
+    await expect.poll(() => ui.isDark({ x: 310, y: 30 })).toBe(true);
+    expect(await ui.isDark({ x: 70, y: 30 })).toBe(true);
+    // 10 px off the line: inside the hard end, outside the light one.
+    expect(await ui.isDark({ x: 310, y: 40 })).toBe(true);
+    expect(await ui.isWhite({ x: 70, y: 40 })).toBe(true);
+    await ui.undo();
+    await expect.poll(() => ui.isWhite({ x: 310, y: 30 })).toBe(true);
+  }, 60_000);
+
   it('erases with the eraser, in one undoable step', async () => {
     await ui.press('e');
     await ui.page.getByTestId('stroke-width').fill('30');

@@ -19,6 +19,7 @@ export * from './tree.js';
 export * from './assets.js';
 export * from './migrate.js';
 export * from './errors.js';
+export * from './pressure.js';
 export type {
   Candidate,
   ControlLayer,

@@ -1,6 +1,6 @@
 import type Konva from 'konva';
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import { Ellipse, Layer as KLayer, Line, Rect, Stage, Text } from 'react-konva';
+import { Ellipse, Layer as KLayer, Line, Rect, Shape as KShape, Stage, Text } from 'react-konva';
 import {
   type MaskLayer,
   addShape,
@@ -12,8 +12,8 @@ import {
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
-import { LayerNode } from './LayerNodes.js';
-import { blankMask, fillMaskRect, paintMask } from './raster.js';
+import { LayerNode, native } from './LayerNodes.js';
+import { blankMask, drawStrokes, fillMaskRect, paintMask, traceStroke } from './raster.js';
 import { type Point, type Rect as Box, fitToView, panBy, rectFromDrag, screenToCanvas, wheelZoomFactor, zoomAt } from './viewport.js';
 
 type Draft =
@@ -50,7 +50,9 @@ export function CanvasView({ session }: { session: DocumentSession }) {
   const frameWidth = useUi((s) => s.settings.width);
   const frameHeight = useUi((s) => s.settings.height);
   const host = useRef<HTMLDivElement>(null);
-  const draftLine = useRef<Konva.Line>(null);
+  const draftLine = useRef<Konva.Shape>(null);
+  /** How the stroke in progress previews: brush strokes as they will be drawn (pressure included), masks at one width as they are painted. */
+  const draftStyle = useRef({ colour: '#000000', width: 1, pressure: true });
   const draft = useRef<Draft | null>(null);
   const [box, setBox] = useState<Extract<Draft, { kind: 'box' }> | null>(null);
   const [size, setSize] = useState({ width: 800, height: 600 });
@@ -121,10 +123,8 @@ export function CanvasView({ session }: { session: DocumentSession }) {
         const line = draftLine.current;
         if (line) {
           const masking = tool === 'mask' || tool === 'mask-erase';
-          line.points([at.x, at.y, at.x + 0.01, at.y]);
-          line.stroke(masking ? (tool === 'mask' ? MASK_COLOUR : '#202020') : tool === 'eraser' ? '#808080' : colour);
+          draftStyle.current = { colour: masking ? (tool === 'mask' ? MASK_COLOUR : '#202020') : tool === 'eraser' ? '#808080' : colour, width: strokeWidth, pressure: !masking };
           line.opacity(masking || tool === 'eraser' ? 0.6 : 1);
-          line.strokeWidth(strokeWidth);
           line.visible(true);
           line.getLayer()?.batchDraw();
         }
@@ -157,13 +157,7 @@ export function CanvasView({ session }: { session: DocumentSession }) {
       if (d.kind === 'stroke') {
         const pressure = e.evt.pointerType === 'mouse' ? 0.5 : e.evt.pressure || 0.5;
         d.points.push(at.x, at.y, pressure);
-        const line = draftLine.current;
-        if (line) {
-          const flat = line.points();
-          flat.push(at.x, at.y);
-          line.points(flat);
-          line.getLayer()?.batchDraw();
-        }
+        draftLine.current?.getLayer()?.batchDraw();
         return;
       }
       const next = { ...d, to: e.evt.shiftKey ? square(d.from, at) : at };
@@ -228,7 +222,6 @@ export function CanvasView({ session }: { session: DocumentSession }) {
     } finally {
       if (line) {
         line.visible(false);
-        line.points([]);
         line.getLayer()?.batchDraw();
       }
     }
@@ -294,7 +287,30 @@ export function CanvasView({ session }: { session: DocumentSession }) {
             name="generation-frame"
           />
           <Text x={frame.x} y={frame.y - 18 / viewport.scale} text={`${frameWidth}×${frameHeight}`} fontSize={12 / viewport.scale} fill="#6aa9ff" />
-          <Line ref={draftLine} points={[]} lineCap="round" lineJoin="round" visible={false} perfectDrawEnabled={false} />
+          <KShape
+            ref={draftLine}
+            visible={false}
+            listening={false}
+            perfectDrawEnabled={false}
+            sceneFunc={(ctx) => {
+              const d = draft.current;
+              if (d?.kind !== 'stroke') return;
+              const style = draftStyle.current;
+              const c = native(ctx);
+              if (style.pressure) {
+                drawStrokes(c, [{ id: 'draft', tool: 'brush', colour: style.colour, width: style.width, points: d.points }]);
+                return;
+              }
+              c.save();
+              c.strokeStyle = style.colour;
+              c.lineWidth = style.width;
+              c.lineCap = 'round';
+              c.lineJoin = 'round';
+              traceStroke(c, d.points);
+              c.stroke();
+              c.restore();
+            }}
+          />
           {box && boxRect && box.tool === 'line' && <Line points={[box.from.x, box.from.y, box.to.x, box.to.y]} stroke={colour} strokeWidth={strokeWidth} />}
           {box && boxRect && box.tool === 'ellipse' && (
             <Ellipse x={boxRect.x + boxRect.width / 2} y={boxRect.y + boxRect.height / 2} radiusX={boxRect.width / 2} radiusY={boxRect.height / 2} stroke={colour} strokeWidth={strokeWidth} />

@@ -10,7 +10,7 @@ import { useLoaded } from './useLoaded.js';
 // the others. Sketch and shape layers draw all their strokes in one custom shape rather than
 // one node per stroke, which keeps thousands of strokes cheap.
 
-function native(ctx: Konva.Context): CanvasRenderingContext2D {
+export function native(ctx: Konva.Context): CanvasRenderingContext2D {
   return (ctx as unknown as { _context: CanvasRenderingContext2D })._context;
 }
 

@@ -1,4 +1,4 @@
-import type { Layer, ProjectAssets, ProjectDocument, Shape, Stroke } from '../../../app/projects/document/index.js';
+import { type Layer, type ProjectAssets, type ProjectDocument, type Shape, type Stroke, constantPressure, pressureWidth, widthRuns } from '../../../app/projects/document/index.js';
 import type { Rect } from './viewport.js';
 
 // Pixels in the browser: image loading, mask painting, and rendering document layers to PNG
@@ -50,37 +50,54 @@ export function traceStroke(ctx: CanvasRenderingContext2D, points: readonly numb
 
 /**
  * Draws many strokes, batching runs of consecutive strokes with the same tool, colour and
- * width into one path: one stroke() call for a run instead of one per stroke, which is most
- * of the cost of redrawing a busy sketch. Translucent colours are drawn one by one, since a
- * single path would not darken where strokes overlap.
+ * drawn width into one path: one stroke() call for a run instead of one per stroke, which is
+ * most of the cost of redrawing a busy sketch. Strokes of one pressure throughout (every mouse
+ * stroke) draw at `pressureWidth` of it and batch; a pen stroke whose pressure varies draws as
+ * `widthRuns`, a few polylines of stepped width. Translucent colours are drawn one by one,
+ * since a single path would not darken where strokes overlap.
  */
 export function drawStrokes(ctx: CanvasRenderingContext2D, strokes: readonly Stroke[]): void {
+  const widths = strokes.map((s) => {
+    const p = constantPressure(s.points);
+    return p === null ? null : pressureWidth(s.width, p);
+  });
   let i = 0;
   while (i < strokes.length) {
     const first = strokes[i] as Stroke;
+    const width = widths[i] ?? null;
     let end = i + 1;
-    if (first.colour.length === 7) {
+    if (first.colour.length === 7 && width !== null) {
       while (end < strokes.length) {
         const s = strokes[end] as Stroke;
-        if (s.tool !== first.tool || s.colour !== first.colour || s.width !== first.width) break;
+        if (s.tool !== first.tool || s.colour !== first.colour || widths[end] !== width) break;
         end++;
       }
     }
     ctx.save();
     ctx.globalCompositeOperation = first.tool === 'eraser' ? 'destination-out' : 'source-over';
     ctx.strokeStyle = first.colour;
-    ctx.lineWidth = first.width;
     ctx.lineCap = 'round';
     ctx.lineJoin = 'round';
-    ctx.beginPath();
-    for (let k = i; k < end; k++) {
-      const points = (strokes[k] as Stroke).points;
-      if (points.length < 3) continue;
-      ctx.moveTo(points[0] ?? 0, points[1] ?? 0);
-      if (points.length === 3) ctx.lineTo((points[0] ?? 0) + 0.01, points[1] ?? 0);
-      for (let j = 3; j < points.length; j += 3) ctx.lineTo(points[j] ?? 0, points[j + 1] ?? 0);
+    if (width === null) {
+      for (const run of widthRuns(first.width, first.points)) {
+        ctx.lineWidth = run.width;
+        ctx.beginPath();
+        ctx.moveTo(run.path[0] ?? 0, run.path[1] ?? 0);
+        for (let j = 2; j < run.path.length; j += 2) ctx.lineTo(run.path[j] ?? 0, run.path[j + 1] ?? 0);
+        ctx.stroke();
+      }
+    } else {
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      for (let k = i; k < end; k++) {
+        const points = (strokes[k] as Stroke).points;
+        if (points.length < 3) continue;
+        ctx.moveTo(points[0] ?? 0, points[1] ?? 0);
+        if (points.length === 3) ctx.lineTo((points[0] ?? 0) + 0.01, points[1] ?? 0);
+        for (let j = 3; j < points.length; j += 3) ctx.lineTo(points[j] ?? 0, points[j + 1] ?? 0);
+      }
+      ctx.stroke();
     }
-    ctx.stroke();
     ctx.restore();
     i = end;
   }

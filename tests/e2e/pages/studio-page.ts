@@ -1,4 +1,4 @@
-import { type Locator, type Page } from 'playwright-core';
+import { type Download, type Locator, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 
 export type Tool = 'select' | 'pan' | 'brush' | 'eraser' | 'line' | 'rect' | 'ellipse' | 'region' | 'mask' | 'mask-erase';
@@ -61,6 +61,28 @@ export class StudioPage {
     }
     await this.page.mouse.up();
     if (options.shift) await this.page.keyboard.up('Shift');
+  }
+
+  /**
+   * A pen drag through document points, each with its pressure (0…1), sent as the browser's
+   * own pen input (CDP Input.dispatchMouseEvent with pointerType 'pen' and force), so the
+   * studio sees PointerEvents with pointerType 'pen' and that pressure.
+   */
+  async penDrag(points: Array<DocPoint & { pressure: number }>): Promise<void> {
+    const cdp = await this.page.context().newCDPSession(this.page);
+    try {
+      const send = async (type: 'mousePressed' | 'mouseMoved' | 'mouseReleased', p: DocPoint & { pressure: number }) => {
+        const s = await this.toScreen(p);
+        await cdp.send('Input.dispatchMouseEvent', { type, x: s.x, y: s.y, button: 'left', buttons: type === 'mouseReleased' ? 0 : 1, clickCount: 1, pointerType: 'pen', force: p.pressure });
+      };
+      const [first, ...rest] = points;
+      if (!first) return;
+      await send('mousePressed', first);
+      for (const p of rest) await send('mouseMoved', p);
+      await send('mouseReleased', points.at(-1) ?? first);
+    } finally {
+      await cdp.detach();
+    }
   }
 
   /** The colour on screen at a document point: [r, g, b]. */
@@ -162,5 +184,17 @@ export class StudioPage {
     await this.page.getByTestId('path-input').fill(file);
     await this.page.getByTestId('path-submit').click();
     await this.page.getByTestId('path-dialog').waitFor({ state: 'detached' });
+  }
+
+  /** Web door: "Open from this computer" through the browser's file input. */
+  async uploadProject(file: string): Promise<void> {
+    await this.page.getByTestId('project-upload-input').setInputFiles(file);
+  }
+
+  /** Web door: a browser download of the project or an export; resolves with the download. */
+  async download(format: 'atelier' | 'png' | 'ora' | 'psd' | 'contact-sheet'): Promise<Download> {
+    const started = this.page.waitForEvent('download', { timeout: 60_000 });
+    await this.page.getByTestId('project-download').selectOption(format);
+    return started;
   }
 }

@@ -45,6 +45,33 @@ describe('model detection from configs and graph metadata', () => {
     }
   });
 
+  it('lists the ControlNets a model folder ships (controlnet/ with model.onnx), when its UNet can use them', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-shipped-cn-'));
+    const plain = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-shipped-cn-'));
+    try {
+      expect((await inspectModel(fixture('controlnet-unet-tiny'))).controlnets).toEqual([]);
+      fs.cpSync(fixture('controlnet-unet-tiny'), dir, { recursive: true });
+      fs.cpSync(fixture('controlnet-tiny'), path.join(dir, 'controlnet'), { recursive: true });
+      fs.cpSync(fixture('controlnet-tiny'), path.join(dir, 'controlnet_canny'), { recursive: true });
+      const info = await inspectModel(dir);
+      expect(info.controlnets).toEqual([path.join(dir, 'controlnet'), path.join(dir, 'controlnet_canny')]);
+      // The listed folders are what a request names: the model loads them.
+      const model = await loadModel(dir, { device: 'cpu', controlnets: [info.controlnets[0]!] });
+      try {
+        expect(model.info.controlnets).toEqual(info.controlnets);
+      } finally {
+        await model.release();
+      }
+      // A UNet without residual inputs cannot use one: nothing listed.
+      fs.cpSync(fixture('sd1-tiny'), plain, { recursive: true });
+      fs.cpSync(fixture('controlnet-tiny'), path.join(plain, 'controlnet'), { recursive: true });
+      expect((await inspectModel(plain)).controlnets).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(plain, { recursive: true, force: true });
+    }
+  });
+
   it('names the missing or invalid part', async () => {
     expect((await invalid(inspectModel(fixture('broken-missing-unet')))).message).toBe('unet/model.onnx is missing');
     const corrupt = await invalid(inspectModel(fixture('broken-corrupt-onnx')));

@@ -98,6 +98,17 @@ describe('models', () => {
     expect((await failure(service.call('models.remove', { id: 'starter' }))).code).toBe('bad_request');
   });
 
+  it('lists the ControlNets a model ships in its entry, so the UI can offer them', async () => {
+    const dir = path.join(home, 'models', 'with-controlnet');
+    fs.cpSync(path.join(FIXTURES, 'controlnet-unet-tiny'), dir, { recursive: true });
+    fs.cpSync(path.join(FIXTURES, 'controlnet-tiny'), path.join(dir, 'controlnet'), { recursive: true });
+    const added = await service.call('models.add', { path: dir });
+    const listed = (await service.call('models.list', {})).find((m) => m.id === added.id);
+    expect(listed?.info?.controlnets).toEqual([path.join(dir, 'controlnet')]);
+    expect((await service.call('models.list', {})).find((m) => m.id === 'starter')?.info?.controlnets).toEqual([]); // sd1-tiny ships none
+    await service.call('models.remove', { id: added.id });
+  });
+
   it('refuses a broken folder with invalid_model naming the part', async () => {
     const error = await failure(service.call('models.add', { path: path.join(FIXTURES, 'broken-missing-unet') }));
     expect(error.code).toBe('invalid_model');

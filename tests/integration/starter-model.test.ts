@@ -61,6 +61,7 @@ const luma = ([r, g, b]: [number, number, number]) => 0.299 * r + 0.587 * g + 0.
 describe('starter model', () => {
   it('is an SD-layout model with a scribble ControlNet, 256×256, within its 24 MB budget', () => {
     expect(model.info.acceptsControlnet).toBe(true);
+    expect(model.info.controlnets).toEqual([path.join(STARTER, 'controlnet')]); // shipped, and listed once though also opened by folder
     expect(model.info.prediction).toBe('epsilon');
     expect(model.info.defaultWidth).toBe(SIZE);
     expect(model.info.textEmbedDim).toBe(256);

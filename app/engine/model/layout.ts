@@ -303,6 +303,40 @@ async function findControlUnet(dir: string, read: GraphReader): Promise<{ unet: 
   return undefined;
 }
 
+function acceptsControlnet(unet: UnetLayout, controlUnet: UnetLayout | undefined): boolean {
+  return unet.downResidualNames.length > 0 || controlUnet !== undefined;
+}
+
+/**
+ * ControlNets the model folder ships: first-level subfolders (`controlnet/` in the diffusers
+ * ControlNet pipeline layout, as the starter model has) whose model.onnx takes `controlnet_cond`.
+ * Their absolute folders are what ControlInput.model names. One that cannot serve this model is
+ * left out with a note, not made the model's failure: the model itself still generates.
+ */
+async function findShippedControlNets(dir: string, textDim: number, read: GraphReader, notes: string[]): Promise<string[]> {
+  const found: string[] = [];
+  const subs = fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !STANDARD_PARTS.has(e.name) && fs.existsSync(path.join(dir, e.name, 'model.onnx')))
+    .map((e) => e.name)
+    .sort();
+  for (const sub of subs) {
+    const io = await read(path.join(dir, sub, 'model.onnx'), `${sub}/model.onnx`);
+    if (!io.inputs.some((m) => m.name === 'controlnet_cond')) continue;
+    try {
+      const cn = await readControlNetLayout(path.join(dir, sub), read);
+      if (cn.hiddenDim !== textDim) {
+        notes.push(`${sub}/: a ControlNet for ${cn.hiddenDim}-wide text embeddings; this model's are ${textDim}`);
+        continue;
+      }
+      found.push(cn.dir);
+    } catch (error) {
+      notes.push(`${sub}/: not a usable ControlNet (${error instanceof Error ? error.message : String(error)})`);
+    }
+  }
+  return found;
+}
+
 /** Reads a model folder into a layout, checking every part against the others. */
 export async function readModelLayout(dirIn: string, read: GraphReader): Promise<ModelLayout> {
   const dir = path.resolve(dirIn);
@@ -431,6 +465,8 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
   if (vaeEncoder && encIo) add('vae_encoder', vaeEncoder.file, encIo);
   add('vae_decoder', vaeDecoder.file, decIo);
 
+  const controlnets = acceptsControlnet(unet, controlUnet) ? await findShippedControlNets(dir, textDim, read, notes) : [];
+
   const info: ModelInfo = {
     path: dir,
     family,
@@ -438,14 +474,14 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
     unetInChannels: unet.inChannels,
     inpainting: unet.inChannels === 9,
     lcm,
-    acceptsControlnet: unet.downResidualNames.length > 0 || controlUnet !== undefined,
+    acceptsControlnet: acceptsControlnet(unet, controlUnet),
     textEmbedDim: textDim,
     defaultWidth: sampleSize * vaeScaleFactor,
     defaultHeight: sampleSize * vaeScaleFactor,
     sizeMultiple,
     dtype: unet.sampleType === 'float16' ? 'float16' : 'float32',
     components,
-    controlnets: [],
+    controlnets,
     notes,
   };
   return {

@@ -29,7 +29,8 @@ export class EngineModel implements LoadedModel {
   }
 
   get info(): ModelInfo {
-    return { ...this.layout.info, controlnets: [...this.controlnets.keys()] };
+    // The ones the folder ships (found at inspect), then any other opened by folder.
+    return { ...this.layout.info, controlnets: [...new Set([...this.layout.info.controlnets, ...this.controlnets.keys()])] };
   }
 
   /** The session for one of this model's graphs (absolute path). */

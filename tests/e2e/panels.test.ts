@@ -110,6 +110,34 @@ describe('generation queue', () => {
   }, 90_000);
 });
 
+describe('generation frame', () => {
+  it('resizes by its handles to the model\'s size multiple, in step with the Width/Height fields, and undo restores it', async () => {
+    // sd1-tiny: VAE ×8 and two UNet blocks, so sizes are multiples of 16.
+    expect(await ui.page.getByTestId('width').getAttribute('step')).toBe('16');
+    expect(await ui.frameSize()).toEqual({ width: 64, height: 64 });
+    await ui.dragFrameHandle('corner', { x: 197, y: 150 });
+    await expect.poll(() => ui.frameSize()).toEqual({ width: 192, height: 144 });
+    await ui.dragFrameHandle('right', { x: 101, y: 70 });
+    await expect.poll(() => ui.frameSize()).toEqual({ width: 96, height: 144 });
+    // Never below one multiple / GenerationRequest's 64.
+    await ui.dragFrameHandle('bottom', { x: 50, y: 3 });
+    await expect.poll(() => ui.frameSize()).toEqual({ width: 96, height: 64 });
+    // Each drag is one undo step.
+    await ui.undo();
+    await expect.poll(() => ui.frameSize()).toEqual({ width: 96, height: 144 });
+    await ui.undo();
+    await expect.poll(() => ui.frameSize()).toEqual({ width: 192, height: 144 });
+    await ui.redo();
+    await expect.poll(() => ui.frameSize()).toEqual({ width: 96, height: 144 });
+    // The fields drive the frame too: its handle is where the new width puts it.
+    await ui.settings({ width: 128 });
+    await ui.dragFrameHandle('corner', { x: 130, y: 100 });
+    await expect.poll(() => ui.frameSize()).toEqual({ width: 128, height: 96 });
+    await ui.settings({ width: 64, height: 64 });
+    await ui.press('b');
+  }, 60_000);
+});
+
 describe('reference images and control layers', () => {
   it('drops an image as a reference layer and turns it into a Canny control with a preview', async () => {
     const b64 = squarePng(64);

@@ -8,10 +8,12 @@ import {
   createLayer,
   newId,
   setLayerImage,
+  updateSettings as updateDocumentSettings,
 } from '../../../app/projects/document/index.js';
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
+import { FRAME_HANDLES, type FrameHandle, handlePosition, resizeFrame } from './frame.js';
 import { LayerNode, native } from './LayerNodes.js';
 import { blankMask, drawStrokes, fillMaskRect, paintMask, traceStroke } from './raster.js';
 import { type Point, type Rect as Box, fitToView, panBy, rectFromDrag, screenToCanvas, wheelZoomFactor, zoomAt } from './viewport.js';
@@ -20,7 +22,8 @@ type Draft =
   | { kind: 'stroke'; points: number[] }
   | { kind: 'box'; tool: 'rect' | 'ellipse' | 'region' | 'line'; from: Point; to: Point }
   | { kind: 'pan'; last: Point }
-  | { kind: 'frame'; offset: Point };
+  | { kind: 'frame'; offset: Point }
+  | { kind: 'resize'; handle: FrameHandle; start: Box };
 
 const MASK_COLOUR = '#ff3b6b';
 
@@ -98,6 +101,21 @@ export function CanvasView({ session }: { session: DocumentSession }) {
     };
   }, []);
 
+  // Undo/redo of a frame resize changes the document's generation size: the panel follows.
+  // Only within one document (a project opened or made anew sets the panel itself).
+  useEffect(() => {
+    let previous = history.document;
+    return history.subscribe(() => {
+      const next = history.document;
+      const before = previous;
+      previous = next;
+      if (next.id !== before.id || next.settings === before.settings) return;
+      const { width, height } = next.settings;
+      const panel = studio.state.settings;
+      if (width !== undefined && height !== undefined && (width !== panel.width || height !== panel.height)) studio.updateSettings({ width, height });
+    });
+  }, [history, studio]);
+
   const pointer = (stage: Konva.Stage | null): Point | null => stage?.getPointerPosition() ?? null;
 
   const onDown = useCallback(
@@ -115,6 +133,11 @@ export function CanvasView({ session }: { session: DocumentSession }) {
       if (e.evt.button !== 0) return;
       if (tool === 'select') {
         const f = studio.state.frame;
+        const handle = e.target.name().match(/^frame-handle-(\w+)$/)?.[1] as FrameHandle | undefined;
+        if (handle && FRAME_HANDLES.includes(handle)) {
+          draft.current = { kind: 'resize', handle, start: { ...f, width: studio.state.settings.width, height: studio.state.settings.height } };
+          return;
+        }
         draft.current = { kind: 'frame', offset: { x: at.x - f.x, y: at.y - f.y } };
         return;
       }
@@ -154,6 +177,13 @@ export function CanvasView({ session }: { session: DocumentSession }) {
         studio.store.set({ frame: { x: Math.round(at.x - d.offset.x), y: Math.round(at.y - d.offset.y) } });
         return;
       }
+      if (d.kind === 'resize') {
+        const { settings, models } = studio.state;
+        const multiple = models.find((m) => m.id === settings.model)?.info?.sizeMultiple ?? 8;
+        const next = resizeFrame(d.start, d.handle, at, multiple);
+        if (next.width !== settings.width || next.height !== settings.height) studio.updateSettings(next);
+        return;
+      }
       if (d.kind === 'stroke') {
         const pressure = e.evt.pointerType === 'mouse' ? 0.5 : e.evt.pressure || 0.5;
         d.points.push(at.x, at.y, pressure);
@@ -173,6 +203,21 @@ export function CanvasView({ session }: { session: DocumentSession }) {
     const line = draftLine.current;
     try {
       if (!d || d.kind === 'pan' || d.kind === 'frame') return;
+      if (d.kind === 'resize') {
+        // The size is the generation settings' width × height, which the document keeps:
+        // the drag becomes one undo step there (the document first catches up with the
+        // panel's size, not undoably), and undo hands the old size back to the panel.
+        const { width, height } = studio.state.settings;
+        if (width === d.start.width && height === d.start.height) return;
+        history.applyRemote((doc) => updateDocumentSettings(doc, { width: d.start.width, height: d.start.height }));
+        history.beginGesture('Resize frame');
+        try {
+          history.change((doc) => updateDocumentSettings(doc, { width, height }));
+        } finally {
+          history.endGesture();
+        }
+        return;
+      }
       if (d.kind === 'stroke') {
         const width = studio.state.strokeWidth;
         if (tool === 'mask' || tool === 'mask-erase') {
@@ -317,6 +362,36 @@ export function CanvasView({ session }: { session: DocumentSession }) {
           )}
           {box && boxRect && (box.tool === 'rect' || box.tool === 'region') && <Rect {...boxRect} stroke={colour} strokeWidth={strokeWidth} dash={box.tool === 'region' ? [6, 4] : undefined} />}
         </KLayer>
+        {tool === 'select' && (
+          <KLayer name="frame-handles">
+            {FRAME_HANDLES.map((h) => {
+              const at = handlePosition({ ...frame, width: frameWidth, height: frameHeight }, h);
+              const side = 12 / viewport.scale;
+              return (
+                <Rect
+                  key={h}
+                  name={`frame-handle-${h}`}
+                  x={at.x - side / 2}
+                  y={at.y - side / 2}
+                  width={side}
+                  height={side}
+                  fill="#6aa9ff"
+                  stroke="#ffffff"
+                  strokeWidth={1 / viewport.scale}
+                  hitStrokeWidth={0}
+                  onPointerEnter={(e) => {
+                    const container = e.target.getStage()?.container();
+                    if (container) container.style.cursor = h === 'right' ? 'ew-resize' : h === 'bottom' ? 'ns-resize' : 'nwse-resize';
+                  }}
+                  onPointerLeave={(e) => {
+                    const container = e.target.getStage()?.container();
+                    if (container) container.style.cursor = '';
+                  }}
+                />
+              );
+            })}
+          </KLayer>
+        )}
       </Stage>
     </div>
   );

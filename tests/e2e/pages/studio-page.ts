@@ -85,6 +85,23 @@ export class StudioPage {
     }
   }
 
+  /** The generation frame's size as the Width and Height fields show it. */
+  async frameSize(): Promise<{ width: number; height: number }> {
+    const [width, height] = await Promise.all(['width', 'height'].map(async (f) => Number(await this.page.getByTestId(f).inputValue())));
+    return { width: width ?? NaN, height: height ?? NaN };
+  }
+
+  /**
+   * Drags a resize handle of the generation frame (move tool, V) to a document point. The
+   * frame sits at `frame` (its top-left, canvas pixels) with the fields' size.
+   */
+  async dragFrameHandle(handle: 'right' | 'bottom' | 'corner', to: DocPoint, frame: DocPoint = { x: 0, y: 0 }): Promise<void> {
+    await this.press('v');
+    const { width, height } = await this.frameSize();
+    const from = { x: handle === 'bottom' ? frame.x + width / 2 : frame.x + width, y: handle === 'right' ? frame.y + height / 2 : frame.y + height };
+    await this.drag([from, to]);
+  }
+
   /** The colour on screen at a document point: [r, g, b]. */
   async pixel(p: DocPoint): Promise<[number, number, number]> {
     const s = await this.toScreen(p);

@@ -1,4 +1,4 @@
-import { useEffect, useState, useSyncExternalStore } from 'react';
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import type { ExportFormat, RecoveryEntry, Result } from '../../../app/contract/index.js';
 
 type RecentProject = Result<'projects.recent'>[number];
@@ -7,6 +7,7 @@ import { type DocumentSession } from '../state/document.js';
 import { type StudioController, errorMessage } from '../state/studio.js';
 import { useDocument, useUndoState } from '../state/useDocument.js';
 import { exportProject, newProject, openProject, pushDocument, recoverProject, saveProject } from './projects.js';
+import { type DownloadFormat, downloadProject, isWebDoor, openUploadedProject } from './web-files.js';
 
 type Dialog = { kind: 'open' } | { kind: 'saveAs' } | { kind: 'export'; format: ExportFormat } | null;
 
@@ -16,7 +17,8 @@ const EXTENSIONS: Record<ExportFormat, string> = { png: '.png', ora: '.ora', psd
  * The project menu (new, open, save, save as, export), the name with its unsaved-changes dot,
  * the autosave time, undo/redo, and the recovery prompt after a crash. Paths are on the
  * studio's machine: in web mode the artist types them; the desktop app's native dialogs send
- * them as desktop.command events.
+ * them as desktop.command events. In a browser, "Open from this computer" and "Download" also
+ * use the browser's own file picker and downloads (web-files.ts).
  */
 export function ProjectBar({ session }: { session: DocumentSession }) {
   const studio = useStudio();
@@ -26,6 +28,8 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
   const settings = useUi((s) => s.settings);
   const [dialog, setDialog] = useState<Dialog>(null);
   const [recoveries, setRecoveries] = useState<RecoveryEntry[]>([]);
+  const upload = useRef<HTMLInputElement>(null);
+  const web = isWebDoor();
 
   // Start: offer recovery of a crashed session, else begin a new project.
   useEffect(() => {
@@ -129,6 +133,50 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
           <option value="psd">Photoshop (.psd)</option>
           <option value="contact-sheet">Contact sheet</option>
         </select>
+        {web && (
+          <>
+            <button
+              type="button"
+              role="menuitem"
+              data-testid="project-upload"
+              onClick={() => upload.current?.click()}
+              aria-label="Open from this computer"
+              title="Open from this computer (.atelier, .ora, .psd)"
+            >
+              Upload…
+            </button>
+            <input
+              ref={upload}
+              type="file"
+              hidden
+              accept=".atelier,.ora,.psd"
+              data-testid="project-upload-input"
+              onChange={(e) => {
+                const file = e.target.files?.[0];
+                // Cleared so that choosing the same file again still fires a change.
+                e.target.value = '';
+                if (!file) return;
+                if (dirty && !window.confirm('Discard unsaved changes?')) return;
+                void openUploadedProject(studio, session, file);
+              }}
+            />
+            <select
+              aria-label="Download"
+              data-testid="project-download"
+              value=""
+              onChange={(e) => {
+                if (e.target.value) void downloadProject(studio, session, e.target.value as DownloadFormat);
+              }}
+            >
+              <option value="">Download…</option>
+              <option value="atelier">Project (.atelier)</option>
+              <option value="png">PNG (flattened)</option>
+              <option value="ora">OpenRaster (.ora)</option>
+              <option value="psd">Photoshop (.psd)</option>
+              <option value="contact-sheet">Contact sheet</option>
+            </select>
+          </>
+        )}
       </div>
       <span className="project-name" data-testid="project-name" data-dirty={dirty} data-session={info.sessionId ? 'ready' : 'pending'} title={info.path ?? 'Not saved yet'}>
         {doc.name}

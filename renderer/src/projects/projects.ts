@@ -66,10 +66,15 @@ export async function openProject(studio: StudioController, session: DocumentSes
   const previous = session.session.get().sessionId;
   const opened = await studio.attempt('Could not open the project', () => studio.api.call('projects.open', { path }));
   if (!opened) return false;
+  adoptOpened(studio, session, opened, previous);
+  return true;
+}
+
+/** Shows a project the service opened (from a path, or from a browser upload) in place of the current one. */
+export function adoptOpened(studio: StudioController, session: DocumentSession, opened: OpenedProject, previous = session.session.get().sessionId): void {
   adopt(studio, session, opened);
   if (opened.migratedFrom !== null) studio.toast('info', `Opened a version ${opened.migratedFrom} project; it will be saved in the current format`);
   if (previous && previous !== opened.sessionId) void studio.api.call('projects.close', { sessionId: previous }).catch(() => undefined);
-  return true;
 }
 
 export async function recoverProject(studio: StudioController, session: DocumentSession, recoveryId: string): Promise<boolean> {

@@ -157,6 +157,26 @@ export class StudioPage {
     await this.page.getByTestId('prompt').fill(text);
   }
 
+  /** The prompt box's autocomplete list. */
+  promptSuggestions(): Locator {
+    return this.page.getByTestId('prompt-suggestions');
+  }
+
+  /**
+   * The same studio in a new browser profile (no local prompt history or presets), as a
+   * second window or another machine on the network would open it. Close its context after.
+   */
+  async freshWindow(url: string): Promise<StudioPage> {
+    const browser = this.page.context().browser();
+    if (!browser) throw new Error('no browser behind this page');
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(url);
+    const fresh = new StudioPage(page);
+    await fresh.ready();
+    return fresh;
+  }
+
   errorToasts(): Locator {
     return this.page.getByTestId('toast-error');
   }

@@ -164,8 +164,24 @@ export type ImportFileResult = z.infer<typeof ImportFileResult>;
 
 const Ids = z.array(z.string().min(1)).min(1).max(10_000);
 
+/** Prompt autocomplete from the history: phrases of earlier prompts starting with what is typed. */
+export const PromptPhrasesQuery = z
+  .object({
+    /** What is being typed (the word at the caret, or more): at least 2 characters. */
+    prefix: z.string().trim().min(2).max(200),
+    limit: z.number().int().min(1).max(50).default(8),
+  })
+  .strict();
+export type PromptPhrasesQueryInput = z.input<typeof PromptPhrasesQuery>;
+export const PromptPhrasesResult = z.object({
+  /** Comma-separated phrases of recorded prompts, emphasis dropped, most frequent first. */
+  phrases: z.array(z.object({ phrase: z.string(), count: z.number().int().min(1) })),
+});
+export type PromptPhrasesResult = z.infer<typeof PromptPhrasesResult>;
+
 export const libraryMethods = {
   'library.search': { params: LibrarySearchQuery, result: LibrarySearchResult },
+  'library.promptPhrases': { params: PromptPhrasesQuery, result: PromptPhrasesResult },
   /** A generation or candidate id → its generation. */
   'library.get': { params: z.object({ id: z.string().min(1) }).strict(), result: GenerationRecord },
   'library.rate': {

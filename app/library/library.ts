@@ -43,10 +43,13 @@ import {
   type LibrarySearchResult,
   type LineageNode,
   type LineageResult,
+  PromptPhrasesQuery,
+  type PromptPhrasesQueryInput,
+  type PromptPhrasesResult,
   type RecallResult,
 } from '../contract/library.js';
 import { newId } from './ids.js';
-import { buildFtsQuery, parseDateBound } from './search-query.js';
+import { buildFtsQuery, countPromptPhrases, parseDateBound, promptPrefixQuery } from './search-query.js';
 import { ImageStore, type StoredImage, type StoredImageWithBytes, fsyncDir, writeFileDurably } from './image-store.js';
 import { atelierRecord, parseImportedMetadata } from './interchange.js';
 import { hashModelFiles, listModelFiles, modelFingerprint } from './model-hash.js';
@@ -543,6 +546,24 @@ export class Library {
   }
 
   /** A generation (by its id or one of its candidates' ids). */
+  /**
+   * Prompt autocomplete: phrases of recorded prompts that start with `prefix`. The FTS index
+   * (prefix-indexed for this) finds the prompts holding such a word; only the most recent
+   * 2 000 of them are read, which keeps it quick on a large history.
+   */
+  promptPhrases(input: PromptPhrasesQueryInput): PromptPhrasesResult {
+    const parsed = PromptPhrasesQuery.safeParse(input);
+    if (!parsed.success) throw new ApiError('bad_request', `Invalid prompt phrase query: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    const { prefix, limit } = parsed.data;
+    const match = promptPrefixQuery(prefix);
+    if (!match) return { phrases: [] };
+    const prompts = this.db
+      .prepare('SELECT g.prompt FROM generations g WHERE g.seq IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?) ORDER BY g.seq DESC LIMIT 2000')
+      .pluck()
+      .all(match) as string[];
+    return { phrases: countPromptPhrases(prompts, prefix, limit) };
+  }
+
   get(id: string): GenerationRecord {
     const row = this.generationRow(id);
     const summary = this.summary(row, this.candidatesOf([row.id]).get(row.id) ?? [], this.tagsOf([row.id]).get(row.id) ?? []);

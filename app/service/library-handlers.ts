@@ -33,6 +33,7 @@ export function libraryHandlers(library: Library, options: LibraryAreaOptions = 
   };
   return {
     'library.search': (params) => library.search(params),
+    'library.promptPhrases': (params) => library.promptPhrases(params),
     'library.get': ({ id }) => library.get(id),
     'library.rate': ({ candidateId, ...change }, ctx) => {
       const candidate = library.rate(candidateId, change);

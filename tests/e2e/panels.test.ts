@@ -71,6 +71,26 @@ describe('prompt panel', () => {
     expect(await box.inputValue()).toBe('a house, sunset sky');
   });
 
+  it('autocompletes from the library: a fresh window that never typed the prompt suggests its phrases', async () => {
+    // 'a red barn, sunset sky' was generated above, so the library has it; this browser
+    // profile's local prompt list is empty.
+    const fresh = await ui.freshWindow(studio.url);
+    try {
+      expect(await fresh.page.evaluate('localStorage.getItem("atelier.prompts")')).toBeNull();
+      const box = fresh.page.getByTestId('prompt');
+      await box.pressSequentially('a castle, suns');
+      await expect.poll(() => fresh.promptSuggestions().textContent()).toContain('sunset sky');
+      await box.press('Tab');
+      expect(await box.inputValue()).toBe('a castle, sunset sky');
+      // A word no recorded prompt has: no list.
+      await box.pressSequentially(', zebr');
+      await fresh.page.waitForTimeout(400);
+      expect(await fresh.promptSuggestions().count()).toBe(0);
+    } finally {
+      await fresh.page.context().close();
+    }
+  });
+
   it('saves and applies a named preset', async () => {
     await ui.page.getByText('Presets').click();
     await ui.settings({ steps: 7, cfg: 3.5 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEmphasis, suggestPhrases, wordAt } from '../../renderer/src/prompt/emphasis.js';
+import { mergeSuggestions, parseEmphasis, suggestPhrases, wordAt } from '../../renderer/src/prompt/emphasis.js';
 import { randomSeed, seedAfterRun, seedForRun } from '../../renderer/src/prompt/seeds.js';
 
 /** The weight of the text span containing `needle`. */
@@ -67,5 +67,13 @@ describe('seed policy', () => {
   it('increment moves past the whole batch (candidate k used seed + k)', () => {
     expect(seedAfterRun('increment', 10, 4)).toBe(14);
     expect(seedAfterRun('fixed', 10, 4)).toBe(10);
+  });
+});
+
+describe('autocomplete from this browser and the library', () => {
+  it('puts local phrases first, then library ones, without case-only repeats, up to the limit', () => {
+    expect(mergeSuggestions(['sunset sky'], ['Sunset sky', 'sunlit rocks', 'sunset glow'])).toEqual(['sunset sky', 'sunlit rocks', 'sunset glow']);
+    expect(mergeSuggestions([], ['a', 'b', 'c'], 2)).toEqual(['a', 'b']);
+    expect(mergeSuggestions(['x'], [])).toEqual(['x']);
   });
 });

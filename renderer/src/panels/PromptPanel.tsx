@@ -39,7 +39,7 @@ export function PromptPanel({ onGenerate }: { onGenerate: () => void }) {
 
   return (
     <section className="panel prompt-panel" aria-label="Prompt">
-      <PromptField label="Prompt" testId="prompt" value={s.prompt} onChange={(prompt) => set({ prompt })} history={history} />
+      <PromptField label="Prompt" testId="prompt" value={s.prompt} onChange={(prompt) => set({ prompt })} history={history} fromLibrary />
       <PromptField label="Negative prompt" testId="negative-prompt" value={s.negativePrompt} onChange={(negativePrompt) => set({ negativePrompt })} history={history} rows={2} />
 
       <label className="field">

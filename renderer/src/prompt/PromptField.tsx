@@ -1,5 +1,6 @@
 import { useMemo, useRef, useState } from 'react';
-import { parseEmphasis, suggestPhrases, wordAt } from './emphasis.js';
+import { mergeSuggestions, parseEmphasis, suggestPhrases, wordAt } from './emphasis.js';
+import { useLibraryPhrases } from './useLibraryPhrases.js';
 
 interface Props {
   label: string;
@@ -7,6 +8,8 @@ interface Props {
   value: string;
   onChange: (value: string) => void;
   history: readonly string[];
+  /** Also suggest phrases from the library's recorded prompts (the positive prompt only). */
+  fromLibrary?: boolean;
   rows?: number;
 }
 
@@ -20,7 +23,7 @@ function weightClass(weight: number): string {
  * A prompt box that highlights emphasis syntax: a transparent textarea over a mirror that
  * paints the same text with colours (CSP forbids inline style tags, not style props).
  */
-export function PromptField({ label, testId, value, onChange, history, rows = 3 }: Props) {
+export function PromptField({ label, testId, value, onChange, history, fromLibrary = false, rows = 3 }: Props) {
   const area = useRef<HTMLTextAreaElement>(null);
   const mirror = useRef<HTMLDivElement>(null);
   const [caret, setCaret] = useState(0);
@@ -28,7 +31,8 @@ export function PromptField({ label, testId, value, onChange, history, rows = 3 
   const [active, setActive] = useState(0);
   const spans = useMemo(() => parseEmphasis(value), [value]);
   const { start, word } = wordAt(value, caret);
-  const suggestions = useMemo(() => (open ? suggestPhrases(history, word) : []), [open, history, word]);
+  const library = useLibraryPhrases(word, open && fromLibrary);
+  const suggestions = useMemo(() => (open ? mergeSuggestions(suggestPhrases(history, word), library.phrases) : []), [open, history, word, library]);
 
   const accept = (phrase: string) => {
     const next = value.slice(0, start) + phrase + value.slice(caret);

@@ -136,3 +136,21 @@ export function suggestPhrases(history: readonly string[], word: string, limit =
     .slice(0, limit)
     .map(([p]) => p);
 }
+
+/**
+ * Autocomplete from both sources: this browser's own recent prompts first (what the artist
+ * just typed), then the library's phrases (library.promptPhrases, every recorded prompt),
+ * without repeating a phrase that differs only in case.
+ */
+export function mergeSuggestions(local: readonly string[], library: readonly string[], limit = 8): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const phrase of [...local, ...library]) {
+    const key = phrase.toLowerCase();
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(phrase);
+    if (out.length === limit) break;
+  }
+  return out;
+}

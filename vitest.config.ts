@@ -15,6 +15,9 @@ export default defineConfig({
           hookTimeout: 180_000,
           // One browser at a time: the build machines have two cores.
           fileParallelism: false,
+          // A page settles later on a loaded machine: polls wait up to 10 s (not vitest's 1 s)
+          // before they fail, and still fail when the condition never holds.
+          expect: { poll: { timeout: 10_000, interval: 100 } },
         },
       },
     ],

@@ -129,8 +129,8 @@ describe('the artist loop', () => {
     await ui.open(file);
     await expect.poll(() => ui.layerNames()).toEqual(layersBefore);
     await expect.poll(() => ui.page.getByTestId('project-name').getAttribute('data-dirty')).toBe('false');
-    const pixelsAfter = await Promise.all([{ x: 32, y: 40 }, { x: 10, y: 10 }, { x: 50, y: 20 }].map((p) => ui.pixel(p)));
-    expect(pixelsAfter).toEqual(pixelsBefore);
+    // Raster layers decode asynchronously after the layer list appears: wait for the pixels, not a fixed time.
+    await expect.poll(() => Promise.all([{ x: 32, y: 40 }, { x: 10, y: 10 }, { x: 50, y: 20 }].map((p) => ui.pixel(p))), { timeout: 15_000 }).toEqual(pixelsBefore);
 
     // The file on disk holds both generations and their lineage.
     const res = await studio.context.request.post(`${studio.origin}/api/call`, { data: { v: 1, method: 'projects.info', params: { path: file } } });

@@ -5,3 +5,4 @@ export * from './library.js';
 export * from './projects.js';
 export * from './generation.js';
 export * from './desktop.js';
+export * from './prompts.js';

@@ -1,19 +1,11 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { GenerationRecord, GenerationSummary, LibrarySearchQueryInput } from '../../app/contract/index.js';
 import { openLibrary, recoverLibrary } from '../../app/library/index.js';
-import { type StudioService, createStudio, resolveHome } from '../../app/service/index.js';
+import { resolveHome } from '../../app/service/index.js';
+import { withStudio } from './studio.js';
 
 // `atelier history …`: the library from the command line, through the StudioService
 // (the CLI's door), under ATELIER_HOME or the per-user data folder.
-
-async function withStudio<T>(fn: (studio: StudioService) => Promise<T>): Promise<T> {
-  const studio = await createStudio({ transport: 'cli' });
-  try {
-    return await fn(studio);
-  } finally {
-    await studio.close();
-  }
-}
 
 const int = (name: string) => (value: string): number => {
   const n = Number(value);

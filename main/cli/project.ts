@@ -1,17 +1,8 @@
 import { type Command, Option } from 'commander';
 import { ExportFormat } from '../../app/contract/projects.js';
-import { type StudioService, createStudio } from '../../app/service/index.js';
+import { withStudio } from './studio.js';
 
 // `atelier project …`: .atelier files from the command line, through the StudioService.
-
-async function withStudio<T>(fn: (studio: StudioService) => Promise<T>): Promise<T> {
-  const studio = await createStudio({ transport: 'cli' });
-  try {
-    return await fn(studio);
-  } finally {
-    await studio.close();
-  }
-}
 
 export function registerProjectCommands(program: Command): void {
   const project = program.command('project').description('inspect and export .atelier project files');

@@ -3,6 +3,8 @@
 // `(words:1.5)` sets it, `\(` is a literal bracket. Source: modules/prompt_parser.py,
 // parse_prompt_attention (round_bracket_multiplier = 1.1, square_bracket_multiplier = 1/1.1).
 
+import { countPromptPhrases } from '../../../app/contract/prompts.js';
+
 export type EmphasisKind = 'text' | 'bracket' | 'weight' | 'unmatched';
 
 export interface EmphasisSpan {
@@ -121,20 +123,8 @@ export function wordAt(prompt: string, caret: number): { start: number; word: st
  * typed, most frequent first.
  */
 export function suggestPhrases(history: readonly string[], word: string, limit = 8): string[] {
-  const needle = word.trim().toLowerCase();
-  if (needle.length < 2) return [];
-  const counts = new Map<string, number>();
-  for (const prompt of history) {
-    for (const raw of prompt.split(',')) {
-      const phrase = raw.replace(/:\s*[\d.]+\s*([)\]]|$)/g, '$1').replace(/[()[\]]/g, '').trim();
-      if (phrase.length <= needle.length || !phrase.toLowerCase().startsWith(needle)) continue;
-      counts.set(phrase, (counts.get(phrase) ?? 0) + 1);
-    }
-  }
-  return [...counts.entries()]
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    .slice(0, limit)
-    .map(([p]) => p);
+  if (word.trim().length < 2) return [];
+  return countPromptPhrases(history, word, limit).map((p) => p.phrase);
 }
 
 /**

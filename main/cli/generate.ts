@@ -170,6 +170,22 @@ function progressReporter(json: boolean, batch: number): { onProgress: (p: Pipel
   };
 }
 
+/**
+ * Writes `<base>.png` in `dir`, or `<base>-2.png`, `-3`, … when that name is taken: two runs in
+ * the same second with the same seed must never overwrite each other's images.
+ */
+export function writeNew(dir: string, base: string, bytes: Buffer): string {
+  for (let n = 1; ; n++) {
+    const file = path.join(dir, n === 1 ? `${base}.png` : `${base}-${n}.png`);
+    try {
+      fs.writeFileSync(file, bytes, { flag: 'wx' });
+      return file;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
 export async function generateCommand(opts: GenerateOptions): Promise<void> {
   const request = requestFromOptions(opts);
   const decoded = await decodeInputs(request);
@@ -210,8 +226,7 @@ export async function generateCommand(opts: GenerateOptions): Promise<void> {
       const parameters = formatA1111Parameters(request, { seed: c.seed, modelName, modelHash, appVersion: APP_VERSION, width: c.image.width, height: c.image.height });
       const record = atelierRecord(request, { seed: c.seed, index: c.index, modelName, modelHash, device: result.device, appVersion: APP_VERSION });
       const png = await encodePngWithMetadata(c.image, { parameters, record });
-      const file = path.join(opts.out, `${stamp}-${c.seed}.png`);
-      fs.writeFileSync(file, png);
+      const file = writeNew(opts.out, `${stamp}-${c.seed}`, png);
       files.push(path.resolve(file));
       pngs.push(png);
     }

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodePng } from '../../app/engine/image.js';
 import { readPngMetadata } from '../../app/library/png-metadata.js';
+import { writeNew } from '../../main/cli/generate.js';
 import { tempHome } from '../helpers/home.js';
 
 // `atelier generate` and `atelier models inspect` as a user runs them: a child process.
@@ -63,6 +64,14 @@ describe('atelier generate', () => {
     const img2img = await atelier('generate', '--model', path.join(MODELS, 'sd1-tiny-optimum'), '--prompt', 'a tree', '--seed', '1', '--steps', '2', '--init', init, '--strength', '0.6', '--out', out, '--json');
     expect(img2img.code, img2img.stderr).toBe(0);
     expect(fs.readdirSync(out).filter((f) => f.endsWith('.png'))).toHaveLength(3);
+  });
+
+  it('never overwrites an earlier image: a taken name gets -2, -3, …', () => {
+    const out = path.join(home, 'out3');
+    fs.mkdirSync(out, { recursive: true });
+    const names = ['first', 'second', 'third'].map((text) => writeNew(out, '20261126-120000-9', Buffer.from(text)));
+    expect(names.map((f) => path.basename(f))).toEqual(['20261126-120000-9.png', '20261126-120000-9-2.png', '20261126-120000-9-3.png']);
+    expect(names.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(['first', 'second', 'third']);
   });
 
   it('exits non-zero with a clear message on bad input', async () => {

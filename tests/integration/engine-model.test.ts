@@ -4,6 +4,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectModel, loadModel } from '../../app/engine/index.js';
 import { InvalidModelError } from '../../app/engine/model/errors.js';
+import { hasVulkanLoader, openSession } from '../../app/engine/model/session.js';
+import { tempHome } from '../helpers/home.js';
 
 const FIXTURES = path.resolve('tests/fixtures/models');
 const fixture = (name: string): string => path.join(FIXTURES, name);
@@ -99,5 +101,27 @@ describe('model detection from configs and graph metadata', () => {
     expect((await invalid(plain)).message).toMatch(/has no UNet that accepts ControlNet residuals/);
     const sd2 = loadModel(fixture('sd2-vpred-tiny'), { device: 'cpu', controlnets: [fixture('controlnet-tiny')] });
     expect((await invalid(sd2)).message).toMatch(/has no UNet that accepts ControlNet residuals/);
+  });
+});
+
+describe('device auto on Linux', () => {
+  it.runIf(process.platform === 'linux')('skips WebGPU, with the reason, where no Vulkan loader exists — and tries it where one does', async () => {
+    const fallbacks: string[] = [];
+    const opened = await openSession(path.join(fixture('sd1-tiny'), 'vae_decoder', 'model.onnx'), 'vae_decoder/model.onnx', 'auto', fallbacks, false);
+    await opened.session.release();
+    const webgpu = fallbacks.find((f) => f.startsWith('webgpu: '));
+    if (hasVulkanLoader()) expect(webgpu ?? '').not.toMatch(/no Vulkan loader/);
+    else expect(webgpu).toBe('webgpu: no Vulkan loader (libvulkan.so.1) on this machine');
+  });
+
+  it('finds a loader through LD_LIBRARY_PATH', () => {
+    const { home, cleanup } = tempHome();
+    try {
+      fs.writeFileSync(path.join(home, 'libvulkan.so.1'), '');
+      expect(hasVulkanLoader({ LD_LIBRARY_PATH: `/nonexistent:${home}` })).toBe(true);
+      expect(hasVulkanLoader({ LD_LIBRARY_PATH: '/nonexistent' })).toBe(hasVulkanLoader());
+    } finally {
+      cleanup();
+    }
   });
 });

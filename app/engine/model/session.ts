@@ -31,7 +31,35 @@ function skipReason(ep: string): string | undefined {
       return 'onnxruntime-node binding not found';
     }
   }
+  if (ep === 'webgpu' && process.platform === 'linux' && !hasVulkanLoader()) {
+    // Dawn would print "Couldn't load Vulkan" to stderr from native code before failing.
+    return 'no Vulkan loader (libvulkan.so.1) on this machine';
+  }
   return undefined;
+}
+
+let vulkanLoader: boolean | undefined;
+
+/**
+ * Whether a Vulkan loader is where the dynamic linker looks for it. WebGPU on Linux runs on
+ * Vulkan through Dawn; without the loader it cannot start. Checked once per process.
+ */
+export function hasVulkanLoader(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (vulkanLoader !== undefined && env === process.env) return vulkanLoader;
+  const dirs = [
+    ...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/lib/x86_64-linux-gnu',
+    '/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+  ];
+  const found = dirs.some((dir) => fs.existsSync(path.join(dir, 'libvulkan.so.1')));
+  if (env === process.env) vulkanLoader = found;
+  return found;
 }
 
 export interface OpenedSession {

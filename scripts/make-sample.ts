@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { CandidateSummary, GenerationRequestInput, ImageRef, StudioEvent } from '../app/contract/index.js';
+import type { CandidateSummary, GenerationRequestInput, StudioEvent } from '../app/contract/index.js';
 import type { Candidate, GenerationSettings, Layer, ProjectDocument, Stroke } from '../app/contract/projects.js';
 import {
   type ProjectAssets,
@@ -17,6 +17,7 @@ import {
   createLayer,
   findCandidate,
   lineage,
+  requestForDocument,
   setFavourite,
   setLayerProperties,
   updateSettings,
@@ -125,19 +126,6 @@ function requestFrom(s: GenerationSettings, extra: Partial<GenerationRequestInpu
   };
 }
 
-/** The request as the document keeps it: canvas pixels replaced by a marker (they are in parts). */
-function stripImages(request: GenerationRequestInput): Record<string, unknown> {
-  const image = (ref: ImageRef | undefined) => (ref && 'png' in ref ? { png: '(canvas)' } : ref);
-  return JSON.parse(
-    JSON.stringify({
-      ...request,
-      init: image(request.init),
-      inpaint: request.inpaint ? { ...request.inpaint, mask: image(request.inpaint.mask) } : undefined,
-      controls: request.controls?.map((c) => ({ ...c, image: image(c.image) })),
-    }),
-  ) as Record<string, unknown>;
-}
-
 /** A layer rendered over a background colour, as a base64 PNG (what the canvas sends as a control map or mask). */
 async function renderedPng(doc: ProjectDocument, assets: ProjectAssets, layer: Layer, background: string): Promise<string> {
   const out = emptyRgba(doc.canvas.width, doc.canvas.height);
@@ -228,7 +216,7 @@ async function main(): Promise<void> {
         id: done.generationId,
         createdAt: new Date().toISOString(),
         mode: request.inpaint ? 'inpaint' : request.init ? 'img2img' : 'txt2img',
-        request: stripImages(request),
+        request: requestForDocument(request),
         parentCandidateId: parent,
         maskLayerId: mask?.layerId ?? null,
         maskSnapshot: mask ? { part: mask.part } : null,

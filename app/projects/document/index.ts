@@ -39,3 +39,4 @@ export type {
   SketchLayer,
   Stroke,
 } from '../../contract/projects.js';
+export * from './requests.js';

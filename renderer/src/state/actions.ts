@@ -13,6 +13,7 @@ import {
   findCandidate,
   setFavourite,
   modeOfRequest,
+  requestForDocument,
 } from './doc-ops.js';
 import { maskIsEmpty, renderFrame, toPngDataUrl } from '../canvas/raster.js';
 import { type DocumentSession } from './document.js';
@@ -165,26 +166,13 @@ export async function recordGeneration(session: DocumentSession, generationId: s
       id: generationId,
       createdAt: new Date().toISOString(),
       mode: modeOfRequest(request),
-      request: stripImages(request),
+      request: requestForDocument(request),
       parentCandidateId: parent,
       maskLayerId: mask?.layerId ?? null,
       maskSnapshot: mask ? { part: mask.part } : null,
       candidates,
     }),
   );
-}
-
-/** The request as stored in the document: image bytes replaced by a marker (they are in parts). */
-function stripImages(request: GenerationRequestInput): Record<string, unknown> {
-  const image = (ref: ImageRef | undefined) => (ref && 'png' in ref ? { png: '(canvas)' } : ref);
-  return JSON.parse(
-    JSON.stringify({
-      ...request,
-      init: image(request.init),
-      inpaint: request.inpaint ? { ...request.inpaint, mask: image(request.inpaint.mask) } : undefined,
-      controls: request.controls?.map((c) => ({ ...c, image: image(c.image) })),
-    }),
-  ) as Record<string, unknown>;
 }
 
 /** Accept: the candidate goes onto the canvas as a new layer at the generation frame (undoable). */

@@ -1,10 +1,9 @@
 /**
- * PNG text metadata: write Atelier's own chunks, and read anyone's chunks safely.
+ * PNG text metadata: read anyone's text chunks safely, and write ours.
  *
- *   formatA1111Parameters(request, extras) → the A1111 "parameters" text other tools read
- *   encodePngWithMetadata(rgba, { parameters, record }) → PNG bytes with a `parameters`
- *       tEXt (iTXt when not Latin-1) and an iTXt `atelier` chunk holding the full record
  *   readPngMetadata(bytes, limits?) → { width, height, chunks } or a PngMetadataError
+ *   textChunk(keyword, text) / insertTextChunks(png, chunks) / stripTextChunks(png)
+ *   encodeRgbaPng(rgba) → PNG bytes (no text yet; stamp.ts adds Atelier's metadata)
  *
  * readPngMetadata is where hostile files stop: it walks the chunk list by hand (signature,
  * lengths, CRCs, IHDR sanity and size limits, per-chunk and total text limits, a cap on the
@@ -14,12 +13,8 @@
  */
 import zlib from 'node:zlib';
 import { PNG } from 'pngjs';
-import { type GenerationRequest, modeOf } from '../contract/generation.js';
 
 export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** The Atelier record chunk's keyword. */
-export const ATELIER_CHUNK = 'atelier';
 
 export interface PngLimits {
   /** Largest accepted width and height, each (pixels). */
@@ -243,97 +238,27 @@ export function insertTextChunks(png: Buffer, textChunks: Buffer[]): Buffer {
   return Buffer.concat([png.subarray(0, afterHeader), ...textChunks, png.subarray(afterHeader)]);
 }
 
-/**
- * Encodes RGBA pixels as a PNG carrying the A1111 `parameters` text and an iTXt `atelier`
- * chunk with the full record (JSON), which our own import reads back losslessly.
- */
-export async function encodePngWithMetadata(
-  image: { width: number; height: number; data: Uint8Array },
-  meta: { parameters: string; record: unknown },
-): Promise<Buffer> {
+/** A PNG without its tEXt/zTXt/iTXt chunks (the bytes must be a PNG already validated). */
+export function stripTextChunks(png: Buffer): Buffer {
+  const parts: Buffer[] = [png.subarray(0, 8)];
+  let offset = 8;
+  while (offset + 12 <= png.length) {
+    const length = png.readUInt32BE(offset);
+    const type = png.toString('latin1', offset + 4, offset + 8);
+    const end = offset + 12 + length;
+    if (!TEXT_TYPES.has(type)) parts.push(png.subarray(offset, end));
+    offset = end;
+    if (type === 'IEND') break;
+  }
+  return Buffer.concat(parts);
+}
+
+/** RGBA pixels (8 bits per channel, no text chunks) as a PNG. */
+export function encodeRgbaPng(image: { width: number; height: number; data: Uint8Array }): Buffer {
   const { width, height, data } = image;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new Error(`Invalid image size ${width}×${height}`);
   if (data.length !== width * height * 4) throw new Error(`RGBA data has ${data.length} bytes; ${width}×${height} needs ${width * height * 4}`);
   const png = new PNG({ width, height, colorType: 6, inputColorType: 6, bitDepth: 8, inputHasAlpha: true });
   png.data = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const encoded = PNG.sync.write(png, { colorType: 6, inputColorType: 6, bitDepth: 8, inputHasAlpha: true });
-  return insertTextChunks(encoded, [
-    textChunk('parameters', meta.parameters),
-    textChunk(ATELIER_CHUNK, JSON.stringify(meta.record), { forceItxt: true }),
-  ]);
-}
-
-// ---------------------------------------------------------------------------------------
-// A1111 "parameters"
-
-/** Our sampler → A1111's sampler name and schedule type (A1111 ≥ 1.9 split the two). */
-export const A1111_SAMPLERS: Record<GenerationRequest['sampler'], { sampler: string; schedule?: string }> = {
-  ddim: { sampler: 'DDIM' },
-  euler: { sampler: 'Euler' },
-  euler_a: { sampler: 'Euler a' },
-  dpmpp_2m: { sampler: 'DPM++ 2M' },
-  dpmpp_2m_karras: { sampler: 'DPM++ 2M', schedule: 'Karras' },
-  lcm: { sampler: 'LCM' },
-};
-
-/**
- * A1111's quoting of a value in the parameters line (modules/infotext_utils.py `quote`):
- * plain unless it holds a comma, newline or colon, then JSON-quoted.
- */
-export function quoteA1111(value: string): string {
-  if (!/[,\n:]/.test(value)) return value;
-  return JSON.stringify(value);
-}
-
-const num = (n: number): string => String(Number(n.toFixed(6)));
-
-/**
- * The A1111 infotext ("parameters") for one candidate, following
- * modules/processing.py `create_infotext`: prompt, a "Negative prompt:" line, then one line
- * of "Key: value" pairs. A1111's "Model hash" is the first 10 hex digits of the model's
- * SHA-256, so a longer hash is shortened.
- */
-export function formatA1111Parameters(
-  request: GenerationRequest,
-  extras: { seed: number; modelName?: string; modelHash?: string; appVersion?: string; width: number; height: number },
-): string {
-  const sampler = A1111_SAMPLERS[request.sampler];
-  const fields: Array<[string, string | number | undefined]> = [
-    ['Steps', request.steps],
-    ['Sampler', sampler.sampler],
-    ['Schedule type', sampler.schedule],
-    ['CFG scale', num(request.cfg)],
-    ['Seed', extras.seed],
-    ['Size', `${extras.width}x${extras.height}`],
-    ['Model hash', extras.modelHash ? extras.modelHash.slice(0, 10) : undefined],
-    ['Model', extras.modelName],
-  ];
-  const mode = modeOf(request);
-  if (mode !== 'txt2img') fields.push(['Denoising strength', num(request.strength)]);
-  if (request.inpaint) {
-    fields.push(['Mask blur', num(request.inpaint.blur)]);
-    if (request.inpaint.onlyMasked) {
-      fields.push(['Inpaint area', 'Only masked'], ['Masked area padding', request.inpaint.padding]);
-    }
-  }
-  request.controls.forEach((control, i) => {
-    // sd-webui-controlnet's infotext: "ControlNet i: "Module: …, Model: …, Weight: …, …"".
-    const unit = [
-      `Module: ${control.preprocess === 'none' ? 'none' : control.preprocess}`,
-      `Model: ${control.model}`,
-      `Weight: ${num(control.weight)}`,
-      `Guidance Start: ${num(control.start)}`,
-      `Guidance End: ${num(control.end)}`,
-    ].join(', ');
-    fields.push([`ControlNet ${i}`, unit]);
-  });
-  fields.push(['Version', extras.appVersion ? `atelier-${extras.appVersion}` : undefined]);
-  const line = fields
-    .filter((f): f is [string, string | number] => f[1] !== undefined && f[1] !== '')
-    .map(([k, v]) => `${k}: ${typeof v === 'number' ? v : quoteA1111(v)}`)
-    .join(', ');
-  const lines = [request.prompt];
-  if (request.negativePrompt) lines.push(`Negative prompt: ${request.negativePrompt}`);
-  lines.push(line);
-  return lines.join('\n');
+  return PNG.sync.write(png, { colorType: 6, inputColorType: 6, bitDepth: 8, inputHasAlpha: true });
 }

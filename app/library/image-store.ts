@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { type PngLimits, readPngMetadata } from './png-metadata.js';
+import { type PngLimits, readPngMetadata } from '../formats/png-metadata.js';
 
 // Content-addressed images: <root>/images/ab/abcdef….png named by the SHA-256 of the
 // bytes, thumbnails at <root>/thumbs/ab/abcdef….webp (named by the same hash). A file is

@@ -16,7 +16,7 @@ import {
   modeOf,
 } from '../contract/generation.js';
 import type { GenerationSource } from '../contract/library.js';
-import { A1111_SAMPLERS } from './png-metadata.js';
+import { A1111_SAMPLERS, parseA1111Text } from '../formats/a1111.js';
 
 export interface ImportedMetadata {
   source: GenerationSource;
@@ -42,31 +42,6 @@ export interface ImportedMetadata {
   appVersion?: string | null;
   device?: string | null;
   seedMode?: string | null;
-}
-
-/** The JSON our PNGs carry in their `atelier` chunk (see encodePngWithMetadata). */
-export interface AtelierPngRecord {
-  format: 'atelier';
-  version: 1;
-  /** Re-runs exactly this image: its own seed, batch 1. */
-  request: GenerationRequest;
-  generationId?: string;
-  candidateId?: string;
-  index?: number;
-  modelName?: string | null;
-  modelHash?: string | null;
-  device?: string | null;
-  appVersion?: string | null;
-  createdAt?: string;
-}
-
-/** The `atelier` record for one candidate: the request narrowed to that candidate. */
-export function atelierRecord(
-  request: GenerationRequest,
-  extras: Omit<AtelierPngRecord, 'format' | 'version' | 'request'> & { seed: number },
-): AtelierPngRecord {
-  const { seed, ...rest } = extras;
-  return { format: 'atelier', version: 1, request: { ...request, seed, batch: 1 }, ...rest };
 }
 
 const empty = (source: GenerationSource, notes: string[], raw: Record<string, unknown> | null = null): ImportedMetadata => ({
@@ -224,42 +199,6 @@ function parseAtelierRecord(text: string): ImportedMetadata {
 
 // ---------------------------------------------------------------------------------------
 // A1111 / Forge: modules/infotext_utils.py parse_generation_parameters
-
-// The same pattern A1111 uses for "Key: value" pairs (a value may be JSON-quoted).
-const RE_PARAM = /\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
-
-export function parseA1111Text(text: string): { prompt: string; negativePrompt: string; params: Record<string, string> } {
-  const lines = text.trim().split('\n');
-  let last = lines.pop() ?? '';
-  if ([...last.matchAll(RE_PARAM)].length < 3) {
-    lines.push(last);
-    last = '';
-  }
-  const prompt: string[] = [];
-  const negative: string[] = [];
-  let inNegative = false;
-  for (let line of lines) {
-    line = line.trim();
-    if (line.startsWith('Negative prompt:')) {
-      inNegative = true;
-      line = line.slice(16).trim();
-    }
-    (inNegative ? negative : prompt).push(line);
-  }
-  const params: Record<string, string> = {};
-  for (const m of last.matchAll(RE_PARAM)) {
-    let value = m[2]!.trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
-      try {
-        value = JSON.parse(value) as string;
-      } catch {
-        // A1111 keeps a value it cannot unquote as written.
-      }
-    }
-    params[m[1]!.trim()] = value;
-  }
-  return { prompt: prompt.join('\n'), negativePrompt: negative.join('\n'), params };
-}
 
 function a1111Sampler(name: string | undefined, schedule: string | undefined): SamplerName | null {
   if (!name) return null;

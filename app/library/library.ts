@@ -51,19 +51,10 @@ import {
 import { newId } from './ids.js';
 import { buildFtsQuery, countPromptPhrases, parseDateBound, promptPrefixQuery } from './search-query.js';
 import { ImageStore, type StoredImage, type StoredImageWithBytes, fsyncDir, writeFileDurably } from './image-store.js';
-import { atelierRecord, parseImportedMetadata } from './interchange.js';
+import { parseImportedMetadata } from './interchange.js';
 import { hashModelFiles, listModelFiles, modelFingerprint } from './model-hash.js';
-import {
-  ATELIER_CHUNK,
-  DEFAULT_PNG_LIMITS,
-  PNG_SIGNATURE,
-  PngMetadataError,
-  encodePngWithMetadata,
-  formatA1111Parameters,
-  insertTextChunks,
-  readPngMetadata,
-  textChunk,
-} from './png-metadata.js';
+import { DEFAULT_PNG_LIMITS, PNG_SIGNATURE, PngMetadataError, readPngMetadata } from '../formats/png-metadata.js';
+import { stampPng } from '../formats/stamp.js';
 import { LATEST_VERSION, LibraryVersionError, migrate } from './schema.js';
 
 export interface RgbaImage {
@@ -266,15 +257,24 @@ export class Library {
     const candidates: Array<{ id: string; index: number; seed: number; image: StoredImageWithBytes }> = [];
     for (const candidate of input.candidates) {
       const id = newId('candidate', createdAt);
-      let png: Buffer;
-      if ('png' in candidate) png = candidate.png;
-      else {
-        const extras = { seed: candidate.seed, modelName: input.modelName ?? undefined, modelHash: input.modelHash ?? undefined, appVersion: input.appVersion ?? undefined, width: candidate.image.width, height: candidate.image.height };
-        png = await encodePngWithMetadata(candidate.image, {
-          parameters: formatA1111Parameters(storedRequest, extras),
-          record: atelierRecord(storedRequest, { seed: candidate.seed, index: candidate.index, generationId, candidateId: id, modelName: input.modelName ?? null, modelHash: input.modelHash ?? null, device: input.device ?? null, appVersion: input.appVersion ?? null, createdAt: new Date(createdAt).toISOString() }),
-        });
-      }
+      // Bytes handed in already carry what their maker stamped; pixels get our stamp here.
+      const png =
+        'png' in candidate
+          ? candidate.png
+          : stampPng(candidate.image, {
+              request: storedRequest,
+              seed: candidate.seed,
+              width: candidate.image.width,
+              height: candidate.image.height,
+              index: candidate.index,
+              generationId,
+              candidateId: id,
+              modelName: input.modelName ?? null,
+              modelHash: input.modelHash ?? null,
+              device: input.device ?? null,
+              appVersion: input.appVersion ?? null,
+              createdAt: new Date(createdAt).toISOString(),
+            });
       candidates.push({ id, index: candidate.index, seed: candidate.seed, image: await this.storeImage(png) });
     }
     const first = candidates[0]?.image;
@@ -919,23 +919,22 @@ export class Library {
     const files: string[] = [];
     for (const candidate of candidates) {
       const stored = await fs.promises.readFile(this.imagePath(candidate.sha256));
-      let bytes: Buffer = stored;
-      if (record.request) {
-        const request = { ...record.request, seed: candidate.seed ?? record.request.seed, batch: 1 };
-        const extras = { seed: request.seed, modelName: record.modelName ?? undefined, modelHash: record.modelHash ?? undefined, appVersion: record.appVersion ?? undefined, width: candidate.width, height: candidate.height };
-        const atelier = atelierRecord(request, {
-          seed: request.seed,
-          index: candidate.index,
-          generationId: record.id,
-          candidateId: candidate.id,
-          modelName: record.modelName,
-          modelHash: record.modelHash,
-          device: record.device,
-          appVersion: record.appVersion,
-          createdAt: record.createdAt,
-        });
-        bytes = insertTextChunks(stripTextChunks(stored), [textChunk('parameters', formatA1111Parameters(request, extras)), textChunk(ATELIER_CHUNK, JSON.stringify(atelier), { forceItxt: true })]);
-      }
+      const bytes = record.request
+        ? stampPng(stored, {
+            request: record.request,
+            seed: candidate.seed ?? record.request.seed,
+            width: candidate.width,
+            height: candidate.height,
+            index: candidate.index,
+            generationId: record.id,
+            candidateId: candidate.id,
+            modelName: record.modelName,
+            modelHash: record.modelHash,
+            device: record.device,
+            appVersion: record.appVersion,
+            createdAt: record.createdAt,
+          })
+        : stored;
       const file = path.join(dir, `${record.id}-${candidate.index}${candidate.seed !== null ? `-${candidate.seed}` : ''}.png`);
       writeFileDurably(file, bytes);
       files.push(file);
@@ -1068,21 +1067,6 @@ function candidateRecord(row: CandidateRow): CandidateRecord {
     accepted: row.accepted === 1,
     createdAt: new Date(row.created_at).toISOString(),
   };
-}
-
-/** A PNG without its tEXt/zTXt/iTXt chunks (the bytes were validated when stored). */
-export function stripTextChunks(png: Buffer): Buffer {
-  const parts: Buffer[] = [png.subarray(0, 8)];
-  let offset = 8;
-  while (offset + 12 <= png.length) {
-    const length = png.readUInt32BE(offset);
-    const type = png.toString('latin1', offset + 4, offset + 8);
-    const end = offset + 12 + length;
-    if (type !== 'tEXt' && type !== 'zTXt' && type !== 'iTXt') parts.push(png.subarray(offset, end));
-    offset = end;
-    if (type === 'IEND') break;
-  }
-  return Buffer.concat(parts);
 }
 
 export { LATEST_VERSION, LibraryVersionError };

@@ -4,8 +4,7 @@ import sharp, { type OverlayOptions } from 'sharp';
 import { ApiError } from '../contract/errors.js';
 import { GenerationRequest } from '../contract/generation.js';
 import type { Generation, ProjectDocument } from '../contract/projects.js';
-import { atelierRecord } from '../library/interchange.js';
-import { encodePngWithMetadata, formatA1111Parameters } from '../library/png-metadata.js';
+import { type PngStamp, stampPng } from '../formats/stamp.js';
 import { type ProjectAssets, findCandidate } from './document/index.js';
 import { pngBytes } from './png-data.js';
 import { type PlacedPixels, type Rgba, encodePng, flatten, placeLayer } from './render.js';
@@ -18,28 +17,24 @@ import { writeZip } from './zip.js';
  * The request behind the picture: the topmost visible generated layer's generation with its
  * candidate's seed, else the project's settings. Read by A1111-style tools and our own import.
  */
-function pictureMetadata(doc: ProjectDocument, appVersion: string): { parameters: string; record: unknown } {
+function pictureStamp(doc: ProjectDocument, appVersion: string): PngStamp {
+  const { width, height } = doc.canvas;
   const top = [...doc.layers].reverse().find((l) => l.kind === 'generated' && l.visible);
   const found = top?.kind === 'generated' ? findCandidate(doc, top.candidateId) : undefined;
   if (found) {
     const request = GenerationRequest.safeParse({ ...found.generation.request, seed: found.candidate.seed });
     if (request.success) {
-      return {
-        parameters: formatA1111Parameters(request.data, { seed: found.candidate.seed, width: found.candidate.width, height: found.candidate.height, appVersion }),
-        record: { ...atelierRecord(request.data, { seed: found.candidate.seed, generationId: found.generation.id, candidateId: found.candidate.id, index: found.candidate.index, appVersion }), project: doc.name },
-      };
+      const { candidate, generation } = found;
+      return { request: request.data, seed: candidate.seed, width: candidate.width, height: candidate.height, generationId: generation.id, candidateId: candidate.id, index: candidate.index, appVersion, project: doc.name };
     }
   }
   const { randomSeed: _random, maskBlur: _b, onlyMasked: _o, maskPadding: _p, ...settings } = doc.settings;
   const request = GenerationRequest.parse(settings);
-  return {
-    parameters: formatA1111Parameters(request, { seed: request.seed, width: doc.canvas.width, height: doc.canvas.height, appVersion }),
-    record: { format: 'atelier', version: 1, request, project: doc.name, appVersion },
-  };
+  return { request, seed: request.seed, width, height, appVersion, project: doc.name };
 }
 
 export async function exportFlattenedPng(doc: ProjectDocument, assets: ProjectAssets, appVersion: string): Promise<Buffer> {
-  return encodePngWithMetadata(await flatten(doc, assets), pictureMetadata(doc, appVersion));
+  return stampPng(await flatten(doc, assets), pictureStamp(doc, appVersion));
 }
 
 function escapeXml(text: string): string {

@@ -4,8 +4,8 @@ import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ApiError, ControlType, DeviceChoice, GenerationRequest, SamplerName, type GenerationRequestInput } from '../../app/contract/index.js';
 import { loadModel, runPipeline, type PipelineProgress } from '../../app/engine/index.js';
-import { atelierRecord, openLibrary } from '../../app/library/index.js';
-import { encodePngWithMetadata, formatA1111Parameters } from '../../app/library/png-metadata.js';
+import { stampPng } from '../../app/formats/stamp.js';
+import { openLibrary } from '../../app/library/index.js';
 import { decodeInputs, fitInputs, pasteGenerated } from '../../app/service/generation-images.js';
 import { APP_VERSION, resolveHome } from '../../app/service/index.js';
 import { defaultStarterDir, STARTER_MODEL_ID } from '../../app/service/models-registry.js';
@@ -223,9 +223,7 @@ export async function generateCommand(opts: GenerateOptions): Promise<void> {
     const modelName = path.basename(request.model);
     const modelHash = library.modelHash(request.model);
     for (const c of result.candidates) {
-      const parameters = formatA1111Parameters(request, { seed: c.seed, modelName, modelHash, appVersion: APP_VERSION, width: c.image.width, height: c.image.height });
-      const record = atelierRecord(request, { seed: c.seed, index: c.index, modelName, modelHash, device: result.device, appVersion: APP_VERSION });
-      const png = await encodePngWithMetadata(c.image, { parameters, record });
+      const png = stampPng(c.image, { request, seed: c.seed, width: c.image.width, height: c.image.height, index: c.index, modelName, modelHash, device: result.device, appVersion: APP_VERSION });
       const file = writeNew(opts.out, `${stamp}-${c.seed}`, png);
       files.push(path.resolve(file));
       pngs.push(png);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodePng } from '../../app/engine/image.js';
-import { readPngMetadata } from '../../app/library/png-metadata.js';
+import { readPngMetadata } from '../../app/formats/png-metadata.js';
 import { writeNew } from '../../main/cli/generate.js';
 import { tempHome } from '../helpers/home.js';
 

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../app/contract/errors.js';
 import { GenerationRequest, type GenerationRequestInput } from '../../app/contract/generation.js';
 import { type Library, LibraryCorruptError, LibraryVersionError, openLibrary, recoverLibrary } from '../../app/library/index.js';
-import { readPngMetadata } from '../../app/library/png-metadata.js';
+import { readPngMetadata } from '../../app/formats/png-metadata.js';
 import { tempHome } from '../helpers/home.js';
 
 function rgba(width: number, height: number, seed: number): { width: number; height: number; data: Uint8Array } {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Library, openLibrary } from '../../app/library/index.js';
-import { readPngMetadata } from '../../app/library/png-metadata.js';
+import { readPngMetadata } from '../../app/formats/png-metadata.js';
 import { tempHome } from '../helpers/home.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/images');

@@ -6,7 +6,7 @@ import { readPsd } from 'ag-psd';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProjectDocument } from '../../app/contract/projects.js';
-import { readPngMetadata } from '../../app/library/png-metadata.js';
+import { readPngMetadata } from '../../app/formats/png-metadata.js';
 import { encodeProjectFile, readProjectFile } from '../../app/projects/atelier-file.js';
 import { addLayer, createControlLayer, dataUrlToPng, moveLayer, pngToDataUrl, renameProject, setCannyThresholds, setLayerProperties } from '../../app/projects/document/index.js';
 import { flatten } from '../../app/projects/render.js';

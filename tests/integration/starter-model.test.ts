@@ -7,7 +7,7 @@ import { GenerationRequest } from '../../app/contract/index.js';
 import { preprocessControl } from '../../app/engine/control/index.js';
 import { encodePng } from '../../app/engine/image.js';
 import { loadModel, runPipeline, type LoadedModel, type RgbaImage } from '../../app/engine/index.js';
-import { readPngMetadata } from '../../app/library/png-metadata.js';
+import { readPngMetadata } from '../../app/formats/png-metadata.js';
 import { tempHome } from '../helpers/home.js';
 
 // The bundled starter model (resources/models/starter, made by training/) loads and draws

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { GenerationRequest } from '../../app/contract/generation.js';
 import { kindOfId, newId } from '../../app/library/ids.js';
-import { atelierRecord, parseA1111Text, parseImportedMetadata } from '../../app/library/interchange.js';
-import { formatA1111Parameters } from '../../app/library/png-metadata.js';
+import { formatA1111Parameters, parseA1111Text } from '../../app/formats/a1111.js';
+import { atelierRecord } from '../../app/formats/stamp.js';
+import { parseImportedMetadata } from '../../app/library/interchange.js';
 import { buildFtsQuery, parseDateBound } from '../../app/library/search-query.js';
 
 describe('A1111 infotext', () => {

@@ -2,15 +2,9 @@ import zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { GenerationRequest } from '../../app/contract/generation.js';
-import {
-  PNG_SIGNATURE,
-  PngMetadataError,
-  encodePngWithMetadata,
-  formatA1111Parameters,
-  insertTextChunks,
-  readPngMetadata,
-  textChunk,
-} from '../../app/library/png-metadata.js';
+import { formatA1111Parameters } from '../../app/formats/a1111.js';
+import { PNG_SIGNATURE, PngMetadataError, encodeRgbaPng, insertTextChunks, readPngMetadata, stripTextChunks, textChunk } from '../../app/formats/png-metadata.js';
+import { ATELIER_CHUNK, stampPng } from '../../app/formats/stamp.js';
 
 function rgba(width: number, height: number): Uint8Array {
   const data = new Uint8Array(width * height * 4);
@@ -75,18 +69,43 @@ describe('formatA1111Parameters', () => {
   });
 });
 
-describe('encodePngWithMetadata / readPngMetadata', () => {
-  it('round-trips pixels, parameters and the record', async () => {
+describe('stampPng / readPngMetadata', () => {
+  const request = GenerationRequest.parse({ model: 'starter', prompt: 'café ☕', seed: 5, batch: 4, steps: 3 });
+  const stamp = { request, seed: 7, width: 5, height: 3, index: 2, generationId: 'g_1', candidateId: 'c_1', modelName: 'starter', appVersion: '0.1.0' };
+
+  it('round-trips pixels, the A1111 parameters and the record narrowed to this image', () => {
     const data = rgba(5, 3);
-    const record = { prompt: 'café ☕', nested: { seed: 7 } };
-    const png = await encodePngWithMetadata({ width: 5, height: 3, data }, { parameters: 'a cat\nSteps: 1', record });
+    const png = stampPng({ width: 5, height: 3, data }, stamp);
     const meta = readPngMetadata(png);
     expect(meta.width).toBe(5);
     expect(meta.height).toBe(3);
-    expect(meta.chunks.parameters).toBe('a cat\nSteps: 1');
-    expect(JSON.parse(meta.chunks.atelier!)).toEqual(record);
+    expect(meta.chunks.parameters).toBe(formatA1111Parameters(request, { seed: 7, width: 5, height: 3, modelName: 'starter', appVersion: '0.1.0' }));
+    expect(JSON.parse(meta.chunks[ATELIER_CHUNK]!)).toEqual({
+      format: 'atelier',
+      version: 1,
+      request: { ...request, seed: 7, batch: 1 },
+      index: 2,
+      generationId: 'g_1',
+      candidateId: 'c_1',
+      modelName: 'starter',
+      appVersion: '0.1.0',
+    });
     const decoded = PNG.sync.read(png);
     expect(Buffer.from(decoded.data).equals(Buffer.from(data))).toBe(true);
+  });
+
+  it('stamps pixels and their encoded PNG to the same bytes, replacing any earlier text', () => {
+    const image = { width: 5, height: 3, data: rgba(5, 3) };
+    const fromPixels = stampPng(image, stamp);
+    const earlier = insertTextChunks(encodeRgbaPng(image), [textChunk('parameters', 'someone else'), textChunk('Comment', 'x')]);
+    const fromPng = stampPng(earlier, stamp);
+    expect(fromPng.equals(fromPixels)).toBe(true);
+    expect(Object.keys(readPngMetadata(fromPng).chunks)).toEqual(['parameters', ATELIER_CHUNK]);
+    expect(stripTextChunks(fromPng).equals(encodeRgbaPng(image))).toBe(true);
+  });
+
+  it('refuses bytes that are not a PNG', () => {
+    expect(() => stampPng(Buffer.from('GIF89a'), stamp)).toThrow(/PNG bytes or RGBA pixels/);
   });
 
   it('stores non-Latin-1 parameters as iTXt and reads zTXt and compressed iTXt', () => {

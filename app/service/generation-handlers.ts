@@ -171,6 +171,9 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     'models.remove': ({ id }) => ({ removed: registry.remove(id) }),
     'models.inspect': ({ path }) => registry.inspectFresh(path),
     generate: async ({ request }) => {
+      // Refuse a full queue before decoding megabytes of images; enqueue checks again, since
+      // other requests may have joined while these decoded.
+      queue.assertRoom();
       const decoded = await decodeInputs(request, resolveSha256);
       const job = queue.enqueue(request, decoded);
       return { jobId: job.id };

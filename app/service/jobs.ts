@@ -1,9 +1,14 @@
 import crypto from 'node:crypto';
-import type { GenerationRequest, JobSummary } from '../contract/index.js';
+import { ApiError, type GenerationRequest, type JobSummary } from '../contract/index.js';
 
 // A first-in, first-out queue of generation jobs, run one at a time (one engine worker, one
 // model in memory). It knows nothing of the engine: `run` does the work and reports steps;
-// the queue tracks state, cancellation and the list the UI shows.
+// the queue tracks state, cancellation and the list the UI shows. It is bounded: a waiting
+// job holds its decoded images (up to six 4096² RGBA images, ~400 MB), so an unbounded queue
+// is a way to run the studio out of memory (issue 17).
+
+/** Jobs that may wait behind the running one unless the caller sets its own bound. */
+export const DEFAULT_MAX_WAITING = 32;
 
 export type JobState = JobSummary['state'];
 
@@ -25,6 +30,8 @@ export interface JobQueueOptions<P> {
   onQueued?(job: Job<P>, position: number): void;
   /** Finished jobs kept for jobs.list. */
   keepFinished?: number;
+  /** Jobs that may wait behind the running one; past it `enqueue` refuses with `busy`. */
+  maxWaiting?: number;
 }
 
 export class JobQueue<P> {
@@ -36,7 +43,22 @@ export class JobQueue<P> {
 
   constructor(private readonly options: JobQueueOptions<P>) {}
 
+  /** Jobs waiting to start (the running one not counted). */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Throws `busy` when one more job would not fit; callers check before costly preparation too. */
+  assertRoom(): void {
+    const max = this.options.maxWaiting ?? DEFAULT_MAX_WAITING;
+    if (this.stopped) throw new ApiError('busy', 'The studio is closing and takes no new jobs');
+    if (this.waiting.length >= max) {
+      throw new ApiError('busy', `${this.waiting.length} jobs are already waiting, the most the queue holds; cancel some or wait for them to finish`, { waiting: this.waiting.length, maxWaiting: max });
+    }
+  }
+
   enqueue(request: GenerationRequest, payload: P): Job<P> {
+    this.assertRoom();
     const job: Job<P> = { id: `j_${crypto.randomUUID()}`, request, payload, state: 'queued', queuedAt: new Date().toISOString(), abort: new AbortController() };
     this.waiting.push(job);
     // Position counts the running job: 0 = next to start with nothing ahead.

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { GenerationRequest, type ModelInfo } from '../../app/contract/index.js';
+import { ApiError, GenerationRequest, type ModelInfo } from '../../app/contract/index.js';
 import { createImage } from '../../app/engine/image.js';
 import { fitInputs, generationSize, pasteGenerated } from '../../app/service/generation-images.js';
-import { type Job, JobQueue } from '../../app/service/jobs.js';
+import { DEFAULT_MAX_WAITING, type Job, JobQueue } from '../../app/service/jobs.js';
 
 const request = (over: Record<string, unknown> = {}) => GenerationRequest.parse({ model: 'm', prompt: 'p', seed: 1, ...over });
 const info = { sizeMultiple: 8, defaultWidth: 512, defaultHeight: 512 } as ModelInfo;
@@ -64,6 +64,39 @@ describe('job queue', () => {
     expect(queue.get(a.id)?.state).toBe('cancelled');
     expect(queue.get(b.id)?.state).toBe('cancelled');
     expect(queue.cancel('j_unknown')).toBe(false);
+  });
+
+  it('refuses a job past its bound with a typed busy error, and takes one again once room is made', async () => {
+    const gate = deferred();
+    const queue = new JobQueue<number>({ run: () => gate.promise, maxWaiting: 2 });
+    queue.enqueue(request(), 0);
+    await new Promise((r) => setTimeout(r, 0)); // job 0 is running: two may wait behind it
+    const waiting = [queue.enqueue(request(), 1), queue.enqueue(request(), 2)];
+    let refused: unknown;
+    try {
+      queue.enqueue(request(), 3);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(ApiError);
+    expect((refused as ApiError).code).toBe('busy');
+    expect((refused as ApiError).message).toMatch(/2 jobs are already waiting/);
+    expect(queue.list()).toHaveLength(3);
+    queue.cancel(waiting[0]!.id);
+    expect(() => queue.enqueue(request(), 4)).not.toThrow();
+    gate.resolve();
+    await queue.idle();
+  });
+
+  it('has a default bound, and takes nothing once stopped', async () => {
+    const queue = new JobQueue<number>({ run: () => new Promise(() => undefined) });
+    queue.enqueue(request(), 0);
+    await new Promise((r) => setTimeout(r, 0)); // job 0 runs; the bound counts those behind it
+    for (let i = 1; i <= DEFAULT_MAX_WAITING; i++) queue.enqueue(request(), i);
+    expect(() => queue.enqueue(request(), -1)).toThrow(expect.objectContaining({ code: 'busy' }) as Error);
+    const stopped = new JobQueue<number>({ run: async () => undefined });
+    await stopped.stop();
+    expect(() => stopped.enqueue(request(), 0)).toThrow(/closing/);
   });
 
   it('keeps a bounded list of finished jobs', async () => {

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from 'react';
 import type { StatusResult } from '../../app/contract/index.js';
 import { useApi } from './api/context.js';
 import { CanvasView, isTyping } from './canvas/CanvasView.js';
+import { toolForKey } from './canvas/gestures/index.js';
 import { fitToView, zoomStep } from './canvas/viewport.js';
 import { Gallery } from './gallery/Gallery.js';
 import { HistoryView } from './history/HistoryView.js';
@@ -16,10 +17,8 @@ import { ProjectBar } from './projects/ProjectBar.js';
 import { acceptCandidate, addReferenceImage, favourite, generateFromCanvas, recordGeneration, refineCandidate, variations } from './state/actions.js';
 import { StudioProvider, useStudio, useUi } from './state/context.js';
 import { DocumentSession } from './state/document.js';
-import { StudioController, type ToolName } from './state/studio.js';
+import { StudioController } from './state/studio.js';
 import { Toasts } from './ui/Toasts.js';
-
-const TOOL_KEYS: Record<string, ToolName> = { b: 'brush', e: 'eraser', m: 'mask', v: 'select', l: 'line', r: 'rect', o: 'ellipse', g: 'region', h: 'pan' };
 
 export function App() {
   const api = useApi();
@@ -110,8 +109,10 @@ function Studio({ session }: { session: DocumentSession }) {
       if (e.key === '+' || e.key === '=') zoom(1);
       else if (e.key === '-') zoom(-1);
       else if (e.key === '0') fit();
-      else if (key === 'm' && e.shiftKey) studio.store.set({ tool: 'mask-erase' });
-      else if (TOOL_KEYS[key]) studio.store.set({ tool: TOOL_KEYS[key] });
+      else {
+        const tool = toolForKey(key, e.shiftKey);
+        if (tool) studio.store.set({ tool });
+      }
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);

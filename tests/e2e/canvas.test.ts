@@ -96,13 +96,19 @@ describe('canvas', () => {
     await ui.undo();
     await expect.poll(() => ui.layerNames()).toContain('Trees');
 
-    // Locked layers are not drawn into: the stroke goes to another sketch layer.
+    // A locked layer refuses paint and says so on the canvas; nothing is drawn anywhere.
     await ui.layer('Trees').click();
     await ui.layer('Trees').getByTestId('layer-lock').click();
     await ui.drag([{ x: 380, y: 140 }, { x: 460, y: 140 }]);
-    await expect.poll(() => ui.isDark({ x: 420, y: 140 })).toBe(true);
+    await expect.poll(() => ui.page.getByTestId('canvas-hint').textContent()).toMatch(/“Trees” is locked/);
+    expect(await ui.isWhite({ x: 420, y: 140 })).toBe(true);
+    // So does a hidden one.
+    await ui.layer('Trees').getByTestId('layer-lock').click();
     await ui.layer('Trees').getByTestId('layer-visibility').click();
-    expect(await ui.isDark({ x: 420, y: 140 })).toBe(true);
+    await ui.drag([{ x: 380, y: 160 }, { x: 460, y: 160 }]);
+    await expect.poll(() => ui.page.getByTestId('canvas-hint').textContent()).toMatch(/“Trees” is hidden/);
+    expect(await ui.isWhite({ x: 420, y: 160 })).toBe(true);
+    await ui.layer('Trees').getByTestId('layer-visibility').click();
   }, 90_000);
 
   it('changes layer opacity', async () => {

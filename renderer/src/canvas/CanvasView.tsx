@@ -1,44 +1,27 @@
 import type Konva from 'konva';
-import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import { Ellipse, Layer as KLayer, Line, Rect, Shape as KShape, Stage, Text } from 'react-konva';
-import {
-  type MaskLayer,
-  addShape,
-  addStroke,
-  createLayer,
-  newId,
-  setLayerImage,
-  updateSettings as updateDocumentSettings,
-} from '../../../app/projects/document/index.js';
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { Layer as KLayer, Rect, Shape as KShape, Stage, Text } from 'react-konva';
+import { setLayerImage } from '../../../app/projects/document/index.js';
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
-import { FRAME_HANDLES, type FrameHandle, handlePosition, resizeFrame } from './frame.js';
+import { FRAME_HANDLES, handlePosition } from './frame.js';
+import { type Gesture, type GestureContext, type PointerSample, type Preview, TOOLS, panGesture } from './gestures/index.js';
 import { LayerNode, native } from './LayerNodes.js';
-import { blankMask, drawStrokes, fillMaskRect, paintMask, traceStroke } from './raster.js';
-import { type Point, type Rect as Box, fitToView, panBy, rectFromDrag, screenToCanvas, wheelZoomFactor, zoomAt } from './viewport.js';
+import { type PlanEnv, applyLive, applyPlan, ensureMaskLayer } from './plan.js';
+import { blankMask, drawShape, drawStrokes, fillMaskRect, traceStroke } from './raster.js';
+import { type Rect as Box, fitToView, panBy, screenToCanvas, wheelZoomFactor, zoomAt } from './viewport.js';
 
-type Draft =
-  | { kind: 'stroke'; points: number[] }
-  | { kind: 'box'; tool: 'rect' | 'ellipse' | 'region' | 'line'; from: Point; to: Point }
-  | { kind: 'pan'; last: Point }
-  | { kind: 'frame'; offset: Point }
-  | { kind: 'resize'; handle: FrameHandle; start: Box };
+export { ensureMaskLayer };
 
-const MASK_COLOUR = '#ff3b6b';
-
-/** The mask layer tools paint into, made (black = keep everything) when there is none. */
-export function ensureMaskLayer(session: DocumentSession): MaskLayer {
-  const { width, height } = session.doc.canvas;
-  return session.targetLayer('mask', () =>
-    createLayer('mask', { image: session.addAsset(blankMask(width, height)), x: 0, y: 0, width, height, colour: MASK_COLOUR }),
-  );
-}
+const HINT_MS = 3500;
 
 /**
  * The canvas: the document's layers on a Konva stage, the generation frame, and the drawing
- * tools. A stroke in progress lives on an overlay layer and becomes one document edit (one
- * undo step) on pointer up, so drawing never re-renders the document.
+ * tools. What a tool does lives in its gesture module (gestures/): pointer samples go in, a
+ * plan comes out, and plan.ts carries it out — live view changes at once, the document edits
+ * as one undo step on pointer up. A stroke in progress is drawn on the overlay from the
+ * gesture's preview, so drawing never re-renders the document.
  */
 export function CanvasView({ session }: { session: DocumentSession }) {
   const studio = useStudio();
@@ -46,20 +29,27 @@ export function CanvasView({ session }: { session: DocumentSession }) {
   const doc = useSyncExternalStore(history.subscribe, () => history.document);
   const assets = useSyncExternalStore(session.session.subscribe, () => session.session.get().assets);
   const tool = useUi((s) => s.tool);
-  const colour = useUi((s) => s.color);
-  const strokeWidth = useUi((s) => s.strokeWidth);
   const viewport = useUi((s) => s.viewport);
   const frame = useUi((s) => s.frame);
   const frameWidth = useUi((s) => s.settings.width);
   const frameHeight = useUi((s) => s.settings.height);
   const host = useRef<HTMLDivElement>(null);
-  const draftLine = useRef<Konva.Shape>(null);
-  /** How the stroke in progress previews: brush strokes as they will be drawn (pressure included), masks at one width as they are painted. */
-  const draftStyle = useRef({ colour: '#000000', width: 1, pressure: true });
-  const draft = useRef<Draft | null>(null);
-  const [box, setBox] = useState<Extract<Draft, { kind: 'box' }> | null>(null);
+  const overlay = useRef<Konva.Shape>(null);
+  /** The gesture in progress and its state. */
+  const active = useRef<{ gesture: Gesture<unknown>; state: unknown } | null>(null);
+  /** What the overlay shows: the gesture in progress, or the last one until its plan is applied. */
+  const drafted = useRef<{ gesture: Gesture<unknown>; state: unknown } | null>(null);
   const [size, setSize] = useState({ width: 800, height: 600 });
   const [spaceHeld, setSpaceHeld] = useState(false);
+  const [hint, setHint] = useState<{ message: string; at: number } | null>(null);
+
+  useEffect(() => {
+    if (!hint) return;
+    const timer = setTimeout(() => setHint(null), HINT_MS);
+    return () => clearTimeout(timer);
+  }, [hint]);
+
+  const env = useMemo<PlanEnv>(() => ({ studio, session, hint: (message) => setHint({ message, at: Date.now() }) }), [studio, session]);
 
   useEffect(() => {
     const el = host.current;
@@ -116,166 +106,83 @@ export function CanvasView({ session }: { session: DocumentSession }) {
     });
   }, [history, studio]);
 
-  const pointer = (stage: Konva.Stage | null): Point | null => stage?.getPointerPosition() ?? null;
+  /** What gestures may read, taken fresh at each event. */
+  const context = useCallback((): GestureContext => {
+    const s = studio.state;
+    return {
+      doc: history.document,
+      selection: history.selection,
+      colour: s.color,
+      width: s.strokeWidth,
+      maskFeather: s.maskFeather,
+      regionLabel: s.regionLabel,
+      viewport: s.viewport,
+      frame: { ...s.frame, width: s.settings.width, height: s.settings.height },
+      sizeMultiple: s.models.find((m) => m.id === s.settings.model)?.info?.sizeMultiple ?? 8,
+    };
+  }, [history, studio]);
 
-  const onDown = useCallback(
-    (e: Konva.KonvaEventObject<PointerEvent>) => {
-      const stage = e.target.getStage();
-      const screen = pointer(stage);
-      if (!screen) return;
-      const vp = studio.state.viewport;
-      const at = screenToCanvas(vp, screen);
-      const pressure = e.evt.pointerType === 'mouse' ? 0.5 : e.evt.pressure || 0.5;
-      if (spaceHeld || tool === 'pan' || e.evt.button === 1) {
-        draft.current = { kind: 'pan', last: screen };
-        return;
-      }
-      if (e.evt.button !== 0) return;
-      if (tool === 'select') {
-        const f = studio.state.frame;
-        const handle = e.target.name().match(/^frame-handle-(\w+)$/)?.[1] as FrameHandle | undefined;
-        if (handle && FRAME_HANDLES.includes(handle)) {
-          draft.current = { kind: 'resize', handle, start: { ...f, width: studio.state.settings.width, height: studio.state.settings.height } };
-          return;
-        }
-        draft.current = { kind: 'frame', offset: { x: at.x - f.x, y: at.y - f.y } };
-        return;
-      }
-      if (tool === 'brush' || tool === 'eraser' || tool === 'mask' || tool === 'mask-erase') {
-        draft.current = { kind: 'stroke', points: [at.x, at.y, pressure] };
-        const line = draftLine.current;
-        if (line) {
-          const masking = tool === 'mask' || tool === 'mask-erase';
-          draftStyle.current = { colour: masking ? (tool === 'mask' ? MASK_COLOUR : '#202020') : tool === 'eraser' ? '#808080' : colour, width: strokeWidth, pressure: !masking };
-          line.opacity(masking || tool === 'eraser' ? 0.6 : 1);
-          line.visible(true);
-          line.getLayer()?.batchDraw();
-        }
-        return;
-      }
-      const next = { kind: 'box' as const, tool: tool === 'rect' || tool === 'ellipse' || tool === 'region' || tool === 'line' ? tool : ('rect' as const), from: at, to: at };
-      draft.current = next;
-      setBox(next);
-    },
-    [spaceHeld, tool, colour, strokeWidth, studio],
-  );
+  const sample = (e: Konva.KonvaEventObject<PointerEvent>): PointerSample | null => {
+    const screen = e.target.getStage()?.getPointerPosition();
+    if (!screen) return null;
+    return {
+      screen,
+      at: screenToCanvas(studio.state.viewport, screen),
+      pressure: e.evt.pointerType === 'mouse' ? 0.5 : e.evt.pressure || 0.5,
+      button: e.evt.button,
+      shift: e.evt.shiftKey,
+      target: e.target.name(),
+    };
+  };
 
-  const onMove = useCallback(
-    (e: Konva.KonvaEventObject<PointerEvent>) => {
-      const d = draft.current;
-      if (!d) return;
-      const screen = pointer(e.target.getStage());
-      if (!screen) return;
-      const vp = studio.state.viewport;
-      if (d.kind === 'pan') {
-        studio.store.set({ viewport: panBy(vp, screen.x - d.last.x, screen.y - d.last.y) });
-        d.last = screen;
-        return;
-      }
-      const at = screenToCanvas(vp, screen);
-      if (d.kind === 'frame') {
-        studio.store.set({ frame: { x: Math.round(at.x - d.offset.x), y: Math.round(at.y - d.offset.y) } });
-        return;
-      }
-      if (d.kind === 'resize') {
-        const { settings, models } = studio.state;
-        const multiple = models.find((m) => m.id === settings.model)?.info?.sizeMultiple ?? 8;
-        const next = resizeFrame(d.start, d.handle, at, multiple);
-        if (next.width !== settings.width || next.height !== settings.height) studio.updateSettings(next);
-        return;
-      }
-      if (d.kind === 'stroke') {
-        const pressure = e.evt.pointerType === 'mouse' ? 0.5 : e.evt.pressure || 0.5;
-        d.points.push(at.x, at.y, pressure);
-        draftLine.current?.getLayer()?.batchDraw();
-        return;
-      }
-      const next = { ...d, to: e.evt.shiftKey ? square(d.from, at) : at };
-      draft.current = next;
-      setBox(next);
-    },
-    [studio],
-  );
+  const redrawOverlay = () => {
+    const shape = overlay.current;
+    if (!shape) return;
+    shape.visible(drafted.current !== null);
+    shape.getLayer()?.batchDraw();
+  };
 
-  const commit = useCallback(async () => {
-    const d = draft.current;
-    draft.current = null;
-    const line = draftLine.current;
-    try {
-      if (!d || d.kind === 'pan' || d.kind === 'frame') return;
-      if (d.kind === 'resize') {
-        // The size is the generation settings' width × height, which the document keeps:
-        // the drag becomes one undo step there (the document first catches up with the
-        // panel's size, not undoably), and undo hands the old size back to the panel.
-        const { width, height } = studio.state.settings;
-        if (width === d.start.width && height === d.start.height) return;
-        history.applyRemote((doc) => updateDocumentSettings(doc, { width: d.start.width, height: d.start.height }));
-        history.beginGesture('Resize frame');
-        try {
-          history.change((doc) => updateDocumentSettings(doc, { width, height }));
-        } finally {
-          history.endGesture();
-        }
-        return;
-      }
-      if (d.kind === 'stroke') {
-        const width = studio.state.strokeWidth;
-        if (tool === 'mask' || tool === 'mask-erase') {
-          history.beginGesture(tool === 'mask' ? 'Paint mask' : 'Erase mask');
-          try {
-            const mask = ensureMaskLayer(session);
-            const src = session.assets[mask.image.part] ?? blankMask(mask.width, mask.height);
-            const local = d.points.map((v, i) => (i % 3 === 0 ? v - mask.x : i % 3 === 1 ? v - mask.y : v));
-            const painted = await paintMask(src, mask, local, width, studio.state.maskFeather, tool === 'mask' ? 'paint' : 'erase');
-            const ref = session.addAsset(painted);
-            history.change((doc) => setLayerImage(doc, mask.id, ref));
-          } finally {
-            history.endGesture();
-          }
-        } else {
-          history.beginGesture(tool === 'eraser' ? 'Erase' : 'Draw');
-          try {
-            const layer = session.targetLayer('sketch', () => createLayer('sketch', { strokes: [] }));
-            history.change((doc) =>
-              addStroke(doc, layer.id, { id: newId('s'), tool: tool === 'eraser' ? 'eraser' : 'brush', colour: studio.state.color, width, points: d.points.map((v) => Math.round(v * 100) / 100) }),
-            );
-          } finally {
-            history.endGesture();
-          }
-        }
-        return;
-      }
-      setBox(null);
-      const r = rectFromDrag(d.from, d.to);
-      if (d.tool !== 'line' && (r.width < 2 || r.height < 2)) return;
-      history.beginGesture(`Draw ${d.tool}`);
-      try {
-        const layer = session.targetLayer('shapes', () => createLayer('shapes', { shapes: [] }));
-        const style = { id: newId('h'), stroke: studio.state.color, strokeWidth: studio.state.strokeWidth, fill: null };
-        const shape =
-          d.tool === 'line'
-            ? { type: 'line' as const, ...style, x1: d.from.x, y1: d.from.y, x2: d.to.x, y2: d.to.y }
-            : d.tool === 'region'
-              ? { type: 'region' as const, ...style, ...r, label: studio.state.regionLabel }
-              : { type: d.tool === 'ellipse' ? ('ellipse' as const) : ('rectangle' as const), ...style, ...r };
-        history.change((doc) => addShape(doc, layer.id, shape));
-      } finally {
-        history.endGesture();
-      }
-    } catch (error) {
-      studio.toast('error', errorMessage(error));
-    } finally {
-      if (line) {
-        line.visible(false);
-        line.getLayer()?.batchDraw();
-      }
-    }
-  }, [history, session, studio, tool]);
+  const onDown = (e: Konva.KonvaEventObject<PointerEvent>) => {
+    const p = sample(e);
+    if (!p) return;
+    const gesture = spaceHeld || e.evt.button === 1 ? panGesture : TOOLS[tool].gesture;
+    const step = gesture.begin(p, context());
+    applyLive(step.ops, env);
+    active.current = step.state === null ? null : { gesture, state: step.state };
+    drafted.current = active.current;
+    redrawOverlay();
+  };
+
+  const onMove = (e: Konva.KonvaEventObject<PointerEvent>) => {
+    const current = active.current;
+    if (!current) return;
+    const p = sample(e);
+    if (!p) return;
+    const step = current.gesture.move(current.state, p, context());
+    if (step.state !== null) current.state = step.state;
+    applyLive(step.ops, env);
+    if (current.gesture.preview) redrawOverlay();
+  };
+
+  const onUp = () => {
+    const current = active.current;
+    active.current = null;
+    if (!current) return;
+    const plan = current.gesture.end(current.state, context());
+    const done = plan ? applyPlan(plan, env) : Promise.resolve();
+    // The overlay keeps the draft until the document shows the mark, so a stroke never blinks.
+    void done
+      .catch((error: unknown) => studio.toast('error', errorMessage(error)))
+      .finally(() => {
+        if (drafted.current === current) drafted.current = null;
+        redrawOverlay();
+      });
+  };
 
   const onWheel = useCallback(
     (e: Konva.KonvaEventObject<WheelEvent>) => {
       e.evt.preventDefault();
-      const screen = pointer(e.target.getStage());
+      const screen = e.target.getStage()?.getPointerPosition();
       if (!screen) return;
       const vp = studio.state.viewport;
       if (e.evt.ctrlKey || !e.evt.shiftKey) studio.store.set({ viewport: zoomAt(vp, screen, wheelZoomFactor(e.evt.deltaY)) });
@@ -284,8 +191,7 @@ export function CanvasView({ session }: { session: DocumentSession }) {
     [studio],
   );
 
-  const boxRect: Box | null = box ? rectFromDrag(box.from, box.to) : null;
-  const cursor = spaceHeld || tool === 'pan' ? 'grab' : tool === 'select' ? 'move' : 'crosshair';
+  const cursor = spaceHeld ? 'grab' : TOOLS[tool].cursor;
   return (
     <div
       className="canvas-host"
@@ -310,8 +216,8 @@ export function CanvasView({ session }: { session: DocumentSession }) {
         scaleY={viewport.scale}
         onPointerDown={onDown}
         onPointerMove={onMove}
-        onPointerUp={() => void commit()}
-        onPointerLeave={() => void commit()}
+        onPointerUp={onUp}
+        onPointerLeave={onUp}
         onWheel={onWheel}
       >
         <KLayer listening={false}>
@@ -333,34 +239,16 @@ export function CanvasView({ session }: { session: DocumentSession }) {
           />
           <Text x={frame.x} y={frame.y - 18 / viewport.scale} text={`${frameWidth}×${frameHeight}`} fontSize={12 / viewport.scale} fill="#6aa9ff" />
           <KShape
-            ref={draftLine}
+            ref={overlay}
             visible={false}
             listening={false}
             perfectDrawEnabled={false}
             sceneFunc={(ctx) => {
-              const d = draft.current;
-              if (d?.kind !== 'stroke') return;
-              const style = draftStyle.current;
-              const c = native(ctx);
-              if (style.pressure) {
-                drawStrokes(c, [{ id: 'draft', tool: 'brush', colour: style.colour, width: style.width, points: d.points }]);
-                return;
-              }
-              c.save();
-              c.strokeStyle = style.colour;
-              c.lineWidth = style.width;
-              c.lineCap = 'round';
-              c.lineJoin = 'round';
-              traceStroke(c, d.points);
-              c.stroke();
-              c.restore();
+              const shown = drafted.current;
+              const preview = shown?.gesture.preview?.(shown.state);
+              if (preview) drawPreview(native(ctx), preview);
             }}
           />
-          {box && boxRect && box.tool === 'line' && <Line points={[box.from.x, box.from.y, box.to.x, box.to.y]} stroke={colour} strokeWidth={strokeWidth} />}
-          {box && boxRect && box.tool === 'ellipse' && (
-            <Ellipse x={boxRect.x + boxRect.width / 2} y={boxRect.y + boxRect.height / 2} radiusX={boxRect.width / 2} radiusY={boxRect.height / 2} stroke={colour} strokeWidth={strokeWidth} />
-          )}
-          {box && boxRect && (box.tool === 'rect' || box.tool === 'region') && <Rect {...boxRect} stroke={colour} strokeWidth={strokeWidth} dash={box.tool === 'region' ? [6, 4] : undefined} />}
         </KLayer>
         {tool === 'select' && (
           <KLayer name="frame-handles">
@@ -393,13 +281,34 @@ export function CanvasView({ session }: { session: DocumentSession }) {
           </KLayer>
         )}
       </Stage>
+      {hint && (
+        <p className="canvas-hint" role="status" data-testid="canvas-hint" key={hint.at}>
+          {hint.message}
+        </p>
+      )}
     </div>
   );
 }
 
-function square(from: Point, to: Point): Point {
-  const side = Math.max(Math.abs(to.x - from.x), Math.abs(to.y - from.y));
-  return { x: from.x + Math.sign(to.x - from.x || 1) * side, y: from.y + Math.sign(to.y - from.y || 1) * side };
+/** A gesture's preview on the overlay: strokes as they will be drawn, masks at one width, shapes as drawn. */
+function drawPreview(c: CanvasRenderingContext2D, preview: Preview): void {
+  c.save();
+  if (preview.kind === 'shape') {
+    if (preview.dashed) c.setLineDash([6, 4]);
+    drawShape(c, preview.shape);
+  } else if (preview.pressure) {
+    c.globalAlpha = preview.opacity;
+    drawStrokes(c, [preview.stroke]);
+  } else {
+    c.globalAlpha = preview.opacity;
+    c.strokeStyle = preview.stroke.colour;
+    c.lineWidth = preview.stroke.width;
+    c.lineCap = 'round';
+    c.lineJoin = 'round';
+    traceStroke(c, preview.stroke.points);
+    c.stroke();
+  }
+  c.restore();
 }
 
 export function isTyping(target: EventTarget | null): boolean {

@@ -2,7 +2,7 @@ import type Konva from 'konva';
 import { memo } from 'react';
 import { Image as KImage, Layer as KLayer, Shape as KShape } from 'react-konva';
 import type { Layer, ProjectAssets } from '../../../app/projects/document/index.js';
-import { drawShape, drawStrokes, loadImage, tintMask } from './raster.js';
+import { drawShape, drawStrokes, loadImage, sourceUrl, tintMask } from './raster.js';
 import { useLoaded } from './useLoaded.js';
 
 // One Konva layer (its own <canvas>) per document layer: an eraser stroke cuts only its own
@@ -59,7 +59,7 @@ export const LayerNode = memo(function LayerNode({ layer, assets, canvasWidth, c
     const src = layer.image ? assets[layer.image.part] : undefined;
     if (src) content = <RasterContent src={src} x={0} y={0} width={canvasWidth} height={canvasHeight} />;
   } else {
-    const src = assets[layer.image.part];
+    const src = sourceUrl(layer.image, assets);
     if (src && layer.kind === 'mask') content = <MaskContent src={src} colour={layer.colour.slice(0, 7)} x={layer.x} y={layer.y} width={layer.width} height={layer.height} />;
     else if (src) content = <RasterContent src={src} x={layer.x} y={layer.y} width={layer.width} height={layer.height} />;
   }

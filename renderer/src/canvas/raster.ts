@@ -1,4 +1,5 @@
 import { type Layer, type ProjectAssets, type ProjectDocument, type Shape, type Stroke, constantPressure, pressureWidth, widthRuns } from '../../../app/projects/document/index.js';
+import { libraryImageUrl } from '../api/media.js';
 import type { Rect } from './viewport.js';
 
 // Pixels in the browser: image loading, mask painting, and rendering document layers to PNG
@@ -20,6 +21,11 @@ export function loadImage(src: string): Promise<HTMLImageElement> {
     promise.catch(() => images.delete(src));
   }
   return promise;
+}
+
+/** Where an image source's pixels load from: a project part (data URL), or the library's image URL. */
+export function sourceUrl(ref: { part: string } | { sha256: string }, assets: ProjectAssets): string | undefined {
+  return 'part' in ref ? assets[ref.part] : libraryImageUrl(ref.sha256);
 }
 
 export function makeCanvas(width: number, height: number): { canvas: HTMLCanvasElement; ctx: CanvasRenderingContext2D } {
@@ -152,8 +158,8 @@ export async function drawLayer(ctx: CanvasRenderingContext2D, layer: Layer, ass
     return;
   }
   if (layer.kind === 'control') return;
-  const src = assets[layer.image.part];
-  if (!src) throw new Error(`Layer "${layer.name}" refers to missing pixels ${layer.image.part}`);
+  const src = sourceUrl(layer.image, assets);
+  if (!src) throw new Error(`Layer "${layer.name}" refers to missing pixels`);
   const img = await loadImage(src);
   ctx.save();
   ctx.globalAlpha *= layer.opacity;
@@ -184,6 +190,28 @@ export async function renderFrame(
   for (const layer of layers) await drawLayer(ctx, layer, assets, out);
   void doc;
   return canvas.toDataURL('image/png').slice('data:image/png;base64,'.length);
+}
+
+// Paint layers: transparent PNGs the brush and eraser draw into, one new part per stroke.
+
+/** A transparent PNG: a new paint layer's pixels. */
+export function blankPaint(width: number, height: number): string {
+  return makeCanvas(width, height).canvas.toDataURL('image/png');
+}
+
+/**
+ * Draws a stroke (canvas coordinates) into a placed raster's pixels, as drawStrokes draws it on
+ * the canvas (pressure widths; an eraser stroke clears), and returns the new PNG data URL.
+ */
+export async function paintStroke(src: string, placement: Rect, stroke: Stroke): Promise<string> {
+  const img = await loadImage(src);
+  const { canvas, ctx } = makeCanvas(img.naturalWidth, img.naturalHeight);
+  ctx.drawImage(img, 0, 0);
+  const sx = img.naturalWidth / placement.width;
+  const sy = img.naturalHeight / placement.height;
+  ctx.setTransform(sx, 0, 0, sy, -placement.x * sx, -placement.y * sy);
+  drawStrokes(ctx, [stroke]);
+  return canvas.toDataURL('image/png');
 }
 
 // Masks: stored as opaque grayscale PNGs at canvas size, white = repaint, black = keep (the

@@ -4,12 +4,15 @@ import { type DocumentSession } from '../state/document.js';
 import { type StagedCandidate } from '../state/studio.js';
 import { useDocument } from '../state/useDocument.js';
 import type { GenerationRequestInput } from '../../../app/contract/index.js';
+import { libraryImageUrl } from '../api/media.js';
+import { sourceUrl } from '../canvas/raster.js';
 
 /** The generation's candidates from the document, for the staging strip. */
 function staged(doc: ProjectDocument, assets: Readonly<Record<string, string>>, node: GenerationNode): StagedCandidate[] {
   const { init: _i, inpaint: _m, controls: _c, ...request } = node.generation.request;
   return node.candidates.flatMap(({ candidate: c }) => {
-    const url = c.image ? assets[c.image.part] : undefined;
+    // Candidates live in the library (by content hash); older files kept a copy as a part.
+    const url = c.image ? sourceUrl(c.image, assets) : libraryImageUrl(c.sha256);
     return url ? [{ id: c.id, seed: c.seed, index: c.index, sha256: c.sha256, width: c.width, height: c.height, url, generationId: node.generation.id, request: { ...(request as unknown as GenerationRequestInput), seed: c.seed, batch: 1 } }] : [];
   });
 }

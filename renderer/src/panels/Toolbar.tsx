@@ -1,18 +1,5 @@
+import { TOOLS, TOOL_NAMES } from '../canvas/gestures/index.js';
 import { useStudio, useUi } from '../state/context.js';
-import { type ToolName } from '../state/studio.js';
-
-export const TOOLS: Array<{ tool: ToolName; label: string; icon: string; key?: string }> = [
-  { tool: 'select', label: 'Move the generation frame', icon: '⬚', key: 'V' },
-  { tool: 'pan', label: 'Pan', icon: '✥', key: 'Space' },
-  { tool: 'brush', label: 'Brush', icon: '✎', key: 'B' },
-  { tool: 'eraser', label: 'Eraser', icon: '⌫', key: 'E' },
-  { tool: 'line', label: 'Line', icon: '╱', key: 'L' },
-  { tool: 'rect', label: 'Rectangle', icon: '▭', key: 'R' },
-  { tool: 'ellipse', label: 'Ellipse', icon: '◯', key: 'O' },
-  { tool: 'region', label: 'Labelled region box', icon: '⊡', key: 'G' },
-  { tool: 'mask', label: 'Paint mask', icon: '◐', key: 'M' },
-  { tool: 'mask-erase', label: 'Erase mask', icon: '◑', key: 'Shift+M' },
-];
 
 /** Tools down the left edge, their options along the top of the canvas. */
 export function Toolbar() {
@@ -20,20 +7,23 @@ export function Toolbar() {
   const tool = useUi((s) => s.tool);
   return (
     <nav className="toolbar" aria-label="Tools">
-      {TOOLS.map((t) => (
-        <button
-          key={t.tool}
-          type="button"
-          className={t.tool === tool ? 'tool active' : 'tool'}
-          aria-pressed={t.tool === tool}
-          aria-label={t.label}
-          title={t.key ? `${t.label} (${t.key})` : t.label}
-          data-testid={`tool-${t.tool}`}
-          onClick={() => studio.store.set({ tool: t.tool })}
-        >
-          {t.icon}
-        </button>
-      ))}
+      {TOOL_NAMES.map((name) => {
+        const t: { label: string; icon: string; key?: string } = TOOLS[name];
+        return (
+          <button
+            key={name}
+            type="button"
+            className={name === tool ? 'tool active' : 'tool'}
+            aria-pressed={name === tool}
+            aria-label={t.label}
+            title={t.key ? `${t.label} (${t.key})` : t.label}
+            data-testid={`tool-${name}`}
+            onClick={() => studio.store.set({ tool: name })}
+          >
+            {t.icon}
+          </button>
+        );
+      })}
     </nav>
   );
 }

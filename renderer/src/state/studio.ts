@@ -11,7 +11,9 @@ import { type Viewport } from '../canvas/viewport.js';
 import { defaultSettings, type GenerationSettings, requestFromSettings } from './settings.js';
 import { createStore, type Store } from './store.js';
 
-export type ToolName = 'select' | 'pan' | 'brush' | 'eraser' | 'line' | 'rect' | 'ellipse' | 'region' | 'mask' | 'mask-erase';
+/** The canvas tools: the table in canvas/gestures/index.ts. */
+export type { ToolName } from '../canvas/gestures/index.js';
+import type { ToolName } from '../canvas/gestures/index.js';
 
 export interface JobView {
   jobId: string;

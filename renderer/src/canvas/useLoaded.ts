@@ -13,6 +13,9 @@ export function useLoaded<T>(key: string | null, load: (key: string) => Promise<
       (value) => {
         if (live) setState({ key, value });
       },
+      // A part that cannot load leaves the last picture up; the loader reports its own failures.
+      // A load that fails leaves the previous pixels on the canvas; rendering the layer for a
+      // request or an export reports the missing pixels where it matters (raster.drawLayer).
       () => undefined,
     );
     return () => {

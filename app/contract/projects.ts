@@ -11,7 +11,8 @@ export const PROJECT_SCHEMA_VERSION = 1;
 // Guards against hostile documents: a JSON that passes these is still bounded in memory.
 const MAX_ID = 64;
 const MAX_NAME = 256;
-const MAX_CANVAS = 16_384;
+/** Largest canvas side; importers, sharp (limitInputPixels) and exports use the same bound. */
+export const MAX_CANVAS = 16_384;
 const MAX_LAYERS = 1_000;
 const MAX_STROKES = 100_000;
 const MAX_POINTS = 3 * 200_000; // flat x, y, pressure triples

@@ -11,7 +11,7 @@ import {
   restoreDocument,
 } from './document/index.js';
 import { pngBytes, pngDataUrl } from './png-data.js';
-import { DEFAULT_ZIP_LIMITS, type ZipLimits, readZip, writeZip } from './zip.js';
+import { DEFAULT_ZIP_LIMITS, type ZipArchive, type ZipLimits, withZip, writeZip } from './zip.js';
 
 // The .atelier file: a zip holding
 //   manifest.json   { format: "atelier", schemaVersion, appVersion, savedAt, document, parts }
@@ -93,13 +93,20 @@ export function checkPng(bytes: Uint8Array, name: string, limits: Pick<ProjectLi
  * project or throws ApiError('invalid_file') with the reason — never a half-loaded project.
  */
 export async function readProjectFile(source: string | Buffer, limits: ProjectLimits = DEFAULT_PROJECT_LIMITS): Promise<ProjectFile> {
-  const { files } = await readZip(source, limits, 'project file');
-  const rawManifest = parseJson(files.get('manifest.json'), 'manifest.json', limits);
+  return withZip(source, limits, 'project file', (zip) => readProject(zip, limits));
+}
+
+/** Inflates only the manifest, the document and the parts the document refers to (issue 17). */
+async function readProject(files: ZipArchive, limits: ProjectLimits): Promise<ProjectFile> {
+  if (!files.has('manifest.json') && files.has('mimetype')) {
+    invalid(`This is not an .atelier file (it looks like ${(await files.read('mimetype'))?.toString('latin1').trim() === 'image/openraster' ? 'an OpenRaster file' : 'another zip'}): open or import it instead`);
+  }
+  const rawManifest = parseJson(await files.read('manifest.json'), 'manifest.json', limits);
   let rawDocument: unknown;
   let fileSchemaVersion: number;
   let appVersion: string | null = null;
   if (ManifestV0.safeParse(rawManifest).success) {
-    rawDocument = parseJson(files.get('project.json'), 'project.json', limits);
+    rawDocument = parseJson(await files.read('project.json'), 'project.json', limits);
     fileSchemaVersion = 0;
   } else {
     const version = (rawManifest as { schemaVersion?: unknown } | null)?.schemaVersion;
@@ -108,7 +115,7 @@ export async function readProjectFile(source: string | Buffer, limits: ProjectLi
     }
     const manifest = ProjectManifest.safeParse(rawManifest);
     if (!manifest.success) invalid(`manifest.json is not an Atelier manifest: ${z.prettifyError(manifest.error)}`, manifest.error.issues);
-    rawDocument = parseJson(files.get(DOCUMENT_ENTRY), DOCUMENT_ENTRY, limits);
+    rawDocument = parseJson(await files.read(DOCUMENT_ENTRY), DOCUMENT_ENTRY, limits);
     fileSchemaVersion = manifest.data.schemaVersion;
     appVersion = manifest.data.appVersion;
     let docVersion: number;
@@ -128,7 +135,7 @@ export async function readProjectFile(source: string | Buffer, limits: ProjectLi
   }
   const assets: Record<string, string> = {};
   for (const part of referencedParts(document)) {
-    const bytes = files.get(part);
+    const bytes = await files.read(part);
     if (!bytes) invalid(`The project refers to ${part}, which the file does not contain`);
     checkPng(bytes, part, limits);
     assets[part] = pngDataUrl(bytes);

@@ -7,7 +7,7 @@ import type { Generation, ProjectDocument } from '../contract/projects.js';
 import { type PngStamp, stampPng } from '../formats/stamp.js';
 import { type ProjectAssets, findCandidate } from './document/index.js';
 import { pngBytes } from './png-data.js';
-import { type PlacedPixels, type Rgba, encodePng, flatten, placeLayer } from './render.js';
+import { type PlacedPixels, type Rgba, encodePng, flatten, placeLayer, sharpImage } from './render.js';
 import { writeZip } from './zip.js';
 
 // Exports: a flattened PNG carrying generation metadata, OpenRaster (.ora) and PSD with the
@@ -42,7 +42,7 @@ function escapeXml(text: string): string {
 }
 
 async function thumbnail(image: Rgba, maxSide: number): Promise<Buffer> {
-  return sharp(await encodePng(image)).resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true }).png().toBuffer();
+  return sharpImage(await encodePng(image)).resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true }).png().toBuffer();
 }
 
 /**
@@ -136,7 +136,7 @@ export async function exportContactSheet(doc: ProjectDocument, assets: ProjectAs
   for (const [i, candidate] of candidates.entries()) {
     const x = gap + (i % columns) * (cellSize + gap);
     const y = header + Math.floor(i / columns) * (cellSize + label + gap);
-    const tile = await sharp(pngBytes(assets[candidate.image!.part] ?? ''))
+    const tile = await sharpImage(pngBytes(assets[candidate.image!.part] ?? ''))
       .resize(cellSize, cellSize, { fit: 'contain', background: { r: 255, g: 255, b: 255, alpha: 1 } })
       .png()
       .toBuffer();

@@ -2,14 +2,15 @@ import { Buffer } from 'node:buffer';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { initializeCanvas, readPsd, type Layer as PsdLayer } from 'ag-psd';
-import sharp from 'sharp';
+import { SaxesParser } from 'saxes';
 import { ApiError } from '../contract/errors.js';
 import { z } from 'zod';
 import { Layer as LayerSchema, type Layer, type PaintLayer, ProjectDocument } from '../contract/projects.js';
 import { type ProjectAssets, addAsset, createDocument, createLayer, newId } from './document/index.js';
 import { DEFAULT_PROJECT_LIMITS, type ProjectLimits, checkPng, readProjectFile } from './atelier-file.js';
 import { pngDataUrl } from './png-data.js';
-import { readZip } from './zip.js';
+import { sharpRaw, sharpImage } from './render.js';
+import { DECODE_BUDGET, type ZipArchive, withZip } from './zip.js';
 
 // Imports: .atelier of any version, OpenRaster, PSD (each layer a raster layer) and plain
 // images. All of it is hostile input: sizes are checked from headers before any decode.
@@ -33,8 +34,8 @@ export interface ImportedLayers {
   assets: ProjectAssets;
 }
 
-function invalid(message: string): never {
-  throw new ApiError('invalid_file', message);
+function invalid(message: string, details?: unknown): never {
+  throw new ApiError('invalid_file', message, details);
 }
 
 async function readBounded(file: string, maxBytes: number): Promise<Buffer> {
@@ -57,58 +58,75 @@ export function detectSource(file: string, head: Uint8Array): ImportSource {
   return 'image';
 }
 
-function decodeEntities(text: string): string {
-  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, (_m, e: string) => {
-    if (e.startsWith('#x')) return String.fromCodePoint(parseInt(e.slice(2), 16));
-    if (e.startsWith('#')) return String.fromCodePoint(parseInt(e.slice(1), 10));
-    return ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" } as Record<string, string>)[e]!;
-  });
-}
-
-function attributes(tag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of tag.matchAll(/([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) out[m[1]!] = decodeEntities(m[2] ?? m[3] ?? '');
-  return out;
-}
-
 function number(value: string | undefined, fallback: number, what: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n)) invalid(`OpenRaster ${what} "${value}" is not a number`);
+  if (!Number.isFinite(n)) invalid(`OpenRaster ${what} "${value.slice(0, 40)}" is not a number`);
   return n;
+}
+
+/** Bounds on stack.xml: a 1000-layer stack is ~200 KB; nothing legitimate nests 64 stacks deep. */
+export const STACK_XML_LIMITS = { maxBytes: 4 * 1024 * 1024, maxElements: 20_000, maxDepth: 64 };
+
+/**
+ * The attributes of <image> and of every <layer> (top first, nested stacks flattened in
+ * drawing order) from OpenRaster's stack.xml, read by saxes: a streaming, linear-time,
+ * well-formedness-checking parser. It expands only XML's five entities and character
+ * references, refuses undefined entities and invalid characters (`&#x110000;`), and a DTD is
+ * refused before it could declare anything. Replaces regexes that took quadratic time on
+ * crafted input (issue 17).
+ */
+export function parseStackXml(bytes: Buffer): { image: Record<string, string>; layers: Array<Record<string, string>> } {
+  if (bytes.length > STACK_XML_LIMITS.maxBytes) invalid(`stack.xml is ${bytes.length} bytes; at most ${STACK_XML_LIMITS.maxBytes} are accepted`);
+  const parser = new SaxesParser({ xmlns: false, position: true });
+  let image: Record<string, string> | null = null;
+  const layers: Array<Record<string, string>> = [];
+  let elements = 0;
+  let depth = 0;
+  parser.on('doctype', () => invalid('stack.xml declares a DTD, which OpenRaster does not use'));
+  parser.on('opentag', (tag) => {
+    if (++elements > STACK_XML_LIMITS.maxElements) invalid(`stack.xml has more than ${STACK_XML_LIMITS.maxElements} elements`);
+    if (++depth > STACK_XML_LIMITS.maxDepth) invalid(`stack.xml nests deeper than ${STACK_XML_LIMITS.maxDepth} levels`);
+    if (depth === 1 && tag.name !== 'image') invalid(`stack.xml's root is <${tag.name.slice(0, 40)}>, not <image>`);
+    if (depth === 1) image = { ...tag.attributes };
+    else if (tag.name === 'layer') layers.push({ ...tag.attributes });
+  });
+  parser.on('closetag', () => {
+    depth--;
+  });
+  parser.on('error', (error) => invalid(`stack.xml is not well-formed XML: ${error.message}`));
+  parser.write(bytes.toString('utf8')).close();
+  if (!image) invalid('stack.xml has no <image> element');
+  return { image, layers };
 }
 
 /**
  * OpenRaster: stack.xml (layers top first; nested stacks are flattened in drawing order) and
- * one PNG per layer. Only the attributes of <image> and <layer> are read, no DTDs or entities
- * beyond XML's five and character references.
+ * one PNG per layer. Only the entries stack.xml names are inflated.
  */
 export async function readOra(source: string | Buffer, limits: ProjectLimits = DEFAULT_PROJECT_LIMITS): Promise<ImportedLayers> {
-  const { files } = await readZip(source, limits, 'OpenRaster file');
-  const mimetype = files.get('mimetype')?.toString('latin1').trim();
+  return withZip(source, limits, 'OpenRaster file', (zip) => readOraEntries(zip, limits));
+}
+
+async function readOraEntries(files: ZipArchive, limits: ProjectLimits): Promise<ImportedLayers> {
+  const mimetype = (await files.read('mimetype'))?.toString('latin1').trim();
   if (mimetype !== 'image/openraster') invalid('Not an OpenRaster file: its mimetype entry is not image/openraster');
-  const stackXml = files.get('stack.xml');
+  const stackXml = await files.read('stack.xml');
   if (!stackXml) invalid('The OpenRaster file has no stack.xml');
-  if (stackXml.length > limits.maxJsonBytes) invalid('stack.xml is too large');
-  const xml = stackXml.toString('utf8');
-  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) invalid('stack.xml declares a DTD or entities, which OpenRaster does not use');
-  const image = xml.match(/<image\b([^>]*)>/);
-  if (!image) invalid('stack.xml has no <image> element');
-  const imageAttrs = attributes(image[1]!);
+  const { image: imageAttrs, layers: topFirst } = parseStackXml(stackXml);
   const width = number(imageAttrs.w, NaN, 'width');
   const height = number(imageAttrs.h, NaN, 'height');
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > limits.maxImageSide || height > limits.maxImageSide) {
-    invalid(`OpenRaster canvas ${imageAttrs.w}×${imageAttrs.h} is outside 1..${limits.maxImageSide}`);
+    invalid(`OpenRaster canvas ${String(imageAttrs.w).slice(0, 20)}×${String(imageAttrs.h).slice(0, 20)} is outside 1..${limits.maxImageSide}`);
   }
-  const topFirst = [...xml.matchAll(/<layer\b([^>]*?)\/?>/g)].map((m) => attributes(m[1]!));
   if (topFirst.length > 1000) invalid(`The OpenRaster file has ${topFirst.length} layers; at most 1000 are accepted`);
   let assets: ProjectAssets = {};
   const layers: Layer[] = [];
   for (const attrs of topFirst.reverse()) {
     const src = attrs.src;
     if (!src) invalid('An OpenRaster layer has no src');
-    const png = files.get(src);
-    if (!png) invalid(`OpenRaster layer "${attrs.name ?? src}" points to ${src}, which the file does not contain`);
+    const png = await files.read(src);
+    if (!png) invalid(`OpenRaster layer "${(attrs.name ?? src).slice(0, 256)}" points to ${src.slice(0, 256)}, which the file does not contain`);
     const size = checkPng(png, src, limits);
     const opacity = number(attrs.opacity, 1, 'opacity');
     if (opacity < 0 || opacity > 1) invalid(`OpenRaster layer opacity ${opacity} is outside 0..1`);
@@ -146,14 +164,32 @@ export async function readPsdLayers(bytes: Buffer, limits: ProjectLimits = DEFAU
   }
   if (structure.bitsPerChannel !== undefined && structure.bitsPerChannel > 8) invalid(`Only 8-bit PSD files are read (this one has ${structure.bitsPerChannel} bits per channel)`);
   let count = 0;
+  // ag-psd decodes every layer at once, so the sum over layers is what the process must hold.
+  let decodedBytes = 0;
   const check = (layer: PsdLayer): void => {
     if (++count > 1000) invalid('The PSD file has more than 1000 layers');
-    const w = (layer.right ?? 0) - (layer.left ?? 0);
-    const h = (layer.bottom ?? 0) - (layer.top ?? 0);
-    if (w > limits.maxImageSide || h > limits.maxImageSide || w * h > limits.maxImagePixels) invalid(`PSD layer "${layer.name}" is ${w}×${h} pixels, over the limit`);
+    const w = Math.max(0, (layer.right ?? 0) - (layer.left ?? 0));
+    const h = Math.max(0, (layer.bottom ?? 0) - (layer.top ?? 0));
+    const name = JSON.stringify((layer.name ?? '').slice(0, 100));
+    if (w > limits.maxImageSide || h > limits.maxImageSide || w * h > limits.maxImagePixels) {
+      invalid(`PSD layer ${name} is ${w}×${h} pixels; at most ${limits.maxImageSide} per side are accepted`);
+    }
+    decodedBytes += w * h * 4;
+    if (decodedBytes > limits.maxTotalBytes) {
+      invalid(`The PSD file's layers decode to more than ${limits.maxTotalBytes} bytes of pixels (the import memory budget), at layer ${name}`, { limitBytes: limits.maxTotalBytes });
+    }
     layer.children?.forEach(check);
   };
   structure.children?.forEach(check);
+  DECODE_BUDGET.reserve(decodedBytes, 'the PSD file');
+  try {
+    return await decodePsdLayers(bytes, width, height, limits);
+  } finally {
+    DECODE_BUDGET.release(decodedBytes);
+  }
+}
+
+async function decodePsdLayers(bytes: Buffer, width: number, height: number, limits: ProjectLimits): Promise<ImportedLayers> {
   let psd;
   try {
     psd = readPsd(bytes, { useImageData: true, skipCompositeImageData: true, skipThumbnail: true });
@@ -169,7 +205,11 @@ export async function readPsdLayers(bytes: Buffer, limits: ProjectLimits = DEFAU
     }
     const data = layer.imageData;
     if (!data || data.width === 0 || data.height === 0) return;
-    const png = await sharp(Buffer.from(data.data.buffer, data.data.byteOffset, data.data.byteLength), { raw: { width: data.width, height: data.height, channels: 4 } }).png().toBuffer();
+    if (data.width > limits.maxImageSide || data.height > limits.maxImageSide) invalid(`A PSD layer decoded to ${data.width}×${data.height} pixels, over the limit`);
+    const png = await sharpRaw({ width: data.width, height: data.height, data: new Uint8Array(data.data.buffer, data.data.byteOffset, data.data.byteLength) })
+      .png()
+      .toBuffer()
+      .catch((error: unknown) => invalid(`PSD layer "${(layer.name ?? '').slice(0, 100)}" cannot be encoded: ${error instanceof Error ? error.message : String(error)}`));
     const added = addAsset(assets, pngDataUrl(png));
     assets = added.assets;
     layers.push(
@@ -194,7 +234,7 @@ export async function readPsdLayers(bytes: Buffer, limits: ProjectLimits = DEFAU
 export async function readImageLayer(bytes: Buffer, name: string, kind: 'paint' | 'reference' = 'paint', limits: ProjectLimits = DEFAULT_PROJECT_LIMITS): Promise<ImportedLayers> {
   let meta;
   try {
-    meta = await sharp(bytes, { limitInputPixels: limits.maxImagePixels }).metadata();
+    meta = await sharpImage(bytes, { limitInputPixels: limits.maxImagePixels }).metadata();
   } catch (error) {
     invalid(`${name} is not an image Atelier can read: ${(error as Error).message}`);
   }
@@ -203,11 +243,11 @@ export async function readImageLayer(bytes: Buffer, name: string, kind: 'paint' 
   let png: Buffer;
   try {
     // rotate() applies EXIF orientation so the layer looks as the photo does elsewhere.
-    png = await sharp(bytes, { limitInputPixels: limits.maxImagePixels }).rotate().png().toBuffer();
+    png = await sharpImage(bytes, { limitInputPixels: limits.maxImagePixels }).rotate().png().toBuffer();
   } catch (error) {
     invalid(`${name} could not be decoded: ${(error as Error).message}`);
   }
-  const { width: w, height: h } = await sharp(png).metadata();
+  const { width: w, height: h } = await sharpImage(png).metadata();
   const { assets, ref } = addAsset({}, pngDataUrl(png));
   const common = { name: name.slice(0, 256), image: ref, x: 0, y: 0, width: w!, height: h! };
   const layer = kind === 'reference' ? createLayer('reference', { ...common, source: name }) : (createLayer('paint', common) as PaintLayer);

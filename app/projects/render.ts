@@ -1,12 +1,27 @@
 import { Buffer } from 'node:buffer';
-import sharp from 'sharp';
-import type { Layer, ProjectDocument, Shape, Stroke } from '../contract/projects.js';
+import sharp, { type Sharp, type SharpOptions } from 'sharp';
+import { type Layer, MAX_CANVAS, type ProjectDocument, type Shape, type Stroke } from '../contract/projects.js';
 import { ApiError } from '../contract/errors.js';
 import { type ProjectAssets, findLayer, pngDimensions, pressureWidth } from './document/index.js';
 import { pngBytes } from './png-data.js';
 
-/** Largest scaled size of one placed raster (16384², the largest canvas). */
-const MAX_PLACED_PIXELS = 16_384 * 16_384;
+/**
+ * Largest image any import, render or export decodes: the contract's largest canvas, 16384².
+ * sharp's own default (0x3FFF², i.e. 16383²) is one row and column short, which made a
+ * 16384² project unexportable and a 16384² PSD layer an `internal` error (issue 17).
+ */
+export const MAX_IMAGE_PIXELS = MAX_CANVAS * MAX_CANVAS;
+const MAX_PLACED_PIXELS = MAX_IMAGE_PIXELS;
+
+/** sharp with the project's pixel limit; every sharp call in app/projects goes through here. */
+export function sharpImage(input?: Buffer | Uint8Array | string, options: SharpOptions = {}): Sharp {
+  return sharp(input, { limitInputPixels: MAX_IMAGE_PIXELS, ...options });
+}
+
+/** sharp over raw RGBA pixels, within the same limit. */
+export function sharpRaw(image: Rgba): Sharp {
+  return sharpImage(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 4 } });
+}
 
 // Layers to pixels, in Node (exports, contact sheets). Every layer renders to a straight-alpha
 // RGBA buffer the size of the canvas; compositing is src-over with the layer's opacity.
@@ -23,16 +38,14 @@ export function emptyRgba(width: number, height: number): Rgba {
 }
 
 export async function decodePng(png: Uint8Array, width?: number, height?: number): Promise<Rgba> {
-  let image = sharp(png, { limitInputPixels: 16_384 * 16_384 }).ensureAlpha();
+  let image = sharpImage(png).ensureAlpha();
   if (width !== undefined && height !== undefined) image = image.resize(width, height, { fit: 'fill', kernel: 'lanczos3' });
   const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
 export async function encodePng(image: Rgba): Promise<Buffer> {
-  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 4 } })
-    .png()
-    .toBuffer();
+  return sharpRaw(image).png().toBuffer();
 }
 
 /** Copies `src` into `dst` at (left, top), clipped to `dst`. */
@@ -111,7 +124,7 @@ function shapeSvg(shape: Shape): string {
 
 async function renderSvg(body: string, width: number, height: number): Promise<Rgba> {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${body}</svg>`;
-  return decodePng(await sharp(Buffer.from(svg)).png().toBuffer());
+  return decodePng(await sharpImage(Buffer.from(svg)).png().toBuffer());
 }
 
 export function partBytes(assets: ProjectAssets, part: string): Uint8Array {

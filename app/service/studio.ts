@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import { z } from 'zod';
 import {
   API_VERSION,
@@ -14,6 +15,7 @@ import {
 } from '../contract/index.js';
 import type { AllHandlers, Handler, ServiceContext, Transport } from './context.js';
 import { resolveHome } from './home.js';
+import { writeNewPng } from './image-export.js';
 import { statusHandlers } from './status-handlers.js';
 
 export type MediaKind = 'image' | 'thumbnail';
@@ -61,6 +63,17 @@ export class StudioService implements StudioApi {
   /** The file of a library image or thumbnail, or undefined when the library does not hold it. */
   mediaFile(kind: MediaKind, sha256: string): string | undefined {
     return /^[0-9a-f]{64}$/.test(sha256) ? this.mediaResolver?.(kind, sha256) : undefined;
+  }
+
+  /**
+   * Writes a library image, exactly as recorded (its metadata stamped by the library), as a new
+   * PNG `<baseName>.png` (or `-2`, `-3`, … when taken) in `dir`, atomically; for the doors that
+   * write to the user's own folders (`atelier generate --out`). Returns the file written.
+   */
+  async saveImageAs(sha256: string, dir: string, baseName: string): Promise<string> {
+    const file = this.mediaFile('image', sha256);
+    if (!file) throw new ApiError('not_found', `The library holds no image ${sha256}`);
+    return writeNewPng(dir, baseName, await fs.readFile(file));
   }
 
   /** Typed in-process call (the CLI's door). Throws ApiError. */

@@ -1,7 +1,8 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { GenerationRecord, GenerationSummary, LibrarySearchQueryInput } from '../../app/contract/index.js';
-import { openLibrary, recoverLibrary } from '../../app/library/index.js';
+import { terminalJson, terminalText } from '../../app/contract/terminal.js';
 import { resolveHome } from '../../app/service/index.js';
+import { checkLibrary, recoverLibraryAt } from '../../app/service/library-maintenance.js';
 import { withStudio } from './studio.js';
 
 // `atelier history …`: the library from the command line, through the StudioService
@@ -16,7 +17,7 @@ const int = (name: string) => (value: string): number => {
 function line(g: GenerationSummary): string {
   const stars = Math.max(0, ...g.candidates.map((c) => c.rating));
   const prompt = g.prompt.replace(/\s+/g, ' ');
-  return [
+  const text = [
     g.id,
     g.createdAt.slice(0, 16).replace('T', ' '),
     g.mode.padEnd(7),
@@ -28,6 +29,7 @@ function line(g: GenerationSummary): string {
   ]
     .filter(Boolean)
     .join('  ');
+  return terminalText(text);
 }
 
 function describe(g: GenerationRecord): string {
@@ -48,7 +50,8 @@ function describe(g: GenerationRecord): string {
   for (const c of g.candidates) {
     out.push(`  ${c.id}  #${c.index}  seed ${c.seed ?? '-'}  ${c.width}x${c.height}  ${c.rating ? '★'.repeat(c.rating) : '·'}${c.favourite ? '  ♥' : ''}${c.accepted ? '  accepted' : ''}  ${c.sha256.slice(0, 16)}`);
   }
-  return out.join('\n');
+  // Line by line: a newline inside a stored field is shown as \n, never starts a line of its own.
+  return out.map((l) => terminalText(l)).join('\n');
 }
 
 export function registerHistoryCommands(program: Command): void {
@@ -95,7 +98,7 @@ export function registerHistoryCommands(program: Command): void {
       if (command.getOptionValueSource('control') === 'cli') query.hasControl = Boolean(opts.control);
       await withStudio(async (studio) => {
         const result = await studio.call('library.search', query);
-        if (opts.json) return console.log(JSON.stringify(result, null, 2));
+        if (opts.json) return console.log(terminalJson(result));
         for (const g of result.items) console.log(line(g));
         const shown = result.items.length;
         console.log(shown ? `${result.offset + 1}–${result.offset + shown} of ${result.total}` : `no matches (of ${result.total})`);
@@ -110,7 +113,7 @@ export function registerHistoryCommands(program: Command): void {
     .action(async (id: string, opts: { json?: boolean }) =>
       withStudio(async (studio) => {
         const record = await studio.call('library.get', { id });
-        console.log(opts.json ? JSON.stringify(record, null, 2) : describe(record));
+        console.log(opts.json ? terminalJson(record) : describe(record));
       }),
     );
 
@@ -121,8 +124,8 @@ export function registerHistoryCommands(program: Command): void {
     .action(async (id: string) =>
       withStudio(async (studio) => {
         const result = await studio.call('library.recall', { id });
-        for (const w of result.warnings) console.error(`warning: ${w}`);
-        console.log(JSON.stringify(result.request, null, 2));
+        for (const w of result.warnings) console.error(`warning: ${terminalText(w)}`);
+        console.log(terminalJson(result.request));
       }),
     );
 
@@ -134,10 +137,10 @@ export function registerHistoryCommands(program: Command): void {
     .action(async (id: string, opts: { json?: boolean }) =>
       withStudio(async (studio) => {
         const result = await studio.call('library.lineage', { id });
-        if (opts.json) return console.log(JSON.stringify(result, null, 2));
-        for (const n of result.ancestors) console.log(`↑ ${n.generationId}  ${n.mode}  ${n.prompt.slice(0, 60)}`);
+        if (opts.json) return console.log(terminalJson(result));
+        for (const n of result.ancestors) console.log(terminalText(`↑ ${n.generationId}  ${n.mode}  ${n.prompt.slice(0, 60)}`));
         console.log(`● ${result.generationId}`);
-        for (const n of result.descendants) console.log(`↓ ${n.generationId}  from ${n.parentCandidateId}  ${n.mode}  ${n.prompt.slice(0, 60)}`);
+        for (const n of result.descendants) console.log(terminalText(`↓ ${n.generationId}  from ${n.parentCandidateId}  ${n.mode}  ${n.prompt.slice(0, 60)}`));
       }),
     );
 
@@ -150,11 +153,11 @@ export function registerHistoryCommands(program: Command): void {
     .action(async (files: string[], opts: { project?: string; json?: boolean }) =>
       withStudio(async (studio) => {
         const { results } = await studio.call('library.import', { paths: files, ...(opts.project ? { projectId: opts.project } : {}) });
-        if (opts.json) console.log(JSON.stringify(results, null, 2));
+        if (opts.json) console.log(terminalJson(results));
         else {
           for (const r of results) {
-            if (r.ok) console.log(`${r.path}: ${r.generationId} (${r.source}${r.withParameters ? ', with parameters' : ', no parameters'})${r.note ? ` — ${r.note.replace(/\n/g, '; ')}` : ''}`);
-            else console.error(`refused — ${r.error?.message}`);
+            if (r.ok) console.log(terminalText(`${r.path}: ${r.generationId} (${r.source}${r.withParameters ? ', with parameters' : ', no parameters'})${r.note ? ` — ${r.note.replace(/\n/g, '; ')}` : ''}`));
+            else console.error(terminalText(`refused — ${r.error?.message}`));
           }
         }
         if (results.some((r) => !r.ok)) process.exitCode = 1;
@@ -169,7 +172,7 @@ export function registerHistoryCommands(program: Command): void {
     .action(async (id: string, opts: { out: string }) =>
       withStudio(async (studio) => {
         const { files } = await studio.call('library.export', { id, dir: opts.out });
-        for (const f of files) console.log(f);
+        for (const f of files) console.log(terminalText(f));
       }),
     );
 
@@ -203,7 +206,7 @@ export function registerHistoryCommands(program: Command): void {
       withStudio(async (studio) => {
         await studio.call('library.tag', { generationIds: [id], ...(opts.remove ? { remove: tags } : { add: tags }) });
         const g = await studio.call('library.get', { id });
-        console.log(`${g.id}: ${g.tags.join(', ') || 'no tags'}`);
+        console.log(terminalText(`${g.id}: ${g.tags.join(', ') || 'no tags'}`));
       }),
     );
 
@@ -226,34 +229,28 @@ export function registerHistoryCommands(program: Command): void {
     .action(async (file: string) =>
       withStudio(async (studio) => {
         const r = await studio.call('library.backup', { file });
-        console.log(`${r.file} (${(r.bytes / 1024).toFixed(0)} KiB). Images stay in ${resolveHome()}/library/images; copy that folder too for a full backup.`);
+        console.log(terminalText(`${r.file} (${(r.bytes / 1024).toFixed(0)} KiB). Images stay in ${resolveHome()}/library/images; copy that folder too for a full backup.`));
       }),
     );
 
   history
     .command('check')
     .description('check the history for damage and remove files no entry uses')
-    .action(async () => {
-      const library = openLibrary(resolveHome(), { checkIntegrity: false });
-      try {
-        const problems = library.checkConsistency();
-        const gc = library.collectOrphans();
-        for (const p of problems) console.error(`problem: ${p}`);
-        console.log(`${problems.length ? `${problems.length} problem(s)` : 'no problems'}; removed ${gc.files} unused file(s) and ${gc.rows} unused image row(s)`);
-        if (problems.length) process.exitCode = 1;
-      } finally {
-        library.close();
-      }
+    .action(() => {
+      const report = checkLibrary(resolveHome());
+      for (const p of report.problems) console.error(`problem: ${terminalText(p)}`);
+      console.log(`${report.problems.length ? `${report.problems.length} problem(s)` : 'no problems'}; removed ${report.removedFiles} unused file(s) and ${report.removedRows} unused image row(s)`);
+      if (report.problems.length) process.exitCode = 1;
     });
 
   history
     .command('recover')
     .description('after a failed integrity check: move the damaged database aside and salvage its entries into a fresh one')
     .action(() => {
-      const report = recoverLibrary(resolveHome());
-      console.log(`damaged database kept at ${report.damagedCopy}`);
-      for (const [table, n] of Object.entries(report.copied)) console.log(`${table}: ${n} row(s) salvaged`);
-      for (const u of report.unreadable) console.error(`unreadable: ${u}`);
+      const report = recoverLibraryAt(resolveHome());
+      console.log(terminalText(`damaged database kept at ${report.damagedCopy}`));
+      for (const [table, n] of Object.entries(report.copied)) console.log(terminalText(`${table}: ${n} row(s) salvaged`));
+      for (const u of report.unreadable) console.error(`unreadable: ${terminalText(u)}`);
       if (report.dropped) console.log(`${report.dropped} row(s) dropped: what they pointed to was lost`);
     });
 }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { terminalJson, terminalText } from '../../app/contract/terminal.js';
 import { APP_VERSION, createStudio } from '../../app/service/index.js';
 import { registerGenerateCommands } from './generate.js';
 import { registerHistoryCommands } from './history.js';
@@ -6,15 +7,17 @@ import { registerProjectCommands } from './project.js';
 import { registerModelCommands } from './models.js';
 
 /**
- * The `atelier` command. Subcommands call the StudioService in-process (the CLI's door) or
- * the engine directly; each area adds its commands in its own module.
+ * The `atelier` command. Subcommands call the StudioService in-process (the CLI's door; the
+ * CLI imports nothing but app/contract and app/service); each area adds its commands in its
+ * own module. Text that comes from stored data or files is printed through terminalText, so
+ * it cannot drive the terminal.
  */
 export function buildProgram(): Command {
   const program = new Command('atelier')
     .description('Atelier: sketch-guided diffusion studio — command line')
     .version(APP_VERSION, '-v, --version')
     .showHelpAfterError()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    .configureOutput({ outputError: (text, write) => write(terminalText(text, { keepNewlines: true })) });
 
   program
     .command('status')
@@ -24,10 +27,10 @@ export function buildProgram(): Command {
       const studio = await createStudio({ transport: 'cli' });
       try {
         const status = await studio.call('status', {});
-        if (opts.json) console.log(JSON.stringify(status, null, 2));
+        if (opts.json) console.log(terminalJson(status));
         else {
           console.log(`Atelier ${status.appVersion} (StudioApi v${status.apiVersion})`);
-          console.log(`data folder: ${status.home}`);
+          console.log(terminalText(`data folder: ${status.home}`));
           for (const d of status.devices) console.log(`device ${d.id.padEnd(8)} ${d.available ? 'available' : 'not installed'}  ${d.label}`);
         }
       } finally {
@@ -47,7 +50,8 @@ export async function runCli(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
   } catch (error) {
-    console.error(`atelier: ${error instanceof Error ? error.message : String(error)}`);
+    // Messages may quote file bytes (a NUL in a PNG chunk) or stored names: shown escaped.
+    console.error(`atelier: ${terminalText(error instanceof Error ? error.message : String(error), { keepNewlines: true })}`);
     process.exitCode = 1;
   }
 }

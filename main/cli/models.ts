@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { ModelInfo } from '../../app/contract/index.js';
-import fs from 'node:fs';
-import path from 'node:path';
-import { inspectControlNet, inspectModel } from '../../app/engine/index.js';
+import { terminalJson, terminalText } from '../../app/contract/terminal.js';
+import { inspectControlNetFolder, isControlNetFolder } from '../../app/service/controlnet-inspect.js';
+import { withStudio } from './studio.js';
 
-// `atelier models inspect DIR`: what the engine detects in a model folder, without keeping
-// any session open.
+// `atelier models inspect DIR`: what the engine detects in a model folder (the studio's
+// models.inspect), or in a ControlNet folder, without keeping any session open.
 
 export function describeModel(info: ModelInfo): string {
   const lines = [
@@ -31,21 +31,20 @@ export function registerModelCommands(program: Command): void {
     .argument('<dir>', 'model folder')
     .option('--json', 'print JSON')
     .action(async (dir: string, opts: { json?: boolean }) => {
-      // A ControlNet folder has its graph at the top and no text encoder.
-      if (fs.existsSync(path.join(dir, 'model.onnx')) && !fs.existsSync(path.join(dir, 'text_encoder'))) {
-        const cn = await inspectControlNet(dir);
-        const summary = { kind: 'controlnet', path: cn.dir, textWidth: cn.hiddenDim, residuals: cn.downOutputNames.length + 1, conditioningScale: cn.scaleName ? `${cn.scaleName} (${cn.scaleType})` : 'none (weight scales the residuals)', inputs: [cn.sampleName, cn.timestepName, cn.hiddenName, cn.condName, ...(cn.scaleName ? [cn.scaleName] : [])], outputs: [...cn.downOutputNames, cn.midOutputName] };
-        console.log(opts.json ? JSON.stringify(summary, null, 2) : [
+      if (isControlNetFolder(dir)) {
+        const cn = await inspectControlNetFolder(dir);
+        const { downResiduals, ...summary } = cn;
+        console.log(opts.json ? terminalJson(summary) : terminalText([
           `ControlNet ${summary.path}`,
           `text width ${summary.textWidth}`,
-          `residuals  ${summary.residuals} (${cn.downOutputNames.length} down + mid)`,
+          `residuals  ${summary.residuals} (${downResiduals} down + mid)`,
           `scale      ${summary.conditioningScale}`,
           `in:  ${summary.inputs.join(', ')}`,
           `out: ${summary.outputs.join(', ')}`,
-        ].join('\n'));
+        ].join('\n'), { keepNewlines: true }));
         return;
       }
-      const info = await inspectModel(dir);
-      console.log(opts.json ? JSON.stringify(info, null, 2) : describeModel(info));
+      const info = await withStudio((studio) => studio.call('models.inspect', { path: dir }));
+      console.log(opts.json ? terminalJson(info) : terminalText(describeModel(info), { keepNewlines: true }));
     });
 }

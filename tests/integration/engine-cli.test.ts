@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodePng } from '../../app/engine/image.js';
 import { readPngMetadata } from '../../app/formats/png-metadata.js';
-import { writeNew } from '../../main/cli/generate.js';
+import { writeNewPng } from '../../app/service/image-export.js';
 import { tempHome } from '../helpers/home.js';
 
 // `atelier generate` and `atelier models inspect` as a user runs them: a child process.
@@ -66,12 +67,13 @@ describe('atelier generate', () => {
     expect(fs.readdirSync(out).filter((f) => f.endsWith('.png'))).toHaveLength(3);
   });
 
-  it('never overwrites an earlier image: a taken name gets -2, -3, …', () => {
+  it('never overwrites an earlier image: a taken name gets -2, -3, …, and no temp file stays', async () => {
     const out = path.join(home, 'out3');
-    fs.mkdirSync(out, { recursive: true });
-    const names = ['first', 'second', 'third'].map((text) => writeNew(out, '20261126-120000-9', Buffer.from(text)));
+    const names: string[] = [];
+    for (const text of ['first', 'second', 'third']) names.push(await writeNewPng(out, '20261126-120000-9', Buffer.from(text)));
     expect(names.map((f) => path.basename(f))).toEqual(['20261126-120000-9.png', '20261126-120000-9-2.png', '20261126-120000-9-3.png']);
     expect(names.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(['first', 'second', 'third']);
+    expect(fs.readdirSync(out).sort()).toEqual(names.map((f) => path.basename(f)).sort());
   });
 
   it('exits non-zero with a clear message on bad input', async () => {
@@ -85,7 +87,13 @@ describe('atelier generate', () => {
       [['--model', model, '--prompt', 'x', '--control', `scribble:${path.join(MODELS, '..', 'make_fixtures.py')}`], /1 --control given but 0 --controlnet/],
       [['--model', model, '--prompt', 'x', '--control', `scribble:${BIN}`, '--controlnet', path.join(MODELS, 'controlnet-tiny')], /no UNet that accepts ControlNet residuals|not a readable image/],
       [['--model', path.join(MODELS, 'broken-missing-unet'), '--prompt', 'x'], /unet\/model\.onnx is missing/],
+      [['--model', model, '--prompt', 'x', '--seed', '0x10'], /seed must be a whole number written in decimal digits, not "0x10"/],
+      [['--model', model, '--prompt', 'x', '--control', `scribble:${path.join(home, 'small.png')}:NaN`], /WEIGHT "NaN" is not a number/],
+      [['--model', model, '--prompt', 'x', '--control', `scribble:${path.join(home, 'small.png')}:0.5:x:1`], /START "x" is not a number/],
+      [['--model', model, '--prompt', 'x', '--init', path.join(home, 'big.png'), '--mask', path.join(home, 'small.png')], /--mask is 32×32 but --init is 64×48/],
     ];
+    fs.writeFileSync(path.join(home, 'small.png'), await encodePng({ width: 32, height: 32, data: new Uint8Array(32 * 32 * 4).fill(255) }));
+    fs.writeFileSync(path.join(home, 'big.png'), await encodePng({ width: 64, height: 48, data: new Uint8Array(64 * 48 * 4).fill(255) }));
     // three at a time: each is a Node start-up, and the build machines have two cores
     const results: Array<{ code: number; stdout: string; stderr: string }> = [];
     for (let i = 0; i < cases.length; i += 3) {
@@ -96,6 +104,39 @@ describe('atelier generate', () => {
       expect(results[i]!.stderr + results[i]!.stdout, args.join(' ')).toMatch(message);
     });
     expect(fs.existsSync(path.join(home, 'never'))).toBe(false);
+  });
+
+  it('refuses an --out that cannot be a folder before any work, and records nothing', async () => {
+    const file = path.join(home, 'a-file.png');
+    fs.writeFileSync(file, 'not a folder');
+    const model = path.join(MODELS, 'sd1-tiny');
+    const cases: Array<[string, RegExp]> = [
+      [file, /Cannot write into .*a-file\.png: it is a file, not a folder/],
+      [path.join(file, 'sub'), /a-file\.png is a file, not a folder/],
+      ['/proc/x', /special file system/],
+      ['/sys/kernel', /special file system/],
+      ['/dev/null', /special file system/],
+    ];
+    const results = await Promise.all(cases.map(([out]) => atelier('generate', '--model', model, '--prompt', 'never made', '--steps', '2', '--out', out)));
+    cases.forEach(([out, message], i) => {
+      expect(results[i]!.code, out).toBe(1);
+      expect(results[i]!.stderr, out).toMatch(message);
+      expect(results[i]!.stderr, out).not.toMatch(/EEXIST|ENOTDIR|step/);
+    });
+    expect(fs.readFileSync(file, 'utf8')).toBe('not a folder');
+    const history = await atelier('history', 'search', 'never', 'made', '--json');
+    expect((JSON.parse(history.stdout) as { total: number }).total).toBe(0);
+  });
+
+  it('writes the very bytes the history holds, so the file and the entry agree', async () => {
+    const out = path.join(home, 'out4');
+    const r = await atelier('generate', '--model', path.join(MODELS, 'sd1-tiny'), '--prompt', 'a blue door', '--seed', '3', '--steps', '2', '--out', out, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const { files, generationId } = JSON.parse(r.stdout) as { files: string[]; generationId: string };
+    const shown = await atelier('history', 'show', generationId, '--json');
+    const record = JSON.parse(shown.stdout) as { candidates: Array<{ sha256: string }> };
+    const sha = crypto.createHash('sha256').update(fs.readFileSync(files[0]!)).digest('hex');
+    expect(record.candidates.map((c) => c.sha256)).toEqual([sha]);
   });
 });
 

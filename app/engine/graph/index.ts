@@ -1,0 +1,74 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { buildClipTextEncoder, type ClipBuildOptions } from './clip.js';
+import { buildControlNet } from './controlnet.js';
+import { writeModel, type FloatType, type WrittenModel } from './core.js';
+import { buildUnet } from './unet.js';
+import { buildVaeDecoder, buildVaeEncoder } from './vae.js';
+import type { WeightSource } from './weights.js';
+
+// Atelier's ONNX graph builder (docs/graph-builder.md): config + named weights → ONNX graphs
+// with external weights, in the diffusers/Optimum folder layout the engine loads.
+
+export { buildClipTextEncoder, parseClipConfig } from './clip.js';
+export type { ClipBuildOptions, ClipConfig } from './clip.js';
+export { buildControlNet } from './controlnet.js';
+export { GraphBuilder, OPSET, readModelProto, writeModel } from './core.js';
+export type { BuiltGraph, FloatType, WrittenModel } from './core.js';
+export { buildUnet } from './unet.js';
+export { parseUnetConfig } from './unet-blocks.js';
+export type { UnetConfig } from './unet-blocks.js';
+export { buildVaeDecoder, buildVaeEncoder, parseVaeConfig } from './vae.js';
+export { MemoryWeights, readSafetensorsBytes, readSafetensorsHeader, safetensorsWeights, withPrefix } from './weights.js';
+export type { WeightDType, WeightInfo, WeightSource } from './weights.js';
+
+/** A network's diffusers config.json object and its weights (names relative to that network). */
+export interface NetworkSource {
+  config: Record<string, unknown>;
+  weights: WeightSource;
+}
+
+export interface PipelineGraphs {
+  textEncoder: NetworkSource;
+  unet: NetworkSource;
+  /** AutoencoderKL weights: encoder.*, decoder.*, quant_conv.*, post_quant_conv.* */
+  vae: NetworkSource;
+  /** Written as controlnet/ inside the folder (the diffusers ControlNet pipeline layout). */
+  controlnet?: NetworkSource;
+}
+
+export interface PipelineBuildOptions {
+  dtype?: FloatType;
+  compute?: FloatType;
+  idsType?: ClipBuildOptions['idsType'];
+  /** Give unet/ ControlNet residual inputs (needed to use a ControlNet with this model). */
+  controlnetResiduals?: boolean;
+}
+
+function writeConfig(dir: string, config: Record<string, unknown>): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/**
+ * Writes text_encoder/, unet/, vae_encoder/, vae_decoder/ (and controlnet/) with model.onnx,
+ * model.onnx_data and config.json each. The tokenizer/, scheduler/ and model_index.json are the
+ * caller's: they do not come from weights.
+ */
+export function writePipelineGraphs(dir: string, src: PipelineGraphs, opts: PipelineBuildOptions = {}): Record<string, WrittenModel> {
+  const fp = { ...(opts.dtype ? { dtype: opts.dtype } : {}), ...(opts.compute ? { compute: opts.compute } : {}) };
+  const out: Record<string, WrittenModel> = {};
+  const part = (name: string, config: Record<string, unknown>, build: () => Parameters<typeof writeModel>[1]): void => {
+    writeConfig(path.join(dir, name), config);
+    out[name] = writeModel(path.join(dir, name), build());
+  };
+  part('text_encoder', src.textEncoder.config, () => buildClipTextEncoder(src.textEncoder.config, src.textEncoder.weights, { ...fp, ...(opts.idsType ? { idsType: opts.idsType } : {}) }));
+  part('unet', src.unet.config, () => buildUnet(src.unet.config, src.unet.weights, { ...fp, controlnetResiduals: opts.controlnetResiduals === true }));
+  part('vae_encoder', src.vae.config, () => buildVaeEncoder(src.vae.config, src.vae.weights, fp));
+  part('vae_decoder', src.vae.config, () => buildVaeDecoder(src.vae.config, src.vae.weights, fp));
+  if (src.controlnet) {
+    const cn = src.controlnet;
+    part('controlnet', cn.config, () => buildControlNet(cn.config, cn.weights, fp));
+  }
+  return out;
+}

@@ -1,0 +1,167 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildClipTextEncoder,
+  buildControlNet,
+  buildUnet,
+  buildVaeDecoder,
+  buildVaeEncoder,
+  readSafetensorsBytes,
+  readSafetensorsHeader,
+  safetensorsWeights,
+  writeModel,
+  type BuiltGraph,
+} from '../../app/engine/graph/index.js';
+import { float16ToFloat32, float32ToFloat16 } from '../../app/engine/model/float16.js';
+
+// The graph builder against PyTorch on the same weights (tests/fixtures/graph, written by
+// tests/fixtures/graph_fixtures.py): each network's outputs from the graph Atelier builds
+// equal torch's within the tolerances below (docs/graph-builder.md lists what was measured).
+
+const FIXTURES = path.resolve('tests/fixtures/graph');
+/** float32 graph vs torch float32: largest absolute difference allowed (outputs are of order 1–10). */
+const TOL_FP32 = 1e-4;
+/** float16 weights and inputs/outputs, float32 compute: the rounding of the float16 boundary. */
+const TOL_FP16_IO = 2e-2;
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-graph-'));
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function config(net: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, net, 'config.json'), 'utf8')) as Record<string, unknown>;
+}
+
+function weights(net: string) {
+  return safetensorsWeights(path.join(FIXTURES, net, 'model.safetensors'));
+}
+
+/** The fixture's inputs and torch's outputs for one network. */
+function io(net: string): Map<string, { dtype: string; shape: number[]; data: Float32Array | BigInt64Array }> {
+  const file = path.join(FIXTURES, net, 'io.safetensors');
+  const out = new Map<string, { dtype: string; shape: number[]; data: Float32Array | BigInt64Array }>();
+  for (const [name, entry] of readSafetensorsHeader(file).entries) {
+    const bytes = readSafetensorsBytes(file, entry).slice();
+    const data = entry.dtype === 'int64' ? new BigInt64Array(bytes.buffer) : new Float32Array(bytes.buffer);
+    out.set(name, { dtype: entry.dtype, shape: entry.shape, data });
+  }
+  return out;
+}
+
+let counter = 0;
+async function run(built: BuiltGraph, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
+  const dir = path.join(tmp, `${built.name}-${counter++}`);
+  const written = writeModel(dir, built);
+  const session = await ort.InferenceSession.create(written.file);
+  try {
+    const out = await session.run(feeds);
+    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.type === 'float16' ? float16ToFloat32(t.data as Uint16Array) : (t.data as Float32Array)]));
+  } finally {
+    await session.release();
+  }
+}
+
+function tensor(values: { shape: number[]; data: Float32Array | BigInt64Array }, type: 'float32' | 'float16' | 'int64' | 'int32' = 'float32'): ort.Tensor {
+  if (type === 'int64') return new ort.Tensor('int64', values.data as BigInt64Array, values.shape);
+  if (type === 'int32') return new ort.Tensor('int32', Int32Array.from(values.data as BigInt64Array, Number), values.shape);
+  if (type === 'float16') return new ort.Tensor('float16', float32ToFloat16(values.data as Float32Array), values.shape);
+  return new ort.Tensor('float32', values.data as Float32Array, values.shape);
+}
+
+/** Largest |a − b|, after checking the lengths agree and nothing is NaN. */
+function maxDiff(got: Float32Array | undefined, want: Float32Array | BigInt64Array | undefined): number {
+  expect(got).toBeDefined();
+  expect(want).toBeDefined();
+  expect(got!.length).toBe(want!.length);
+  let m = 0;
+  for (let i = 0; i < got!.length; i++) {
+    const d = Math.abs(got![i]! - Number(want![i]!));
+    if (!(d <= m)) m = d; // NaN propagates as a failure
+  }
+  return m;
+}
+
+/** The reference is not trivially small, so the tolerance means something. */
+function scale(want: Float32Array | BigInt64Array | undefined): number {
+  let m = 0;
+  for (const v of want as Float32Array) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+describe('graph builder equals PyTorch on the same weights', () => {
+  it('CLIP text encoder: last hidden state, pooled output, penultimate hidden state (int64 and int32 ids)', async () => {
+    const ref = io('clip');
+    for (const idsType of ['int64', 'int32'] as const) {
+      const built = buildClipTextEncoder(config('clip'), weights('clip'), { idsType });
+      const out = await run(built, { input_ids: tensor(ref.get('input_ids')!, idsType) });
+      expect(scale(ref.get('last_hidden_state')?.data)).toBeGreaterThan(0.5);
+      expect(maxDiff(out.last_hidden_state, ref.get('last_hidden_state')?.data)).toBeLessThan(TOL_FP32);
+      expect(maxDiff(out.pooler_output, ref.get('pooler_output')?.data)).toBeLessThan(TOL_FP32);
+      // three layers: hidden_states.0 = embeddings, .2 = after layer 2 = the penultimate
+      expect(maxDiff(out['hidden_states.2'], ref.get('penultimate')?.data)).toBeLessThan(TOL_FP32);
+      expect(Object.keys(out).sort()).toEqual(['hidden_states.0', 'hidden_states.1', 'hidden_states.2', 'hidden_states.3', 'last_hidden_state', 'pooler_output']);
+    }
+  });
+
+  for (const net of ['unet-sd1', 'unet-sd2-inpaint']) {
+    it(`${net}: noise prediction without and with ControlNet residual inputs`, async () => {
+      const ref = io(net);
+      const base = { sample: tensor(ref.get('sample')!), timestep: tensor(ref.get('timestep')!), encoder_hidden_states: tensor(ref.get('encoder_hidden_states')!) };
+      const plain = await run(buildUnet(config(net), weights(net)), base);
+      expect(scale(ref.get('out_sample')?.data)).toBeGreaterThan(0.5);
+      expect(maxDiff(plain.out_sample, ref.get('out_sample')?.data)).toBeLessThan(TOL_FP32);
+
+      const residualFeeds: Record<string, ort.Tensor> = { ...base, mid_block_additional_residual: tensor(ref.get('mid_block_additional_residual')!) };
+      for (const [name, value] of ref) if (/^down_block_\d+_additional_residual$/.test(name)) residualFeeds[name] = tensor(value);
+      const withResiduals = await run(buildUnet(config(net), weights(net), { controlnetResiduals: true }), residualFeeds);
+      expect(maxDiff(withResiduals.out_sample, ref.get('out_sample_with_residuals')?.data)).toBeLessThan(TOL_FP32);
+      // the residuals really enter: the two references differ by far more than the tolerance
+      expect(maxDiff(plain.out_sample, ref.get('out_sample_with_residuals')?.data)).toBeGreaterThan(100 * TOL_FP32);
+    });
+  }
+
+  it('AutoencoderKL: encoder moments and decoded pixels', async () => {
+    const ref = io('vae');
+    const enc = await run(buildVaeEncoder(config('vae'), weights('vae')), { sample: tensor(ref.get('image')!) });
+    expect(scale(ref.get('latent_parameters')?.data)).toBeGreaterThan(0.5);
+    expect(maxDiff(enc.latent_parameters, ref.get('latent_parameters')?.data)).toBeLessThan(TOL_FP32);
+    const dec = await run(buildVaeDecoder(config('vae'), weights('vae')), { latent_sample: tensor(ref.get('latent_sample')!) });
+    expect(scale(ref.get('sample')?.data)).toBeGreaterThan(0.5);
+    expect(maxDiff(dec.sample, ref.get('sample')?.data)).toBeLessThan(TOL_FP32);
+  });
+
+  it('ControlNet: every down-block residual and the mid-block residual', async () => {
+    const ref = io('controlnet');
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of ['sample', 'timestep', 'encoder_hidden_states', 'controlnet_cond', 'conditioning_scale']) feeds[name] = tensor(ref.get(name)!);
+    const out = await run(buildControlNet(config('controlnet'), weights('controlnet')), feeds);
+    const names = [...ref.keys()].filter((n) => n.endsWith('_res_sample') || /res_sample_\d+$/.test(n));
+    expect(names).toHaveLength(10); // down: 1 + 3 + 3 + 2 (three blocks of two layers), and the mid block
+    for (const name of names) {
+      expect(scale(ref.get(name)?.data)).toBeGreaterThan(0.05);
+      expect(maxDiff(out[name], ref.get(name)?.data)).toBeLessThan(TOL_FP32);
+    }
+  });
+
+  it('float16 weights and boundary (float32 compute, as a CPU runs them) stay within the float16 rounding', async () => {
+    const ref = io('unet-sd1');
+    const built = buildUnet(config('unet-sd1'), weights('unet-sd1'), { dtype: 'float16', compute: 'float32' });
+    const out = await run(built, {
+      sample: tensor(ref.get('sample')!, 'float16'),
+      timestep: tensor(ref.get('timestep')!),
+      encoder_hidden_states: tensor(ref.get('encoder_hidden_states')!, 'float16'),
+    });
+    expect(maxDiff(out.out_sample, ref.get('out_sample')?.data)).toBeLessThan(TOL_FP16_IO);
+    // the fixture's weights are float16 values: stored as float16 they are the same bytes
+    const dir = path.join(tmp, 'fp16-size');
+    const written = writeModel(dir, built);
+    expect(written.dataBytes).toBeLessThan(fs.statSync(path.join(FIXTURES, 'unet-sd1', 'model.safetensors')).size * 1.2);
+  });
+});

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../app/contract/errors.js';
-import { DEFAULT_PROJECT_LIMITS, readProjectFile } from '../../app/projects/atelier-file.js';
+import { DEFAULT_PROJECT_LIMITS } from '../../app/projects/atelier-file.js';
 import { readOra, readPsdLayers } from '../../app/projects/import.js';
 import { readZip } from '../../app/projects/zip.js';
 import { createStudio, type StudioService } from '../../app/service/index.js';

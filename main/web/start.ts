@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { terminalText } from '../../app/contract/terminal.js';
 import { createStudio } from '../../app/service/index.js';
 import { startWebServer } from './server.js';
 
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
 
   const service = await createStudio({ transport: 'web' });
   const server = await startWebServer({ service, uiDir: values['ui-dir'], port });
-  console.log(`Atelier is running in web mode (data: ${service.ctx.home})`);
+  console.log(terminalText(`Atelier is running in web mode (data: ${service.ctx.home})`));
   console.log(`Open: ${server.url}`);
   // Machine-readable line for scripts and tests that start the server.
   console.log(`ATELIER_URL=${server.url}`);
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+  // A start-up failure may quote a file (settings, library) or a path: shown escaped in the log.
+  console.error(terminalText(error instanceof Error ? error.message : String(error), { keepNewlines: true }));
   process.exit(1);
 });

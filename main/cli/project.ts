@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { ExportFormat } from '../../app/contract/projects.js';
+import { terminalJson, terminalText } from '../../app/contract/terminal.js';
 import { withStudio } from './studio.js';
 
 // `atelier project …`: .atelier files from the command line, through the StudioService.
@@ -15,15 +16,16 @@ export function registerProjectCommands(program: Command): void {
     .action(async (file: string, opts: { json?: boolean }) => {
       const info = await withStudio((studio) => studio.call('projects.info', { path: file }));
       if (opts.json) {
-        console.log(JSON.stringify(info, null, 2));
+        console.log(terminalJson(info));
         return;
       }
       const migrated = info.fileSchemaVersion < info.schemaVersion ? ` (file schema ${info.fileSchemaVersion}, migrated on open)` : '';
-      console.log(`${info.name}  —  ${info.path}`);
-      console.log(`schema ${info.schemaVersion}${migrated}, saved by Atelier ${info.appVersion ?? 'preview'}`);
+      // Names come from the file: shown escaped, so a layer name cannot drive the terminal.
+      console.log(terminalText(`${info.name}  —  ${info.path}`));
+      console.log(terminalText(`schema ${info.schemaVersion}${migrated}, saved by Atelier ${info.appVersion ?? 'preview'}`));
       console.log(`canvas ${info.canvas.width}×${info.canvas.height}, ${info.layers.length} layers, ${info.generations} generations, ${info.candidates} candidates, ${info.parts} images`);
       for (const l of info.layers) {
-        console.log(`  ${l.visible ? '●' : '○'} ${l.kind.padEnd(9)} ${String(Math.round(l.opacity * 100)).padStart(3)}%  ${l.name}`);
+        console.log(`  ${l.visible ? '●' : '○'} ${l.kind.padEnd(9)} ${String(Math.round(l.opacity * 100)).padStart(3)}%  ${terminalText(l.name)}`);
       }
     });
 
@@ -38,6 +40,6 @@ export function registerProjectCommands(program: Command): void {
       const result = await withStudio((studio) =>
         studio.call('projects.export', { path: file, format: opts.format, out: opts.out, ...(opts.generation ? { generationId: opts.generation } : {}) }),
       );
-      console.log(`wrote ${result.out} (${result.bytes} bytes)`);
+      console.log(terminalText(`wrote ${result.out} (${result.bytes} bytes)`));
     });
 }

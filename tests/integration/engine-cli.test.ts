@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -137,6 +137,30 @@ describe('atelier generate', () => {
     const record = JSON.parse(shown.stdout) as { candidates: Array<{ sha256: string }> };
     const sha = crypto.createHash('sha256').update(fs.readFileSync(files[0]!)).digest('hex');
     expect(record.candidates.map((c) => c.sha256)).toEqual([sha]);
+  });
+});
+
+describe('atelier generate, interrupted', () => {
+  it('cancels the job on Ctrl+C: recorded as cancelled, no PNG written', async () => {
+    const out = path.join(home, 'out-cancelled');
+    const child = spawn(process.execPath, [BIN, 'generate', '--model', path.join(MODELS, 'sd1-tiny'), '--prompt', 'stopped halfway', '--steps', '40', '--batch', '16', '--device', 'cpu', '--out', out], { env: { ...process.env, ATELIER_HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!sent && /step \d+\/40/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(sent).toBe(true);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/atelier: .*cancelled/i);
+    expect(fs.existsSync(out)).toBe(false);
+    const found = await atelier('history', 'search', 'stopped', 'halfway', '--json');
+    const items = (JSON.parse(found.stdout) as { items: Array<{ status: string; candidates: unknown[] }> }).items;
+    expect(items.map((g) => [g.status, g.candidates.length])).toEqual([['cancelled', 0]]);
   });
 });
 

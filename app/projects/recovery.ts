@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { ProjectDocument, RecoveryEntry } from '../contract/projects.js';
 import type { ProjectAssets } from './document/index.js';
 import { encodeProjectFile, readProjectFile } from './atelier-file.js';
-import { writeFileAtomic } from './safe-save.js';
+import { isAlive, writeFileAtomic } from './safe-save.js';
 
 // Crash recovery: while a project has unsaved changes, autosave writes it to
 // <ATELIER_HOME>/recovery/<session>.atelier (atomically) with a small JSON beside it. A clean
@@ -74,15 +74,5 @@ export class RecoveryFolder {
     const info = RecoveryMeta.parse(JSON.parse(await fs.readFile(meta, 'utf8')));
     const file = await readProjectFile(project);
     return { document: file.document, assets: file.assets, path: info.path };
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

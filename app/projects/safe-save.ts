@@ -67,3 +67,42 @@ export async function strayTempFiles(target: string): Promise<string[]> {
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   return names.filter((n) => (n.startsWith(`.${base}.`) || n.startsWith(`${base}.bak.`)) && n.endsWith('.tmp')).map((n) => path.join(dir, n));
 }
+
+/** `.NAME.PID.HEX.tmp` (writeFileAtomic) and `NAME.bak.PID.HEX.tmp` (keepBackup): the pid that wrote it. */
+const TEMP_NAME = /^(?:\..+|.+\.bak)\.(\d{1,10})\.[0-9a-f]{8}\.tmp$/;
+/** A temp file this old is stray whoever wrote it: no save takes a day. */
+const STRAY_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** Whether a process with this id runs (recovery notes and temp files name their writer's pid). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temp files that saves in `dir` left when they were killed mid-write (issue 17:
+ * 3 of 10 kills left one). A temp file whose writer is still running (this process or another
+ * live one) is a save in progress and stays, unless it is a day old. Returns what it removed;
+ * a folder that cannot be read has nothing to sweep.
+ */
+export async function sweepStrayTempFiles(dir: string): Promise<string[]> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = TEMP_NAME.exec(name);
+    if (!match) continue;
+    const file = path.join(dir, name);
+    const stat = await fs.lstat(file).catch(() => null); // gone since the listing: another sweep took it
+    if (!stat?.isFile()) continue;
+    const pid = Number(match[1]);
+    if (isAlive(pid) && Date.now() - stat.mtimeMs < STRAY_AGE_MS) continue;
+    await fs.rm(file, { force: true });
+    removed.push(file);
+  }
+  return removed;
+}

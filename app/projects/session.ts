@@ -6,9 +6,9 @@ import type { ExportFormat, OpenedProject, ProjectDocument, ProjectInfo, Recover
 import { type ProjectAssets, createDocument, diff, referencedParts } from './document/index.js';
 import { PROJECT_EXTENSION, encodeProjectFile, readProjectFile } from './atelier-file.js';
 import { exportProject } from './export.js';
-import { type ImportedLayers, importLayers, openAsProject } from './import.js';
+import { type ImportedLayers, detectSource, importLayers, openAsProject } from './import.js';
 import { RecoveryFolder } from './recovery.js';
-import { writeFileAtomic } from './safe-save.js';
+import { sweepStrayTempFiles, writeFileAtomic } from './safe-save.js';
 
 interface Session {
   id: string;
@@ -72,6 +72,8 @@ export class ProjectsService {
 
   async openFile(file: string): Promise<OpenedProject> {
     const resolved = path.resolve(file);
+    // Saves killed mid-write in this folder left temp files: the next open sweeps them.
+    await sweepStrayTempFiles(path.dirname(resolved));
     const opened = await openAsProject(resolved);
     const isProject = opened.source === 'atelier';
     const migrated = isProject && opened.fileSchemaVersion !== null && opened.fileSchemaVersion < opened.document.schemaVersion ? opened.fileSchemaVersion : null;
@@ -152,7 +154,9 @@ export class ProjectsService {
     return this.autosaving;
   }
 
-  recoveries(): Promise<RecoveryEntry[]> {
+  async recoveries(): Promise<RecoveryEntry[]> {
+    // Asked at every start: autosaves killed mid-write left temp files there.
+    await sweepStrayTempFiles(this.recovery.dir);
     return this.recovery.list(new Set(this.sessions.keys()));
   }
 
@@ -196,6 +200,7 @@ export class ProjectsService {
 
   async info(file: string): Promise<ProjectInfo> {
     const resolved = path.resolve(file);
+    await refuseOtherFormats(resolved);
     const project = await readProjectFile(resolved);
     const doc = project.document;
     return {
@@ -249,4 +254,26 @@ export class ProjectsService {
     }
     this.sessions.clear();
   }
+}
+
+const FORMAT_NAMES = { ora: 'an OpenRaster file', psd: 'a PSD file' } as const;
+
+/**
+ * `project info` reads .atelier files only: an .ora or .psd (by name or signature) is named
+ * as such, rather than failing later with "no manifest.json" (issue 17).
+ */
+async function refuseOtherFormats(file: string): Promise<void> {
+  const head = Buffer.alloc(4);
+  const handle = await fs.open(file, 'r').catch(() => null); // unreadable: readProjectFile says why
+  if (!handle) return;
+  try {
+    await handle.read(head, 0, 4, 0);
+  } finally {
+    await handle.close();
+  }
+  const source = detectSource(file, head);
+  // A zip under another name may still be a project: the reader decides.
+  if (source === 'atelier' || (source === 'image' && head.readUInt32BE(0) === 0x504b0304)) return;
+  const kind = source === 'image' ? '' : ` (it is ${FORMAT_NAMES[source]}): open it in the studio to make a project of it`;
+  throw new ApiError('invalid_file', `${path.basename(file)} is not an .atelier file${kind}`);
 }

@@ -1,6 +1,7 @@
 import type { projectsMethods } from '../contract/index.js';
 import { ProjectsService } from '../projects/session.js';
 import type { AreaHandlers, ServiceContext } from './context.js';
+import { assertWritableTarget } from './paths.js';
 import { APP_VERSION } from './version.js';
 
 /**
@@ -34,7 +35,9 @@ export function projectsArea(ctx: ServiceContext, options: { autosaveSeconds?: n
       return saved;
     },
     'projects.close': async (p) => ({ closed: await projects.close(p.sessionId) }),
-    'projects.export': (p) => projects.export(p),
+    // The target is checked before anything is rendered: /proc, /sys, devices and FIFOs are
+    // refused at once instead of failing late or hanging (issue 17, app/service/paths.ts).
+    'projects.export': async (p) => projects.export({ ...p, out: await assertWritableTarget(p.out) }),
     'projects.importLayers': async (p) => {
       const { canvas, layers, assets } = await projects.importLayers(p.path, p.kind);
       return { canvas, layers, assets: { ...assets } };

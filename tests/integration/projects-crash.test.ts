@@ -78,10 +78,41 @@ describe('saving survives being killed', () => {
       if (backup.document.name.startsWith(`round ${round} `)) expect([rev - 1, rev]).toContain(Number(/rev (\d+)$/.exec(backup.document.name)?.[1]));
       const strays = await strayTempFiles(target);
       interruptedWrites += strays.length > 0 ? 1 : 0;
-      for (const stray of strays) fs.rmSync(stray);
+      // The next start that opens the folder sweeps what the killed save left (issue 17).
+      const next = new ProjectsService({ home: home.home, appVersion: '0.1.0', autosaveSeconds: 0 });
+      await next.openFile(target);
+      await next.shutdown();
+      expect(await strayTempFiles(target)).toEqual([]);
+      expect(fs.readdirSync(path.dirname(target)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     }
     // Not asserted (timing-dependent), but shown: how many kills landed inside a write.
-    console.log(`kill-during-save: ${interruptedWrites} of 4 kills left a temp file behind (a write cut short); the target opened intact every time`);
+    console.log(`kill-during-save: ${interruptedWrites} of 4 kills left a temp file behind (a write cut short); none was left after the next open`);
+  });
+
+  it('the next open of a folder sweeps temp files of dead writers and keeps a live save\'s', async () => {
+    const dir = path.join(home.home, 'sweep');
+    fs.mkdirSync(dir);
+    const target = path.join(dir, 'p.atelier');
+    const { child, waitFor } = start(['save-loop', target, '1']);
+    await waitFor(/^saved 1$/);
+    await kill(child);
+    const dead = child.pid!;
+    const strays = [`.p.atelier.${dead}.0badc0de.tmp`, `p.atelier.bak.${dead}.00c0ffee.tmp`, `.other.png.${dead}.12345678.tmp`];
+    for (const name of strays) fs.writeFileSync(path.join(dir, name), 'torn');
+    const live = `.p.atelier.${process.pid}.abcdef01.tmp`;
+    fs.writeFileSync(path.join(dir, live), 'being written');
+    fs.writeFileSync(path.join(dir, 'notes.tmp'), 'not ours');
+    const next = new ProjectsService({ home: home.home, appVersion: '0.1.0', autosaveSeconds: 0 });
+    await next.openFile(target);
+    const left = fs.readdirSync(dir);
+    expect(left.filter((n) => n.includes(`.${dead}.`))).toEqual([]);
+    expect(left).toEqual(expect.arrayContaining([live, 'notes.tmp', 'p.atelier']));
+    // The recovery folder is swept when the studio asks for recoveries at start.
+    fs.mkdirSync(path.join(home.home, 'recovery'), { recursive: true });
+    fs.writeFileSync(path.join(home.home, 'recovery', `.abc.atelier.${dead}.0badc0de.tmp`), 'torn');
+    expect(await next.recoveries()).toEqual([]);
+    expect(fs.readdirSync(path.join(home.home, 'recovery')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    await next.shutdown();
   });
 
   it('after a crash the next start offers the autosaved project; closing or saving leaves nothing', async () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -9,7 +10,7 @@ import { STACK_XML_LIMITS, parseStackXml, readOra, readPsdLayers } from '../../a
 import { MAX_IMAGE_PIXELS, sharpImage } from '../../app/projects/render.js';
 import { DECODE_BUDGET, DecodeBudget, withZip } from '../../app/projects/zip.js';
 import { createStudio, type StudioService } from '../../app/service/index.js';
-import { TINY_PNG, craftZip, documentWith } from '../fixtures/projects/craft.js';
+import { TINY_PNG, craftZip, documentWith, hostileProjects } from '../fixtures/projects/craft.js';
 import { tempHome } from '../helpers/home.js';
 
 // Issue 17: linear-time stack.xml parsing, lazy zip entries, memory budgets for imports, and
@@ -82,8 +83,8 @@ describe('OpenRaster stack.xml (saxes, linear time)', () => {
   it.each(['&#x110000;', '&#0;', '&#xD800;', '&#99999999999;', '&bogus;', '&#x;'])('refuses the bad reference %s as invalid_file, never internal', async (ref) => {
     const file = path.join(home.home, 'bad-ref.ora');
     fs.writeFileSync(file, oneLayer(`a${ref}b`));
-    for (const call of [studio.call('projects.open', { path: file }), studio.call('projects.importLayers', { path: file })]) {
-      const error = await refusal(call);
+    for (const call of [() => studio.call('projects.open', { path: file }), () => studio.call('projects.importLayers', { path: file })]) {
+      const error = await refusal(call());
       expect(error.code).toBe('invalid_file');
       expect(error.message).toMatch(/stack\.xml is not well-formed XML/);
     }
@@ -203,5 +204,48 @@ describe('PSD memory budget and the 16384 boundary', () => {
     expect(await corner(bilevelPng(16_384, 16_384))).toHaveLength(3);
     await expect(corner(bilevelPng(16_385, 16_384))).rejects.toThrow(/pixel limit/);
     expect(DEFAULT_PROJECT_LIMITS).toMatchObject({ maxImageSide: 16_384, maxImagePixels: MAX_IMAGE_PIXELS });
+  });
+});
+
+describe('paths and formats the projects area refuses up front', () => {
+  let home: ReturnType<typeof tempHome>;
+  let studio: StudioService;
+  let project: string;
+
+  beforeAll(async () => {
+    home = tempHome();
+    studio = await createStudio({ transport: 'web', home: home.home });
+    project = path.join(home.home, 'p.atelier');
+    fs.writeFileSync(project, hostileProjects['a valid control (must open)']!.bytes());
+  });
+  afterAll(async () => {
+    await studio.close();
+    home.cleanup();
+  });
+
+  it.runIf(process.platform === 'linux')('refuses an export to /proc, /sys, a device or a FIFO with bad_request, at once', async () => {
+    const fifo = path.join(home.home, 'pipe.png');
+    execFileSync('mkfifo', [fifo]);
+    for (const out of ['/proc/x/y.png', '/proc/self/fd/1', '/sys/y.png', '/dev/null', fifo]) {
+      const error = await refusal(studio.call('projects.export', { path: project, format: 'png', out }));
+      expect(error.code).toBe('bad_request');
+      expect(error.message).toMatch(/special file system|not a regular file/);
+    }
+    // And the ordinary export still works.
+    const out = path.join(home.home, 'out', 'flat.png');
+    expect(await studio.call('projects.export', { path: project, format: 'png', out })).toMatchObject({ out });
+  });
+
+  it('project info on an .ora or .psd says it is not an .atelier file', async () => {
+    const oraFile = path.join(home.home, 'layers.ora');
+    fs.writeFileSync(oraFile, oneLayer('a'));
+    const psdFile = path.join(home.home, 'layers.psd');
+    fs.writeFileSync(psdFile, psdWith([{ width: 4, height: 4 }]));
+    const renamedOra = path.join(home.home, 'renamed.atelier');
+    fs.writeFileSync(renamedOra, oneLayer('a'));
+    expect(await refusal(studio.call('projects.info', { path: oraFile }))).toMatchObject({ code: 'invalid_file', message: 'layers.ora is not an .atelier file (it is an OpenRaster file): open it in the studio to make a project of it' });
+    expect(await refusal(studio.call('projects.info', { path: psdFile }))).toMatchObject({ code: 'invalid_file', message: expect.stringMatching(/^layers\.psd is not an \.atelier file \(it is a PSD file\)/) });
+    expect((await refusal(studio.call('projects.info', { path: renamedOra }))).message).toMatch(/not an \.atelier file \(it looks like an OpenRaster file\)/);
+    expect(await studio.call('projects.info', { path: project })).toMatchObject({ name: 'Hostile' });
   });
 });

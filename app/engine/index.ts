@@ -5,3 +5,4 @@ export { InvalidModelError, DeviceUnavailableError } from './model/errors.js';
 export type { LoadedModel, LoadOptions, PipelineImages, PipelineProgress, PipelineResult, EngineCandidate, RgbaImage, RunOptions } from './pipeline/types.js';
 export { runPipeline, controlActive } from './pipeline/run.js';
 export { GenerationCancelledError, isCancellation } from './pipeline/errors.js';
+export { buildClipTextEncoder, buildControlNet, buildUnet, buildVaeDecoder, buildVaeEncoder, safetensorsWeights, writeModel, writePipelineGraphs } from './graph/index.js';

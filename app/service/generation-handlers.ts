@@ -36,6 +36,8 @@ export interface GenerationAreaOptions {
   starterDir?: string;
   /** Least time between two progress previews (PNG encoding costs; the UI needs few). Default 500 ms. */
   previewIntervalMs?: number;
+  /** Jobs that may wait behind the running one before `generate` answers `busy` (default: jobs.ts DEFAULT_MAX_WAITING). */
+  maxWaitingJobs?: number;
 }
 
 export interface GenerationArea {
@@ -169,6 +171,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     'models.list': () => registry.list(),
     'models.add': ({ path, name }) => registry.add(path, name),
     'models.remove': ({ id }) => ({ removed: registry.remove(id) }),
+    ...(options.maxWaitingJobs !== undefined ? { maxWaiting: options.maxWaitingJobs } : {}),
     'models.inspect': ({ path }) => registry.inspectFresh(path),
     generate: async ({ request }) => {
       // Refuse a full queue before decoding megabytes of images; enqueue checks again, since

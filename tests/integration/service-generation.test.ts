@@ -222,6 +222,26 @@ describe('generate', () => {
     expect([states[running], states[queued], states[after]]).toEqual(['cancelled', 'cancelled', 'completed']);
   });
 
+  it('answers busy past the queue bound, before decoding the request\'s images', async () => {
+    const small = new StudioService({ transport: 'cli', home });
+    const engine = new EngineClient({
+      transport: forkTransportFactory({ env: { [WORKER_TEST_HOOKS_ENV]: '1', [WORKER_ENGINE_MODULE_ENV]: FAKE_ENGINE, FAKE_ENGINE_STEP_MS: '30' } }),
+    });
+    const bounded = createGenerationArea({ home, transport: 'cli', emit: (e) => small.emit(e), library, engine, starterDir: path.join(FIXTURES, 'sd1-tiny'), maxWaitingJobs: 1 });
+    small.register(bounded.handlers, bounded.close);
+    try {
+      await small.call('generate', { request: { model: 'starter', prompt: 'runs', seed: 1, steps: 200 } });
+      await small.call('generate', { request: { model: 'starter', prompt: 'waits', seed: 2, steps: 2 } });
+      // Not an image at all: had it been decoded, the answer would be invalid_file.
+      const refused = await failure(small.call('generate', { request: { model: 'starter', prompt: 'one too many', seed: 3, init: { png: Buffer.from('nope').toString('base64') } } }));
+      expect(refused.code).toBe('busy');
+      expect(refused.message).toMatch(/1 jobs are already waiting/);
+      expect((await small.call('jobs.list', {})).map((j) => j.state)).toEqual(['running', 'queued']);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('inpaints only the masked box and pastes it back through the feathered mask', async () => {
     const init = createImage(128, 128, [10, 200, 30, 255]);
     const mask = createImage(128, 128, [0, 0, 0, 255]);

@@ -182,7 +182,7 @@ function Studio({ session }: { session: DocumentSession }) {
             />
           </div>
           <aside className="side">
-            <PromptPanel onGenerate={generate} />
+            <PromptPanel session={session} onGenerate={generate} />
             <LayersPanel session={session} />
             <MaskPanel session={session} />
             <ControlPanel session={session} />

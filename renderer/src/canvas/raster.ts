@@ -109,7 +109,8 @@ export function drawStrokes(ctx: CanvasRenderingContext2D, strokes: readonly Str
   }
 }
 
-export function drawShape(ctx: CanvasRenderingContext2D, shape: Shape): void {
+/** Draws a shape; `labels: false` leaves a region box's text out (control maps: a box guides, letters would be drawn as letters). */
+export function drawShape(ctx: CanvasRenderingContext2D, shape: Shape, labels = true): void {
   ctx.save();
   ctx.strokeStyle = shape.stroke;
   ctx.lineWidth = shape.strokeWidth;
@@ -127,7 +128,7 @@ export function drawShape(ctx: CanvasRenderingContext2D, shape: Shape): void {
     ctx.fill();
   }
   if (shape.strokeWidth > 0) ctx.stroke();
-  if (shape.type === 'region' && shape.label) {
+  if (labels && shape.type === 'region' && shape.label) {
     ctx.fillStyle = shape.stroke;
     ctx.font = `${Math.max(10, Math.min(32, shape.height / 6))}px sans-serif`;
     ctx.textBaseline = 'top';
@@ -137,7 +138,12 @@ export function drawShape(ctx: CanvasRenderingContext2D, shape: Shape): void {
 }
 
 /** Draws one layer in canvas coordinates (the caller sets the transform). */
-export async function drawLayer(ctx: CanvasRenderingContext2D, layer: Layer, assets: ProjectAssets, size: { width: number; height: number }): Promise<void> {
+export interface DrawOptions {
+  /** Region boxes' labels (default true). */
+  labels?: boolean;
+}
+
+export async function drawLayer(ctx: CanvasRenderingContext2D, layer: Layer, assets: ProjectAssets, size: { width: number; height: number }, options: DrawOptions = {}): Promise<void> {
   if (layer.kind === 'sketch') {
     // Eraser strokes cut only this layer: draw it on its own canvas first.
     const { canvas, ctx: own } = makeCanvas(size.width, size.height);
@@ -153,7 +159,7 @@ export async function drawLayer(ctx: CanvasRenderingContext2D, layer: Layer, ass
   if (layer.kind === 'shapes') {
     ctx.save();
     ctx.globalAlpha *= layer.opacity;
-    for (const shape of layer.shapes) drawShape(ctx, shape);
+    for (const shape of layer.shapes) drawShape(ctx, shape, options.labels ?? true);
     ctx.restore();
     return;
   }
@@ -178,6 +184,7 @@ export async function renderFrame(
   frame: Rect,
   out: { width: number; height: number },
   background: string | null,
+  options: DrawOptions = {},
 ): Promise<string> {
   const { canvas, ctx } = makeCanvas(out.width, out.height);
   if (background) {
@@ -187,7 +194,7 @@ export async function renderFrame(
   const sx = out.width / frame.width;
   const sy = out.height / frame.height;
   ctx.setTransform(sx, 0, 0, sy, -frame.x * sx, -frame.y * sy);
-  for (const layer of layers) await drawLayer(ctx, layer, assets, out);
+  for (const layer of layers) await drawLayer(ctx, layer, assets, out, options);
   void doc;
   return canvas.toDataURL('image/png').slice('data:image/png;base64,'.length);
 }

@@ -3,7 +3,8 @@ import { type ControlLayer, type Layer, setCannyThresholds, setLayerProperties, 
 import { cannyEdges } from '../canvas/canny.js';
 import { makeCanvas, renderFrame } from '../canvas/raster.js';
 import { cannyFromLayer, scribbleFromSketch } from '../state/actions.js';
-import { useStudio } from '../state/context.js';
+import { controlWarning } from '../canvas/sources.js';
+import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
 import { useDocument, useSelection } from '../state/useDocument.js';
@@ -17,6 +18,9 @@ export function ControlPanel({ session }: { session: DocumentSession }) {
   const selection = useSelection(session);
   const selected = doc.layers.find((l) => l.id === selection[0]);
   const controls = doc.layers.filter((l): l is ControlLayer => l.kind === 'control');
+  const models = useUi((s) => s.models);
+  const modelId = useUi((s) => s.settings.model);
+  const model = models.find((m) => m.id === modelId);
   const [low, setLow] = useState(100);
   const [high, setHigh] = useState(200);
   const imageLayer = selected && (selected.kind === 'reference' || selected.kind === 'generated' || selected.kind === 'paint') ? selected : undefined;
@@ -66,6 +70,11 @@ export function ControlPanel({ session }: { session: DocumentSession }) {
                 {c.visible ? 'On' : 'Off'}
               </button>
             </div>
+            {controlWarning(c, model) && (
+              <p className="control-warning" role="alert" data-testid="control-warning">
+                ⚠ {controlWarning(c, model)}
+              </p>
+            )}
             <label className="inline">
               <span className="label">ControlNet</span>
               <input

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { type Layer, addLayer, createLayer, moveLayer, removeLayer, setLayerProperties } from '../../../app/projects/document/index.js';
-import { useStudio } from '../state/context.js';
+import { controlWarning } from '../canvas/sources.js';
+import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
 import { useDocument, useSelection } from '../state/useDocument.js';
@@ -21,6 +22,9 @@ export function LayersPanel({ session }: { session: DocumentSession }) {
   const doc = useDocument(session);
   const selection = useSelection(session);
   const [renaming, setRenaming] = useState<string | null>(null);
+  const models = useUi((s) => s.models);
+  const modelId = useUi((s) => s.settings.model);
+  const model = models.find((m) => m.id === modelId);
   const history = session.history;
   const edit = (label: string, update: Parameters<typeof history.change>[0]) => {
     try {
@@ -87,6 +91,11 @@ export function LayersPanel({ session }: { session: DocumentSession }) {
               ) : (
                 <span className="name" data-testid="layer-name" onDoubleClick={() => setRenaming(layer.id)}>
                   {layer.name}
+                </span>
+              )}
+              {layer.kind === 'control' && controlWarning(layer, model) && (
+                <span className="layer-warning" role="img" data-testid="layer-warning" aria-label={controlWarning(layer, model) ?? ''} title={controlWarning(layer, model) ?? ''}>
+                  ⚠
                 </span>
               )}
               <button

@@ -3,6 +3,8 @@ import { SamplerName } from '../../../app/contract/index.js';
 import { PromptField } from '../prompt/PromptField.js';
 import { randomSeed, type SeedPolicy } from '../prompt/seeds.js';
 import { useStudio, useUi } from '../state/context.js';
+import { type DocumentSession } from '../state/document.js';
+import { ModeControl } from './ModeControl.js';
 
 function NumberField(props: { label: string; testId: string; value: number; min: number; max: number; step?: number; onChange: (v: number) => void }) {
   return (
@@ -25,7 +27,7 @@ function NumberField(props: { label: string; testId: string; value: number; min:
 }
 
 /** Prompt, model and sampler settings, presets, and the Generate button. */
-export function PromptPanel({ onGenerate }: { onGenerate: () => void }) {
+export function PromptPanel({ session, onGenerate }: { session: DocumentSession; onGenerate: () => void }) {
   const studio = useStudio();
   const s = useUi((st) => st.settings);
   const models = useUi((st) => st.models);
@@ -102,10 +104,6 @@ export function PromptPanel({ onGenerate }: { onGenerate: () => void }) {
 
       <details className="sub">
         <summary>Refine and inpaint</summary>
-        <label className="field">
-          <span className="label">Strength {s.strength.toFixed(2)}</span>
-          <input type="range" data-testid="strength" min={0} max={1} step={0.01} value={s.strength} onChange={(e) => set({ strength: e.target.valueAsNumber })} />
-        </label>
         <NumberField label="Mask feather (px)" testId="mask-blur" value={s.maskBlur} min={0} max={64} onChange={(maskBlur) => set({ maskBlur })} />
         <label className="check">
           <input type="checkbox" checked={s.onlyMasked} onChange={(e) => set({ onlyMasked: e.target.checked })} /> Only the masked area
@@ -135,6 +133,7 @@ export function PromptPanel({ onGenerate }: { onGenerate: () => void }) {
         </ul>
       </details>
 
+      <ModeControl session={session} />
       <button type="button" className="primary generate" data-testid="generate" onClick={onGenerate} title="Generate (Ctrl+Enter)">
         Generate
       </button>

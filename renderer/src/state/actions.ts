@@ -3,9 +3,7 @@ import type { GenerationRequestInput, ImageRef, ModelEntry } from '../../../app/
 type ControlInput = NonNullable<GenerationRequestInput['controls']>[number];
 import {
   type Candidate,
-  type ControlLayer,
   type Layer,
-  type MaskLayer,
   addGeneration,
   addLayer,
   createControlLayer,
@@ -15,7 +13,10 @@ import {
   modeOfRequest,
   requestForDocument,
 } from './doc-ops.js';
-import { maskIsEmpty, renderFrame, toPngDataUrl } from '../canvas/raster.js';
+import { generationMode } from '../canvas/mode.js';
+import { toPngDataUrl } from '../canvas/raster.js';
+import { type CanvasView, renderControls, renderInit, renderMask } from '../canvas/request-images.js';
+import { frameHasPicture, resolveMode } from '../canvas/sources.js';
 import { type DocumentSession } from './document.js';
 import { type JobView, type StagedCandidate, type StudioController, errorMessage } from './studio.js';
 
@@ -35,91 +36,72 @@ function chosenModel(studio: StudioController): ModelEntry | undefined {
   return studio.state.models.find((m) => m.id === studio.state.settings.model);
 }
 
-/**
- * The ControlNet a control layer uses: its own, else one the chosen model knows, else the
- * `controlnet/` folder inside a model whose UNet takes ControlNet residuals (the diffusers
- * ControlNet pipeline layout, which the bundled starter model follows).
- */
-function controlnetFor(studio: StudioController, layer: ControlLayer): string | undefined {
-  if (layer.model) return layer.model;
-  const model = chosenModel(studio);
-  const info = model?.info;
-  if (!model || !info) return undefined;
-  return info.controlnets[0] ?? (info.acceptsControlnet ? `${model.path.replace(/[\\/]+$/, '')}/controlnet` : undefined);
+/** The canvas as a request sees it: the document, its pixels, the frame and the generation size. */
+function canvasView(studio: StudioController, session: DocumentSession): CanvasView {
+  return { doc: session.doc, assets: session.assets, frame: frameOf(studio), out: outSize(studio) };
 }
 
-/** The control maps of the visible control layers, rendered at the frame. */
+/** The control maps of the visible control layers; a layer the model's ControlNet cannot take is named in a toast, not sent. */
 export async function controlInputs(studio: StudioController, session: DocumentSession): Promise<ControlInput[]> {
-  const doc = session.doc;
-  const controls: ControlInput[] = [];
-  for (const layer of doc.layers) {
-    if (layer.kind !== 'control' || !layer.visible) continue;
-    const source: Layer | undefined = layer.sourceLayerId ? doc.layers.find((l) => l.id === layer.sourceLayerId) : undefined;
-    if (source && source.kind === 'sketch' && source.strokes.length === 0) continue;
-    const model = controlnetFor(studio, layer);
-    if (!model) {
-      studio.toast('info', `“${layer.name}” is not used: the model has no ${layer.controlType} ControlNet`);
-      continue;
-    }
-    let drawn: Layer;
-    if (source) drawn = source;
-    else if (layer.image) {
-      // A control map of its own covers the canvas.
-      drawn = { kind: 'reference', id: layer.id, name: layer.name, visible: true, locked: false, opacity: 1, image: layer.image, x: 0, y: 0, width: doc.canvas.width, height: doc.canvas.height, source: null };
-    } else continue;
-    const png = await renderFrame(doc, session.assets, [drawn], frameOf(studio), outSize(studio), source?.kind === 'sketch' ? '#ffffff' : '#000000');
-    controls.push({
-      type: layer.controlType,
-      model,
-      image: { png },
-      preprocess: layer.preprocess,
-      weight: layer.weight,
-      start: layer.start,
-      end: layer.end,
-      ...(layer.preprocess === 'canny' ? { cannyLow: layer.cannyLow, cannyHigh: layer.cannyHigh } : {}),
-    });
-  }
+  const { controls, skipped } = await renderControls(canvasView(studio, session), chosenModel(studio));
+  for (const why of skipped) studio.toast('info', why);
   return controls;
 }
 
-/** The visible mask layer's pixels at the frame, or undefined when nothing is masked. */
-export async function maskInput(studio: StudioController, session: DocumentSession): Promise<{ layer: MaskLayer; png: string } | undefined> {
-  const mask = [...session.doc.layers].reverse().find((l): l is MaskLayer => l.kind === 'mask' && l.visible);
-  if (!mask) return undefined;
-  const src = session.assets[mask.image.part];
-  if (!src || (await maskIsEmpty(src, mask))) return undefined;
-  const png = await renderFrame(session.doc, session.assets, [{ ...mask, opacity: 1 }], frameOf(studio), outSize(studio), '#000000');
-  return { layer: mask, png };
+function inpaintOptions(studio: StudioController, mask: string): GenerationRequestInput['inpaint'] {
+  const s = studio.state.settings;
+  return { mask: { png: mask }, blur: s.maskBlur, onlyMasked: s.onlyMasked, padding: s.maskPadding };
 }
 
-/** Generate: prompt + settings + control layers → a new job. */
+/**
+ * Generate: what the mode control says (docs: issue 12, item 1) — from the sketch (txt2img with
+ * the control maps), from the canvas (img2img of what the frame shows, at the panel's
+ * strength), or filling the painted mask (inpaint); automatic by default.
+ */
 export async function generateFromCanvas(studio: StudioController, session: DocumentSession): Promise<string | undefined> {
   try {
+    const view = canvasView(studio, session);
     const controls = await controlInputs(studio, session);
-    return await studio.generate({ controls, projectId: session.doc.id }, 'generate');
+    const mask = await renderMask(view);
+    const mode = resolveMode(generationMode.get().choice, { picture: frameHasPicture(view.doc, view.frame), mask: mask !== undefined });
+    if (mode === 'sketch') return await studio.generate({ controls, projectId: session.doc.id }, 'generate');
+    const init: ImageRef = { png: await renderInit(view) };
+    const extra: Partial<GenerationRequestInput> = { init, strength: studio.state.settings.strength, controls, projectId: session.doc.id };
+    if (mode === 'inpaint' && mask) extra.inpaint = inpaintOptions(studio, mask.png);
+    const jobId = await studio.generate(extra, 'generate');
+    if (jobId && mode === 'inpaint' && mask && 'part' in mask.layer.image) pendingMasks.set(jobId, { layerId: mask.layer.id, part: mask.layer.image.part });
+    return jobId;
   } catch (error) {
     studio.toast('error', `Could not prepare the generation: ${errorMessage(error)}`);
     return undefined;
   }
 }
 
-/** Refine a candidate: img2img from it, or inpainting where the current mask is painted. */
+/**
+ * Refine a candidate: the canvas under the frame as the artist sees it (with its paint-overs)
+ * is the init image, not the stored candidate alone; img2img, or inpainting where the mask is
+ * painted. A candidate not yet on the canvas is refined as if accepted: placed at the frame,
+ * under whatever is painted over the picture.
+ */
 export async function refineCandidate(studio: StudioController, session: DocumentSession, candidate: StagedCandidate): Promise<string | undefined> {
   try {
+    const view = canvasView(studio, session);
     const controls = await controlInputs(studio, session);
-    const mask = await maskInput(studio, session);
-    const s = studio.state.settings;
-    const init: ImageRef = { sha256: candidate.sha256 };
-    const extra: Partial<GenerationRequestInput> = {
-      init,
-      strength: s.strength,
+    const mask = await renderMask(view);
+    const onCanvas = view.doc.layers.some((l) => l.kind === 'generated' && l.candidateId === candidate.id && l.visible);
+    // Drawn from its library URL for this render only: nothing is added to the project.
+    const part = 'parts/refined-candidate.png';
+    const extra: Layer[] = onCanvas ? [] : [createLayer('reference', { name: 'candidate', image: { part }, ...view.frame, source: null })];
+    const request: Partial<GenerationRequestInput> = {
+      init: { png: await renderInit(onCanvas ? view : { ...view, assets: { ...view.assets, [part]: candidate.url } }, extra) },
+      strength: studio.state.settings.strength,
       controls,
       parentCandidateId: candidate.id,
       projectId: session.doc.id,
-      ...(mask ? { inpaint: { mask: { png: mask.png }, blur: s.maskBlur, onlyMasked: s.onlyMasked, padding: s.maskPadding } } : {}),
+      ...(mask ? { inpaint: inpaintOptions(studio, mask.png) } : {}),
     };
-    const jobId = await studio.generate(extra, 'refine');
-    if (jobId && mask) pendingMasks.set(jobId, { layerId: mask.layer.id, part: mask.layer.image.part });
+    const jobId = await studio.generate(request, 'refine');
+    if (jobId && mask && 'part' in mask.layer.image) pendingMasks.set(jobId, { layerId: mask.layer.id, part: mask.layer.image.part });
     return jobId;
   } catch (error) {
     studio.toast('error', `Could not prepare the refinement: ${errorMessage(error)}`);

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import type { ModelEntry } from '../../app/contract/index.js';
+import { type Layer, type ProjectDocument, addLayer, createControlLayer, createDocument, createLayer } from '../../app/projects/document/index.js';
+import { controlSourceLayers, controlWarning, controlnetTakes, frameHasPicture, hasMarks, pictureLayers, resolveMode } from '../../renderer/src/canvas/sources.js';
+
+// What a generation reads from the canvas, decided without pixels.
+
+const raster = { x: 0, y: 0, width: 256, height: 256 };
+const docWith = (...layers: Layer[]): ProjectDocument => layers.reduce((d, l) => addLayer(d, l), createDocument({ width: 256, height: 256 }));
+
+function model(over: Partial<ModelEntry> & { controlnets?: string[]; acceptsControlnet?: boolean } = {}): ModelEntry {
+  const { controlnets = [], acceptsControlnet = true, ...rest } = over;
+  return {
+    id: 'starter',
+    name: 'Starter',
+    path: '/models/starter',
+    builtIn: true,
+    valid: true,
+    info: {
+      path: '/models/starter',
+      family: 'sd1',
+      prediction: 'epsilon',
+      unetInChannels: 4,
+      inpainting: false,
+      lcm: false,
+      acceptsControlnet,
+      textEmbedDim: 256,
+      defaultWidth: 256,
+      defaultHeight: 256,
+      sizeMultiple: 64,
+      dtype: 'float32',
+      components: {},
+      controlnets,
+      notes: [],
+    },
+    ...rest,
+  };
+}
+
+describe('every mark guides', () => {
+  const sketch = createLayer('sketch', { id: 'sk', strokes: [{ id: 's1', tool: 'brush', colour: '#000000', width: 4, points: [0, 0, 0.5, 9, 9, 0.5] }] });
+  const shapes = createLayer('shapes', { id: 'sh', shapes: [{ type: 'line', id: 'h1', stroke: '#000000', strokeWidth: 4, fill: null, x1: 0, y1: 100, x2: 256, y2: 100 }] });
+  const hiddenShapes = createLayer('shapes', { id: 'sh2', visible: false, shapes: [] });
+  const picture = createLayer('generated', { id: 'gen', image: { part: 'parts/a.png' }, ...raster, generationId: 'g', candidateId: 'c' });
+  const scribble = createControlLayer({ id: 'ct', controlType: 'scribble', sourceLayerId: 'sk' });
+
+  it('a scribble of the sketch reads every visible sketch and shapes layer, in order', () => {
+    const doc = docWith(sketch, picture, shapes, hiddenShapes, scribble);
+    expect(controlSourceLayers(doc, scribble).map((l) => l.id)).toEqual(['sk', 'sh']);
+    expect(hasMarks([createLayer('sketch', { strokes: [] })])).toBe(false);
+    expect(hasMarks([createLayer('sketch', { strokes: [] }), shapes])).toBe(true);
+  });
+
+  it('a control of a picture reads that picture alone', () => {
+    const canny = createControlLayer({ id: 'cn', controlType: 'canny', sourceLayerId: 'gen', preprocess: 'canny' });
+    expect(controlSourceLayers(docWith(sketch, picture, canny), canny).map((l) => l.id)).toEqual(['gen']);
+  });
+
+  it('knows what the starter’s and named ControlNets take, and says when a control does not fit', () => {
+    const starter = model();
+    expect(controlnetTakes('/models/starter/controlnet', starter)).toBe('scribble');
+    expect(controlnetTakes('/cn/control_v11p_sd15_canny', starter)).toBe('canny');
+    expect(controlnetTakes('/cn/sd-controlnet-depth/', undefined)).toBe('depth');
+    expect(controlnetTakes('/cn/my-net', undefined)).toBeNull();
+    const canny = createControlLayer({ id: 'cn', name: 'Canny control', controlType: 'canny', sourceLayerId: 'gen', preprocess: 'canny' });
+    expect(controlWarning(canny, starter)).toMatch(/takes scribble maps, not canny/);
+    expect(controlWarning(scribble, starter)).toBeNull();
+    // A ControlNet named for the type of its own control layer is fine.
+    expect(controlWarning({ ...canny, model: '/cn/control_v11p_sd15_canny' }, starter)).toBeNull();
+    expect(controlWarning(scribble, model({ acceptsControlnet: false }))).toMatch(/has no ControlNet/);
+  });
+});
+
+describe('what is generated from', () => {
+  const sketch = createLayer('sketch', { id: 'sk', strokes: [] });
+  const mask = createLayer('mask', { id: 'm', image: { part: 'parts/m.png' }, ...raster, colour: '#ff0000' });
+  const picture = createLayer('reference', { id: 'ref', image: { part: 'parts/r.png' }, x: 300, y: 0, width: 100, height: 100, source: 'drop.png' });
+
+  it('the init image is every visible picture and mark layer, not masks or controls', () => {
+    const hidden = createLayer('paint', { id: 'p', visible: false, image: { part: 'parts/p.png' }, ...raster });
+    const doc = docWith(sketch, picture, hidden, mask, createControlLayer({ controlType: 'scribble', sourceLayerId: 'sk' }));
+    expect(pictureLayers(doc).map((l) => l.id)).toEqual(['sk', 'ref']);
+  });
+
+  it('a frame shows a picture only where a picture layer overlaps it (marks do not count)', () => {
+    const doc = docWith(sketch, picture);
+    expect(frameHasPicture(doc, { x: 0, y: 0, width: 256, height: 256 })).toBe(false);
+    expect(frameHasPicture(doc, { x: 256, y: 0, width: 256, height: 256 })).toBe(true);
+  });
+
+  it('chooses the mode: empty frame → sketch, picture → canvas, picture and mask → inpaint; explicit choices hold where they can', () => {
+    expect(resolveMode('auto', { picture: false, mask: false })).toBe('sketch');
+    expect(resolveMode('auto', { picture: false, mask: true })).toBe('sketch');
+    expect(resolveMode('auto', { picture: true, mask: false })).toBe('canvas');
+    expect(resolveMode('auto', { picture: true, mask: true })).toBe('inpaint');
+    expect(resolveMode('sketch', { picture: true, mask: true })).toBe('sketch');
+    expect(resolveMode('canvas', { picture: false, mask: false })).toBe('canvas');
+    expect(resolveMode('inpaint', { picture: true, mask: false })).toBe('canvas');
+  });
+});

@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     await ui.setPrompt('a red house beside a lake under a (sunset sky:1.2), a tall tree on the left');
     await studio.page.getByTestId('negative-prompt').fill('blurry, [dark]');
     await studio.page.getByTestId('generate').click();
+    // A fast run may finish before the progress bar is seen: the shot is taken either way.
     await studio.page.getByTestId('progress').waitFor({ timeout: 120_000 }).catch(() => undefined);
     await shot('generating');
     await ui.candidates().nth(3).waitFor({ timeout: 300_000 });
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     await studio.page.getByTestId('view-history').click();
     await studio.page.getByTestId('history-cell').nth(1).waitFor();
     await studio.page.getByTestId('history-cell').first().click();
+    // Without a tree (no refinements yet) the history shot is still worth taking.
     await studio.page.getByTestId('iteration-tree').waitFor({ timeout: 10_000 }).catch(() => undefined);
     await shot('history');
 

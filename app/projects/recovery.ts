@@ -55,11 +55,12 @@ export class RecoveryFolder {
 
   /** Recoveries left by sessions that are gone (not this process's open ones, not another live Atelier's). */
   async list(openHere: ReadonlySet<string>): Promise<RecoveryEntry[]> {
-    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]); // no recovery folder yet: nothing to recover
     const entries: RecoveryEntry[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       const id = name.slice(0, -5);
       if (!ID.test(id) || openHere.has(id)) continue;
+      // A note that vanished or is half written (its session is still saving) is skipped like an invalid one.
       const meta = RecoveryMeta.safeParse(await fs.readFile(path.join(this.dir, name), 'utf8').then(JSON.parse, () => null));
       if (!meta.success) continue;
       if (meta.data.pid !== process.pid && isAlive(meta.data.pid)) continue;

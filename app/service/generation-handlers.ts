@@ -111,6 +111,8 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       try {
         result = await engine.generate(engineRequest, fitted.images, { signal: job.abort.signal, onLoaded: ({ device: dev }) => start(dev), onProgress });
       } finally {
+        // Progress is news, not the outcome: an event that could not be sent must not turn a
+        // finished run into a failure; the pipeline's own result or error decides below.
         await progressChain.catch(() => undefined);
       }
       start(result.device);
@@ -157,7 +159,12 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
         await library
           .recordGeneration({ request, modelName, modelHash, device, appVersion: APP_VERSION, status: cancelled ? 'cancelled' : 'failed', error: error.message, candidates: [] })
           .then((record) => emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] }))
-          .catch(() => undefined);
+          .catch((recordError: unknown) => {
+            // The artist already has job.failed with the run's own error; the history entry
+            // that also failed must not replace it, and must not vanish either: log both.
+            const why = recordError instanceof Error ? recordError.message : String(recordError);
+            console.error(`atelier: job ${job.id} ${job.state} (${error.message}); recording it in the library failed too: ${why}`);
+          });
       }
     }
   };

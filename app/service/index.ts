@@ -10,6 +10,8 @@ export type { ServiceContext, Transport } from './context.js';
 export { resolveHome } from './home.js';
 export { APP_VERSION } from './version.js';
 export { libraryHandlers, openStudioLibrary } from './library-handlers.js';
+// What a door needs to host the engine worker itself (the desktop's utilityProcess).
+export type { EngineTransportFactory, FromWorker, ToWorker } from '../engine/worker/protocol.js';
 
 /**
  * The studio with every area plugged in: the one place that decides what a door serves.

@@ -75,7 +75,7 @@ async function existingAncestor(dir: string): Promise<{ real: string; isDirector
 
 async function onSpecialFilesystem(existing: string): Promise<boolean> {
   if (process.platform !== 'linux') return false;
-  const stats = await fs.statfs(existing).catch(() => null);
+  const stats = await fs.statfs(existing).catch(() => null); // cannot tell: the path-prefix check above still applies
   return stats !== null && SPECIAL_FS_TYPES.has(Number(stats.type));
 }
 
@@ -93,10 +93,12 @@ function refuse(message: string, target: string): never {
 export async function assertWritableTarget(target: string): Promise<string> {
   const resolved = path.resolve(target);
   if (isSpecialFilesystemPath(resolved)) refuse(`Cannot write to ${resolved}: it is on a special file system (devices, /proc, /sys), not a folder for files`, resolved);
+  // Not there (or not readable): nothing to check on the file itself; writing will say why it cannot.
   const stat = await fs.lstat(resolved).catch(() => null);
   if (stat) {
+    // A dangling or unreadable link: judge the path as written, and what it points to as absent.
     const real = await fs.realpath(resolved).catch(() => resolved);
-    const following = stat.isSymbolicLink() ? await fs.stat(resolved).catch(() => null) : stat;
+    const following = stat.isSymbolicLink() ? await fs.stat(resolved).catch(() => null) : stat; // dangling: nothing there yet
     if (real !== resolved && isSpecialFilesystemPath(real)) refuse(`Cannot write to ${resolved}: it leads to ${real}, on a special file system`, resolved);
     if (following?.isDirectory()) refuse(`Cannot write to ${resolved}: it is a folder`, resolved);
     if (following && !following.isFile()) refuse(`Cannot write to ${resolved}: it is not a regular file (a device, pipe or socket)`, resolved);
@@ -116,7 +118,7 @@ export async function assertWritableTarget(target: string): Promise<string> {
 export async function assertWritableFolder(dir: string): Promise<string> {
   const resolved = path.resolve(dir);
   if (isSpecialFilesystemPath(resolved)) refuse(`Cannot write into ${resolved}: it is on a special file system (devices, /proc, /sys), not a folder for files`, resolved);
-  const stat = await fs.stat(resolved).catch(() => null);
+  const stat = await fs.stat(resolved).catch(() => null); // a folder not made yet is fine: the writer creates it
   if (stat && !stat.isDirectory()) refuse(`Cannot write into ${resolved}: it is a file, not a folder`, resolved);
   const ancestor = await existingAncestor(resolved);
   if (!ancestor.isDirectory) refuse(`Cannot write into ${resolved}: ${ancestor.path} is a file, not a folder`, resolved);

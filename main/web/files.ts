@@ -153,11 +153,11 @@ export function registerFileRoutes(app: FastifyInstance, options: { service: Stu
 async function sweepExports(dir: string, prepared: Map<string, { file: string; createdAt: number }>): Promise<void> {
   const now = Date.now();
   for (const [id, entry] of prepared) if (now - entry.createdAt > EXPORT_LIFETIME_MS) prepared.delete(id);
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const names = await fs.readdir(dir).catch(() => [] as string[]); // no export folder yet: nothing to sweep
   await Promise.all(
     names.map(async (name) => {
       const file = path.join(dir, name);
-      const stat = await fs.stat(file).catch(() => undefined);
+      const stat = await fs.stat(file).catch(() => undefined); // swept by a concurrent pass already
       // Files from an earlier run have no id in the map any more: they can only be swept.
       if (stat?.isFile() && now - stat.mtimeMs > EXPORT_LIFETIME_MS) await fs.rm(file, { force: true });
     }),

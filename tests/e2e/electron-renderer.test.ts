@@ -68,6 +68,7 @@ beforeAll(async () => {
       });
     `,
   });
+  // Events that arrive while the page navigates or after it closed have nobody to reach.
   service.subscribe((event) => void page.evaluate(`window.__atelierEmit?.(${JSON.stringify(event)})`).catch(() => undefined));
   const response = await page.goto(`${origin}/`);
   expect(response?.headers()['content-security-policy']).toBe(contentSecurityPolicy());

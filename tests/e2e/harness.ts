@@ -70,7 +70,7 @@ export async function startStudio(env: Record<string, string> = {}): Promise<Stu
     page,
     log: () => `${output}\npage errors:\n${errors.join('\n')}`,
     stop: async () => {
-      await browser.close().catch(() => undefined);
+      await browser.close().catch(() => undefined); // a browser that already died has nothing left to close
       server.kill('SIGTERM');
       await new Promise((r) => (server.exitCode !== null ? r(undefined) : server.once('exit', r)));
       cleanup();
@@ -78,7 +78,7 @@ export async function startStudio(env: Record<string, string> = {}): Promise<Stu
     crash: async () => {
       server.kill('SIGKILL');
       await new Promise((r) => (server.exitCode !== null || server.signalCode !== null ? r(undefined) : server.once('exit', r)));
-      await browser.close().catch(() => undefined);
+      await browser.close().catch(() => undefined); // a browser that already died has nothing left to close
       cleanup();
     },
   };

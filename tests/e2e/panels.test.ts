@@ -202,7 +202,7 @@ describe('after a crash', () => {
         if (!fs.existsSync(recoveryDir)) return 0;
         let most = 0;
         for (const f of fs.readdirSync(recoveryDir).filter((n) => n.endsWith('.atelier'))) {
-          const saved = await readProjectFile(path.join(recoveryDir, f)).catch(() => null);
+          const saved = await readProjectFile(path.join(recoveryDir, f)).catch(() => null); // mid-write: counted on the next poll
           for (const l of saved?.document.layers ?? []) if (l.kind === 'sketch') most = Math.max(most, l.strokes.length);
         }
         return most;

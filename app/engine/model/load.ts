@@ -62,6 +62,8 @@ export class EngineModel implements LoadedModel {
     const all = [...this.sessions.values(), ...[...this.controlnets.values()].map((c) => c.then((x) => x.session))];
     this.sessions.clear();
     this.controlnets.clear();
+    // Releasing is best effort: a session that never finished loading, or whose native
+    // release fails, holds nothing more we could free, and the other sessions still go.
     await Promise.all(all.map((p) => p.then((s) => s.release()).catch(() => undefined)));
   }
 }

@@ -45,6 +45,7 @@ export function Gallery({ onFavourite, onAccept, onRefine, onVariations }: Props
                 data-testid="copy-seed"
                 title="Copy seed"
                 onClick={() => {
+                  // The clipboard may be refused (no permission, insecure page): the seed still goes into the settings below.
                   void navigator.clipboard?.writeText(String(c.seed)).catch(() => undefined);
                   studio.updateSettings({ seed: c.seed, seedPolicy: 'fixed' });
                   studio.toast('info', `Seed ${c.seed} copied`);

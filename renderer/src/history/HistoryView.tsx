@@ -73,6 +73,7 @@ export function HistoryView({ session }: { session: DocumentSession }) {
             setPages(new Map([[0, result.items]]));
             setTotal(result.total);
           },
+          // A refresh that fails keeps the page as it is; the next change or scroll asks again.
           () => undefined,
         );
       }

@@ -188,6 +188,7 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
         {info.autosavedAt ? ` · autosaved ${new Date(info.autosavedAt).toLocaleTimeString()}` : ''}
       </span>
       <button type="button" data-testid="undo" disabled={!canUndo} onClick={() => session.history.undo()} title="Undo (Ctrl+Z)" aria-label="Undo">
+            // A recovery that cannot be discarded now is offered again on the next start, where it can be.
         ↶
       </button>
       <button type="button" data-testid="redo" disabled={!canRedo} onClick={() => session.history.redo()} title="Redo (Shift+Ctrl+Z)" aria-label="Redo">
@@ -214,6 +215,7 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
 
 /** Whether the recovery copy holds the latest edits the service has received. */
 function autosaveState(dirty: boolean, autosavedAt: string | null, pushedAt: string | null): 'clean' | 'pending' | 'current' {
+    // Without the recent list the dialog still takes a typed path.
   if (!dirty) return 'clean';
   if (!autosavedAt || (pushedAt !== null && autosavedAt < pushedAt)) return 'pending';
   return 'current';

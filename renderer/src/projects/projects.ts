@@ -51,6 +51,7 @@ function adopt(studio: StudioController, session: DocumentSession, opened: Opene
     onlyMasked: s.onlyMasked,
     maskPadding: s.maskPadding,
   });
+  // The new project is open either way; a session the service failed to close stays open there until it stops.
 }
 
 export async function newProject(studio: StudioController, session: DocumentSession, width: number, height: number): Promise<void> {
@@ -67,6 +68,7 @@ export async function openProject(studio: StudioController, session: DocumentSes
   const opened = await studio.attempt('Could not open the project', () => studio.api.call('projects.open', { path }));
   if (!opened) return false;
   adoptOpened(studio, session, opened, previous);
+  // The opened project shows either way; a session the service failed to close stays open there until it stops.
   return true;
 }
 

@@ -23,6 +23,7 @@ export function useLibraryPhrases(word: string, enabled: boolean): { word: strin
         .then(({ phrases }) => {
           if (current) setFound({ word: prefix, phrases: phrases.map((p) => p.phrase) });
         })
+        // Suggestions from history are a help, not a need: the prompt field works without them.
         .catch(() => undefined);
     }, LIBRARY_DEBOUNCE_MS);
     return () => {

@@ -166,6 +166,7 @@ export async function acceptCandidate(studio: StudioController, session: Documen
     const f = frameOf(studio);
     const layer = createLayer('generated', {
       name: `Seed ${candidate.seed}`,
+    // The layer is on the canvas already; marking it accepted in the history is a convenience that may fail quietly.
       image,
       x: f.x,
       y: f.y,

@@ -1,8 +1,10 @@
-import { ApiError, type GenerationRequest, type ModelInfo } from '../contract/index.js';
+import fs from 'node:fs/promises';
+import { ApiError, type GenerationRequest, type ImageRef, type ModelInfo } from '../contract/index.js';
 import { binarizeMask, featherMask, maskBoundingBox, maskFromImage, preprocessControl } from '../engine/control/index.js';
 import type { Field } from '../engine/control/index.js';
 import { type Rect, type Sha256Resolver, cropImage, pasteImage, resizeImage, resolveImageRef } from '../engine/image.js';
 import type { PipelineImages, RgbaImage } from '../engine/pipeline/types.js';
+import { isSpecialFilesystemPath } from './paths.js';
 
 // Turning a request's image references into what the pipeline takes, and putting inpainted
 // results back: decode (at `generate` time, so a bad image is refused at once), then — once
@@ -25,11 +27,33 @@ export async function decodeInputs(request: GenerationRequest, resolveSha256?: S
       throw new ApiError('bad_request', `Control ${i + 1}: the Canny low threshold ${control.cannyLow} exceeds the high threshold ${control.cannyHigh}`);
     }
   }
-  const init = request.init ? await resolveImageRef(request.init, { label: 'init image', resolveSha256 }) : undefined;
-  const mask = request.inpaint ? await resolveImageRef(request.inpaint.mask, { label: 'inpainting mask', resolveSha256 }) : undefined;
+  const decode = async (ref: ImageRef, label: string) => {
+    await assertImageFile(ref, label);
+    return resolveImageRef(ref, { label, resolveSha256 });
+  };
+  const init = request.init ? await decode(request.init, 'init image') : undefined;
+  const mask = request.inpaint ? await decode(request.inpaint.mask, 'inpainting mask') : undefined;
   const controls: RgbaImage[] = [];
-  for (const [i, control] of request.controls.entries()) controls.push(await resolveImageRef(control.image, { label: `control image ${i + 1}`, resolveSha256 }));
+  for (const [i, control] of request.controls.entries()) controls.push(await decode(control.image, `control image ${i + 1}`));
   return { init, mask, controls };
+}
+
+/**
+ * An image given by path must be a regular file off the special file systems: reading a FIFO
+ * waits for a writer forever, /dev/zero never ends, /proc files are not images (issue 17: no
+ * operation may hang on a path). Stat does not block on either; a missing file is left for the
+ * decoder to report as not_found.
+ */
+async function assertImageFile(ref: ImageRef, label: string): Promise<void> {
+  if (!('path' in ref)) return;
+  // A path that cannot be resolved (missing, no permission) is checked by its name alone.
+  const real = await fs.realpath(ref.path).catch(() => ref.path);
+  if (isSpecialFilesystemPath(ref.path) || isSpecialFilesystemPath(real)) {
+    throw new ApiError('invalid_file', `The ${label} ${ref.path} is on a special file system (devices, /proc, /sys), not an image file`);
+  }
+  // A missing or unreadable file: the decoder reports it (not_found / invalid_file) in its words.
+  const stat = await fs.stat(ref.path).catch(() => null);
+  if (stat && !stat.isFile()) throw new ApiError('invalid_file', `The ${label} ${ref.path} is not a regular file`);
 }
 
 /** How to put a generated image back into the artist's init image. */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -220,6 +221,24 @@ describe('generate', () => {
     expect(await service.call('jobs.cancel', { jobId: after })).toEqual({ cancelled: false });
     const states = Object.fromEntries((await service.call('jobs.list', {})).map((j) => [j.jobId, j.state]));
     expect([states[running], states[queued], states[after]]).toEqual(['cancelled', 'cancelled', 'completed']);
+  });
+
+  // FIFOs, /dev and /proc are POSIX things; Windows device names are paths.ts's own tests.
+  it.skipIf(process.platform === 'win32')('refuses an image path that is a FIFO, a folder or on /dev, /proc, at once instead of hanging on it', async () => {
+    const fifo = path.join(home, 'pipe.png');
+    execFileSync('mkfifo', [fifo]);
+    const cases: Array<[string, RegExp]> = [
+      [fifo, /init image .*pipe\.png is not a regular file/],
+      [home, /is not a regular file/],
+      ['/dev/zero', /on a special file system/],
+      ['/proc/self/environ', /on a special file system/],
+    ];
+    for (const [file, message] of cases) {
+      const error = await failure(service.call('generate', { request: { model: 'starter', prompt: 'x', seed: 1, init: { path: file } } }));
+      expect([error.code, error.message], file).toEqual(['invalid_file', expect.stringMatching(message)]);
+    }
+    const control = await failure(service.call('generate', { request: { model: 'starter', prompt: 'x', seed: 1, controls: [{ type: 'scribble', model: 'cn', image: { path: fifo } }] } }));
+    expect(control.message).toMatch(/control image 1 .* is not a regular file/);
   });
 
   it('answers busy past the queue bound, before decoding the request\'s images', async () => {

@@ -171,6 +171,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
 
   const queue = new JobQueue<DecodedInputs>({
     run,
+    ...(options.maxWaitingJobs !== undefined ? { maxWaiting: options.maxWaitingJobs } : {}),
     onQueued: (job, position) => emit({ type: 'job.queued', jobId: job.id, position }),
   });
 
@@ -178,7 +179,6 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     'models.list': () => registry.list(),
     'models.add': ({ path, name }) => registry.add(path, name),
     'models.remove': ({ id }) => ({ removed: registry.remove(id) }),
-    ...(options.maxWaitingJobs !== undefined ? { maxWaiting: options.maxWaitingJobs } : {}),
     'models.inspect': ({ path }) => registry.inspectFresh(path),
     generate: async ({ request }) => {
       // Refuse a full queue before decoding megabytes of images; enqueue checks again, since

@@ -1,6 +1,7 @@
 import { ApiError, type CandidateSummary, type GenerationRequest, type generationMethods, type StudioEvent } from '../contract/index.js';
 import type { RecordGenerationInput } from '../library/index.js';
 import type { GenerationRecord } from '../contract/library.js';
+import { terminalText } from '../contract/terminal.js';
 import { EngineClient } from '../engine/client.js';
 import { encodePng } from '../engine/image.js';
 import type { PipelineProgress, PipelineResult } from '../engine/pipeline/types.js';
@@ -163,7 +164,8 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
             // The artist already has job.failed with the run's own error; the history entry
             // that also failed must not replace it, and must not vanish either: log both.
             const why = recordError instanceof Error ? recordError.message : String(recordError);
-            console.error(`atelier: job ${job.id} ${job.state} (${error.message}); recording it in the library failed too: ${why}`);
+            // Messages may quote file bytes or stored names: escaped for the log's terminal.
+            console.error(terminalText(`atelier: job ${job.id} ${job.state} (${error.message}); recording it in the library failed too: ${why}`));
           });
       }
     }

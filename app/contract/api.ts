@@ -35,11 +35,14 @@ export function isMethodName(name: unknown): name is MethodName {
 }
 
 /** The envelope of one call, the same over IPC, HTTP and in-process. */
-export const ApiRequest = z.object({
-  v: z.literal(API_VERSION),
-  method: z.string().min(1).max(64),
-  params: z.unknown().optional(),
-});
+export const ApiRequest = z
+  .object({
+    v: z.literal(API_VERSION),
+    method: z.string().min(1).max(64),
+    params: z.unknown().optional(),
+  })
+  // Strict like every params schema: a key nobody reads is a client bug or a probe (issue 17).
+  .strict();
 export type ApiRequest = z.infer<typeof ApiRequest>;
 
 export const ApiResponse = z.discriminatedUnion('ok', [

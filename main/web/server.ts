@@ -33,6 +33,8 @@ export interface WebServer {
 }
 
 const HOST = '127.0.0.1';
+/** Where requests whose path does not percent-decode are routed (see rewriteUrl). */
+const BAD_URL_ROUTE = '/api/malformed-url';
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -44,7 +46,15 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const token = options.token ?? crypto.randomBytes(24).toString('base64url');
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const app = Fastify({ bodyLimit: maxBodyBytes, logger: false, trustProxy: false });
+  const app = Fastify({
+    bodyLimit: maxBodyBytes,
+    logger: false,
+    trustProxy: false,
+    // A path that cannot be percent-decoded would fail in the router, before any hook: no
+    // security headers, no typed error (issue 17). Sent to an ordinary route instead, it passes
+    // the same hooks (token, Host, Origin, helmet) and answers bad_request.
+    rewriteUrl: (request) => (decodablePath(request.url ?? '/') ? (request.url ?? '/') : BAD_URL_ROUTE),
+  });
   let port = 0;
   const cookieName = () => `atelier_token_${port}`;
 
@@ -67,6 +77,9 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     },
     crossOriginEmbedderPolicy: false,
     referrerPolicy: { policy: 'no-referrer' },
+    // Plain http on loopback: HSTS there means nothing, and would pin https on 127.0.0.1 for
+    // every other local server the browser visits (RFC 6797 §8.1 ignores it over http anyway).
+    strictTransportSecurity: false,
   });
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
@@ -102,6 +115,10 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     reply.header('cache-control', 'no-store');
     return response;
   });
+
+  app.all(BAD_URL_ROUTE, async (_request, reply) =>
+    reply.code(400).send({ ok: false, error: new ApiError('bad_request', 'Malformed URL: a percent-escape does not decode').toJSON() } satisfies ApiResponse),
+  );
 
   // Library images for <img> tags: /media/images/<sha256>.png and /media/thumbs/<sha256>.webp,
   // behind the same token as everything else (the cookie travels with image requests).
@@ -162,6 +179,16 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       await app.close();
     },
   };
+}
+
+function decodablePath(url: string): boolean {
+  const query = url.indexOf('?');
+  try {
+    decodeURI(query === -1 ? url : url.slice(0, query));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isApi(url: string): boolean {

@@ -88,6 +88,31 @@ describe('web server', () => {
     expect(JSON.parse(wrong.body)).toMatchObject({ ok: false, error: { code: 'unknown_method' } });
   });
 
+  it('refuses unknown keys in the call envelope', async () => {
+    const res = await call({ v: API_VERSION, method: 'status', params: {}, debug: true });
+    expect(JSON.parse(res.body)).toMatchObject({ ok: false, error: { code: 'bad_request', message: 'Malformed StudioApi request' } });
+    expect(JSON.parse(res.body).error.details).toMatchObject({ errors: [expect.stringMatching(/Unrecognized key: "debug"/)] });
+  });
+
+  it('answers a path that does not percent-decode with a typed error and the security headers', async () => {
+    for (const path of ['/%', '/api/%zz', '/media/images/%ff', '/a%2']) {
+      const res = await request({ path, headers: { authorization: `Bearer ${server.token}` } });
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.body)).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/Malformed URL/) } });
+      expect(String(res.headers['content-security-policy'])).toContain("default-src 'self'");
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    }
+    // Without the token it is refused like any other request, with the same headers.
+    const anonymous = await request({ path: '/%' });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('sends no HSTS over plain http on loopback', async () => {
+    const res = await call({ v: API_VERSION, method: 'status' });
+    expect(res.headers['strict-transport-security']).toBeUndefined();
+  });
+
   it('trades the query token for an HttpOnly SameSite cookie and strips it from the URL', async () => {
     const res = await request({ path: `/?token=${server.token}` });
     expect(res.status).toBe(303);

@@ -3,7 +3,7 @@ import type { StatusResult } from '../../app/contract/index.js';
 import { useApi } from './api/context.js';
 import { CanvasView, isTyping } from './canvas/CanvasView.js';
 import { toolForKey } from './canvas/gestures/index.js';
-import { fitToView, zoomStep } from './canvas/viewport.js';
+import { MAX_SCALE, fitToView, zoomStep } from './canvas/viewport.js';
 import { Gallery } from './gallery/Gallery.js';
 import { HistoryView } from './history/HistoryView.js';
 import { ControlPanel } from './panels/ControlPanel.js';
@@ -16,17 +16,36 @@ import { ToolOptions, Toolbar } from './panels/Toolbar.js';
 import { ProjectBar } from './projects/ProjectBar.js';
 import { acceptCandidate, addReferenceImage, favourite, generateFromCanvas, recordGeneration, refineCandidate, variations } from './state/actions.js';
 import { StudioProvider, useStudio, useUi } from './state/context.js';
-import { DocumentSession } from './state/document.js';
+import { DocumentSession, starterDocument } from './state/document.js';
 import { StudioController } from './state/studio.js';
 import { Toasts } from './ui/Toasts.js';
 
 export function App() {
   const api = useApi();
   const studio = useMemo(() => new StudioController(api), [api]);
-  const session = useMemo(() => new DocumentSession(), []);
+  const [session, setSession] = useState<DocumentSession | null>(null);
+  // The model list comes first: the first project opens at the chosen model's native size with
+  // the frame on it (docs: issue 12, item 7), not at a default the frame then jumps away from.
+  useEffect(() => {
+    let live = true;
+    void studio.loadModels().finally(() => {
+      const { width, height } = studio.state.settings;
+      if (live) setSession((current) => current ?? new DocumentSession(starterDocument(width, height)));
+    });
+    return () => {
+      live = false;
+    };
+  }, [studio]);
   return (
     <StudioProvider studio={studio}>
-      <Studio session={session} />
+      {session ? (
+        <Studio session={session} />
+      ) : (
+        <main className="app loading" data-testid="loading">
+          <p>Loading models…</p>
+          <Toasts />
+        </main>
+      )}
     </StudioProvider>
   );
 }
@@ -55,7 +74,6 @@ function Studio({ session }: { session: DocumentSession }) {
 
   useEffect(() => {
     const off = studio.connect();
-    void studio.loadModels();
     const offDone = studio.onGenerationCompleted((generationId, candidates, job) => {
       void recordGeneration(session, generationId, candidates, job).catch((e: unknown) => studio.toast('error', `Could not file the candidates in the project: ${String(e)}`));
     });
@@ -71,7 +89,8 @@ function Studio({ session }: { session: DocumentSession }) {
     const el = document.querySelector('[data-testid="canvas"]');
     if (!el) return;
     const r = el.getBoundingClientRect();
-    studio.store.set({ viewport: fitToView(session.doc.canvas, { width: r.width, height: r.height }) });
+    // Fit fills the view, above 100 % too: a 256 px canvas is not left tiny on a large screen.
+    studio.store.set({ viewport: fitToView(session.doc.canvas, { width: r.width, height: r.height }, 24, MAX_SCALE) });
   };
   const zoom = (direction: 1 | -1) => {
     const el = document.querySelector('[data-testid="canvas"]');

@@ -15,52 +15,82 @@ afterAll(async () => {
 });
 
 describe('canvas', () => {
+  it('opens at the starter model’s native size with the frame on it, fitted to fill the view', async () => {
+    expect(await ui.canvas.getAttribute('data-canvas')).toBe('256x256');
+    expect(await ui.canvas.getAttribute('data-frame')).toBe('0,0,256,256');
+    expect(await ui.frameSize()).toEqual({ width: 256, height: 256 });
+    // Fit fills the view (24 px margins), well above 100 % for a 256 px canvas.
+    const box = (await ui.canvas.boundingBox())!;
+    const scale = await ui.scale();
+    expect(scale).toBeGreaterThan(1.5);
+    expect(scale).toBeCloseTo(Math.min((box.width - 48) / 256, (box.height - 48) / 256), 3);
+  });
+
+  it('keeps the top bar one height and the canvas still during a stroke', async () => {
+    const bar = ui.page.locator('header.topbar');
+    const barHeight = (await bar.boundingBox())!.height;
+    const canvasTop = (await ui.canvas.boundingBox())!.y;
+    await ui.press('b');
+    const from = await ui.toScreen({ x: 200, y: 230 });
+    await ui.page.mouse.move(from.x, from.y);
+    await ui.page.mouse.down();
+    await ui.page.mouse.move(from.x + 40, from.y, { steps: 4 });
+    expect((await ui.canvas.boundingBox())!.y).toBe(canvasTop);
+    await ui.page.mouse.up();
+    // The save status now says there are unsaved changes: the bar and the canvas stay put.
+    await expect.poll(() => ui.page.getByTestId('project-name').getAttribute('data-dirty')).toBe('true');
+    expect((await bar.boundingBox())!.height).toBe(barHeight);
+    expect((await ui.canvas.boundingBox())!.y).toBe(canvasTop);
+    await ui.undo();
+    await expect.poll(() => ui.isWhite({ x: 220, y: 230 })).toBe(true);
+  });
+
   it('draws a brush stroke, and undo/redo take it away and bring it back', async () => {
     await ui.press('b');
     await ui.page.getByTestId('stroke-width').fill('12');
-    expect(await ui.isWhite({ x: 100, y: 100 })).toBe(true);
-    await ui.drag([{ x: 60, y: 100 }, { x: 140, y: 100 }]);
-    await expect.poll(() => ui.isDark({ x: 100, y: 100 })).toBe(true);
+    expect(await ui.isWhite({ x: 50, y: 50 })).toBe(true);
+    await ui.drag([{ x: 30, y: 50 }, { x: 70, y: 50 }]);
+    await expect.poll(() => ui.isDark({ x: 50, y: 50 })).toBe(true);
     await ui.undo();
-    await expect.poll(() => ui.isWhite({ x: 100, y: 100 })).toBe(true);
+    await expect.poll(() => ui.isWhite({ x: 50, y: 50 })).toBe(true);
     await ui.redo();
-    await expect.poll(() => ui.isDark({ x: 100, y: 100 })).toBe(true);
+    await expect.poll(() => ui.isDark({ x: 50, y: 50 })).toBe(true);
   }, 60_000);
 
   it('draws a pen stroke thin where pressed lightly and wide where pressed hard', async () => {
     await ui.press('b');
     await ui.page.getByTestId('stroke-width').fill('16');
-    // Pressure rises from 0.1 (3 px at x 40…100) to 1 (32 px at x 280…340) along y = 30.
-    const points = Array.from({ length: 31 }, (_, i) => ({ x: 40 + i * 10, y: 30, pressure: Math.min(1, 0.1 + Math.max(0, i - 6) * 0.05) }));
+    // Pressure rises from 0.1 (3 px at x 20…50) to 1 (32 px at x 140…170) along y = 15.
+    const points = Array.from({ length: 31 }, (_, i) => ({ x: 20 + i * 5, y: 15, pressure: Math.min(1, 0.1 + Math.max(0, i - 6) * 0.05) }));
     await ui.penDrag(points);
-    await expect.poll(() => ui.isDark({ x: 310, y: 30 })).toBe(true);
-    expect(await ui.isDark({ x: 70, y: 30 })).toBe(true);
+    await expect.poll(() => ui.isDark({ x: 155, y: 15 })).toBe(true);
+    expect(await ui.isDark({ x: 35, y: 15 })).toBe(true);
     // 10 px off the line: inside the hard end, outside the light one.
-    expect(await ui.isDark({ x: 310, y: 40 })).toBe(true);
-    expect(await ui.isWhite({ x: 70, y: 40 })).toBe(true);
+    expect(await ui.isDark({ x: 155, y: 25 })).toBe(true);
+    expect(await ui.isWhite({ x: 35, y: 25 })).toBe(true);
     await ui.undo();
-    await expect.poll(() => ui.isWhite({ x: 310, y: 30 })).toBe(true);
+    await expect.poll(() => ui.isWhite({ x: 155, y: 15 })).toBe(true);
   }, 60_000);
 
   it('erases with the eraser, in one undoable step', async () => {
     await ui.press('e');
     await ui.page.getByTestId('stroke-width').fill('30');
-    await ui.drag([{ x: 100, y: 70 }, { x: 100, y: 130 }]);
-    await expect.poll(() => ui.isWhite({ x: 100, y: 100 })).toBe(true);
-    expect(await ui.isDark({ x: 65, y: 100 })).toBe(true);
+    await ui.drag([{ x: 50, y: 35 }, { x: 50, y: 65 }]);
+    await expect.poll(() => ui.isWhite({ x: 50, y: 50 })).toBe(true);
+    expect(await ui.isDark({ x: 32.5, y: 50 })).toBe(true);
     await ui.undo();
-    await expect.poll(() => ui.isDark({ x: 100, y: 100 })).toBe(true);
+    await expect.poll(() => ui.isDark({ x: 50, y: 50 })).toBe(true);
   });
 
   it('draws rectangles and ellipses on a shapes layer', async () => {
     await ui.press('r');
     await ui.page.getByTestId('stroke-width').fill('6');
-    await ui.drag([{ x: 200, y: 200 }, { x: 300, y: 260 }]);
-    await expect.poll(() => ui.isDark({ x: 250, y: 200 })).toBe(true);
-    expect(await ui.isWhite({ x: 250, y: 230 })).toBe(true);
+    await ui.drag([{ x: 100, y: 100 }, { x: 150, y: 130 }]);
+    await expect.poll(() => ui.isDark({ x: 125, y: 100 })).toBe(true);
+    expect(await ui.isWhite({ x: 125, y: 115 })).toBe(true);
     await ui.press('o');
-    await ui.drag([{ x: 200, y: 300 }, { x: 300, y: 400 }]);
-    await expect.poll(() => ui.isDark({ x: 250, y: 300 })).toBe(true);
+    await ui.drag([{ x: 100, y: 150 }, { x: 150, y: 200 }]);
+    await expect.poll(() => ui.isDark({ x: 125, y: 150 })).toBe(true);
     expect(await ui.layerNames()).toContain('Shapes');
   });
 
@@ -80,34 +110,34 @@ describe('canvas', () => {
     // Draw on it, then hide it: its pixels go, the first sketch stays.
     await ui.press('b');
     await ui.page.getByTestId('stroke-width').fill('14');
-    await ui.drag([{ x: 380, y: 80 }, { x: 460, y: 80 }]);
-    await expect.poll(() => ui.isDark({ x: 420, y: 80 })).toBe(true);
+    await ui.drag([{ x: 190, y: 40 }, { x: 230, y: 40 }]);
+    await expect.poll(() => ui.isDark({ x: 210, y: 40 })).toBe(true);
     await ui.layer('Trees').getByTestId('layer-visibility').click();
-    await expect.poll(() => ui.isWhite({ x: 420, y: 80 })).toBe(true);
+    await expect.poll(() => ui.isWhite({ x: 210, y: 40 })).toBe(true);
     await ui.undo();
-    await expect.poll(() => ui.isDark({ x: 420, y: 80 })).toBe(true);
+    await expect.poll(() => ui.isDark({ x: 210, y: 40 })).toBe(true);
 
     // Move it down one, then delete it; undo brings it back.
     await ui.layer('Trees').getByTestId('layer-down').click();
     await expect.poll(() => ui.layerNames().then((n) => n.indexOf('Trees'))).toBe(1);
     await ui.layer('Trees').getByTestId('layer-delete').click();
     await expect.poll(() => ui.layerNames()).not.toContain('Trees');
-    await expect.poll(() => ui.isWhite({ x: 420, y: 80 })).toBe(true);
+    await expect.poll(() => ui.isWhite({ x: 210, y: 40 })).toBe(true);
     await ui.undo();
     await expect.poll(() => ui.layerNames()).toContain('Trees');
 
     // A locked layer refuses paint and says so on the canvas; nothing is drawn anywhere.
     await ui.layer('Trees').click();
     await ui.layer('Trees').getByTestId('layer-lock').click();
-    await ui.drag([{ x: 380, y: 140 }, { x: 460, y: 140 }]);
+    await ui.drag([{ x: 190, y: 70 }, { x: 230, y: 70 }]);
     await expect.poll(() => ui.page.getByTestId('canvas-hint').textContent()).toMatch(/“Trees” is locked/);
-    expect(await ui.isWhite({ x: 420, y: 140 })).toBe(true);
+    expect(await ui.isWhite({ x: 210, y: 70 })).toBe(true);
     // So does a hidden one.
     await ui.layer('Trees').getByTestId('layer-lock').click();
     await ui.layer('Trees').getByTestId('layer-visibility').click();
-    await ui.drag([{ x: 380, y: 160 }, { x: 460, y: 160 }]);
+    await ui.drag([{ x: 190, y: 80 }, { x: 230, y: 80 }]);
     await expect.poll(() => ui.page.getByTestId('canvas-hint').textContent()).toMatch(/“Trees” is hidden/);
-    expect(await ui.isWhite({ x: 420, y: 160 })).toBe(true);
+    expect(await ui.isWhite({ x: 210, y: 80 })).toBe(true);
     await ui.layer('Trees').getByTestId('layer-visibility').click();
   }, 90_000);
 
@@ -116,7 +146,7 @@ describe('canvas', () => {
     await ui.page.getByTestId('layer-opacity').fill('0.3');
     await expect
       .poll(async () => {
-        const [r] = await ui.pixel({ x: 250, y: 200 });
+        const [r] = await ui.pixel({ x: 125, y: 100 });
         return r;
       })
       .toBeGreaterThan(120);
@@ -155,25 +185,25 @@ describe('canvas', () => {
   it('paints a feathered mask shown as an overlay, inverts and clears it', async () => {
     await ui.press('m');
     await ui.page.getByTestId('stroke-width').fill('40');
-    await ui.drag([{ x: 60, y: 460 }, { x: 160, y: 460 }]);
-    await expect.poll(() => ui.isMasked({ x: 110, y: 460 })).toBe(true);
-    expect(await ui.isMasked({ x: 400, y: 400 })).toBe(false);
+    await ui.drag([{ x: 30, y: 230 }, { x: 80, y: 230 }]);
+    await expect.poll(() => ui.isMasked({ x: 55, y: 230 })).toBe(true);
+    expect(await ui.isMasked({ x: 200, y: 200 })).toBe(false);
     expect(await ui.layerNames()).toContain('Mask');
     await ui.page.getByTestId('mask-invert').click();
-    await expect.poll(() => ui.isMasked({ x: 400, y: 400 })).toBe(true);
-    expect(await ui.isMasked({ x: 110, y: 460 })).toBe(false);
+    await expect.poll(() => ui.isMasked({ x: 200, y: 200 })).toBe(true);
+    expect(await ui.isMasked({ x: 55, y: 230 })).toBe(false);
     await ui.undo();
-    await expect.poll(() => ui.isMasked({ x: 110, y: 460 })).toBe(true);
+    await expect.poll(() => ui.isMasked({ x: 55, y: 230 })).toBe(true);
     await ui.page.getByTestId('mask-clear').click();
-    await expect.poll(() => ui.isMasked({ x: 110, y: 460 })).toBe(false);
+    await expect.poll(() => ui.isMasked({ x: 55, y: 230 })).toBe(false);
   });
 
   it('makes a mask from a labelled region box', async () => {
     await ui.press('g');
     await ui.page.getByTestId('region-label').fill('red barn');
-    await ui.drag([{ x: 320, y: 320 }, { x: 420, y: 420 }]);
+    await ui.drag([{ x: 160, y: 160 }, { x: 210, y: 210 }]);
     await ui.page.getByTestId('mask-from-regions').click();
-    await expect.poll(() => ui.isMasked({ x: 370, y: 370 })).toBe(true);
-    expect(await ui.isMasked({ x: 250, y: 470 })).toBe(false);
+    await expect.poll(() => ui.isMasked({ x: 185, y: 185 })).toBe(true);
+    expect(await ui.isMasked({ x: 125, y: 235 })).toBe(false);
   });
 });

@@ -10,7 +10,7 @@ import { type Gesture, type GestureContext, type PointerSample, type Preview, TO
 import { LayerNode, native } from './LayerNodes.js';
 import { type PlanEnv, applyLive, applyPlan, ensureMaskLayer } from './plan.js';
 import { blankMask, drawShape, drawStrokes, fillMaskRect, traceStroke } from './raster.js';
-import { type Rect as Box, fitToView, panBy, screenToCanvas, wheelZoomFactor, zoomAt } from './viewport.js';
+import { MAX_SCALE, type Rect as Box, fitToView, panBy, screenToCanvas, wheelZoomFactor, zoomAt } from './viewport.js';
 
 export { ensureMaskLayer };
 
@@ -61,8 +61,8 @@ export function CanvasView({ session }: { session: DocumentSession }) {
     return () => observer.disconnect();
   }, []);
 
-  // Fit the document when a different one is shown (new, open) and once the view has a size;
-  // later resizes (a panel opening) keep the artist's zoom.
+  // Fit the document (filling the view, above 100 % too) when a different one is shown (new,
+  // open) and once the view has a size; later resizes (a panel opening) keep the artist's zoom.
   const measured = size.width !== 800 || size.height !== 600;
   const canvasWidth = doc.canvas.width;
   const canvasHeight = doc.canvas.height;
@@ -70,7 +70,7 @@ export function CanvasView({ session }: { session: DocumentSession }) {
     const el = host.current;
     if (!el || !measured) return;
     const rect = el.getBoundingClientRect();
-    studio.store.set({ viewport: fitToView({ width: canvasWidth, height: canvasHeight }, { width: rect.width, height: rect.height }) });
+    studio.store.set({ viewport: fitToView({ width: canvasWidth, height: canvasHeight }, { width: rect.width, height: rect.height }, 24, MAX_SCALE) });
   }, [doc.id, canvasWidth, canvasHeight, measured, studio]);
 
   useEffect(() => {
@@ -203,6 +203,8 @@ export function CanvasView({ session }: { session: DocumentSession }) {
       data-vy={viewport.y.toFixed(2)}
       data-layers={doc.layers.length}
       data-doc={doc.id}
+      data-canvas={`${doc.canvas.width}x${doc.canvas.height}`}
+      data-frame={`${frame.x},${frame.y},${frameWidth},${frameHeight}`}
       style={{ cursor }}
       tabIndex={0}
       aria-label="Canvas"

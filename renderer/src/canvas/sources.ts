@@ -93,11 +93,12 @@ export function frameHasPicture(doc: ProjectDocument, frame: Rect): boolean {
 export type GenerationMode = 'sketch' | 'canvas' | 'inpaint';
 export type ModeChoice = 'auto' | GenerationMode;
 
-export const MODE_LABELS: Record<ModeChoice, string> = {
-  auto: 'Automatic',
-  sketch: 'From sketch (text to image + controls)',
-  canvas: 'From canvas (image to image, strength)',
-  inpaint: 'Fill mask (inpaint)',
+/** Short names for the mode control, and what each does (its tooltip). */
+export const MODE_LABELS: Record<ModeChoice, { label: string; title: string }> = {
+  auto: { label: 'Auto', title: 'An empty frame generates from the sketch, a picture is refined, a painted mask is filled' },
+  sketch: { label: 'From sketch', title: 'Text to image, guided by the control layers' },
+  canvas: { label: 'From canvas', title: 'Image to image from what the frame shows, at the strength set' },
+  inpaint: { label: 'Fill mask', title: 'Inpaint where the mask is painted' },
 };
 
 /**

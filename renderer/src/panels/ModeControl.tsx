@@ -50,10 +50,10 @@ export function ModeControl({ session }: { session: DocumentSession }) {
     <div className="mode-control" data-testid="mode-control" data-mode={resolved}>
       <label className="field">
         <span className="label">Generate</span>
-        <select data-testid="generation-mode" value={choice} onChange={(e) => generationMode.set({ choice: e.target.value as ModeChoice })}>
+        <select data-testid="generation-mode" value={choice} title={MODE_LABELS[choice].title} onChange={(e) => generationMode.set({ choice: e.target.value as ModeChoice })}>
           {(Object.keys(MODE_LABELS) as ModeChoice[]).map((m) => (
-            <option key={m} value={m}>
-              {m === 'auto' ? `${MODE_LABELS.auto}: ${SHORT[resolved]}` : MODE_LABELS[m]}
+            <option key={m} value={m} title={MODE_LABELS[m].title}>
+              {m === 'auto' ? `Auto: ${SHORT[resolved]}` : MODE_LABELS[m].label}
             </option>
           ))}
         </select>

@@ -180,7 +180,7 @@ async function main(): Promise<void> {
       steps: 12,
       cfg: 7,
       seed: 20_261_126,
-      randomSeed: false,
+      seedPolicy: 'fixed',
       batch: 3,
       strength: 0.6,
       maskBlur: 4,

@@ -5,8 +5,12 @@ import { ControlInput, ControlType, GenerationMode, GenerationRequest, InpaintOp
 // area. The document schema lives here because it travels over the API; its operations,
 // undo/redo and migrations live in app/projects/document (pure, shared with the renderer).
 
-/** Schema version written by this app. Older documents are migrated forward on open. */
-export const PROJECT_SCHEMA_VERSION = 1;
+/**
+ * Schema version written by this app. Older documents are migrated forward on open
+ * (app/projects/document/migrate.ts). 2: generated layers and candidates may refer to library
+ * images by content hash; settings keep the seed policy and always a generation size.
+ */
+export const PROJECT_SCHEMA_VERSION = 2;
 
 // Guards against hostile documents: a JSON that passes these is still bounded in memory.
 const MAX_ID = 64;
@@ -26,6 +30,20 @@ export const Id = z.string().min(1).max(MAX_ID).regex(/^[A-Za-z0-9_-]+$/, 'ids a
 export const PART_PATTERN = /^parts\/[A-Za-z0-9_-]{1,64}\.png$/;
 export const RasterRef = z.object({ part: z.string().regex(PART_PATTERN, 'a part is parts/<id>.png') }).strict();
 export type RasterRef = z.infer<typeof RasterRef>;
+
+export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lower-case hex digits');
+/**
+ * An image of the library by the SHA-256 of its PNG bytes (the library's store is
+ * content-addressed). A candidate's pixels are already in the library, so the document names
+ * them instead of holding a copy: the UI shows them from the library's image URL, the service
+ * copies the bytes into an .atelier file when it writes one (`images/<sha256>.png`) and hands
+ * them back to the library when it opens the file on a machine whose library lacks them.
+ */
+export const LibraryRef = z.object({ sha256: Sha256 }).strict();
+export type LibraryRef = z.infer<typeof LibraryRef>;
+/** Pixels of a candidate or a generated layer: a library image, or a part (files before schema 2). */
+export const ImageSource = z.union([LibraryRef, RasterRef]);
+export type ImageSource = z.infer<typeof ImageSource>;
 
 /** CSS hex colour, #rrggbb or #rrggbbaa. */
 export const Colour = z.string().regex(/^#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$/, 'a colour is #rrggbb or #rrggbbaa');
@@ -120,9 +138,9 @@ export const ControlLayer = z
   .refine((c) => c.start <= c.end, { message: 'control start must not exceed end', path: ['start'] })
   .refine((c) => c.cannyLow <= c.cannyHigh, { message: 'the Canny low threshold must not exceed the high one', path: ['cannyLow'] })
   .refine((c) => (c.image === null) !== (c.sourceLayerId === null), { message: 'a control layer has either an image or a source layer', path: ['image'] });
-/** A candidate placed on the canvas. */
+/** A candidate placed on the canvas: its pixels are the candidate's (by reference since schema 2). */
 export const GeneratedLayer = z
-  .object({ kind: z.literal('generated'), ...layerBase, ...rasterPlacement, generationId: Id, candidateId: Id })
+  .object({ kind: z.literal('generated'), ...layerBase, ...rasterPlacement, image: ImageSource, generationId: Id, candidateId: Id })
   .strict();
 
 export const Layer = z.discriminatedUnion('kind', [SketchLayer, ShapesLayer, PaintLayer, ReferenceLayer, MaskLayer, ControlLayer, GeneratedLayer]);
@@ -140,9 +158,17 @@ export const LAYER_KINDS = ['sketch', 'shapes', 'paint', 'reference', 'mask', 'c
 export const RASTER_KINDS = ['paint', 'reference', 'mask', 'generated'] as const satisfies readonly LayerKind[];
 
 const g = GenerationRequest.shape;
+
+/** How the seed field advances: a fresh seed per run, the same one, or past the whole batch. */
+export const SeedPolicy = z.enum(['random', 'fixed', 'increment']);
+export type SeedPolicy = z.infer<typeof SeedPolicy>;
+
 /**
- * The generation panel: GenerationRequest's own fields (same names, same limits), minus what
- * the canvas supplies at generate time (init image, mask, control images come from layers).
+ * Generation settings, the one shape the prompt panel edits and the document keeps:
+ * GenerationRequest's own fields (same names, same limits), minus what the canvas supplies at
+ * generate time (init image, mask, control images come from layers), plus how the seed
+ * advances. `requestFromSettings` (app/projects/document/requests.ts) is its one mapping to a
+ * request.
  */
 export const GenerationSettings = z
   .object({
@@ -152,11 +178,12 @@ export const GenerationSettings = z
     sampler: g.sampler,
     steps: g.steps,
     cfg: g.cfg,
-    width: g.width,
-    height: g.height,
+    /** The generation frame's size; always set (schema 2), so the panel and the frame agree. */
+    width: g.width.unwrap().default(512),
+    height: g.height.unwrap().default(512),
     seed: z.number().int().min(0).max(MAX_SEED).default(0),
-    /** A fresh seed for every generation (the used seed is recorded on each candidate). */
-    randomSeed: z.boolean().default(true),
+    /** 'random': a fresh seed for every generation (the used seed is recorded on each candidate). */
+    seedPolicy: SeedPolicy.default('random'),
     seedMode: g.seedMode,
     batch: g.batch,
     strength: g.strength,
@@ -176,11 +203,15 @@ export const Candidate = z
     index: z.number().int().min(0).max(1000),
     seed: z.number().int().min(0).max(MAX_SEED),
     /** SHA-256 of the PNG in the library's content-addressed store. */
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sha256: Sha256,
     width: z.number().int().min(1).max(MAX_CANVAS),
     height: z.number().int().min(1).max(MAX_CANVAS),
-    /** The image inside this project, so a file opens complete on another machine. */
-    image: RasterRef.nullable(),
+    /**
+     * Its pixels: the library image `{ sha256 }` (written into the .atelier file, so a file
+     * opens complete on another machine), or a part copied in by files before schema 2; null
+     * when the project has none.
+     */
+    image: ImageSource.nullable(),
     /** The artist's pick among the gallery. */
     favourite: z.boolean(),
   })
@@ -306,6 +337,7 @@ export const ProjectInfo = z.object({
   layers: z.array(z.object({ id: z.string(), name: z.string(), kind: z.string(), visible: z.boolean(), opacity: z.number() })),
   generations: z.number().int(),
   candidates: z.number().int(),
+  /** PNG images the file holds: parts and, since schema 2, the library images it refers to. */
   parts: z.number().int(),
 });
 export type ProjectInfo = z.infer<typeof ProjectInfo>;

@@ -1,12 +1,17 @@
 import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ApiError } from '../contract/errors.js';
 import { PART_PATTERN, PROJECT_SCHEMA_VERSION, ProjectDocument } from '../contract/projects.js';
 import {
   DocumentError,
+  LIBRARY_IMAGE_PATTERN,
   type ProjectAssets,
   documentVersion,
+  libraryImageKey,
   pngDimensions,
+  referencedEntries,
+  referencedImages,
   referencedParts,
   restoreDocument,
 } from './document/index.js';
@@ -17,6 +22,8 @@ import { DEFAULT_ZIP_LIMITS, type ZipArchive, type ZipLimits, withZip, writeZip 
 //   manifest.json   { format: "atelier", schemaVersion, appVersion, savedAt, document, parts }
 //   document.json   the ProjectDocument
 //   parts/<id>.png  every raster the document refers to (stored, not deflated: PNG already is)
+//   images/<sha256>.png  since schema 2, every library image the document refers to by hash,
+//                   the library's bytes as they are (the reader checks they hash to the name)
 // Version 0 (the preview format) had manifest { app: "atelier", version: 0 } and project.json.
 
 export const PROJECT_EXTENSION = '.atelier';
@@ -30,6 +37,7 @@ export const ProjectManifest = z
     savedAt: z.string().max(64),
     document: z.literal(DOCUMENT_ENTRY),
     parts: z.array(z.string().regex(PART_PATTERN)).max(100_000),
+    images: z.array(z.string().regex(LIBRARY_IMAGE_PATTERN)).max(100_000).optional(),
   })
   .strict();
 export type ProjectManifest = z.infer<typeof ProjectManifest>;
@@ -140,18 +148,34 @@ async function readProject(files: ZipArchive, limits: ProjectLimits): Promise<Pr
     checkPng(bytes, part, limits);
     assets[part] = pngDataUrl(bytes);
   }
+  // Library images travel under their hash: bytes that hash to something else would show the
+  // wrong picture here and, handed to a library, be filed under a false name.
+  for (const sha256 of referencedImages(document)) {
+    const entry = libraryImageKey(sha256);
+    const bytes = await files.read(entry);
+    if (!bytes) invalid(`The project refers to library image ${sha256}, which the file does not contain`);
+    checkPng(bytes, entry, limits);
+    if (createHash('sha256').update(bytes).digest('hex') !== sha256) invalid(`${entry} does not hold the image its name says (its SHA-256 differs)`);
+    assets[entry] = pngDataUrl(bytes);
+  }
   return { document, assets, fileSchemaVersion, appVersion };
 }
 
-/** The bytes of an .atelier file for a document and its assets (only referenced parts are written). */
+/**
+ * The bytes of an .atelier file for a document and its assets: only referenced parts are
+ * written, and the library images it refers to, which the caller puts in `assets` under
+ * `images/<sha256>.png` (the service copies them from the library, see ProjectsService).
+ */
 export async function encodeProjectFile(input: ProjectDocument, assets: ProjectAssets, appVersion: string, savedAt = new Date().toISOString()): Promise<Buffer> {
   // Never write what could not be read back; parsing also puts keys in schema order, so the
   // same document always saves to the same bytes.
   const checked = ProjectDocument.safeParse(input);
   if (!checked.success) throw new ApiError('bad_request', `The document is invalid: ${z.prettifyError(checked.error)}`, checked.error.issues);
   const document = checked.data;
-  const parts = [...referencedParts(document)].sort();
-  const partBytes = parts.map((part) => {
+  const entries = [...referencedEntries(document)].sort();
+  const parts = entries.filter((entry) => PART_PATTERN.test(entry));
+  const images = entries.filter((entry) => LIBRARY_IMAGE_PATTERN.test(entry));
+  const partBytes = entries.map((part) => {
     const dataUrl = assets[part];
     if (dataUrl === undefined) throw new ApiError('bad_request', `The document refers to ${part}, but no image was given for it`);
     try {
@@ -160,7 +184,7 @@ export async function encodeProjectFile(input: ProjectDocument, assets: ProjectA
       throw new ApiError('bad_request', `${part}: ${error instanceof Error ? error.message : String(error)}`);
     }
   });
-  const manifest: ProjectManifest = { format: 'atelier', schemaVersion: PROJECT_SCHEMA_VERSION, appVersion, savedAt, document: DOCUMENT_ENTRY, parts };
+  const manifest: ProjectManifest = { format: 'atelier', schemaVersion: PROJECT_SCHEMA_VERSION, appVersion, savedAt, document: DOCUMENT_ENTRY, parts, images };
   return writeZip([
     { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest, null, 2)), compress: true },
     { name: DOCUMENT_ENTRY, data: Buffer.from(JSON.stringify(document)), compress: true },

@@ -5,7 +5,7 @@ import { ApiError } from '../contract/errors.js';
 import { GenerationRequest } from '../contract/generation.js';
 import type { Generation, ProjectDocument } from '../contract/projects.js';
 import { type PngStamp, stampPng } from '../formats/stamp.js';
-import { type ProjectAssets, findCandidate } from './document/index.js';
+import { type ProjectAssets, findCandidate, requestFromSettings, sourceKey } from './document/index.js';
 import { pngBytes } from './png-data.js';
 import { type PlacedPixels, type Rgba, encodePng, flatten, placeLayer, sharpImage } from './render.js';
 import { writeZip } from './zip.js';
@@ -28,8 +28,7 @@ function pictureStamp(doc: ProjectDocument, appVersion: string): PngStamp {
       return { request: request.data, seed: candidate.seed, width: candidate.width, height: candidate.height, generationId: generation.id, candidateId: candidate.id, index: candidate.index, appVersion, project: doc.name };
     }
   }
-  const { randomSeed: _random, maskBlur: _b, onlyMasked: _o, maskPadding: _p, ...settings } = doc.settings;
-  const request = GenerationRequest.parse(settings);
+  const request = GenerationRequest.parse(requestFromSettings(doc.settings, doc.settings.seed));
   return { request, seed: request.seed, width, height, appVersion, project: doc.name };
 }
 
@@ -136,7 +135,7 @@ export async function exportContactSheet(doc: ProjectDocument, assets: ProjectAs
   for (const [i, candidate] of candidates.entries()) {
     const x = gap + (i % columns) * (cellSize + gap);
     const y = header + Math.floor(i / columns) * (cellSize + label + gap);
-    const tile = await sharpImage(pngBytes(assets[candidate.image!.part] ?? ''))
+    const tile = await sharpImage(pngBytes(assets[sourceKey(candidate.image!)] ?? ''))
       .resize(cellSize, cellSize, { fit: 'contain', background: { r: 255, g: 255, b: 255, alpha: 1 } })
       .png()
       .toBuffer();

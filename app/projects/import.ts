@@ -6,7 +6,7 @@ import { SaxesParser } from 'saxes';
 import { ApiError } from '../contract/errors.js';
 import { z } from 'zod';
 import { Layer as LayerSchema, type Layer, type PaintLayer, ProjectDocument } from '../contract/projects.js';
-import { type ProjectAssets, addAsset, createDocument, createLayer, newId } from './document/index.js';
+import { type ProjectAssets, addAsset, createDocument, createLayer, newId, sourceKey } from './document/index.js';
 import { DEFAULT_PROJECT_LIMITS, type ProjectLimits, checkPng, readProjectFile } from './atelier-file.js';
 import { pngDataUrl } from './png-data.js';
 import { sharpRaw, sharpImage } from './render.js';
@@ -282,7 +282,8 @@ function freshLayers(layers: readonly Layer[], assets: ProjectAssets): { layers:
         return { ...layer, id, image: layer.image && part(layer.image.part), sourceLayerId: layer.sourceLayerId && (ids.get(layer.sourceLayerId) ?? null) };
       case 'generated': {
         const { generationId: _g, candidateId: _c, kind: _k, ...rest } = layer;
-        return { ...rest, kind: 'paint', id, image: part(layer.image.part) };
+        // A library image becomes a part of its own: the layer leaves its candidate behind.
+        return { ...rest, kind: 'paint', id, image: part(sourceKey(layer.image)) };
       }
       default:
         return { ...layer, id, image: part(layer.image.part) };

@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { type Layer, MAX_CANVAS, type ProjectDocument, type Shape, type Stroke } from '../contract/projects.js';
 import { ApiError } from '../contract/errors.js';
-import { type ProjectAssets, findLayer, pngDimensions, pressureWidth } from './document/index.js';
+import { type ProjectAssets, findLayer, pngDimensions, pressureWidth, sourceKey } from './document/index.js';
 import { pngBytes } from './png-data.js';
 
 /**
@@ -146,7 +146,7 @@ export async function placeLayer(doc: ProjectDocument, assets: ProjectAssets, la
   if (layer.kind === 'paint' || layer.kind === 'reference' || layer.kind === 'mask' || layer.kind === 'generated') {
     const { x, y, width, height } = layer;
     if ([x, y, width, height].every(Number.isInteger)) {
-      const png = partBytes(assets, layer.image.part);
+      const png = partBytes(assets, sourceKey(layer.image));
       const size = pngDimensions(png);
       if (size.width === width && size.height === height) return { image: await decodePng(png), left: x, top: y, png };
     }
@@ -175,7 +175,7 @@ export async function renderLayer(doc: ProjectDocument, assets: ProjectAssets, l
       const h = Math.max(1, Math.round(layer.height));
       // A placement is scaled before it is clipped: refuse sizes no export could hold in memory.
       if (w * h > MAX_PLACED_PIXELS) throw new ApiError('invalid_file', `Layer "${layer.name}" is placed at ${w}×${h} pixels; at most ${MAX_PLACED_PIXELS} are rendered`);
-      const image = await decodePng(partBytes(assets, layer.image.part), w, h);
+      const image = await decodePng(partBytes(assets, sourceKey(layer.image)), w, h);
       const canvas = emptyRgba(width, height);
       blit(canvas, image, Math.round(layer.x), Math.round(layer.y));
       return canvas;

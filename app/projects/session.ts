@@ -3,12 +3,26 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApiError } from '../contract/errors.js';
 import type { ExportFormat, OpenedProject, ProjectDocument, ProjectInfo, RecoveryEntry } from '../contract/projects.js';
-import { type ProjectAssets, createDocument, diff, referencedParts } from './document/index.js';
+import { PART_PATTERN } from '../contract/projects.js';
+import { type ProjectAssets, createDocument, diff, libraryImageKey, libraryImageSha, referencedImages, referencedParts } from './document/index.js';
 import { PROJECT_EXTENSION, encodeProjectFile, readProjectFile } from './atelier-file.js';
 import { exportProject } from './export.js';
 import { type ImportedLayers, detectSource, importLayers, openAsProject } from './import.js';
 import { RecoveryFolder } from './recovery.js';
+import { pngBytes, pngDataUrl } from './png-data.js';
 import { sweepStrayTempFiles, writeFileAtomic } from './safe-save.js';
+
+/**
+ * The library's images as the projects code needs them, handed in by the service (projects do
+ * not import the library): documents refer to candidates by content hash, and the service,
+ * not the UI, supplies their bytes when it writes a file.
+ */
+export interface LibraryImages {
+  /** The PNG bytes of the library image with this SHA-256, or null when the library does not hold it. */
+  read(sha256: string): Promise<Uint8Array | null>;
+  /** Files PNG bytes in the library's content-addressed store; resolves to their SHA-256. */
+  add(png: Uint8Array): Promise<string>;
+}
 
 interface Session {
   id: string;
@@ -20,6 +34,8 @@ interface Session {
   /** Bumped by every update; autosave writes only when it moved. */
   revision: number;
   autosavedRevision: number;
+  /** The last update in progress: updates apply in the order they arrive, though one may wait on the library. */
+  updating: Promise<unknown>;
 }
 
 export interface ProjectsOptions {
@@ -28,6 +44,13 @@ export interface ProjectsOptions {
   /** Seconds between autosaves of dirty projects; 0 turns autosave off. */
   autosaveSeconds?: number;
   onAutosaved?: (sessionId: string, savedAt: string) => void;
+  /** Where `{ sha256 }` images come from and go to; without it, documents that use them are refused. */
+  images?: LibraryImages;
+}
+
+/** What the UI receives: the project's own parts. Library images it shows from the library. */
+function partsOnly(assets: ProjectAssets): ProjectAssets {
+  return Object.fromEntries(Object.entries(assets).filter(([key]) => PART_PATTERN.test(key)));
 }
 
 const MAX_RECENT = 20;
@@ -54,9 +77,9 @@ export class ProjectsService {
   }
 
   private open(document: ProjectDocument, assets: ProjectAssets, filePath: string | null, source: OpenedProject['source'], migratedFrom: number | null, saved: boolean): OpenedProject {
-    const session: Session = { id: randomUUID().replaceAll('-', ''), path: filePath, document, assets, savedDocument: saved ? document : null, revision: 0, autosavedRevision: 0 };
+    const session: Session = { id: randomUUID().replaceAll('-', ''), path: filePath, document, assets, savedDocument: saved ? document : null, revision: 0, autosavedRevision: 0, updating: Promise.resolve() };
     this.sessions.set(session.id, session);
-    return { sessionId: session.id, path: filePath, snapshot: { document, assets: { ...assets } }, source, migratedFrom };
+    return { sessionId: session.id, path: filePath, snapshot: { document, assets: partsOnly(assets) }, source, migratedFrom };
   }
 
   private session(sessionId: string): Session {
@@ -75,6 +98,7 @@ export class ProjectsService {
     // Saves killed mid-write in this folder left temp files: the next open sweeps them.
     await sweepStrayTempFiles(path.dirname(resolved));
     const opened = await openAsProject(resolved);
+    await this.shareWithLibrary(opened.assets);
     const isProject = opened.source === 'atelier';
     const migrated = isProject && opened.fileSchemaVersion !== null && opened.fileSchemaVersion < opened.document.schemaVersion ? opened.fileSchemaVersion : null;
     // A migrated file is saved in the new format only when the artist saves: until then it is clean.
@@ -83,12 +107,45 @@ export class ProjectsService {
     return result;
   }
 
-  /** Takes the UI's current document and any parts new to the service. */
-  update(sessionId: string, document: ProjectDocument, assets: ProjectAssets): { dirty: boolean } {
+  /**
+   * A file opened here may refer to library images this library lacks (made on another
+   * machine): the file's copies go into the library, so the UI can show them from there.
+   */
+  private async shareWithLibrary(assets: ProjectAssets): Promise<void> {
+    for (const [key, dataUrl] of Object.entries(assets)) {
+      const sha256 = libraryImageSha(key);
+      if (sha256 === undefined || !this.options.images) continue;
+      if ((await this.options.images.read(sha256)) !== null) continue;
+      const stored = await this.options.images.add(pngBytes(dataUrl));
+      // The reader checked the hash; a library that files them under another name is a bug.
+      if (stored !== sha256) throw new ApiError('internal', `The library filed ${key} as ${stored}`);
+    }
+  }
+
+  /**
+   * Takes the UI's current document and any parts new to the service. Library images the
+   * document refers to are copied from the library the first time they appear (the UI never
+   * sends them), so saves, autosaves and exports have them even if history deletes them later.
+   */
+  update(sessionId: string, document: ProjectDocument, assets: ProjectAssets): Promise<{ dirty: boolean }> {
     const session = this.session(sessionId);
-    const merged = { ...session.assets, ...assets };
+    const run = session.updating.then(() => this.applyUpdate(session, document, assets));
+    // The next update waits for this one whether it succeeded or not; its caller sees the error.
+    session.updating = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyUpdate(session: Session, document: ProjectDocument, assets: ProjectAssets): Promise<{ dirty: boolean }> {
+    const merged: Record<string, string> = { ...session.assets, ...assets };
     for (const part of referencedParts(document)) {
       if (!Object.hasOwn(merged, part)) throw new ApiError('bad_request', `The document refers to ${part}, which was never sent`);
+    }
+    for (const sha256 of referencedImages(document)) {
+      const key = libraryImageKey(sha256);
+      if (Object.hasOwn(merged, key)) continue;
+      const bytes = this.options.images ? await this.options.images.read(sha256) : null;
+      if (bytes === null) throw new ApiError('not_found', `The document refers to library image ${sha256}, which the library does not hold`);
+      merged[key] = pngDataUrl(bytes);
     }
     session.document = document;
     // Parts no longer referenced stay: undo/redo can bring them back without the UI re-sending
@@ -104,7 +161,7 @@ export class ProjectsService {
 
   async save(sessionId: string, changes: { document?: ProjectDocument; assets: ProjectAssets }, target?: string): Promise<{ path: string; savedAt: string }> {
     const session = this.session(sessionId);
-    if (changes.document) this.update(sessionId, changes.document, changes.assets);
+    if (changes.document) await this.update(sessionId, changes.document, changes.assets);
     const file = target ? path.resolve(target) : session.path;
     if (!file) throw new ApiError('conflict', 'This project has not been saved yet: use save as with a path');
     if (path.extname(file).toLowerCase() !== PROJECT_EXTENSION) throw new ApiError('bad_request', `A project file ends in ${PROJECT_EXTENSION}: ${file}`);
@@ -164,6 +221,7 @@ export class ProjectsService {
     const available = await this.recoveries();
     if (!available.some((r) => r.recoveryId === recoveryId)) throw new ApiError('not_found', `No recovery "${recoveryId}"`);
     const { document, assets, path: savedTo } = await this.recovery.read(recoveryId);
+    await this.shareWithLibrary(assets);
     const opened = this.open(document, assets, savedTo, 'recovery', null, false);
     // Hand the copy over to the new session before dropping the old one, so a second crash
     // right now still leaves it recoverable.

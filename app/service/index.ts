@@ -1,6 +1,6 @@
 import { createGenerationArea } from './generation-handlers.js';
 import { libraryHandlers, openStudioLibrary } from './library-handlers.js';
-import { projectsArea } from './projects-handlers.js';
+import { libraryImages, projectsArea } from './projects-handlers.js';
 import { EngineClient } from '../engine/client.js';
 import type { EngineTransportFactory } from '../engine/worker/protocol.js';
 import { StudioService, type StudioServiceOptions } from './studio.js';
@@ -50,7 +50,8 @@ export async function createStudio(options: CreateStudioOptions): Promise<Studio
   service.setMediaResolver((kind, sha256) => (library.hasImage(sha256) ? (kind === 'image' ? library.imagePath(sha256) : library.thumbnailPath(sha256)) : undefined));
   service.register(generation.handlers, generation.close);
   // Projects: open documents, safe saving, autosave and crash recovery, exports and imports.
-  const projects = projectsArea(service.ctx);
+  // Documents refer to candidates by hash: the projects area reads and files them in this library.
+  const projects = projectsArea(service.ctx, { images: libraryImages(library) });
   service.register(projects.handlers, projects.close);
   return service;
 }

@@ -74,11 +74,18 @@ function Studio({ session }: { session: DocumentSession }) {
 
   useEffect(() => {
     const off = studio.connect();
+    // The service's copy of the project follows every edit (autosave and recovery use it).
+    const detach = studio.attachDocument(session);
     const offDone = studio.onGenerationCompleted((generationId, candidates, job) => {
-      void recordGeneration(session, generationId, candidates, job).catch((e: unknown) => studio.toast('error', `Could not file the candidates in the project: ${String(e)}`));
+      try {
+        recordGeneration(session, generationId, candidates, job);
+      } catch (e) {
+        studio.toast('error', `Could not file the candidates in the project: ${String(e)}`);
+      }
     });
     return () => {
       off();
+      detach();
       offDone();
     };
   }, [studio, session]);
@@ -195,7 +202,7 @@ function Studio({ session }: { session: DocumentSession }) {
             <QueuePanel />
             <Gallery
               onFavourite={(c) => void favourite(studio, session, c)}
-              onAccept={(c) => void acceptCandidate(studio, session, c)}
+              onAccept={(c) => acceptCandidate(studio, session, c)}
               onRefine={(c) => void refineCandidate(studio, session, c)}
               onVariations={(c) => void variations(studio, c)}
             />

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProjectDocument } from '../../app/contract/projects.js';
+import { readZip } from '../../app/projects/zip.js';
 import { type Studio, startStudio } from './harness.js';
 import { StudioPage } from './pages/studio-page.js';
 
@@ -138,6 +141,22 @@ describe('the artist loop', () => {
     expect(info.ok).toBe(true);
     expect(info.result.generations).toBe(2);
     expect(info.result.candidates).toBe(8);
+
+    // Candidates by reference: the document names the library's images by hash, and the file
+    // carries the library's own bytes for them (the service copied them; the page sent none).
+    const { files } = await readZip(fs.readFileSync(file));
+    const doc = JSON.parse(Buffer.from(files.get('document.json')!).toString('utf8')) as ProjectDocument;
+    const candidates = doc.generations.flatMap((g) => g.candidates);
+    expect(candidates.every((c) => c.image !== null && 'sha256' in c.image && c.image.sha256 === c.sha256)).toBe(true);
+    const shaOf = new Map(candidates.map((c) => [c.id, c.sha256]));
+    const accepted = doc.layers.filter((l) => l.kind === 'generated');
+    expect(accepted.length).toBeGreaterThan(0);
+    for (const layer of accepted) expect(layer.image).toEqual({ sha256: shaOf.get(layer.candidateId) });
+    for (const c of candidates) {
+      const bytes = files.get(`images/${c.sha256}.png`);
+      expect(bytes && createHash('sha256').update(bytes).digest('hex')).toBe(c.sha256);
+    }
+    expect([...files.keys()].filter((name) => name.startsWith('parts/')).length).toBeLessThan(candidates.length);
   }, 90_000);
 
   it('exports PNG, OpenRaster, PSD and a contact sheet from the menu', async () => {

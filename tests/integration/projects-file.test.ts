@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { readPsd } from 'ag-psd';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProjectDocument } from '../../app/contract/projects.js';
+import { PROJECT_SCHEMA_VERSION, type ProjectDocument } from '../../app/contract/projects.js';
 import { readPngMetadata } from '../../app/formats/png-metadata.js';
 import { encodeProjectFile, readProjectFile } from '../../app/projects/atelier-file.js';
 import { addLayer, createControlLayer, dataUrlToPng, moveLayer, pngToDataUrl, renameProject, setCannyThresholds, setLayerProperties } from '../../app/projects/document/index.js';
@@ -44,7 +44,7 @@ describe('.atelier files', () => {
     expect(await encodeProjectFile(opened.document, opened.assets, '0.1.0', '2026-11-26T11:00:00.000Z')).toEqual(bytes);
     const { files } = await readZip(bytes);
     expect([...files.keys()].slice(0, 2)).toEqual(['manifest.json', 'document.json']);
-    expect(JSON.parse(files.get('manifest.json')!.toString())).toMatchObject({ format: 'atelier', schemaVersion: 1, appVersion: '0.1.0' });
+    expect(JSON.parse(files.get('manifest.json')!.toString())).toMatchObject({ format: 'atelier', schemaVersion: PROJECT_SCHEMA_VERSION, appVersion: '0.1.0', images: [] });
   });
 
   it('save → open keeps a Canny control layer\'s thresholds; a file written without them opens with 100/200', async () => {
@@ -65,7 +65,7 @@ describe('.atelier files', () => {
       [...files].map(([name, data]) => ({ name, data: name === 'document.json' ? Buffer.from(JSON.stringify(older)) : data, compress: !name.endsWith('.png') })),
     );
     const reopened = await readProjectFile(zipped);
-    expect(reopened.fileSchemaVersion).toBe(1);
+    expect(reopened.fileSchemaVersion).toBe(PROJECT_SCHEMA_VERSION);
     expect(reopened.document.layers.find((l) => l.id === 'ctl-canny')).toMatchObject({ cannyLow: 100, cannyHigh: 200 });
   });
 
@@ -83,7 +83,7 @@ describe('.atelier files', () => {
     // Saving it overwrites the old file in the new format (the old one stays as the .bak).
     expect(opened.path).toBe(path.resolve('tests/fixtures/projects/preview-v0.atelier'));
     const doc = opened.snapshot.document;
-    expect(doc).toMatchObject({ schemaVersion: 1, name: 'Lighthouse (preview)', settings: { prompt: 'a lighthouse at night', negativePrompt: 'blurry' } });
+    expect(doc).toMatchObject({ schemaVersion: PROJECT_SCHEMA_VERSION, name: 'Lighthouse (preview)', settings: { prompt: 'a lighthouse at night', negativePrompt: 'blurry' } });
     expect(doc.layers.map((l) => [l.kind, l.name, l.visible, l.opacity])).toEqual([['paint', 'Background', true, 1], ['sketch', 'Lines', true, 0.8], ['mask', 'Sea', false, 0.5]]);
     // Saving writes the current schema; reopening needs no migration.
     const target = path.join(home.home, 'lighthouse.atelier');

@@ -62,9 +62,9 @@ describe('project sessions', () => {
     // A session from a process that died: written by another service on the same home, never closed.
     const crashed = new ProjectsService({ home: home.home, appVersion: '0.1.0', autosaveSeconds: 0 });
     const a = crashed.create({ name: 'A', width: 64, height: 64 });
-    crashed.update(a.sessionId, { ...sample, id: a.snapshot.document.id, name: 'Lost A' }, assets);
+    await crashed.update(a.sessionId, { ...sample, id: a.snapshot.document.id, name: 'Lost A' }, assets);
     const b = crashed.create({ name: 'B', width: 64, height: 64 });
-    crashed.update(b.sessionId, { ...sample, id: b.snapshot.document.id, name: 'Lost B' }, assets);
+    await crashed.update(b.sessionId, { ...sample, id: b.snapshot.document.id, name: 'Lost B' }, assets);
     await crashed.autosaveNow();
     const offered = await studio.call('projects.recoveries', {});
     expect(offered.map((r) => r.name).sort()).toEqual(['Lost A', 'Lost B']);

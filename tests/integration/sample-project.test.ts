@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAYER_KINDS, type ProjectDocument } from '../../app/contract/projects.js';
 import { encodeProjectFile, readProjectFile } from '../../app/projects/atelier-file.js';
-import { type ProjectAssets, dataUrlToPng, findCandidate, iterationTree, lineage, referencedParts } from '../../app/projects/document/index.js';
+import { type ProjectAssets, dataUrlToPng, findCandidate, iterationTree, lineage, referencedParts, sourceKey } from '../../app/projects/document/index.js';
 import { readZip } from '../../app/projects/zip.js';
 import { type StudioService, createStudio } from '../../app/service/index.js';
 import { tempHome } from '../helpers/home.js';
@@ -90,12 +90,12 @@ describe('the sample project', () => {
       for (const c of generation.candidates) {
         expect(c.seed).toBe(seed + c.index);
         expect(c.image).not.toBeNull();
-        const meta = await sharp(dataUrlToPng(assets[c.image!.part]!)).metadata();
+        const meta = await sharp(dataUrlToPng(assets[sourceKey(c.image!)]!)).metadata();
         expect([meta.format, meta.width, meta.height]).toEqual(['png', c.width, c.height]);
       }
     }
     // Different seeds made different pictures.
-    const first = doc.generations[0]!.candidates.map((c) => assets[c.image!.part]);
+    const first = doc.generations[0]!.candidates.map((c) => assets[sourceKey(c.image!)]);
     expect(new Set(first).size).toBe(first.length);
   });
 

@@ -17,8 +17,11 @@ import {
   moveLayer,
   placeCandidate,
   pngToDataUrl,
+  referencedEntries,
+  referencedImages,
   referencedParts,
   removeLayer,
+  sourceKey,
   restoreDocument,
   setCannyThresholds,
   setLayerImage,
@@ -40,6 +43,25 @@ describe('project document', () => {
     const parts = referencedParts(sample);
     expect([...parts].sort()).toEqual(Object.keys(assets).sort());
     expect(JSON.stringify(sample)).not.toContain('base64');
+  });
+
+  it('names library images by hash apart from parts: the UI holds parts, a save writes both', () => {
+    const byHash = { sha256: 'ab'.repeat(32) };
+    const doc = {
+      ...sample,
+      layers: sample.layers.map((l) => (l.kind === 'generated' ? { ...l, image: byHash } : l)),
+      generations: sample.generations.map((g) => (g.id === 'g2' ? { ...g, candidates: g.candidates.map((c) => ({ ...c, image: byHash })) } : g)),
+    };
+    expect(ProjectDocument.parse(doc)).toEqual(doc);
+    expect([...referencedImages(doc)]).toEqual([byHash.sha256]);
+    expect(referencedParts(doc).has('parts/c2a.png')).toBe(false);
+    expect(referencedParts(doc).has('parts/c0a.png')).toBe(true);
+    expect(referencedEntries(doc)).toEqual(new Set([...referencedParts(doc), `images/${byHash.sha256}.png`]));
+    expect(sourceKey(byHash)).toBe(`images/${byHash.sha256}.png`);
+    expect(sourceKey({ part: 'parts/x.png' })).toBe('parts/x.png');
+    expect(() => sourceKey({ sha256: '../../etc/passwd' })).toThrow(/SHA-256/);
+    // placeCandidate puts the candidate's own source on the canvas: no copy of the pixels.
+    expect(placeCandidate(doc, 'c2a', 'again').layers.at(-1)).toMatchObject({ image: byHash, candidateId: 'c2a' });
   });
 
   it('builds the iteration tree: txt2img → img2img of c0b → inpaint of c1a with its mask snapshot', () => {

@@ -38,7 +38,7 @@ describe('diffs', () => {
       (d) => setLayerProperties(d, 'mask', { visible: false, name: 'Sky' }),
       (d) => updateLayer(d, 'ctl-depth', 'control', { weight: 0.4, model: 'cn-depth' }),
       (d) => addLayer(moveLayer(removeLayer(d, 'paint'), 'gen', 0), createLayer('sketch', { id: 'new', strokes: [] }), 2),
-      (d) => ({ ...d, settings: { ...d.settings, width: 512 } }),
+      (d) => ({ ...d, settings: { ...d.settings, width: 768 } }),
       (d) => ({ ...d, settings: { ...d.settings, negativePrompt: undefined as unknown as string } }),
     ];
     for (const edit of edits) {

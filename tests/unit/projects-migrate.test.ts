@@ -32,6 +32,43 @@ describe('document migration', () => {
     expect(doc.layers[0]).toMatchObject({ image: { part: 'parts/bg.png' }, x: 0, y: 0, width: 512, height: 384 });
   });
 
+  it('brings a version-1 document forward: seed policy from randomSeed, a generation size always', () => {
+    const { document } = buildSampleProject(stubPng, 640, 480);
+    const { seedPolicy: _policy, ...settings } = document.settings;
+    const v1 = { ...JSON.parse(JSON.stringify(document)), schemaVersion: 1, settings: { ...settings, randomSeed: false } };
+    const doc = restoreDocument(v1);
+    expect(doc.schemaVersion).toBe(2);
+    expect(doc.settings).toEqual({ ...document.settings, seedPolicy: 'fixed' });
+    expect(restoreDocument({ ...v1, settings: { ...settings, randomSeed: true } }).settings.seedPolicy).toBe('random');
+    expect(restoreDocument({ ...v1, settings: { prompt: 'x' } }).settings.seedPolicy).toBe('random');
+    // v1 left the size out when the canvas was not a size a model makes: the canvas where it is, else 512.
+    const { width: _w, height: _h, ...sizeless } = settings;
+    expect(restoreDocument({ ...v1, settings: sizeless }).settings).toMatchObject({ width: 640, height: 480 });
+    expect(restoreDocument({ ...v1, canvas: { ...v1.canvas, width: 500 }, settings: sizeless }).settings).toMatchObject({ width: 512, height: 512 });
+    // Candidate copies stay parts: their bytes were re-encoded and do not hash to the candidate's sha256.
+    expect(doc.generations[0]!.candidates[0]!.image).toEqual({ part: 'parts/c0a.png' });
+    expect(doc.layers.find((l) => l.id === 'gen')).toMatchObject({ image: { part: 'parts/c2a.png' } });
+  });
+
+  it('refuses a version-1 document whose settings are not an object', () => {
+    const { document } = buildSampleProject(stubPng);
+    expect(() => restoreDocument({ ...document, schemaVersion: 1, settings: 'fast' })).toThrow(/version-1/);
+  });
+
+  it('accepts library images by content hash and nothing that only looks like one', () => {
+    const { document } = buildSampleProject(stubPng);
+    const byHash = { sha256: 'ab'.repeat(32) };
+    const doc = { ...document, layers: document.layers.map((l) => (l.kind === 'generated' ? { ...l, image: byHash } : l)) };
+    expect(restoreDocument(doc).layers.find((l) => l.id === 'gen')).toMatchObject({ image: byHash });
+    for (const image of [{ sha256: 'AB'.repeat(32) }, { sha256: '../x' }, { sha256: 'ab'.repeat(32), part: 'parts/x.png' }]) {
+      const bad = { ...document, layers: document.layers.map((l) => (l.kind === 'generated' ? { ...l, image } : l)) };
+      expect(() => restoreDocument(bad)).toThrow(DocumentError);
+    }
+    // Only candidates and generated layers name library images; painted pixels are parts.
+    const paint = { ...document, layers: document.layers.map((l) => (l.kind === 'paint' ? { ...l, image: byHash } : l)) };
+    expect(() => restoreDocument(paint)).toThrow(DocumentError);
+  });
+
   it('passes a current document through unchanged', () => {
     const { document } = buildSampleProject(stubPng);
     expect(restoreDocument(JSON.parse(JSON.stringify(document)))).toEqual(document);

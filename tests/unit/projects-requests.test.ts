@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { requestForDocument } from '../../app/projects/document/index.js';
+import { GenerationRequest } from '../../app/contract/index.js';
+import { GenerationSettings } from '../../app/contract/projects.js';
+import { requestForDocument, requestFromSettings, settingsFromRequest } from '../../app/projects/document/index.js';
 
 describe('requestForDocument', () => {
   it('replaces inline canvas pixels with a marker and keeps library and file references', () => {
@@ -25,5 +27,30 @@ describe('requestForDocument', () => {
 
   it('leaves out absent images instead of writing undefined', () => {
     expect(Object.keys(requestForDocument({ model: 'starter', prompt: 'x', seed: 2 }))).toEqual(['model', 'prompt', 'seed']);
+  });
+});
+
+describe('requestFromSettings and settingsFromRequest', () => {
+  const settings = GenerationSettings.parse({ model: 'starter', prompt: 'a lake', negativePrompt: 'fog', steps: 12, cfg: 5, width: 640, height: 384, batch: 3, strength: 0.4, maskBlur: 6, onlyMasked: true, maskPadding: 16, seedPolicy: 'increment', device: 'cpu' });
+
+  it('maps the settings to a request that the contract accepts, with strength and mask options only where they act', () => {
+    const plain = requestFromSettings(settings, 99);
+    expect(GenerationRequest.parse(plain)).toMatchObject({ model: 'starter', prompt: 'a lake', negativePrompt: 'fog', steps: 12, cfg: 5, width: 640, height: 384, batch: 3, seed: 99, device: 'cpu' });
+    expect(plain).not.toHaveProperty('strength');
+    expect(plain).not.toHaveProperty('inpaint');
+    expect(plain).not.toHaveProperty('controls');
+    const init = { sha256: 'c'.repeat(64) };
+    const mask = { png: 'iVBORw0KGgo=' };
+    const refine = requestFromSettings(settings, 7, { init, mask, parentCandidateId: 'cand', projectId: 'p1', controls: [{ type: 'scribble', model: 'cn', image: mask }] });
+    expect(GenerationRequest.parse(refine)).toMatchObject({ init, strength: 0.4, inpaint: { mask, blur: 6, onlyMasked: true, padding: 16 }, parentCandidateId: 'cand', projectId: 'p1', controls: [{ type: 'scribble' }] });
+  });
+
+  it('recalls a request into settings with a fixed seed, keeping what the request does not say', () => {
+    const request = requestFromSettings(settings, 1234, { init: { sha256: 'c'.repeat(64) }, mask: { png: 'iVBORw0KGgo=' } });
+    const base = GenerationSettings.parse({});
+    const recalled = settingsFromRequest(base, request);
+    expect(recalled).toEqual({ ...settings, seed: 1234, seedPolicy: 'fixed' });
+    // A txt2img request says nothing about strength or the mask: the panel keeps its own.
+    expect(settingsFromRequest(base, { model: 'other', prompt: 'x', seed: 5 })).toEqual({ ...base, model: 'other', prompt: 'x', seed: 5, seedPolicy: 'fixed' });
   });
 });

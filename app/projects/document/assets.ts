@@ -1,4 +1,4 @@
-import type { RasterRef } from '../../contract/projects.js';
+import type { ImageSource, RasterRef } from '../../contract/projects.js';
 import { newId } from './operations.js';
 
 /**
@@ -6,8 +6,31 @@ import { newId } from './operations.js';
  * straight into an <img>/Konva.Image and through JSON unchanged; the file layer turns them
  * into PNG parts of the zip. Parts are immutable: new pixels get a new part, so undo never
  * has to restore bytes, only references.
+ *
+ * Library images (`{ sha256 }` sources) are not the UI's assets: it shows them from the
+ * library. The service keeps their bytes under `images/<sha256>.png` in the same record, the
+ * entry name they have in an .atelier zip, so saving, exporting and importing read any image
+ * source through `sourceKey`.
  */
 export type ProjectAssets = Readonly<Record<string, string>>;
+
+export const LIBRARY_IMAGE_PATTERN = /^images\/[0-9a-f]{64}\.png$/;
+
+/** The entry of a library image in an .atelier zip and in the service's assets. */
+export function libraryImageKey(sha256: string): string {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`Not a SHA-256: ${sha256}`);
+  return `images/${sha256}.png`;
+}
+
+/** The SHA-256 a library image entry is named by (its bytes must hash to it). */
+export function libraryImageSha(key: string): string | undefined {
+  return LIBRARY_IMAGE_PATTERN.test(key) ? key.slice('images/'.length, -'.png'.length) : undefined;
+}
+
+/** The assets key of an image source: its part, or its library image entry. */
+export function sourceKey(ref: RasterRef | ImageSource): string {
+  return 'part' in ref ? ref.part : libraryImageKey(ref.sha256);
+}
 
 const PNG_PREFIX = 'data:image/png;base64,';
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];

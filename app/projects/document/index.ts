@@ -8,6 +8,8 @@
  * - Raster content is referenced by part, `{ part: 'parts/<id>.png' }`; the bytes live beside
  *   the document in `ProjectAssets` (part → PNG data URL), which a `ProjectSnapshot`
  *   carries over the API and the .atelier zip stores as PNG files. Parts are immutable.
+ *   Candidates and generated layers refer to library images by content hash instead,
+ *   `{ sha256 }`: the service resolves those, the UI shows them from the library.
  * - Operations are `(doc, …) → doc` (operations.ts); `History` turns them into undoable steps,
  *   stored as diffs (diff.ts), with gestures, non-undoable remote changes and a selection.
  * - `restoreDocument(json)` migrates older versions forward and validates (migrate.ts).
@@ -26,7 +28,9 @@ export type {
   Generation,
   GenerationSettings,
   GeneratedLayer,
+  ImageSource,
   Layer,
+  LibraryRef,
   LayerKind,
   MaskLayer,
   PaintLayer,

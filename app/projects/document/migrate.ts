@@ -66,8 +66,26 @@ function v0ToV1(raw: unknown): unknown {
   };
 }
 
+// Version 1 → 2: settings gain the panel's seed policy in place of `randomSeed` (a v1 file
+// could not say 'increment'), and always carry a generation size: v1 left it out when the
+// canvas size was not one a model makes, and the panel then used the model's default; 512 is
+// the default a v1 panel started from. Candidate pixels and generated layers may now name a
+// library image (`{ sha256 }`); v1 kept re-encoded copies as parts, whose bytes do not hash to
+// the candidate's sha256, so those stay parts rather than claim a hash they do not have.
+const V1Settings = z.looseObject({ randomSeed: z.boolean().optional(), width: z.number().optional(), height: z.number().optional() });
+const V1Document = z.looseObject({ canvas: z.looseObject({ width: z.number(), height: z.number() }), settings: V1Settings });
+
+function v1ToV2(raw: unknown): unknown {
+  const parsed = V1Document.safeParse(raw);
+  if (!parsed.success) throw new DocumentError(`Not a readable version-1 project: ${z.prettifyError(parsed.error)}`, parsed.error.issues);
+  const v1 = parsed.data;
+  const { randomSeed, width, height, ...settings } = v1.settings;
+  const size = width !== undefined && height !== undefined ? { width, height } : { width: 512, height: 512, ...generationSizeFor(v1.canvas.width, v1.canvas.height) };
+  return { ...v1, schemaVersion: 2, settings: { ...settings, ...size, seedPolicy: randomSeed === false ? 'fixed' : 'random' } };
+}
+
 /** migrations[n] turns version n into version n + 1. */
-const migrations: ReadonlyArray<(doc: unknown) => unknown> = [v0ToV1];
+const migrations: ReadonlyArray<(doc: unknown) => unknown> = [v0ToV1, v1ToV2];
 
 /** The schema version a raw document claims: `schemaVersion`, or 0 for the preview format. */
 export function documentVersion(raw: unknown): number {

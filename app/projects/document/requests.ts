@@ -1,4 +1,5 @@
 import type { GenerationRequestInput, ImageRef } from '../../contract/index.js';
+import type { GenerationSettings } from '../../contract/projects.js';
 
 /**
  * A generation request as the document keeps it: canvas pixels sent inline as `{ png }` are
@@ -15,4 +16,56 @@ export function requestForDocument(request: GenerationRequestInput): Record<stri
       controls: request.controls?.map((c) => ({ ...c, image: image(c.image) })),
     }),
   ) as Record<string, unknown>;
+}
+
+/** The request fields that settings hold under the same name and meaning. */
+const SHARED_FIELDS = ['model', 'prompt', 'negativePrompt', 'sampler', 'steps', 'cfg', 'width', 'height', 'seedMode', 'batch', 'device'] as const;
+
+/** What the canvas adds to the settings at generate time. */
+export interface RequestInputs {
+  /** img2img source; the settings' strength applies only with one. */
+  init?: ImageRef;
+  /** Inpainting mask (white = repaint); the settings' mask options apply only with one. */
+  mask?: ImageRef;
+  controls?: GenerationRequestInput['controls'];
+  parentCandidateId?: string;
+  projectId?: string;
+}
+
+/**
+ * The one mapping from generation settings to a GenerationRequest: the settings' own fields,
+ * the seed this run uses (the seed policy decides it, see renderer/src/prompt/seeds.ts), and
+ * the images the canvas supplies. Strength goes with an init image and the mask options with
+ * a mask, so a request carries only what acts on it (and the library records only that).
+ */
+export function requestFromSettings(settings: GenerationSettings, seed: number, inputs: RequestInputs = {}): GenerationRequestInput {
+  const request: GenerationRequestInput = { model: settings.model, prompt: settings.prompt, seed };
+  for (const key of SHARED_FIELDS) Object.assign(request, { [key]: settings[key] });
+  if (inputs.init) Object.assign(request, { init: inputs.init, strength: settings.strength });
+  if (inputs.mask) request.inpaint = { mask: inputs.mask, blur: settings.maskBlur, onlyMasked: settings.onlyMasked, padding: settings.maskPadding };
+  if (inputs.controls && inputs.controls.length > 0) request.controls = inputs.controls;
+  if (inputs.parentCandidateId !== undefined) request.parentCandidateId = inputs.parentCandidateId;
+  if (inputs.projectId !== undefined) request.projectId = inputs.projectId;
+  return request;
+}
+
+/**
+ * Recall, the inverse: a stored request back into settings. The seed policy becomes 'fixed'
+ * so the next generation reproduces it; what the request does not say keeps `base`.
+ */
+export function settingsFromRequest(base: GenerationSettings, request: Partial<GenerationRequestInput>): GenerationSettings {
+  const next: GenerationSettings = { ...base, seedPolicy: 'fixed' };
+  for (const key of SHARED_FIELDS) {
+    const value = request[key];
+    if (value !== undefined) Object.assign(next, { [key]: value });
+  }
+  if (request.seed !== undefined) next.seed = request.seed;
+  if (request.strength !== undefined) next.strength = request.strength;
+  const inpaint = request.inpaint;
+  if (inpaint) {
+    if (inpaint.blur !== undefined) next.maskBlur = inpaint.blur;
+    if (inpaint.onlyMasked !== undefined) next.onlyMasked = inpaint.onlyMasked;
+    if (inpaint.padding !== undefined) next.maskPadding = inpaint.padding;
+  }
+  return next;
 }

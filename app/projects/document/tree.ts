@@ -1,4 +1,5 @@
-import type { Candidate, Generation, ProjectDocument } from '../../contract/projects.js';
+import type { Candidate, Generation, ImageSource, ProjectDocument, RasterRef } from '../../contract/projects.js';
+import { sourceKey } from './assets.js';
 
 /** A candidate and the generations that refined it. */
 export interface CandidateNode {
@@ -54,15 +55,29 @@ export function lineage(doc: ProjectDocument, candidateId: string): Generation[]
   return chain;
 }
 
-/** Every part the document refers to: what a save must write and what must be present on open. */
-export function referencedParts(doc: ProjectDocument): Set<string> {
-  const parts = new Set<string>();
+function imageSources(doc: ProjectDocument): Array<RasterRef | ImageSource> {
+  const sources: Array<RasterRef | ImageSource> = [];
   for (const layer of doc.layers) {
-    if ('image' in layer && layer.image) parts.add(layer.image.part);
+    if ('image' in layer && layer.image) sources.push(layer.image);
   }
   for (const generation of doc.generations) {
-    if (generation.maskSnapshot) parts.add(generation.maskSnapshot.part);
-    for (const c of generation.candidates) if (c.image) parts.add(c.image.part);
+    if (generation.maskSnapshot) sources.push(generation.maskSnapshot);
+    for (const c of generation.candidates) if (c.image) sources.push(c.image);
   }
-  return parts;
+  return sources;
+}
+
+/** Every part the document refers to: the project's own pixels, which travel with it as assets. */
+export function referencedParts(doc: ProjectDocument): Set<string> {
+  return new Set(imageSources(doc).flatMap((ref) => ('part' in ref ? [ref.part] : [])));
+}
+
+/** Every library image (SHA-256) the document refers to: the service resolves these, the UI never sends them. */
+export function referencedImages(doc: ProjectDocument): Set<string> {
+  return new Set(imageSources(doc).flatMap((ref) => ('sha256' in ref ? [ref.sha256] : [])));
+}
+
+/** What a save writes: every part and every library image, by their entry names (sourceKey). */
+export function referencedEntries(doc: ProjectDocument): Set<string> {
+  return new Set(imageSources(doc).map(sourceKey));
 }

@@ -4,9 +4,9 @@ import type { ExportFormat, RecoveryEntry, Result } from '../../../app/contract/
 type RecentProject = Result<'projects.recent'>[number];
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
-import { type StudioController, errorMessage } from '../state/studio.js';
+import { type StudioController } from '../state/studio.js';
 import { useDocument, useUndoState } from '../state/useDocument.js';
-import { exportProject, newProject, openProject, pushDocument, recoverProject, saveProject } from './projects.js';
+import { exportProject, newProject, openProject, recoverProject, saveProject } from './projects.js';
 import { type DownloadFormat, downloadProject, isWebDoor, openUploadedProject } from './web-files.js';
 
 type Dialog = { kind: 'open' } | { kind: 'saveAs' } | { kind: 'export'; format: ExportFormat } | null;
@@ -45,20 +45,6 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
       live = false;
     };
   }, [studio, session]);
-
-  // Keep the service's copy current so autosave and recovery have the latest document.
-  useEffect(() => {
-    const timer = setTimeout(
-      () =>
-        void pushDocument(studio, session).catch((error: unknown) => {
-          // Autosave depends on this copy: say so once, not every second.
-          const message = `Autosave is not receiving changes: ${errorMessage(error)}`;
-          if (!studio.state.toasts.some((t) => t.message === message)) studio.toast('error', message);
-        }),
-      1000,
-    );
-    return () => clearTimeout(timer);
-  }, [doc, settings, studio, session]);
 
   useEffect(
     () =>
@@ -188,7 +174,6 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
         {info.autosavedAt ? ` · autosaved ${new Date(info.autosavedAt).toLocaleTimeString()}` : ''}
       </span>
       <button type="button" data-testid="undo" disabled={!canUndo} onClick={() => session.history.undo()} title="Undo (Ctrl+Z)" aria-label="Undo">
-            // A recovery that cannot be discarded now is offered again on the next start, where it can be.
         ↶
       </button>
       <button type="button" data-testid="redo" disabled={!canRedo} onClick={() => session.history.redo()} title="Redo (Shift+Ctrl+Z)" aria-label="Redo">
@@ -203,6 +188,7 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
             void recoverProject(studio, session, id);
           }}
           onDiscard={() => {
+            // A recovery that cannot be discarded now is offered again on the next start, where it can be.
             for (const r of recoveries) void studio.api.call('projects.discardRecovery', { recoveryId: r.recoveryId }).catch(() => undefined);
             setRecoveries([]);
             if (!session.session.get().sessionId) void newProject(studio, session, session.doc.canvas.width, session.doc.canvas.height);
@@ -215,7 +201,6 @@ export function ProjectBar({ session }: { session: DocumentSession }) {
 
 /** Whether the recovery copy holds the latest edits the service has received. */
 function autosaveState(dirty: boolean, autosavedAt: string | null, pushedAt: string | null): 'clean' | 'pending' | 'current' {
-    // Without the recent list the dialog still takes a typed path.
   if (!dirty) return 'clean';
   if (!autosavedAt || (pushedAt !== null && autosavedAt < pushedAt)) return 'pending';
   return 'current';
@@ -230,6 +215,7 @@ function PathDialog({ studio, session, dialog, onClose }: { studio: StudioContro
   const [busy, setBusy] = useState(false);
   useEffect(() => {
     if (dialog.kind !== 'open') return;
+    // Without the recent list the dialog still takes a typed path.
     studio.api.call('projects.recent', {}).then(setRecent, () => undefined);
   }, [dialog.kind, studio]);
   const title = dialog.kind === 'open' ? 'Open project' : dialog.kind === 'saveAs' ? 'Save project as' : `Export ${dialog.format}`;

@@ -1,6 +1,9 @@
 import type { ExportFormat, GenerationRequestInput, OpenedProject, ProjectDocument } from '../../../app/contract/index.js';
+import { libraryImageUrl } from '../api/media.js';
+import { sourceUrl } from '../canvas/raster.js';
 import { addLayer, createControlLayer, createLayer } from '../state/doc-ops.js';
 import { type DocumentSession } from '../state/document.js';
+import { DocumentSync } from '../state/document-sync.js';
 import { type StagedCandidate, type StudioController, errorMessage } from '../state/studio.js';
 
 // Project actions over StudioApi: the service keeps a copy of each open project (for saving,
@@ -13,7 +16,8 @@ function lastCandidates(doc: ProjectDocument, assets: Readonly<Record<string, st
   // Images sent from the canvas are not kept in the stored request; variations run without them.
   const { init: _init, inpaint: _inpaint, controls: _controls, ...request } = generation.request;
   return generation.candidates.flatMap((c) => {
-    const url = c.image ? assets[c.image.part] : undefined;
+    // Candidates by reference show from the library; files before schema 2 kept a copy as a part.
+    const url = c.image ? sourceUrl(c.image, assets) : libraryImageUrl(c.sha256);
     if (!url) return [];
     return [{ id: c.id, seed: c.seed, index: c.index, sha256: c.sha256, width: c.width, height: c.height, url, generationId: generation.id, request: { ...(request as unknown as GenerationRequestInput), seed: c.seed, batch: 1 } }];
   });
@@ -31,27 +35,15 @@ function adopt(studio: StudioController, session: DocumentSession, opened: Opene
   session.load(document, opened.snapshot.assets, opened.path, opened.sessionId);
   const favourites = new Set(document.generations.flatMap((g) => g.candidates.filter((c) => c.favourite).map((c) => c.id)));
   studio.store.set({ frame: { x: 0, y: 0 }, staging: lastCandidates(document, opened.snapshot.assets), compare: [], favourites });
-  // A new project keeps the panel as the artist left it; an opened one brings its own settings.
-  if (keepSettings) return;
-  const s = document.settings;
-  studio.updateSettings({
-    model: s.model,
-    prompt: s.prompt,
-    negativePrompt: s.negativePrompt,
-    sampler: s.sampler,
-    steps: s.steps,
-    cfg: s.cfg,
-    width: s.width ?? document.canvas.width,
-    height: s.height ?? document.canvas.height,
-    seed: s.seed,
-    seedPolicy: s.randomSeed ? 'random' : 'fixed',
-    batch: s.batch,
-    strength: s.strength,
-    maskBlur: s.maskBlur,
-    onlyMasked: s.onlyMasked,
-    maskPadding: s.maskPadding,
-  });
-  // The new project is open either way; a session the service failed to close stays open there until it stops.
+  // A new project keeps the panel as the artist left it; an opened one brings its own settings
+  // (the panel edits the document's settings in their own shape).
+  if (!keepSettings) studio.store.set({ settings: document.settings });
+}
+
+/** The sync that keeps the service's copy of `session` (the studio's own, or a one-off for a session it does not follow). */
+function syncOf(studio: StudioController, session: DocumentSession): DocumentSync {
+  const attached = studio.documentSync;
+  return attached && attached.session === session ? attached : new DocumentSync({ api: studio.api, session, ui: studio.store });
 }
 
 export async function newProject(studio: StudioController, session: DocumentSession, width: number, height: number): Promise<void> {
@@ -59,8 +51,10 @@ export async function newProject(studio: StudioController, session: DocumentSess
   const opened = await studio.attempt('Could not start a new project', () => studio.api.call('projects.new', { width, height }));
   if (!opened) return;
   adopt(studio, session, opened, withStarterLayers(opened.snapshot.document), true);
+  // The new project is open either way; a session the service failed to close stays open there until it stops.
   if (previous) void studio.api.call('projects.close', { sessionId: previous }).catch(() => undefined);
-  void pushDocument(studio, session);
+  // At once rather than after the sync's quiet time: autosave covers the new project from the start.
+  pushDocument(studio, session).catch((error: unknown) => studio.toast('error', `Autosave is not receiving changes: ${errorMessage(error)}`));
 }
 
 export async function openProject(studio: StudioController, session: DocumentSession, path: string): Promise<boolean> {
@@ -68,7 +62,6 @@ export async function openProject(studio: StudioController, session: DocumentSes
   const opened = await studio.attempt('Could not open the project', () => studio.api.call('projects.open', { path }));
   if (!opened) return false;
   adoptOpened(studio, session, opened, previous);
-  // The opened project shows either way; a session the service failed to close stays open there until it stops.
   return true;
 }
 
@@ -76,6 +69,7 @@ export async function openProject(studio: StudioController, session: DocumentSes
 export function adoptOpened(studio: StudioController, session: DocumentSession, opened: OpenedProject, previous = session.session.get().sessionId): void {
   adopt(studio, session, opened);
   if (opened.migratedFrom !== null) studio.toast('info', `Opened a version ${opened.migratedFrom} project; it will be saved in the current format`);
+  // The opened project shows either way; a session the service failed to close stays open there until it stops.
   if (previous && previous !== opened.sessionId) void studio.api.call('projects.close', { sessionId: previous }).catch(() => undefined);
 }
 
@@ -87,47 +81,9 @@ export async function recoverProject(studio: StudioController, session: Document
   return true;
 }
 
-/** The document as the panel has it: settings follow the prompt panel. */
-function currentDocument(studio: StudioController, session: DocumentSession): ProjectDocument {
-  const s = studio.state.settings;
-  return {
-    ...session.doc,
-    settings: {
-      ...session.doc.settings,
-      model: s.model,
-      prompt: s.prompt,
-      negativePrompt: s.negativePrompt,
-      sampler: s.sampler,
-      steps: s.steps,
-      cfg: s.cfg,
-      width: s.width,
-      height: s.height,
-      seed: s.seed,
-      randomSeed: s.seedPolicy === 'random',
-      batch: s.batch,
-      strength: s.strength,
-      maskBlur: s.maskBlur,
-      onlyMasked: s.onlyMasked,
-      maskPadding: s.maskPadding,
-    },
-  };
-}
-
-/** Hands the current document to the service (autosave and recovery work from it). */
-export async function pushDocument(studio: StudioController, session: DocumentSession): Promise<void> {
-  const sessionId = session.session.get().sessionId;
-  if (!sessionId) return;
-  const assets = session.takeUnsentAssets();
-  try {
-    const { dirty } = await studio.api.call('projects.update', { sessionId, document: currentDocument(studio, session), assets });
-    // Taken after the service answered: an autosave that started before it took this copy
-    // carries an earlier time, so the indicator waits for the next one. Only a dirty copy is
-    // autosaved; a clean one needs no recovery.
-    if (dirty) session.session.set({ pushedAt: new Date().toISOString() });
-  } catch (error) {
-    session.forgetSent(Object.keys(assets));
-    throw error;
-  }
+/** Hands the current document to the service now (exports and downloads work from its copy). */
+export function pushDocument(studio: StudioController, session: DocumentSession): Promise<void> {
+  return syncOf(studio, session).push();
 }
 
 export async function saveProject(studio: StudioController, session: DocumentSession, path?: string): Promise<boolean> {
@@ -136,18 +92,20 @@ export async function saveProject(studio: StudioController, session: DocumentSes
     studio.toast('error', 'The project is not connected to the studio; try New');
     return false;
   }
-  const document = currentDocument(studio, session);
-  const assets = session.takeUnsentAssets();
+  const sync = syncOf(studio, session);
   try {
-    const saved = path
-      ? await studio.api.call('projects.saveAs', { sessionId, path, document, assets })
-      : await studio.api.call('projects.save', { sessionId, document, assets });
-    session.history.markSaved(session.doc);
+    let sent = session.doc;
+    const saved = await sync.withUnsentAssets((assets) => {
+      sent = session.doc;
+      const document = sync.document();
+      return path ? studio.api.call('projects.saveAs', { sessionId, path, document, assets }) : studio.api.call('projects.save', { sessionId, document, assets });
+    });
+    // Clean as of the copy written: edits made while it was saving stay unsaved.
+    session.history.markSaved(sent);
     session.session.set({ path: saved.path });
     studio.toast('info', `Saved ${saved.path}`);
     return true;
   } catch (error) {
-    session.forgetSent(Object.keys(assets));
     studio.toast('error', `Could not save: ${errorMessage(error)}`);
     return false;
   }

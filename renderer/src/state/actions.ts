@@ -118,28 +118,16 @@ export async function variations(studio: StudioController, candidate: StagedCand
 /** Which mask (layer and immutable part) a refinement job used, for the iteration tree. */
 const pendingMasks = new Map<string, { layerId: string; part: string }>();
 
-/** Loads a candidate's image into the project as a PNG part. */
-async function candidateAsset(session: DocumentSession, url: string): Promise<{ part: string } | null> {
-  try {
-    const { dataUrl } = await toPngDataUrl(url);
-    return session.addAsset(dataUrl);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Files a completed generation into the document (not an undo step): its request, mode,
- * parent candidate and the mask it used, and the candidates with their pixels.
+ * parent candidate and the mask it used, and the candidates. Their pixels are the library's:
+ * the document names them by hash (the service reads them itself when it saves), so nothing
+ * is downloaded here or sent back.
  */
-export async function recordGeneration(session: DocumentSession, generationId: string, staged: StagedCandidate[], job: JobView | undefined): Promise<void> {
+export function recordGeneration(session: DocumentSession, generationId: string, staged: readonly StagedCandidate[], job: JobView | undefined): void {
   const request = job?.request ?? staged[0]?.request;
   if (!request) return;
-  const candidates: Candidate[] = [];
-  for (const c of staged) {
-    const image = await candidateAsset(session, c.url);
-    candidates.push({ id: c.id, index: c.index, seed: c.seed, sha256: c.sha256, width: c.width, height: c.height, image, favourite: false });
-  }
+  const candidates: Candidate[] = staged.map((c) => ({ id: c.id, index: c.index, seed: c.seed, sha256: c.sha256, width: c.width, height: c.height, image: { sha256: c.sha256 }, favourite: false }));
   const mask = job ? pendingMasks.get(job.jobId) : undefined;
   if (job) pendingMasks.delete(job.jobId);
   const parent = request.parentCandidateId && findCandidate(session.doc, request.parentCandidateId) ? request.parentCandidateId : null;
@@ -157,16 +145,17 @@ export async function recordGeneration(session: DocumentSession, generationId: s
   );
 }
 
-/** Accept: the candidate goes onto the canvas as a new layer at the generation frame (undoable). */
-export async function acceptCandidate(studio: StudioController, session: DocumentSession, candidate: StagedCandidate): Promise<void> {
+/**
+ * Accept: the candidate goes onto the canvas as a new layer at the generation frame
+ * (undoable), showing the candidate's own pixels: the library image, or the copy an older
+ * project file kept.
+ */
+export function acceptCandidate(studio: StudioController, session: DocumentSession, candidate: StagedCandidate): void {
   try {
-    const inDoc = findCandidate(session.doc, candidate.id)?.candidate;
-    const image = inDoc?.image ?? (await candidateAsset(session, candidate.url));
-    if (!image) throw new Error('the candidate image could not be loaded');
+    const image = findCandidate(session.doc, candidate.id)?.candidate.image ?? { sha256: candidate.sha256 };
     const f = frameOf(studio);
     const layer = createLayer('generated', {
       name: `Seed ${candidate.seed}`,
-    // The layer is on the canvas already; marking it accepted in the history is a convenience that may fail quietly.
       image,
       x: f.x,
       y: f.y,
@@ -177,6 +166,7 @@ export async function acceptCandidate(studio: StudioController, session: Documen
     });
     session.history.change((doc) => addLayer(doc, layer, topmostContentIndex(doc.layers)), 'Accept candidate');
     session.history.select([layer.id]);
+    // The layer is on the canvas already; marking it accepted in the history is a convenience that may fail quietly.
     void studio.api.call('library.rate', { candidateId: candidate.id, accepted: true }).catch(() => undefined);
   } catch (error) {
     studio.toast('error', `Could not accept the candidate: ${errorMessage(error)}`);

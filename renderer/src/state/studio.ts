@@ -1,51 +1,19 @@
-import {
-  ApiError,
-  type CandidateSummary,
-  type GenerationRequestInput,
-  type ModelEntry,
-  type StudioApi,
-  type StudioEvent,
-} from '../../../app/contract/index.js';
+import { ApiError, type GenerationRequestInput, type ModelEntry, type StudioApi, type StudioEvent } from '../../../app/contract/index.js';
 import { seedAfterRun, seedForRun } from '../prompt/seeds.js';
 import { type Viewport } from '../canvas/viewport.js';
-import { defaultSettings, type GenerationSettings, requestFromSettings } from './settings.js';
+import { type DocumentSession } from './document.js';
+import { DocumentSync } from './document-sync.js';
+import { type JobAction, type JobView, type StagedCandidate, reduceJobs } from './jobs.js';
+import { LocalPersistence, type Preset, withPrompt } from './persistence.js';
+import { type GenerationSettings, defaultSettings, requestFromSettings } from './settings.js';
 import { createStore, type Store } from './store.js';
+import { type Toast, Toaster } from './toasts.js';
 
-/** The canvas tools: the table in canvas/gestures/index.ts. */
-export type { ToolName } from '../canvas/gestures/index.js';
-import type { ToolName } from '../canvas/gestures/index.js';
+export type { JobView, StagedCandidate } from './jobs.js';
+export type { Preset } from './persistence.js';
+export type { Toast } from './toasts.js';
 
-export interface JobView {
-  jobId: string;
-  state: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
-  request: GenerationRequestInput;
-  /** What the artist asked for: a first pass, a refinement of a candidate, or variations. */
-  purpose: 'generate' | 'refine' | 'variations';
-  position?: number;
-  step?: number;
-  totalSteps?: number;
-  elapsedMs?: number;
-  etaMs?: number;
-  /** data: URL of the latest live preview. */
-  preview?: string;
-  device?: string;
-}
-
-export interface StagedCandidate extends CandidateSummary {
-  generationId: string;
-  request: GenerationRequestInput;
-}
-
-export interface Toast {
-  id: number;
-  kind: 'error' | 'info';
-  message: string;
-}
-
-export interface Preset {
-  name: string;
-  settings: GenerationSettings;
-}
+export type ToolName = 'select' | 'pan' | 'brush' | 'eraser' | 'line' | 'rect' | 'ellipse' | 'region' | 'mask' | 'mask-erase';
 
 export interface StudioUiState {
   view: 'canvas' | 'history';
@@ -59,11 +27,12 @@ export interface StudioUiState {
   regionLabel: string;
   /** Mask brush feather (blur radius in pixels). */
   maskFeather: number;
+  /** The open document's generation settings as the panel edits them (the document's own shape). */
   settings: GenerationSettings;
   models: ModelEntry[];
-  jobs: JobView[];
+  jobs: readonly JobView[];
   /** The current generation's candidates (the staging strip). */
-  staging: StagedCandidate[];
+  staging: readonly StagedCandidate[];
   favourites: ReadonlySet<string>;
   /** Candidate ids chosen for side-by-side compare (at most two). */
   compare: readonly string[];
@@ -73,41 +42,32 @@ export interface StudioUiState {
   promptHistory: string[];
 }
 
-const PRESETS_KEY = 'atelier.presets';
-const PROMPTS_KEY = 'atelier.prompts';
-
-function loadJson<T>(key: string, fallback: T): T {
-  try {
-    const raw = window.localStorage.getItem(key);
-    return raw ? (JSON.parse(raw) as T) : fallback;
-  } catch {
-    return fallback;
-  }
-}
-
-function saveJson(key: string, value: unknown): void {
-  try {
-    window.localStorage.setItem(key, JSON.stringify(value));
-  } catch {
-    // Storage full or disabled: presets then live for this session only.
-  }
-}
-
 export function errorMessage(error: unknown): string {
   if (error instanceof ApiError) return error.message;
   return error instanceof Error ? error.message : String(error);
 }
 
+/** What a generation is made of besides the settings: the canvas's images and lineage, or a whole stored request. */
+export type GenerationExtras = Partial<GenerationRequestInput>;
+
+type CompletedListener = (generationId: string, candidates: StagedCandidate[], job: JobView | undefined) => void;
+
 /**
- * The studio's UI state and the actions that talk to StudioApi: models, generation jobs
- * and their events, the staging strip, toasts. Document edits (layers, masks) live in the
- * document model; this holds what is not saved in a project.
+ * The studio's UI state and the actions that talk to StudioApi: models, generation jobs (their
+ * events go through the pure reducer in jobs.ts), the staging strip, toasts (toasts.ts),
+ * presets (persistence.ts), and the sync of the open document to the service
+ * (document-sync.ts), which it owns. Document edits live in the document model.
  */
 export class StudioController {
   readonly store: Store<StudioUiState>;
-  private toastId = 0;
+  private readonly toaster: Toaster;
+  private readonly completedListeners = new Set<CompletedListener>();
+  private sync: DocumentSync | null = null;
 
-  constructor(readonly api: StudioApi) {
+  constructor(
+    readonly api: StudioApi,
+    private readonly persistence = new LocalPersistence(),
+  ) {
     this.store = createStore<StudioUiState>({
       view: 'canvas',
       tool: 'brush',
@@ -124,9 +84,10 @@ export class StudioController {
       favourites: new Set(),
       compare: [],
       toasts: [],
-      presets: loadJson<Preset[]>(PRESETS_KEY, []),
-      promptHistory: loadJson<string[]>(PROMPTS_KEY, []),
+      presets: persistence.loadPresets(),
+      promptHistory: persistence.loadPrompts(),
     });
+    this.toaster = new Toaster(this.store);
   }
 
   get state(): StudioUiState {
@@ -138,14 +99,38 @@ export class StudioController {
     return this.api.subscribe((event) => this.onEvent(event));
   }
 
+  /**
+   * Keeps the service's copy of `session` current (autosave, recovery) until the returned
+   * function runs; a later call replaces the earlier sync.
+   */
+  attachDocument(session: DocumentSession, options: { delayMs?: number } = {}): () => void {
+    this.sync?.dispose();
+    const sync = new DocumentSync({
+      api: this.api,
+      session,
+      ui: this.store,
+      ...options,
+      // Autosave depends on this copy: say so once, not at every edit.
+      onError: (error) => this.toaster.showOnce('error', `Autosave is not receiving changes: ${errorMessage(error)}`),
+    }).start();
+    this.sync = sync;
+    return () => {
+      sync.dispose();
+      if (this.sync === sync) this.sync = null;
+    };
+  }
+
+  /** The sync of the attached document, if one is attached. */
+  get documentSync(): DocumentSync | null {
+    return this.sync;
+  }
+
   toast(kind: Toast['kind'], message: string): void {
-    const toast = { id: ++this.toastId, kind, message };
-    this.store.set((s) => ({ toasts: [...s.toasts, toast] }));
-    if (kind === 'info') setTimeout(() => this.dismissToast(toast.id), 4000);
+    this.toaster.show(kind, message);
   }
 
   dismissToast(id: number): void {
-    this.store.set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) }));
+    this.toaster.dismiss(id);
   }
 
   /** Runs an API action; any failure becomes a visible toast, never silence. */
@@ -193,44 +178,50 @@ export class StudioController {
   savePreset(name: string): void {
     const presets = [...this.state.presets.filter((p) => p.name !== name), { name, settings: this.state.settings }];
     this.store.set({ presets });
-    saveJson(PRESETS_KEY, presets);
+    this.persistence.savePresets(presets);
   }
 
   applyPreset(name: string): void {
     const preset = this.state.presets.find((p) => p.name === name);
-    if (preset) this.updateSettings({ ...preset.settings, prompt: preset.settings.prompt });
+    if (preset) this.updateSettings(preset.settings);
   }
 
   deletePreset(name: string): void {
     const presets = this.state.presets.filter((p) => p.name !== name);
     this.store.set({ presets });
-    saveJson(PRESETS_KEY, presets);
+    this.persistence.savePresets(presets);
   }
 
   private rememberPrompt(prompt: string): void {
-    if (!prompt.trim()) return;
-    const promptHistory = [prompt, ...this.state.promptHistory.filter((p) => p !== prompt)].slice(0, 200);
+    const promptHistory = withPrompt(this.state.promptHistory, prompt);
     this.store.set({ promptHistory });
-    saveJson(PROMPTS_KEY, promptHistory);
+    this.persistence.savePrompts(promptHistory);
   }
 
   /**
-   * Queues a generation from the panel's settings plus the images the caller rendered
-   * (controls, init, mask). Returns the job id, or undefined after showing why not.
+   * Queues a generation: the panel's settings through the one mapping to a request
+   * (requestFromSettings), with the images and lineage the caller supplies. Fields the caller
+   * gives explicitly win (variations re-run a stored request). Returns the job id, or
+   * undefined after showing why not.
    */
-  async generate(extra: Partial<GenerationRequestInput> = {}, purpose: JobView['purpose'] = 'generate'): Promise<string | undefined> {
+  async generate(extra: GenerationExtras = {}, purpose: JobView['purpose'] = 'generate'): Promise<string | undefined> {
     const settings = this.state.settings;
     if (!settings.model) {
       this.toast('error', 'Choose a model first');
       return undefined;
     }
     const seed = extra.seed ?? seedForRun(settings.seedPolicy, settings.seed);
-    const request: GenerationRequestInput = { ...requestFromSettings(settings, seed), ...extra };
+    const inputs = {
+      ...(extra.init ? { init: extra.init } : {}),
+      ...(extra.inpaint ? { mask: extra.inpaint.mask } : {}),
+      ...(extra.controls ? { controls: extra.controls } : {}),
+    };
+    const request: GenerationRequestInput = { ...requestFromSettings(settings, seed, inputs), ...extra };
     const result = await this.attempt('Generation was refused', () => this.api.call('generate', { request }));
     if (!result) return undefined;
     this.rememberPrompt(settings.prompt);
     if (extra.seed === undefined) this.updateSettings({ seed: seedAfterRun(settings.seedPolicy, seed, request.batch ?? 1) });
-    this.upsertJob({ jobId: result.jobId, state: 'queued', request, purpose });
+    this.dispatch({ type: 'submitted', jobId: result.jobId, request, purpose });
     return result.jobId;
   }
 
@@ -245,61 +236,23 @@ export class StudioController {
     if (target) await this.cancel(target.jobId);
   }
 
-  private upsertJob(job: Partial<JobView> & { jobId: string }): void {
-    this.store.set((s) => {
-      const existing = s.jobs.find((j) => j.jobId === job.jobId);
-      if (existing) return { jobs: s.jobs.map((j) => (j.jobId === job.jobId ? { ...j, ...job } : j)) };
-      const fresh: JobView = { state: 'queued', request: { model: '', prompt: '', seed: 0 }, purpose: 'generate', ...job };
-      return { jobs: [...s.jobs, fresh] };
-    });
-  }
-
-  private removeJob(jobId: string): void {
-    this.store.set((s) => ({ jobs: s.jobs.filter((j) => j.jobId !== jobId) }));
-  }
-
   onEvent(event: StudioEvent): void {
-    switch (event.type) {
-      case 'job.queued':
-        this.upsertJob({ jobId: event.jobId, position: event.position });
-        break;
-      case 'job.started':
-        this.upsertJob({ jobId: event.jobId, state: 'running', device: event.device, totalSteps: event.totalSteps, step: 0 });
-        break;
-      case 'job.progress':
-        this.upsertJob({
-          jobId: event.jobId,
-          state: 'running',
-          step: event.step,
-          totalSteps: event.totalSteps,
-          elapsedMs: event.elapsedMs,
-          etaMs: event.etaMs,
-          ...(event.preview ? { preview: `data:image/png;base64,${event.preview}` } : {}),
-        });
-        break;
-      case 'job.completed': {
-        const job = this.state.jobs.find((j) => j.jobId === event.jobId);
-        const request = job?.request ?? { model: '', prompt: '', seed: 0 };
-        const staged = event.candidates.map((c) => ({ ...c, generationId: event.generationId, request: { ...request, seed: c.seed, batch: 1 } }));
-        this.store.set({ staging: staged, compare: [] });
-        this.removeJob(event.jobId);
-        this.completedListeners.forEach((l) => l(event.generationId, staged, job));
-        break;
-      }
-      case 'job.failed':
-        this.removeJob(event.jobId);
-        if (event.cancelled) this.toast('info', 'Generation cancelled');
-        else this.toast('error', `Generation failed: ${event.error.message}`);
-        break;
-      default:
-        break;
+    this.dispatch(event);
+  }
+
+  /** Applies a job action through the reducer, then carries out its effects. */
+  private dispatch(action: JobAction): void {
+    const { jobs, staging, compare } = this.state;
+    const { state, effects } = reduceJobs({ jobs, staging, compare }, action);
+    this.store.set(state);
+    for (const effect of effects) {
+      if (effect.kind === 'toast') this.toast(effect.level, effect.message);
+      else this.completedListeners.forEach((l) => l(effect.generationId, effect.candidates, effect.job));
     }
   }
 
-  private readonly completedListeners = new Set<(generationId: string, candidates: StagedCandidate[], job: JobView | undefined) => void>();
-
   /** The document adds candidates and lineage when a generation completes. */
-  onGenerationCompleted(listener: (generationId: string, candidates: StagedCandidate[], job: JobView | undefined) => void): () => void {
+  onGenerationCompleted(listener: CompletedListener): () => void {
     this.completedListeners.add(listener);
     return () => this.completedListeners.delete(listener);
   }

@@ -1,0 +1,111 @@
+import type { CandidateSummary, GenerationRequestInput, StudioEvent } from '../../../app/contract/index.js';
+
+// The renderer's view of generation jobs, driven by the service's job events: a pure reducer
+// (state, event) → (state, effects), so every transition is testable without a browser, a
+// server or timers. The controller (studio.ts) applies the state and carries out the effects.
+
+export interface JobView {
+  jobId: string;
+  state: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+  request: GenerationRequestInput;
+  /** What the artist asked for: a first pass, a refinement of a candidate, or variations. */
+  purpose: 'generate' | 'refine' | 'variations';
+  position?: number;
+  step?: number;
+  totalSteps?: number;
+  elapsedMs?: number;
+  etaMs?: number;
+  /** data: URL of the latest live preview. */
+  preview?: string;
+  device?: string;
+}
+
+export interface StagedCandidate extends CandidateSummary {
+  generationId: string;
+  /** The request that makes exactly this candidate again (its own seed, a batch of one). */
+  request: GenerationRequestInput;
+}
+
+/** The slice of the studio's state that job events change. */
+export interface JobsState {
+  jobs: readonly JobView[];
+  /** The latest finished generation's candidates (the staging strip). */
+  staging: readonly StagedCandidate[];
+  /** Candidate ids chosen for side-by-side compare. */
+  compare: readonly string[];
+}
+
+/** What the controller does after a transition: things that are not state. */
+export type JobEffect =
+  | { kind: 'toast'; level: 'error' | 'info'; message: string }
+  /** A generation finished: the document files its candidates (and lineage). */
+  | { kind: 'completed'; generationId: string; candidates: StagedCandidate[]; job: JobView | undefined };
+
+export type JobAction =
+  | StudioEvent
+  /** The service accepted a request this window sent (before any event about it arrives). */
+  | { type: 'submitted'; jobId: string; request: GenerationRequestInput; purpose: JobView['purpose'] };
+
+export interface JobTransition {
+  state: JobsState;
+  effects: JobEffect[];
+}
+
+const NO_REQUEST: GenerationRequestInput = { model: '', prompt: '', seed: 0 };
+
+/** Merges news about a job into the list; a job first heard of through an event (another window's) is added. */
+function upsert(jobs: readonly JobView[], job: Partial<JobView> & { jobId: string }): JobView[] {
+  if (jobs.some((j) => j.jobId === job.jobId)) return jobs.map((j) => (j.jobId === job.jobId ? { ...j, ...job } : j));
+  return [...jobs, { state: 'queued', request: NO_REQUEST, purpose: 'generate', ...job }];
+}
+
+function without(jobs: readonly JobView[], jobId: string): JobView[] {
+  return jobs.filter((j) => j.jobId !== jobId);
+}
+
+/** The next state after an action, and what else must happen. Events that are not about jobs change nothing. */
+export function reduceJobs(state: JobsState, action: JobAction): JobTransition {
+  switch (action.type) {
+    case 'submitted':
+      return { state: { ...state, jobs: upsert(state.jobs, { jobId: action.jobId, state: 'queued', request: action.request, purpose: action.purpose }) }, effects: [] };
+    case 'job.queued':
+      return { state: { ...state, jobs: upsert(state.jobs, { jobId: action.jobId, position: action.position }) }, effects: [] };
+    case 'job.started':
+      return {
+        state: { ...state, jobs: upsert(state.jobs, { jobId: action.jobId, state: 'running', device: action.device, totalSteps: action.totalSteps, step: 0 }) },
+        effects: [],
+      };
+    case 'job.progress':
+      return {
+        state: {
+          ...state,
+          jobs: upsert(state.jobs, {
+            jobId: action.jobId,
+            state: 'running',
+            step: action.step,
+            totalSteps: action.totalSteps,
+            elapsedMs: action.elapsedMs,
+            etaMs: action.etaMs,
+            ...(action.preview ? { preview: `data:image/png;base64,${action.preview}` } : {}),
+          }),
+        },
+        effects: [],
+      };
+    case 'job.completed': {
+      const job = state.jobs.find((j) => j.jobId === action.jobId);
+      const request = job?.request ?? NO_REQUEST;
+      const staging = action.candidates.map((c) => ({ ...c, generationId: action.generationId, request: { ...request, seed: c.seed, batch: 1 } }));
+      return {
+        state: { jobs: without(state.jobs, action.jobId), staging, compare: [] },
+        effects: [{ kind: 'completed', generationId: action.generationId, candidates: staging, job }],
+      };
+    }
+    case 'job.failed':
+      return {
+        state: { ...state, jobs: without(state.jobs, action.jobId) },
+        effects: [action.cancelled ? { kind: 'toast', level: 'info', message: 'Generation cancelled' } : { kind: 'toast', level: 'error', message: `Generation failed: ${action.error.message}` }],
+      };
+    default:
+      return { state, effects: [] };
+  }
+}

@@ -135,6 +135,9 @@ describe('generation frame', () => {
     // sd1-tiny: VAE ×8 and two UNet blocks, so sizes are multiples of 16.
     expect(await ui.page.getByTestId('width').getAttribute('step')).toBe('16');
     expect(await ui.frameSize()).toEqual({ width: 64, height: 64 });
+    // Fit fills the view, so the 64 px canvas shows many times enlarged: zoom out until the
+    // frame's handles can be dragged past the canvas, as far as 200 px, and stay on screen.
+    while ((await ui.scale()) > 1) await ui.press('-');
     await ui.dragFrameHandle('corner', { x: 197, y: 150 });
     await expect.poll(() => ui.frameSize()).toEqual({ width: 192, height: 144 });
     await ui.dragFrameHandle('right', { x: 101, y: 70 });

@@ -6,7 +6,7 @@ import { applyEmphasis } from '../../app/engine/pipeline/text.js';
 import { parseControlSpec } from '../../main/cli/generate.js';
 
 describe('ControlNet residual plan', () => {
-  it("matches SD1.5's residual shapes (MODEL-FORMATS.md)", () => {
+  it("matches SD1.5's residual shapes (docs/model-formats.md)", () => {
     const plan = residualPlan({ blockOutChannels: [320, 640, 1280, 1280], layersPerBlock: 2 });
     const at64 = plan.down.map((r) => `${r.channels}@${64 / r.scale}`);
     expect(at64).toEqual(['320@64', '320@64', '320@64', '320@32', '640@32', '640@32', '640@16', '1280@16', '1280@16', '1280@8', '1280@8', '1280@8']);

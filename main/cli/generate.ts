@@ -144,11 +144,12 @@ export async function generateCommand(opts: GenerateOptions): Promise<void> {
   const out = await assertWritableFolder(opts.out);
   const request = requestFromOptions(opts);
   await checkMaskSize(opts);
+  // What a killed run left half-written in this folder goes first, whatever this run's fate.
+  await sweepStrayExports(out);
   const report = reporter(Boolean(opts.json), request);
   const { files, finished, timings } = await withStudio(async (studio) => {
     const finished = await runJob(studio, request, report);
     // The generation is in the history now: write its images, exactly as recorded.
-    await sweepStrayExports(out);
     const stamp = timeStamp();
     const files: string[] = [];
     for (const c of finished.candidates) files.push(await studio.saveImageAs(c.sha256, out, `${stamp}-${c.seed}`));

@@ -18,7 +18,7 @@ import { toPngDataUrl } from '../canvas/raster.js';
 import { type CanvasView, renderControls, renderInit, renderMask } from '../canvas/request-images.js';
 import { frameHasPicture, resolveMode } from '../canvas/sources.js';
 import { type DocumentSession } from './document.js';
-import { type JobView, type StagedCandidate, type StudioController, errorMessage } from './studio.js';
+import { type GenerationInputs, type JobView, type StagedCandidate, type StudioController, errorMessage } from './studio.js';
 
 // What the artist's buttons do with the canvas: render layers to the images a request needs,
 // queue it, file the candidates into the document, accept, refine, vary.
@@ -48,11 +48,6 @@ export async function controlInputs(studio: StudioController, session: DocumentS
   return controls;
 }
 
-function inpaintOptions(studio: StudioController, mask: string): GenerationRequestInput['inpaint'] {
-  const s = studio.state.settings;
-  return { mask: { png: mask }, blur: s.maskBlur, onlyMasked: s.onlyMasked, padding: s.maskPadding };
-}
-
 /**
  * Generate: what the mode control says (docs: issue 12, item 1) — from the sketch (txt2img with
  * the control maps), from the canvas (img2img of what the frame shows, at the panel's
@@ -65,10 +60,10 @@ export async function generateFromCanvas(studio: StudioController, session: Docu
     const mask = await renderMask(view);
     const mode = resolveMode(generationMode.get().choice, { picture: frameHasPicture(view.doc, view.frame), mask: mask !== undefined });
     if (mode === 'sketch') return await studio.generate({ controls, projectId: session.doc.id }, 'generate');
+    // Strength and the mask options come from the settings, through requestFromSettings.
     const init: ImageRef = { png: await renderInit(view) };
-    const extra: Partial<GenerationRequestInput> = { init, strength: studio.state.settings.strength, controls, projectId: session.doc.id };
-    if (mode === 'inpaint' && mask) extra.inpaint = inpaintOptions(studio, mask.png);
-    const jobId = await studio.generate(extra, 'generate');
+    const inputs: GenerationInputs = { init, controls, projectId: session.doc.id, ...(mode === 'inpaint' && mask ? { mask: { png: mask.png } } : {}) };
+    const jobId = await studio.generate(inputs, 'generate');
     if (jobId && mode === 'inpaint' && mask && 'part' in mask.layer.image) pendingMasks.set(jobId, { layerId: mask.layer.id, part: mask.layer.image.part });
     return jobId;
   } catch (error) {
@@ -92,15 +87,14 @@ export async function refineCandidate(studio: StudioController, session: Documen
     // Drawn from its library URL for this render only: nothing is added to the project.
     const part = 'parts/refined-candidate.png';
     const extra: Layer[] = onCanvas ? [] : [createLayer('reference', { name: 'candidate', image: { part }, ...view.frame, source: null })];
-    const request: Partial<GenerationRequestInput> = {
+    const inputs: GenerationInputs = {
       init: { png: await renderInit(onCanvas ? view : { ...view, assets: { ...view.assets, [part]: candidate.url } }, extra) },
-      strength: studio.state.settings.strength,
       controls,
       parentCandidateId: candidate.id,
       projectId: session.doc.id,
-      ...(mask ? { inpaint: inpaintOptions(studio, mask.png) } : {}),
+      ...(mask ? { mask: { png: mask.png } } : {}),
     };
-    const jobId = await studio.generate(request, 'refine');
+    const jobId = await studio.generate(inputs, 'refine');
     if (jobId && mask && 'part' in mask.layer.image) pendingMasks.set(jobId, { layerId: mask.layer.id, part: mask.layer.image.part });
     return jobId;
   } catch (error) {
@@ -111,8 +105,7 @@ export async function refineCandidate(studio: StudioController, session: Documen
 
 /** Variations: the candidate's own request with new seeds. */
 export async function variations(studio: StudioController, candidate: StagedCandidate): Promise<string | undefined> {
-  const { seed: _seed, batch: _batch, ...request } = candidate.request;
-  return studio.generate({ ...request, batch: studio.state.settings.batch }, 'variations');
+  return studio.rerun(candidate.request, 'variations');
 }
 
 /** Which mask (layer and immutable part) a refinement job used, for the iteration tree. */

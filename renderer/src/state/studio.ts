@@ -5,6 +5,7 @@ import { type DocumentSession } from './document.js';
 import { DocumentSync } from './document-sync.js';
 import { type JobAction, type JobView, type StagedCandidate, reduceJobs } from './jobs.js';
 import { LocalPersistence, type Preset, withPrompt } from './persistence.js';
+import type { RequestInputs } from '../../../app/projects/document/index.js';
 import { type GenerationSettings, defaultSettings, requestFromSettings } from './settings.js';
 import { createStore, type Store } from './store.js';
 import { type Toast, Toaster } from './toasts.js';
@@ -47,8 +48,8 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** What a generation is made of besides the settings: the canvas's images and lineage, or a whole stored request. */
-export type GenerationExtras = Partial<GenerationRequestInput>;
+/** What a generation takes besides the settings: the canvas's images and lineage, and a seed to use instead of the policy's. */
+export type GenerationInputs = RequestInputs & { seed?: number };
 
 type CompletedListener = (generationId: string, candidates: StagedCandidate[], job: JobView | undefined) => void;
 
@@ -200,27 +201,32 @@ export class StudioController {
 
   /**
    * Queues a generation: the panel's settings through the one mapping to a request
-   * (requestFromSettings), with the images and lineage the caller supplies. Fields the caller
-   * gives explicitly win (variations re-run a stored request). Returns the job id, or
-   * undefined after showing why not.
+   * (requestFromSettings), with the images and lineage the caller supplies. Returns the job
+   * id, or undefined after showing why not.
    */
-  async generate(extra: GenerationExtras = {}, purpose: JobView['purpose'] = 'generate'): Promise<string | undefined> {
+  async generate(inputs: GenerationInputs = {}, purpose: JobView['purpose'] = 'generate'): Promise<string | undefined> {
+    const { seed: chosen, ...images } = inputs;
     const settings = this.state.settings;
-    if (!settings.model) {
+    const seed = chosen ?? seedForRun(settings.seedPolicy, settings.seed);
+    return this.submit(requestFromSettings(settings, seed, images), purpose, chosen === undefined);
+  }
+
+  /** Runs a stored request again with the seed policy's next seed and the panel's batch size (variations). */
+  async rerun(stored: GenerationRequestInput, purpose: JobView['purpose'] = 'variations'): Promise<string | undefined> {
+    const settings = this.state.settings;
+    return this.submit({ ...stored, seed: seedForRun(settings.seedPolicy, settings.seed), batch: settings.batch }, purpose, true);
+  }
+
+  private async submit(request: GenerationRequestInput, purpose: JobView['purpose'], advanceSeed: boolean): Promise<string | undefined> {
+    if (!request.model) {
       this.toast('error', 'Choose a model first');
       return undefined;
     }
-    const seed = extra.seed ?? seedForRun(settings.seedPolicy, settings.seed);
-    const inputs = {
-      ...(extra.init ? { init: extra.init } : {}),
-      ...(extra.inpaint ? { mask: extra.inpaint.mask } : {}),
-      ...(extra.controls ? { controls: extra.controls } : {}),
-    };
-    const request: GenerationRequestInput = { ...requestFromSettings(settings, seed, inputs), ...extra };
     const result = await this.attempt('Generation was refused', () => this.api.call('generate', { request }));
     if (!result) return undefined;
-    this.rememberPrompt(settings.prompt);
-    if (extra.seed === undefined) this.updateSettings({ seed: seedAfterRun(settings.seedPolicy, seed, request.batch ?? 1) });
+    this.rememberPrompt(request.prompt);
+    const policy = this.state.settings.seedPolicy;
+    if (advanceSeed) this.updateSettings({ seed: seedAfterRun(policy, request.seed, request.batch ?? 1) });
     this.dispatch({ type: 'submitted', jobId: result.jobId, request, purpose });
     return result.jobId;
   }

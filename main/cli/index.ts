@@ -1,10 +1,11 @@
 import { Command } from 'commander';
 import { terminalJson, terminalText } from '../../app/contract/terminal.js';
-import { APP_VERSION, createStudio } from '../../app/service/index.js';
+import { APP_VERSION } from '../../app/service/index.js';
 import { registerGenerateCommands } from './generate.js';
 import { registerHistoryCommands } from './history.js';
 import { registerProjectCommands } from './project.js';
 import { registerModelCommands } from './models.js';
+import { withStudio } from './studio.js';
 
 /**
  * The `atelier` command. Subcommands call the StudioService in-process (the CLI's door; the
@@ -24,17 +25,12 @@ export function buildProgram(): Command {
     .description('show the app version, data folder and the execution providers found')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const studio = await createStudio({ transport: 'cli' });
-      try {
-        const status = await studio.call('status', {});
-        if (opts.json) console.log(terminalJson(status));
-        else {
-          console.log(`Atelier ${status.appVersion} (StudioApi v${status.apiVersion})`);
-          console.log(terminalText(`data folder: ${status.home}`));
-          for (const d of status.devices) console.log(`device ${d.id.padEnd(8)} ${d.available ? 'available' : 'not installed'}  ${d.label}`);
-        }
-      } finally {
-        await studio.close();
+      const status = await withStudio((studio) => studio.call('status', {}));
+      if (opts.json) console.log(terminalJson(status));
+      else {
+        console.log(`Atelier ${status.appVersion} (StudioApi v${status.apiVersion})`);
+        console.log(terminalText(`data folder: ${status.home}`));
+        for (const d of status.devices) console.log(`device ${d.id.padEnd(8)} ${d.available ? 'available' : 'not installed'}  ${d.label}`);
       }
     });
 

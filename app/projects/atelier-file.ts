@@ -25,6 +25,7 @@ import { DEFAULT_ZIP_LIMITS, type ZipArchive, type ZipLimits, withZip, writeZip 
 //   images/<sha256>.png  since schema 2, every library image the document refers to by hash,
 //                   the library's bytes as they are (the reader checks they hash to the name)
 // Version 0 (the preview format) had manifest { app: "atelier", version: 0 } and project.json.
+// docs/architecture.md, "Data on disk", describes the file for a newcomer.
 
 export const PROJECT_EXTENSION = '.atelier';
 export const DOCUMENT_ENTRY = 'document.json';

@@ -25,6 +25,7 @@ export interface DocumentSyncOptions {
  * pushes, saves and exports in the order they were asked for.
  *
  * It lives from `start()` to `dispose()`; the studio controller owns it (StudioController.attachDocument).
+ * docs/architecture.md, "How a generation travels", step 8.
  */
 export class DocumentSync {
   private readonly api: StudioApi;

@@ -112,5 +112,5 @@ describe('atelier generate killed at random moments', () => {
     expect(pngsIn(out).filter((p) => !recorded.has(p.sha))).toEqual([]);
     const check = await promisify(execFile)(process.execPath, [BIN, 'history', 'check'], { env: { ...process.env, ATELIER_HOME: home } });
     expect(check.stdout).toMatch(/^no problems/);
-  });
+  }, 300_000); // 14 Node start-ups and runs, on a build machine shared with other suites
 });

@@ -183,4 +183,38 @@ describe('the canvas drives generation (starter model)', () => {
     console.log(`refine yellow-ness of the painted area (mean (r+g)/2-b): without paint ${JSON.stringify(plain.map(Math.round))}, with paint ${JSON.stringify(painted.map(Math.round))}`);
     for (let i = 0; i < painted.length; i++) expect(painted[i]!).toBeGreaterThan(plain[i]! + 20);
   }, 400_000);
+
+  it('generates from a dropped picture: it is the init image of an img2img', async () => {
+    ui.page.once('dialog', (d) => void d.accept()); // "Discard unsaved changes?"
+    await ui.newProject();
+    // Left half red, right half blue.
+    const png = new PNG({ width: 256, height: 256 });
+    for (let i = 0; i < 256 * 256; i++) png.data.set(i % 256 < 128 ? [220, 30, 30, 255] : [30, 30, 220, 255], i * 4);
+    const b64 = PNG.sync.write(png).toString('base64');
+    await ui.page.evaluate(`(async () => {
+      const bytes = Uint8Array.from(atob('${b64}'), (c) => c.charCodeAt(0));
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], 'halves.png', { type: 'image/png' }));
+      window.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    })()`);
+    await expect.poll(() => ui.layerNames()).toContain('halves.png');
+    // The automatic mode sees a picture in the frame: from canvas.
+    await expect.poll(() => ui.page.getByTestId('mode-control').getAttribute('data-mode')).toBe('canvas');
+    const before = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id') ?? ''));
+    await ui.page.getByTestId('generate').click();
+    await nextCandidates(before, 2);
+    const request = sent.at(-1)!;
+    expect(request.strength).toBeCloseTo(0.6, 5);
+    const init = decode((request.init as { png: string }).png);
+    const [lr, , lb] = mean(init, { x: 16, y: 16, width: 96, height: 224 });
+    const [rr, , rb] = mean(init, { x: 144, y: 16, width: 96, height: 224 });
+    expect(lr - lb).toBeGreaterThan(150);
+    expect(rb - rr).toBeGreaterThan(150);
+    // The results keep the halves (strength 0.6 leaves the colours where they were).
+    for (const out of await candidateImages()) {
+      const [r1, , b1] = mean(out, { x: 16, y: 16, width: 96, height: 224 });
+      const [r2, , b2] = mean(out, { x: 144, y: 16, width: 96, height: 224 });
+      expect(r1 - b1).toBeGreaterThan(r2 - b2);
+    }
+  }, 200_000);
 });

@@ -37,7 +37,13 @@ export function ControlPanel({ session }: { session: DocumentSession }) {
         <h2>Control</h2>
       </header>
       <div className="row wrap">
-        <button type="button" data-testid="scribble-from-sketch" disabled={selected?.kind !== 'sketch'} onClick={() => selected && scribbleFromSketch(session, selected.id)} title="Select a sketch layer first">
+        <button
+          type="button"
+          data-testid="scribble-from-sketch"
+          disabled={selected?.kind !== 'sketch' && selected?.kind !== 'shapes'}
+          onClick={() => selected && scribbleFromSketch(session, selected.id)}
+          title="Select a sketch or shapes layer first: the scribble holds every visible stroke and shape"
+        >
           Sketch → scribble
         </button>
         <button type="button" data-testid="canny-from-layer" disabled={!imageLayer} onClick={() => imageLayer && cannyFromLayer(session, imageLayer.id, low, high)} title="Select an image layer first">

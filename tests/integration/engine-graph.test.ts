@@ -128,7 +128,8 @@ describe.each([FP32, FP16])('graph builder equals PyTorch on the same weights ($
     }
   });
 
-  for (const net of ['unet-sd1', 'unet-sd2-inpaint']) {
+  // the SD 2.x-style UNet varies the topology, not the precision: float32 only, to keep the suite fast
+  for (const net of mode === FP32 ? ['unet-sd1', 'unet-sd2-inpaint'] : ['unet-sd1']) {
     it(`${net}: noise prediction without and with ControlNet residual inputs`, async () => {
       const ref = io(net);
       const base = { sample: float(ref.get('sample')!), timestep: tensor(ref.get('timestep')!), encoder_hidden_states: float(ref.get('encoder_hidden_states')!) };

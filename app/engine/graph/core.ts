@@ -241,8 +241,9 @@ export interface BuiltGraph {
   storage: FloatType;
 }
 
-function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(values.length);
+/** [rows, cols] → [cols, rows] for elements of any width (bit patterns are moved, not converted). */
+function transpose2d<T extends Float32Array | Uint16Array>(values: T, rows: number, cols: number): T {
+  const out = new (values.constructor as new (n: number) => T)(values.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c]!;
   return out;
 }
@@ -251,9 +252,16 @@ function transpose2d(values: Float32Array, rows: number, cols: number): Float32A
 function weightBytes(built: BuiltGraph, ref: ExternalRef): Uint8Array {
   const info = built.weights.info(ref.weight)!;
   const raw = built.weights.read(ref.weight);
-  if (info.dtype === built.storage && !ref.transpose) return raw;
+  const [rows, cols] = [ref.dims[1]!, ref.dims[0]!];
+  if (info.dtype === built.storage) {
+    if (!ref.transpose) return raw;
+    const bytes = raw.byteOffset % 4 === 0 ? raw : raw.slice();
+    const view = info.dtype === 'float16' ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2) : new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const t = transpose2d(view, rows, cols);
+    return new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+  }
   let values = toFloat32Values(raw, info.dtype);
-  if (ref.transpose) values = transpose2d(values, ref.dims[1]!, ref.dims[0]!);
+  if (ref.transpose) values = transpose2d(values, rows, cols);
   return fromFloat32Values(values, built.storage);
 }
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { float16ToFloat32, float32ToFloat16 } from '../model/float16.js';
+import { float32ToFloat16, fromFloat16Bits } from '../model/float16.js';
 import { InvalidModelError } from '../model/errors.js';
 
 // Named weights for the graph builder (docs/graph-builder.md): diffusers' / transformers' names
@@ -30,6 +30,19 @@ export function elementCount(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+let halfTable: Float32Array | undefined;
+/** float16 → float32 by table: a full-size UNet has 860 M weights to convert. */
+function halfToFloat(bits: Uint16Array): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = fromFloat16Bits(h);
+  }
+  const table = halfTable;
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
+  return out;
+}
+
 /** Any float weight as float32 values. */
 export function toFloat32Values(bytes: Uint8Array, dtype: WeightDType): Float32Array {
   const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
@@ -37,7 +50,7 @@ export function toFloat32Values(bytes: Uint8Array, dtype: WeightDType): Float32A
     case 'float32':
       return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4).slice();
     case 'float16':
-      return float16ToFloat32(new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2));
+      return halfToFloat(new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2));
     case 'bfloat16': {
       const src = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
       const out = new Uint32Array(src.length);

@@ -14,7 +14,9 @@ export type { JobView, StagedCandidate } from './jobs.js';
 export type { Preset } from './persistence.js';
 export type { Toast } from './toasts.js';
 
-export type ToolName = 'select' | 'pan' | 'brush' | 'eraser' | 'line' | 'rect' | 'ellipse' | 'region' | 'mask' | 'mask-erase';
+/** The canvas tools: the table in canvas/gestures/index.ts (a new tool is added there, not here). */
+export type { ToolName } from '../canvas/gestures/index.js';
+import type { ToolName } from '../canvas/gestures/index.js';
 
 export interface StudioUiState {
   view: 'canvas' | 'history';

@@ -9,8 +9,11 @@ export interface Preset {
   settings: Partial<GenerationSettings>;
 }
 
-/** Where a browser keeps them; tests pass an in-memory one. */
-export type KeyValueStorage = Pick<Storage, 'getItem' | 'setItem'>;
+/** Where a browser keeps them (the Web Storage API's two calls); tests pass an in-memory one. */
+export interface KeyValueStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
 
 const PRESETS_KEY = 'atelier.presets';
 const PROMPTS_KEY = 'atelier.prompts';
@@ -52,7 +55,7 @@ function write(storage: KeyValueStorage | undefined, key: string, value: unknown
 /** The browser's localStorage where there is one (not in Node tests). */
 export function browserStorage(): KeyValueStorage | undefined {
   try {
-    return typeof window === 'undefined' ? undefined : window.localStorage;
+    return (globalThis as { localStorage?: KeyValueStorage }).localStorage;
   } catch {
     // A sandboxed page may refuse access to storage altogether.
     return undefined;

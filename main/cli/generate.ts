@@ -1,7 +1,7 @@
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { type Command, Option } from 'commander';
-import { ApiError, type CandidateSummary, DeviceChoice, type GenerationRequest, SamplerName, type StudioEvent } from '../../app/contract/index.js';
+import { ApiError, type CandidateSummary, DeviceChoice, ErrorCode, type GenerationRequest, SamplerName, type StudioEvent } from '../../app/contract/index.js';
 import { terminalJson, terminalText } from '../../app/contract/terminal.js';
 import type { StudioService } from '../../app/service/index.js';
 import { sweepStrayExports } from '../../app/service/image-export.js';
@@ -111,7 +111,7 @@ async function runJob(studio: StudioService, request: GenerationRequest, report:
         settle.resolve({ generationId: event.generationId, candidates: event.candidates, device });
         break;
       case 'job.failed':
-        settle.reject(new ApiError(event.error.code as ApiError['code'], event.error.message));
+        settle.reject(new ApiError(ErrorCode.safeParse(event.error.code).data ?? 'internal', event.error.message));
         break;
       default:
         break;
@@ -134,7 +134,7 @@ async function runJob(studio: StudioService, request: GenerationRequest, report:
   }
 }
 
-/** `20261130-074102`: the local-independent UTC time the file names start with. */
+/** `20261130-074102`: the UTC time the file names start with (the same wherever the CLI runs). */
 function timeStamp(date = new Date()): string {
   return date.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }

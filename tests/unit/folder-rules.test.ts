@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { ESLint } from 'eslint';
 import tseslint from 'typescript-eslint';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 // Proves the import table of docs/architecture.md ("Folders") is enforced: for every row, a
 // snippet linted as if it lived in that folder is refused what the row forbids and allowed
@@ -129,6 +129,12 @@ describe('folder rules of docs/architecture.md', () => {
 });
 
 describe('lint habits of docs/architecture.md', () => {
+  // The first typed lint builds the TypeScript program of tsconfig.node.json: seconds, more
+  // on a loaded machine. Built once here, with room, so each case below is quick.
+  beforeAll(async () => {
+    await withTypes.lintText('export {};\n', { filePath: REAL_FILE });
+  }, 120_000);
+
   it('refuses a promise nobody awaits, and takes one marked void', async () => {
     const start = 'async function later(): Promise<void> {}\n';
     expect(await ruleIds(REAL_FILE, `${start}later();\n`, withTypes)).toContain('@typescript-eslint/no-floating-promises');

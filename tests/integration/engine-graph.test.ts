@@ -146,6 +146,15 @@ describe.each([FP32, FP16])('graph builder equals PyTorch on the same weights ($
     });
   }
 
+  if (mode === FP16) {
+    it('unet-sd2-inpaint with upcast_attention (SD 2.1): float32 scores inside the float16 graph', async () => {
+      const ref = io('unet-sd2-inpaint');
+      const feeds = { sample: float(ref.get('sample')!), timestep: tensor(ref.get('timestep')!), encoder_hidden_states: float(ref.get('encoder_hidden_states')!) };
+      const out = await run(buildUnet({ ...config('unet-sd2-inpaint'), upcast_attention: true }, weights('unet-sd2-inpaint'), opts), feeds);
+      expect(relDiff(out.out_sample, ref.get('out_sample')?.data)).toBeLessThan(mode.tol);
+    });
+  }
+
   it('AutoencoderKL: encoder moments and decoded pixels', async () => {
     const ref = io('vae');
     const enc = await run(buildVaeEncoder(config('vae'), weights('vae'), opts), { sample: float(ref.get('image')!) });

@@ -104,6 +104,15 @@ describe('graph builder: bad input is a clear invalid_model error', () => {
 });
 
 describe('graph builder: what it writes', () => {
+  it('leaves no data file behind when a weight cannot be read', () => {
+    const base = weights('vae');
+    const failing: WeightSource = { ...base, names: () => base.names(), info: (n) => base.info(n), read: (n) => (n === 'decoder.conv_out.weight' ? (() => { throw new InvalidModelError('vae', 'read failed'); })() : base.read(n)) };
+    const dir = path.join(tmp, 'failing');
+    expect(() => writeModel(dir, buildVaeDecoder(config('vae'), failing))).toThrow(/read failed/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+
   it('an opset-17 ModelProto whose weights all live in model.onnx_data, page-aligned when large', () => {
     const built = buildVaeDecoder(config('vae'), weights('vae'), { dtype: 'float16' });
     const written = writeModel(path.join(tmp, 'vae'), built);
@@ -132,6 +141,17 @@ describe('graph builder: what it writes', () => {
     expect(written.dataBytes).toBeGreaterThanOrEqual(bytes);
     expect(proto.graph.initializer.filter((t) => !t.externalData).every((t) => (t.rawData?.length ?? 0) < 4096)).toBe(true);
     expect(proto.metadataProps.find((m) => m.key === 'atelier.network')?.value).toBe('vae_decoder');
+  });
+
+  it('upcast_attention puts float32 casts around every attention of a float16 UNet, and only there', () => {
+    const casts = (upcast: boolean, dtype: 'float16' | 'float32') => {
+      const built = buildUnet({ ...config('unet-sd2-inpaint'), upcast_attention: upcast }, weights('unet-sd2-inpaint'), { dtype });
+      const proto = readModelProto(writeModel(path.join(tmp, `upcast-${upcast}-${dtype}`), built).file) as { graph: { node: Array<{ opType: string }> } };
+      return proto.graph.node.filter((n) => n.opType === 'Cast').length;
+    };
+    // transformers: 2 down (the last down block has none), 1 mid, 2 × 2 up: 7 × 2 attentions × (q, k, softmax out)
+    expect(casts(true, 'float16') - casts(false, 'float16')).toBe(7 * 2 * 3);
+    expect(casts(true, 'float32')).toBe(casts(false, 'float32'));
   });
 
   it('takes weights from memory and from a prefixed whole-pipeline source alike', () => {

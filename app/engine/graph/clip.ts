@@ -78,7 +78,7 @@ export function buildClipTextEncoder(config: Record<string, unknown>, weights: W
     const q = linear(g, h, `${l}.self_attn.q_proj`, d);
     const k = linear(g, h, `${l}.self_attn.k_proj`, d);
     const v = linear(g, h, `${l}.self_attn.v_proj`, d);
-    x = g.op1('Add', [x, linear(g, attention(g, q, k, v, cfg.heads, d, mask), `${l}.self_attn.out_proj`, d)]);
+    x = g.op1('Add', [x, linear(g, attention(g, q, k, v, cfg.heads, d, { mask }), `${l}.self_attn.out_proj`, d)]);
     const m = linear(g, layerNorm(g, x, `${l}.layer_norm2`, cfg.eps), `${l}.mlp.fc1`, d);
     const act = cfg.act === 'quick_gelu' ? quickGelu(g, m) : gelu(g, m);
     x = g.op1('Add', [x, linear(g, act, `${l}.mlp.fc2`, cfg.intermediateSize)]);

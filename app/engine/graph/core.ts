@@ -295,9 +295,13 @@ export function writeModel(dir: string, built: BuiltGraph, fileName = 'model.onn
       at.set(ref.initializer, { offset, length: bytes.byteLength });
       offset += bytes.byteLength;
     }
-  } finally {
+  } catch (error) {
+    // a weight that cannot be read leaves no half-written data file behind
     fs.closeSync(fd);
+    fs.rmSync(dataFile, { force: true });
+    throw error;
   }
+  fs.closeSync(fd);
   const { model } = onnxTypes();
   const message = model.fromObject(built.graph.proto(at, dataName, built.metadata));
   const file = path.join(dir, fileName);

@@ -76,18 +76,24 @@ export function quickGelu(g: GraphBuilder, x: string): string {
 /**
  * Multi-head scaled dot-product attention over [B, S, heads·d] queries and [B, T, heads·d]
  * keys/values: softmax(q·kᵀ/√d + mask)·v, heads back to [B, S, heads·d]. The queries are scaled
- * before the product (as CLIP does; the same sum for diffusers' scaled scores).
+ * before the product (as CLIP does; the same sum for diffusers' scaled scores). `upcast`
+ * computes scores and softmax in float32 when the graph computes in float16 (diffusers'
+ * upcast_attention, which SD 2.1 needs to stay finite in float16).
  */
-export function attention(g: GraphBuilder, q: string, k: string, v: string, heads: number, width: number, mask?: string): string {
+export function attention(g: GraphBuilder, q: string, k: string, v: string, heads: number, width: number, opts: { mask?: string; upcast?: boolean } = {}): string {
   if (width % heads !== 0) throw g.error(`attention width ${width} does not split into ${heads} heads`);
   const d = width / heads;
   const split = g.ints([0, 0, heads, d]);
-  const qh = g.op1('Transpose', [g.op1('Reshape', [g.op1('Mul', [q, g.scalar(1 / Math.sqrt(d))]), split])], { perm: A.ints([0, 2, 1, 3]) });
-  const kh = g.op1('Transpose', [g.op1('Reshape', [k, split])], { perm: A.ints([0, 2, 3, 1]) });
+  const upcast = opts.upcast === true && g.compute === 'float16';
+  const wide = (x: string): string => (upcast ? g.cast(x, 'float32') : x);
+  const scale = upcast ? g.constant([1 / Math.sqrt(d)], [], 'float32') : g.scalar(1 / Math.sqrt(d));
+  const qh = g.op1('Transpose', [g.op1('Reshape', [g.op1('Mul', [wide(q), scale]), split])], { perm: A.ints([0, 2, 1, 3]) });
+  const kh = g.op1('Transpose', [g.op1('Reshape', [wide(k), split])], { perm: A.ints([0, 2, 3, 1]) });
   const vh = g.op1('Transpose', [g.op1('Reshape', [v, split])], { perm: A.ints([0, 2, 1, 3]) });
   let scores = g.op1('MatMul', [qh, kh]);
-  if (mask) scores = g.op1('Add', [scores, mask]);
-  const weights = g.op1('Softmax', [scores], { axis: A.i(-1) });
+  if (opts.mask) scores = g.op1('Add', [scores, opts.mask]);
+  let weights = g.op1('Softmax', [scores], { axis: A.i(-1) });
+  if (upcast) weights = g.cast(weights, g.compute);
   const out = g.op1('Transpose', [g.op1('MatMul', [weights, vh])], { perm: A.ints([0, 2, 1, 3]) });
   return g.op1('Reshape', [out, g.ints([0, 0, width])]);
 }

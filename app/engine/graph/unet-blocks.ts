@@ -19,6 +19,8 @@ export interface UnetConfig {
   heads: number[];
   transformerLayers: number[];
   useLinearProjection: boolean;
+  /** Scores and softmax in float32 in float16 graphs (SD 2.1's upcast_attention). */
+  upcastAttention: boolean;
   flipSinToCos: boolean;
   freqShift: number;
   downBlockTypes: string[];
@@ -79,6 +81,7 @@ export function parseUnetConfig(raw: Record<string, unknown>, part = 'unet'): Un
     heads: perBlock(raw.num_attention_heads ?? raw.attention_head_dim ?? 8, n, 'attention_head_dim', part),
     transformerLayers: perBlock(raw.transformer_layers_per_block ?? 1, n, 'transformer_layers_per_block', part),
     useLinearProjection: raw.use_linear_projection === true,
+    upcastAttention: raw.upcast_attention === true,
     flipSinToCos: raw.flip_sin_to_cos !== false,
     freqShift: num('freq_shift', 0),
     downBlockTypes: down as string[],
@@ -86,19 +89,19 @@ export function parseUnetConfig(raw: Record<string, unknown>, part = 'unet'): Un
   };
 }
 
-function crossAttention(g: GraphBuilder, x: string, context: string, prefix: string, heads: number, width: number): string {
+function crossAttention(g: GraphBuilder, x: string, context: string, prefix: string, heads: number, width: number, upcast: boolean): string {
   const q = linear(g, x, `${prefix}.to_q`, width);
   const k = linear(g, context, `${prefix}.to_k`);
   const v = linear(g, context, `${prefix}.to_v`);
   if (linearOut(g, `${prefix}.to_q`) !== width) throw g.error(`${prefix}.to_q gives ${linearOut(g, `${prefix}.to_q`)} features, expected ${width}`);
-  return linear(g, attention(g, q, k, v, heads, width), `${prefix}.to_out.0`, width);
+  return linear(g, attention(g, q, k, v, heads, width, { upcast }), `${prefix}.to_out.0`, width);
 }
 
 /** diffusers' BasicTransformerBlock: self-attention, cross-attention, GEGLU feed-forward, each pre-LayerNorm with a residual. */
-function transformerBlock(g: GraphBuilder, x: string, context: string, prefix: string, heads: number, width: number): string {
+function transformerBlock(g: GraphBuilder, x: string, context: string, prefix: string, heads: number, width: number, upcast: boolean): string {
   const n1 = layerNorm(g, x, `${prefix}.norm1`, 1e-5);
-  let h = g.op1('Add', [x, crossAttention(g, n1, n1, `${prefix}.attn1`, heads, width)]);
-  h = g.op1('Add', [h, crossAttention(g, layerNorm(g, h, `${prefix}.norm2`, 1e-5), context, `${prefix}.attn2`, heads, width)]);
+  let h = g.op1('Add', [x, crossAttention(g, n1, n1, `${prefix}.attn1`, heads, width, upcast)]);
+  h = g.op1('Add', [h, crossAttention(g, layerNorm(g, h, `${prefix}.norm2`, 1e-5), context, `${prefix}.attn2`, heads, width, upcast)]);
   const normed = layerNorm(g, h, `${prefix}.norm3`, 1e-5);
   const proj = linear(g, normed, `${prefix}.ff.net.0.proj`, width);
   const [hidden, gate] = g.op('Split', [proj, g.ints([linearOut(g, `${prefix}.ff.net.0.proj`) / 2, linearOut(g, `${prefix}.ff.net.0.proj`) / 2])], { axis: { i: -1 } }, 2);
@@ -112,7 +115,7 @@ export function transformer2d(g: GraphBuilder, x: string, context: string, prefi
   let t: string;
   if (cfg.useLinearProjection) t = linear(g, toTokens(g, normed, width), `${prefix}.proj_in`, width);
   else t = toTokens(g, conv2d(g, normed, `${prefix}.proj_in`, { inChannels: width }), width);
-  for (let i = 0; i < cfg.transformerLayers[block]!; i++) t = transformerBlock(g, t, context, `${prefix}.transformer_blocks.${i}`, cfg.heads[block]!, width);
+  for (let i = 0; i < cfg.transformerLayers[block]!; i++) t = transformerBlock(g, t, context, `${prefix}.transformer_blocks.${i}`, cfg.heads[block]!, width, cfg.upcastAttention);
   const out = cfg.useLinearProjection ? fromTokens(g, linear(g, t, `${prefix}.proj_out`, width), x) : conv2d(g, fromTokens(g, t, x), `${prefix}.proj_out`, { inChannels: width });
   return g.op1('Add', [out, x]);
 }

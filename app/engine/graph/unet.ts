@@ -1,5 +1,5 @@
 import { A, GraphBuilder, type BuiltGraph, type FloatType } from './core.js';
-import { conv2d, groupNorm, resnet, silu, upsample2x } from './nn.js';
+import { conv2d, convOut, groupNorm, resnet, silu, upsample2x } from './nn.js';
 import { encoderHalf, midBlock, parseUnetConfig, transformer2d, unetInputs } from './unet-blocks.js';
 import type { WeightSource } from './weights.js';
 
@@ -45,6 +45,7 @@ export function buildUnet(config: Record<string, unknown>, weights: WeightSource
     }
     if (i < n - 1) h = conv2d(g, upsample2x(g, h), `up_blocks.${i}.upsamplers.0.conv`, { inChannels: channels });
   });
+  if (convOut(g, 'conv_out') !== cfg.outChannels) throw g.error(`conv_out gives ${convOut(g, 'conv_out')} channels, out_channels says ${cfg.outChannels}`);
   h = conv2d(g, silu(g, groupNorm(g, h, 'conv_norm_out', cfg.normNumGroups, cfg.normEps)), 'conv_out', { inChannels: channels });
   g.output(h, 'out_sample', g.dtype, ['batch', cfg.outChannels, 'height', 'width']);
   return g.finish({ 'atelier.network': 'unet', 'atelier.config': JSON.stringify(config) });

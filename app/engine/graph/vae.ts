@@ -51,7 +51,8 @@ function spatialAttention(g: GraphBuilder, x: string, prefix: string, channels: 
   const q = linear(g, t, `${prefix}.to_q`, channels);
   const k = linear(g, t, `${prefix}.to_k`, channels);
   const v = linear(g, t, `${prefix}.to_v`, channels);
-  const out = linear(g, attention(g, q, k, v, 1, channels), `${prefix}.to_out.0`, channels);
+  // softmax over every pixel pair: float32 in float16 graphs, as diffusers' upcast_softmax
+  const out = linear(g, attention(g, q, k, v, 1, channels, { upcast: true }), `${prefix}.to_out.0`, channels);
   return g.op1('Add', [fromTokens(g, out, x), x]);
 }
 

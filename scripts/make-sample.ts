@@ -18,6 +18,7 @@ import {
   findCandidate,
   lineage,
   requestForDocument,
+  requestFromSettings,
   setFavourite,
   setLayerProperties,
   updateSettings,
@@ -119,11 +120,9 @@ function finished(jobId: string): Promise<Extract<StudioEvent, { type: 'job.comp
 }
 
 /** The generation panel's fields as a request, as the studio's Generate button builds it. */
+/** The settings through the studio's one mapping (requestFromSettings), with what each round adds. */
 function requestFrom(s: GenerationSettings, extra: Partial<GenerationRequestInput>): GenerationRequestInput {
-  return {
-    model: s.model, prompt: s.prompt, negativePrompt: s.negativePrompt, sampler: s.sampler, steps: s.steps, cfg: s.cfg,
-    width: s.width, height: s.height, seed: s.seed, batch: s.batch, device: s.device, ...extra,
-  };
+  return { ...requestFromSettings(s, s.seed), ...extra };
 }
 
 /** A layer rendered over a background colour, as a base64 PNG (what the canvas sends as a control map or mask). */
@@ -205,12 +204,10 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const { jobId } = await studio.call('generate', { request });
       const done = await finished(jobId);
-      const candidates: Candidate[] = [];
-      for (const c of done.candidates as CandidateSummary[]) {
-        // The studio keeps the pixels, not the library file's metadata chunks (the canvas re-encodes them).
-        const png = await sharp(studio.mediaFile('image', c.sha256)!).png({ compressionLevel: 9 }).toBuffer();
-        candidates.push({ id: c.id, index: c.index, seed: c.seed, sha256: c.sha256, width: c.width, height: c.height, image: asset(`c-${c.id}`, png), favourite: false });
-      }
+      // As the studio files them: by the library image's hash; saving copies the library's bytes into the file.
+      const candidates: Candidate[] = (done.candidates as CandidateSummary[]).map((c) => ({
+        id: c.id, index: c.index, seed: c.seed, sha256: c.sha256, width: c.width, height: c.height, image: { sha256: c.sha256 }, favourite: false,
+      }));
       const parent = request.parentCandidateId && findCandidate(doc, request.parentCandidateId) ? request.parentCandidateId : null;
       doc = addGeneration(doc, {
         id: done.generationId,

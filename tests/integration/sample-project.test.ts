@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -7,7 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAYER_KINDS, type ProjectDocument } from '../../app/contract/projects.js';
 import { encodeProjectFile, readProjectFile } from '../../app/projects/atelier-file.js';
-import { type ProjectAssets, dataUrlToPng, findCandidate, iterationTree, lineage, referencedParts, sourceKey } from '../../app/projects/document/index.js';
+import { type ProjectAssets, findCandidate, iterationTree, lineage, referencedParts } from '../../app/projects/document/index.js';
 import { readZip } from '../../app/projects/zip.js';
 import { type StudioService, createStudio } from '../../app/service/index.js';
 import { tempHome } from '../helpers/home.js';
@@ -89,13 +90,16 @@ describe('the sample project', () => {
       const seed = (generation.request as { seed: number }).seed;
       for (const c of generation.candidates) {
         expect(c.seed).toBe(seed + c.index);
-        expect(c.image).not.toBeNull();
-        const meta = await sharp(dataUrlToPng(assets[sourceKey(c.image!)]!)).metadata();
+        // By reference (schema 2): opening the file filed the library's bytes in this studio's library.
+        expect(c.image).toEqual({ sha256: c.sha256 });
+        const png = fs.readFileSync(studio.mediaFile('image', c.sha256)!);
+        expect(createHash('sha256').update(png).digest('hex')).toBe(c.sha256);
+        const meta = await sharp(png).metadata();
         expect([meta.format, meta.width, meta.height]).toEqual(['png', c.width, c.height]);
       }
     }
     // Different seeds made different pictures.
-    const first = doc.generations[0]!.candidates.map((c) => assets[sourceKey(c.image!)]);
+    const first = doc.generations[0]!.candidates.map((c) => c.sha256);
     expect(new Set(first).size).toBe(first.length);
   });
 

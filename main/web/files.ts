@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError, ExportFormat, type ApiResponse } from '../../app/contract/index.js';
 import type { StudioService } from '../../app/service/index.js';
@@ -15,6 +15,17 @@ import type { StudioService } from '../../app/service/index.js';
 export const DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
 /** How long an export waits to be downloaded (a retry, a second click) before it is swept. */
 const EXPORT_LIFETIME_MS = 60 * 60 * 1000;
+/**
+ * An uploaded .atelier stays while its project is worked on (Save writes back to it, which
+ * renews its time); one untouched this long is swept (issue 17: they stayed forever).
+ */
+export const UPLOAD_LIFETIME_MS = 24 * 60 * 60 * 1000;
+/**
+ * Upload bodies all requests in flight may hold at once: each is held whole in memory, so
+ * several large ones together are refused as busy before their bodies are read (issue 17).
+ * Decoding them draws on the projects code's own budget (app/projects/zip.ts DECODE_BUDGET).
+ */
+export const DEFAULT_MAX_CONCURRENT_UPLOAD_BYTES = 1024 * 1024 * 1024;
 
 const UPLOAD_EXTENSIONS = new Set(['.atelier', '.ora', '.psd']);
 const EXPORT_EXTENSIONS: Record<ExportFormat | 'atelier', string> = { png: '.png', ora: '.ora', psd: '.psd', 'contact-sheet': '.png', atelier: '.atelier' };
@@ -55,12 +66,17 @@ export function safeFileStem(name: string, fallback = 'project'): string {
   return stem || fallback;
 }
 
-export function registerFileRoutes(app: FastifyInstance, options: { service: StudioService; maxUploadBytes?: number }): void {
+export function registerFileRoutes(app: FastifyInstance, options: { service: StudioService; maxUploadBytes?: number; maxConcurrentUploadBytes?: number }): void {
   const { service } = options;
   const home = service.ctx.home;
   const uploads = path.join(home, 'projects', 'uploads');
   const exportsDir = path.join(home, 'exports');
   const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  const maxConcurrentUploadBytes = options.maxConcurrentUploadBytes ?? DEFAULT_MAX_CONCURRENT_UPLOAD_BYTES;
+  /** Declared body bytes of uploads being received or opened right now. */
+  let uploadBytesInFlight = 0;
+  // Uploads left by earlier runs are swept when the server starts, then at every upload.
+  void sweepOld(uploads, UPLOAD_LIFETIME_MS);
   /** Download ids the browser may fetch, with the name to save under; ids never leave this map as paths. */
   const prepared = new Map<string, { file: string; filename: string; createdAt: number }>();
 
@@ -70,11 +86,28 @@ export function registerFileRoutes(app: FastifyInstance, options: { service: Stu
     const apiError = error instanceof ApiError ? error : new ApiError('internal', error instanceof Error ? error.message : String(error));
     return { ok: false, error: apiError.toJSON() };
   };
-  const STATUS: Partial<Record<string, number>> = { bad_request: 400, invalid_file: 400, not_found: 404, conflict: 409 };
+  const STATUS: Partial<Record<string, number>> = { bad_request: 400, invalid_file: 400, not_found: 404, conflict: 409, busy: 503 };
   const statusOf = (error: unknown) => (error instanceof ApiError ? (STATUS[error.code] ?? 500) : 500);
 
   // Open from this computer: the raw file is the body, its name a query parameter.
-  app.post<{ Querystring: { name?: string } }>('/api/files/open', { bodyLimit: maxUploadBytes }, async (request, reply) => {
+  const uploadRoute = {
+    bodyLimit: maxUploadBytes,
+    // Before the body is read: its declared length is what it will hold (bodyLimit caps a lie).
+    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+      const declared = Math.min(Number(request.headers['content-length'] ?? maxUploadBytes) || maxUploadBytes, maxUploadBytes);
+      if (uploadBytesInFlight + declared > maxConcurrentUploadBytes) {
+        return reply.code(503).send(failure(new ApiError('busy', `Other uploads are being opened; at most ${maxConcurrentUploadBytes} bytes are taken at once. Try again when they are done.`, { limitBytes: maxConcurrentUploadBytes })));
+      }
+      uploadBytesInFlight += declared;
+      // 'close' comes once whether the answer was sent or the client went away mid-upload.
+      reply.raw.once('close', () => {
+        uploadBytesInFlight -= declared;
+      });
+      return undefined;
+    },
+  };
+
+  app.post<{ Querystring: { name?: string } }>('/api/files/open', uploadRoute, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     if (!String(request.headers['content-type'] ?? '').startsWith('application/octet-stream')) {
       return reply.code(415).send(failure(new ApiError('bad_request', 'Upload the file itself as application/octet-stream')));
@@ -87,6 +120,7 @@ export function registerFileRoutes(app: FastifyInstance, options: { service: Stu
     const body = request.body as Buffer;
     if (!Buffer.isBuffer(body) || body.length === 0) return reply.code(400).send(failure(new ApiError('bad_request', 'The uploaded file is empty')));
     await fs.mkdir(uploads, { recursive: true });
+    await sweepOld(uploads, UPLOAD_LIFETIME_MS);
     const stem = safeFileStem(path.basename(given, path.extname(given)));
     const file = path.join(uploads, `${stem}-${crypto.randomBytes(6).toString('hex')}${ext}`);
     await fs.writeFile(file, body, { flag: 'wx' });
@@ -153,13 +187,20 @@ export function registerFileRoutes(app: FastifyInstance, options: { service: Stu
 async function sweepExports(dir: string, prepared: Map<string, { file: string; createdAt: number }>): Promise<void> {
   const now = Date.now();
   for (const [id, entry] of prepared) if (now - entry.createdAt > EXPORT_LIFETIME_MS) prepared.delete(id);
-  const names = await fs.readdir(dir).catch(() => [] as string[]); // no export folder yet: nothing to sweep
+  // Files from an earlier run have no id in the map any more: they can only be swept.
+  await sweepOld(dir, EXPORT_LIFETIME_MS);
+}
+
+/** Removes files in `dir` not modified for `lifetimeMs` (uploads whose project was left). */
+async function sweepOld(dir: string, lifetimeMs: number): Promise<void> {
+  const now = Date.now();
+  const names = await fs.readdir(dir).catch(() => [] as string[]); // no folder yet: nothing to sweep
   await Promise.all(
     names.map(async (name) => {
       const file = path.join(dir, name);
-      const stat = await fs.stat(file).catch(() => undefined); // swept by a concurrent pass already
-      // Files from an earlier run have no id in the map any more: they can only be swept.
-      if (stat?.isFile() && now - stat.mtimeMs > EXPORT_LIFETIME_MS) await fs.rm(file, { force: true });
+      const stat = await fs.stat(file).catch(() => undefined); // swept meanwhile by a concurrent upload
+      // One that cannot be removed now is tried again at the next sweep.
+      if (stat?.isFile() && now - stat.mtimeMs > lifetimeMs) await fs.rm(file, { force: true }).catch(() => undefined);
     }),
   );
 }

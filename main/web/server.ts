@@ -21,6 +21,8 @@ export interface WebServerOptions {
   maxBodyBytes?: number;
   /** Largest project file the browser may upload (Open from this computer), in bytes. */
   maxUploadBytes?: number;
+  /** Most upload bytes all requests in flight may hold together. */
+  maxConcurrentUploadBytes?: number;
 }
 
 export interface WebServer {
@@ -133,7 +135,11 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   });
 
   // The browser's own file picker and downloads (main/web/files.ts), behind the same checks.
-  registerFileRoutes(app, { service: options.service, ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}) });
+  registerFileRoutes(app, {
+    service: options.service,
+    ...(options.maxUploadBytes !== undefined ? { maxUploadBytes: options.maxUploadBytes } : {}),
+    ...(options.maxConcurrentUploadBytes !== undefined ? { maxConcurrentUploadBytes: options.maxConcurrentUploadBytes } : {}),
+  });
 
   app.get('/api/events', { websocket: true }, (socket) => {
     const send = (data: unknown) => {

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readProjectFile } from '../../app/projects/atelier-file.js';
 import { StudioService } from '../../app/service/index.js';
 import { projectsArea } from '../../app/service/projects-handlers.js';
-import { safeFileStem } from '../../main/web/files.js';
+import { UPLOAD_LIFETIME_MS, safeFileStem } from '../../main/web/files.js';
 import { type WebServer, startWebServer } from '../../main/web/server.js';
-import { craftZip, hostileProjects } from '../fixtures/projects/craft.js';
+import { TINY_PNG, craftZip, hostileProjects } from '../fixtures/projects/craft.js';
 import { tempHome } from '../helpers/home.js';
 
 // Web mode's upload and download routes: the browser's file picker and downloads, behind the
@@ -16,6 +16,7 @@ import { tempHome } from '../helpers/home.js';
 const { home, cleanup } = tempHome();
 const SAMPLE = path.resolve('resources/samples/lake-house.atelier');
 const MAX_UPLOAD = 4 * 1024 * 1024;
+const MAX_CONCURRENT = 6 * 1024 * 1024;
 let service: StudioService;
 let server: WebServer;
 const uploads = path.join(home, 'projects', 'uploads');
@@ -24,7 +25,7 @@ beforeAll(async () => {
   service = new StudioService({ transport: 'web', home });
   const projects = projectsArea(service.ctx, { autosaveSeconds: 0 });
   service.register(projects.handlers, projects.close);
-  server = await startWebServer({ service, uiDir: 'dist/renderer', maxBodyBytes: 64 * 1024, maxUploadBytes: MAX_UPLOAD });
+  server = await startWebServer({ service, uiDir: 'dist/renderer', maxBodyBytes: 64 * 1024, maxUploadBytes: MAX_UPLOAD, maxConcurrentUploadBytes: MAX_CONCURRENT });
 });
 afterAll(async () => {
   await server.close();
@@ -185,5 +186,84 @@ describe('web mode: downloads', () => {
     expect((await prepare({ sessionId, format: 'png' }, { token: null })).status).toBe(401);
     expect((await prepare({ sessionId, format: 'png' }, { headers: { origin: 'http://evil.example' } })).status).toBe(403);
     expect(fs.readdirSync(exportsDir)).toHaveLength(before);
+  });
+});
+
+describe('web mode: hostile uploads and paths (issue 17)', () => {
+  const stackOra = (name: string) =>
+    craftZip([
+      { name: 'mimetype', data: 'image/openraster', deflate: false },
+      { name: 'stack.xml', data: `<image w="1" h="1"><stack><layer src="a.png" name="${name}"/></stack></image>` },
+      { name: 'a.png', data: TINY_PNG, deflate: false },
+    ]);
+
+  it('answers an .ora whose layer name holds &#x110000; with 400 invalid_file, not 500 internal', async () => {
+    const res = await upload('bad.ora', stackOra('x&#x110000;'));
+    expect(res.status).toBe(400);
+    expect(res.json()).toMatchObject({ ok: false, error: { code: 'invalid_file', message: expect.stringMatching(/not well-formed XML/) } });
+  });
+
+  it('sweeps uploads left untouched for a day, keeping recent ones', async () => {
+    fs.mkdirSync(uploads, { recursive: true });
+    const stale = path.join(uploads, 'stale-000000000000.atelier');
+    const fresh = path.join(uploads, 'fresh-000000000000.atelier');
+    fs.writeFileSync(stale, 'old');
+    fs.writeFileSync(fresh, 'new');
+    const dayAgo = new Date(Date.now() - UPLOAD_LIFETIME_MS - 60_000);
+    fs.utimesSync(stale, dayAgo, dayAgo);
+    const res = await upload('layers.ora', stackOra('ok'));
+    expect(res.status).toBe(200);
+    expect(fs.existsSync(stale)).toBe(false);
+    expect(fs.existsSync(fresh)).toBe(true);
+    fs.rmSync(fresh);
+  });
+
+  it('refuses an upload as busy while others hold the concurrent budget, and takes it once they are gone', async () => {
+    // A first upload declares 4 MB and sends one byte: its body is still arriving.
+    const held = http.request({
+      host: '127.0.0.1',
+      port: server.port,
+      path: '/api/files/open?name=slow.atelier',
+      method: 'POST',
+      agent: false,
+      headers: { host: `127.0.0.1:${server.port}`, authorization: `Bearer ${server.token}`, 'content-type': 'application/octet-stream', 'content-length': String(MAX_UPLOAD) },
+    });
+    held.on('error', () => undefined); // destroyed below on purpose
+    let heldStatus = 0;
+    held.on('response', (res) => (heldStatus = res.statusCode ?? 0));
+    // 100-continue: the server answers "continue" once it has taken the request in, so the
+    // probes below cannot arrive before it and take the budget first.
+    held.setHeader('expect', '100-continue');
+    await new Promise<void>((resolve) => held.once('continue', resolve).flushHeaders());
+    held.write(Buffer.alloc(1));
+    try {
+      // 4 MB held + 3 MB more > 6 MB: refused before its body is read, once the server has seen the first.
+      const second = () => upload('second.ora', Buffer.alloc(3 * 1024 * 1024), { headers: { connection: 'close' } });
+      let answer = await second();
+      for (let i = 0; i < 100 && answer.status !== 503; i++) answer = await second();
+      expect(heldStatus).toBe(0);
+      expect(answer.status).toBe(503);
+      expect(answer.json()).toMatchObject({ ok: false, error: { code: 'busy', message: expect.stringMatching(/at most 6291456 bytes/) } });
+    } finally {
+      held.destroy();
+    }
+    // Gone, it gives its share back.
+    let after = await upload('later.ora', stackOra('ok'));
+    for (let i = 0; i < 100 && after.status === 503; i++) after = await upload('later.ora', stackOra('ok'));
+    expect(after.status).toBe(200);
+  });
+
+  it.runIf(process.platform === 'linux')('refuses projects.export to /proc or a device at once', async () => {
+    const opened = (await upload('p.atelier', fs.readFileSync(SAMPLE))).json().result as { sessionId: string };
+    for (const out of ['/proc/x/y.png', '/dev/null']) {
+      const res = await request({
+        path: '/api/call',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ v: 1, method: 'projects.export', params: { sessionId: opened.sessionId, format: 'png', out } }),
+      });
+      expect(res.json()).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringMatching(/special file system/) } });
+    }
+    await service.call('projects.close', { sessionId: opened.sessionId });
   });
 });

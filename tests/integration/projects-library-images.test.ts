@@ -6,7 +6,9 @@ import type { ProjectDocument } from '../../app/contract/projects.js';
 import { readProjectFile } from '../../app/projects/atelier-file.js';
 import { addCandidates, addGeneration, addLayer, createLayer, libraryImageKey } from '../../app/projects/document/index.js';
 import { readZip, writeZip } from '../../app/projects/zip.js';
-import { type StudioService, createStudio } from '../../app/service/index.js';
+import { ProjectsService } from '../../app/projects/session.js';
+import { type StudioService, createStudio, openStudioLibrary } from '../../app/service/index.js';
+import { libraryImages } from '../../app/service/projects-handlers.js';
 import { realPng } from '../fixtures/projects/real-png.js';
 import { tempHome } from '../helpers/home.js';
 
@@ -121,6 +123,28 @@ describe('library images by reference', () => {
     const out = path.join(elsewhere.home, 'again.atelier');
     await other.call('projects.saveAs', { sessionId: opened.sessionId, path: out });
     expect((await readProjectFile(out)).assets[libraryImageKey(sha256)]).toBeDefined();
+  });
+
+  it('recovers an autosave on a machine whose library lacks the image', async () => {
+    const source = path.join(here.home, 'rescued.png');
+    fs.writeFileSync(source, realPng('rescued', 64, 64));
+    const [imported] = (await studio.call('library.import', { paths: [source] })).results;
+    const rescued = (await studio.call('library.get', { id: imported!.generationId! })).candidates[0]!.sha256;
+    // A session that died: its autosave went to the other home, its images came from this library.
+    const library = openStudioLibrary(here.home);
+    try {
+      const crashed = new ProjectsService({ home: elsewhere.home, appVersion: '0.1.0', autosaveSeconds: 0, images: libraryImages(library) });
+      const created = crashed.create({ name: 'Rescued', width: 64, height: 64 });
+      await crashed.update(created.sessionId, withCandidate(created.snapshot.document, rescued), {});
+      await crashed.autosaveNow();
+    } finally {
+      library.close();
+    }
+    expect(other.mediaFile('image', rescued)).toBeUndefined();
+    const [offered] = (await other.call('projects.recoveries', {})).filter((r) => r.name === 'Rescued');
+    const recovered = await other.call('projects.recover', { recoveryId: offered!.recoveryId });
+    expect(recovered.snapshot.document.layers.find((l) => l.id === 'l-ref')).toMatchObject({ image: { sha256: rescued } });
+    expect(createHash('sha256').update(fs.readFileSync(other.mediaFile('image', rescued)!)).digest('hex')).toBe(rescued);
   });
 
   it('refuses a file whose library image does not hash to its name, or that lacks it', async () => {

@@ -1,5 +1,5 @@
 import { InvalidModelError } from '../model/errors.js';
-import type { GraphBuilder } from './core.js';
+import { A, type GraphBuilder } from './core.js';
 import { attention, conv2d, fromTokens, gelu, groupNorm, layerNorm, linear, linearOut, resnet, silu, timestepEmbedding, toTokens } from './nn.js';
 
 // What diffusers' UNet2DConditionModel and ControlNetModel share: the config (read from a
@@ -104,7 +104,7 @@ function transformerBlock(g: GraphBuilder, x: string, context: string, prefix: s
   h = g.op1('Add', [h, crossAttention(g, layerNorm(g, h, `${prefix}.norm2`, 1e-5), context, `${prefix}.attn2`, heads, width, upcast)]);
   const normed = layerNorm(g, h, `${prefix}.norm3`, 1e-5);
   const proj = linear(g, normed, `${prefix}.ff.net.0.proj`, width);
-  const [hidden, gate] = g.op('Split', [proj, g.ints([linearOut(g, `${prefix}.ff.net.0.proj`) / 2, linearOut(g, `${prefix}.ff.net.0.proj`) / 2])], { axis: { i: -1 } }, 2);
+  const [hidden, gate] = g.op('Split', [proj, g.ints([linearOut(g, `${prefix}.ff.net.0.proj`) / 2, linearOut(g, `${prefix}.ff.net.0.proj`) / 2])], { axis: A.i(-1) }, 2);
   const ff = linear(g, g.op1('Mul', [hidden!, gelu(g, gate!)]), `${prefix}.ff.net.2`);
   return g.op1('Add', [h, ff]);
 }

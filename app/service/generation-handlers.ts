@@ -6,8 +6,8 @@ import { EngineClient } from '../engine/client.js';
 import { encodePng } from '../engine/image.js';
 import type { PipelineProgress, PipelineResult } from '../engine/pipeline/types.js';
 import type { AreaHandlers, Transport } from './context.js';
-import { type DecodedInputs, decodeInputs, fitInputs, pasteGenerated } from './generation-images.js';
-import { type Job, JobQueue } from './jobs.js';
+import { type DecodedInputs, type FittedInputs, decodeInputs, fitInputs, pasteGenerated } from './generation-images.js';
+import { type Job, type JobBackend, JobQueue } from './jobs.js';
 import { type Inspect, ModelRegistry } from './models-registry.js';
 import { toApiError } from './studio.js';
 import { APP_VERSION } from './version.js';
@@ -39,11 +39,49 @@ export interface GenerationAreaOptions {
   previewIntervalMs?: number;
   /** Jobs that may wait behind the running one before `generate` answers `busy` (default: jobs.ts DEFAULT_MAX_WAITING). */
   maxWaitingJobs?: number;
+  /** Another place for jobs to wait and run (a render farm, app/service/farm); default: this process's JobQueue and engine. */
+  backend?: (steps: GenerationSteps) => JobBackend<DecodedInputs>;
+}
+
+/** What one run has learned so far, for its record however it ends. */
+export interface RunContext {
+  device: string;
+  startedAt: number;
+  /** job.started has been sent. */
+  started: boolean;
+  modelName?: string;
+  modelHash?: string;
+}
+
+/** A run with its model resolved: the engine's request (model and ControlNets as folders) and the fitted images. */
+export interface PreparedRun {
+  modelName: string;
+  modelPath: string;
+  engineRequest: GenerationRequest;
+  fitted: FittedInputs;
+}
+
+/**
+ * The studio's side of a run, in the pieces a job back-end puts together: the local queue
+ * runs the engine between `prepare` and `complete`; a farm sends the prepared run to a worker
+ * and calls the rest as its events come back, so a farm job is recorded exactly as a local one.
+ */
+export interface GenerationSteps {
+  prepare(job: Job<DecodedInputs>, ctx: RunContext): Promise<PreparedRun>;
+  started(job: Job<DecodedInputs>, ctx: RunContext, device: string): void;
+  /** `preview` is a base64 PNG already encoded. */
+  progressed(job: Job<DecodedInputs>, ctx: RunContext, progress: Omit<PipelineProgress, 'latentPreview'>, preview?: string): void;
+  complete(job: Job<DecodedInputs>, ctx: RunContext, prepared: PreparedRun, result: PipelineResult): Promise<void>;
+  fail(job: Job<DecodedInputs>, ctx: RunContext, caught: unknown): Promise<void>;
+  registry: ModelRegistry;
+  /** The content hash of a model folder (the library's, cached). */
+  modelHash(dir: string): string;
+  emit(event: StudioEvent): void;
 }
 
 export interface GenerationArea {
   handlers: AreaHandlers<typeof generationMethods>;
-  queue: JobQueue<DecodedInputs>;
+  queue: JobBackend<DecodedInputs>;
   registry: ModelRegistry;
   engine: EngineClient;
   close(): Promise<void>;
@@ -65,117 +103,137 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
   const { library, emit } = options;
   const resolveSha256 = (sha: string) => (library.hasImage(sha) ? library.imagePath(sha) : undefined);
 
-  const run = async (job: Job<DecodedInputs>): Promise<void> => {
+  /** Model, inputs fitted to its size, the engine's request; `ctx` learns the model's name as soon as it is known. */
+  const prepare = async (job: Job<DecodedInputs>, ctx: RunContext): Promise<PreparedRun> => {
     const { request } = job;
-    const startedAt = Date.now();
-    let device = request.device as string;
-    let modelName: string | undefined;
-    let modelHash: string | undefined;
-    try {
-      const model = registry.resolve(request.model);
-      modelName = model.name;
-      const info = await registry.info(model.path);
-      const controls = request.controls.map((c) => ({ ...c, model: registry.resolve(c.model).path }));
-      const fitted = await fitInputs(request, info, job.payload);
-      const engineRequest: GenerationRequest = { ...request, model: model.path, controls, width: fitted.width, height: fitted.height };
-      if (job.abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled before it started');
+    const model = registry.resolve(request.model);
+    ctx.modelName = model.name;
+    const info = await registry.info(model.path);
+    const controls = request.controls.map((c) => ({ ...c, model: registry.resolve(c.model).path }));
+    const fitted = await fitInputs(request, info, job.payload);
+    const engineRequest: GenerationRequest = { ...request, model: model.path, controls, width: fitted.width, height: fitted.height };
+    return { modelName: model.name, modelPath: model.path, engineRequest, fitted };
+  };
 
-      let started = false;
-      const start = (dev: string) => {
-        if (started) return;
-        started = true;
-        device = dev;
-        job.totalSteps = request.steps;
-        emit({ type: 'job.started', jobId: job.id, device: dev, totalSteps: request.steps });
-      };
+  const started = (job: Job<DecodedInputs>, ctx: RunContext, device: string): void => {
+    if (ctx.started) return;
+    ctx.started = true;
+    ctx.device = device;
+    job.totalSteps = job.request.steps;
+    emit({ type: 'job.started', jobId: job.id, device, totalSteps: job.request.steps });
+  };
+
+  const progressed = (job: Job<DecodedInputs>, ctx: RunContext, p: Omit<PipelineProgress, 'latentPreview'>, preview?: string): void => {
+    job.step = p.step;
+    job.totalSteps = p.totalSteps;
+    const elapsedMs = Date.now() - ctx.startedAt;
+    const done = p.candidateIndex * p.totalSteps + p.step;
+    const total = job.request.batch * p.totalSteps;
+    const etaMs = done > 0 && done <= total ? (elapsedMs / done) * (total - done) : undefined;
+    emit({ type: 'job.progress', jobId: job.id, step: p.step, totalSteps: p.totalSteps, elapsedMs, ...(etaMs !== undefined ? { etaMs } : {}), ...(preview ? { preview } : {}) });
+  };
+
+  /** The engine's candidates, pasted back where the run was an inpainting, recorded and announced. */
+  const complete = async (job: Job<DecodedInputs>, ctx: RunContext, prepared: PreparedRun, result: PipelineResult): Promise<void> => {
+    const { request } = job;
+    started(job, ctx, result.device);
+    ctx.device = result.device;
+    const candidates = [];
+    for (const c of result.candidates) {
+      const image = prepared.fitted.pasteBack ? await pasteGenerated(c.image, prepared.fitted.pasteBack) : c.image;
+      candidates.push({ index: c.index, seed: c.seed, image });
+    }
+    ctx.modelHash = library.modelHash(prepared.modelPath);
+    const record = await library.recordGeneration({
+      request,
+      modelName: prepared.modelName,
+      modelHash: ctx.modelHash,
+      device: ctx.device,
+      appVersion: APP_VERSION,
+      timings: { ...result.timings, wallMs: Date.now() - ctx.startedAt },
+      status: 'completed',
+      candidates,
+    });
+    job.state = 'completed';
+    // The library now holds the inputs: list the job with their hashes, not megabytes of base64.
+    if (record.request) job.request = record.request;
+    const summaries: CandidateSummary[] = record.candidates.map((c) => ({
+      id: c.id,
+      seed: c.seed ?? request.seed + c.index,
+      index: c.index,
+      sha256: c.sha256,
+      width: c.width,
+      height: c.height,
+      url: imageUrl(c.sha256, options.transport),
+    }));
+    emit({ type: 'job.completed', jobId: job.id, generationId: record.id, candidates: summaries });
+    // The history lists refresh on library changes, as they do for import, rate, tag, delete.
+    emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] });
+  };
+
+  /** A run that failed or was cancelled: announced, and recorded unless it never ran. */
+  const fail = async (job: Job<DecodedInputs>, ctx: RunContext, caught: unknown): Promise<void> => {
+    const { request } = job;
+    const { modelName, modelHash, device } = ctx;
+    const error = toApiError(caught);
+    const cancelled = job.abort.signal.aborted || error.code === 'cancelled';
+    job.state = cancelled ? 'cancelled' : 'failed';
+    emit({ type: 'job.failed', jobId: job.id, cancelled, error: { code: cancelled ? 'cancelled' : error.code, message: error.message } });
+    if (!NOT_RUN.has(error.code)) {
+      // A run that started and stopped is history too (what was tried, on what, and why it ended).
+      await library
+        .recordGeneration({ request, modelName, modelHash, device, appVersion: APP_VERSION, status: cancelled ? 'cancelled' : 'failed', error: error.message, candidates: [] })
+        .then((record) => emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] }))
+        .catch((recordError: unknown) => {
+          // The artist already has job.failed with the run's own error; the history entry
+          // that also failed must not replace it, and must not vanish either: log both.
+          const why = recordError instanceof Error ? recordError.message : String(recordError);
+          // Messages may quote file bytes or stored names: escaped for the log's terminal.
+          console.error(terminalText(`atelier: job ${job.id} ${job.state} (${error.message}); recording it in the library failed too: ${why}`));
+        });
+    }
+  };
+
+  const run = async (job: Job<DecodedInputs>): Promise<void> => {
+    const ctx: RunContext = { device: job.request.device as string, startedAt: Date.now(), started: false };
+    try {
+      const prepared = await prepare(job, ctx);
+      if (job.abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled before it started');
       // Progress events keep their order even when one waits for a preview to encode.
       let progressChain = Promise.resolve();
       let lastPreviewAt = -Infinity;
       const onProgress = (p: PipelineProgress) => {
-        start(device);
-        job.step = p.step;
-        job.totalSteps = p.totalSteps;
+        started(job, ctx, ctx.device);
         const now = Date.now();
         const wantPreview = p.latentPreview !== undefined && now - lastPreviewAt >= previewInterval;
         if (wantPreview) lastPreviewAt = now;
-        const elapsedMs = now - startedAt;
-        const done = p.candidateIndex * p.totalSteps + p.step;
-        const total = request.batch * p.totalSteps;
-        const etaMs = done > 0 && done <= total ? (elapsedMs / done) * (total - done) : undefined;
         progressChain = progressChain.then(async () => {
           // A preview that cannot be encoded is skipped, never the progress it rides on.
           const preview = wantPreview && p.latentPreview ? await encodePng(p.latentPreview, { compressionLevel: 1 }).then((png) => png.toString('base64'), () => undefined) : undefined;
-          emit({ type: 'job.progress', jobId: job.id, step: p.step, totalSteps: p.totalSteps, elapsedMs, ...(etaMs !== undefined ? { etaMs } : {}), ...(preview ? { preview } : {}) });
+          progressed(job, ctx, p, preview);
         });
       };
       let result: PipelineResult;
       try {
-        result = await engine.generate(engineRequest, fitted.images, { signal: job.abort.signal, onLoaded: ({ device: dev }) => start(dev), onProgress });
+        result = await engine.generate(prepared.engineRequest, prepared.fitted.images, { signal: job.abort.signal, onLoaded: ({ device: dev }) => started(job, ctx, dev), onProgress });
       } finally {
         // Progress is news, not the outcome: an event that could not be sent must not turn a
         // finished run into a failure; the pipeline's own result or error decides below.
         await progressChain.catch(() => undefined);
       }
-      start(result.device);
-      device = result.device;
-
-      const candidates = [];
-      for (const c of result.candidates) {
-        const image = fitted.pasteBack ? await pasteGenerated(c.image, fitted.pasteBack) : c.image;
-        candidates.push({ index: c.index, seed: c.seed, image });
-      }
-      modelHash = library.modelHash(model.path);
-      const record = await library.recordGeneration({
-        request,
-        modelName,
-        modelHash,
-        device,
-        appVersion: APP_VERSION,
-        timings: { ...result.timings, wallMs: Date.now() - startedAt },
-        status: 'completed',
-        candidates,
-      });
-      job.state = 'completed';
-      // The library now holds the inputs: list the job with their hashes, not megabytes of base64.
-      if (record.request) job.request = record.request;
-      const summaries: CandidateSummary[] = record.candidates.map((c) => ({
-        id: c.id,
-        seed: c.seed ?? request.seed + c.index,
-        index: c.index,
-        sha256: c.sha256,
-        width: c.width,
-        height: c.height,
-        url: imageUrl(c.sha256, options.transport),
-      }));
-      emit({ type: 'job.completed', jobId: job.id, generationId: record.id, candidates: summaries });
-      // The history lists refresh on library changes, as they do for import, rate, tag, delete.
-      emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] });
+      await complete(job, ctx, prepared, result);
     } catch (caught) {
-      const error = toApiError(caught);
-      const cancelled = job.abort.signal.aborted || error.code === 'cancelled';
-      job.state = cancelled ? 'cancelled' : 'failed';
-      emit({ type: 'job.failed', jobId: job.id, cancelled, error: { code: cancelled ? 'cancelled' : error.code, message: error.message } });
-      if (!NOT_RUN.has(error.code)) {
-        // A run that started and stopped is history too (what was tried, on what, and why it ended).
-        await library
-          .recordGeneration({ request, modelName, modelHash, device, appVersion: APP_VERSION, status: cancelled ? 'cancelled' : 'failed', error: error.message, candidates: [] })
-          .then((record) => emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] }))
-          .catch((recordError: unknown) => {
-            // The artist already has job.failed with the run's own error; the history entry
-            // that also failed must not replace it, and must not vanish either: log both.
-            const why = recordError instanceof Error ? recordError.message : String(recordError);
-            // Messages may quote file bytes or stored names: escaped for the log's terminal.
-            console.error(terminalText(`atelier: job ${job.id} ${job.state} (${error.message}); recording it in the library failed too: ${why}`));
-          });
-      }
+      await fail(job, ctx, caught);
     }
   };
 
-  const queue = new JobQueue<DecodedInputs>({
-    run,
-    ...(options.maxWaitingJobs !== undefined ? { maxWaiting: options.maxWaitingJobs } : {}),
-    onQueued: (job, position) => emit({ type: 'job.queued', jobId: job.id, position }),
-  });
+  const queue: JobBackend<DecodedInputs> = options.backend
+    ? options.backend({ prepare, started, progressed, complete, fail, registry, modelHash: (dir) => library.modelHash(dir), emit })
+    : new JobQueue<DecodedInputs>({
+        run,
+        ...(options.maxWaitingJobs !== undefined ? { maxWaiting: options.maxWaitingJobs } : {}),
+        onQueued: (job, position) => emit({ type: 'job.queued', jobId: job.id, position }),
+      });
 
   const handlers: AreaHandlers<typeof generationMethods> = {
     'models.list': () => registry.list(),
@@ -190,10 +248,11 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       const job = queue.enqueue(request, decoded);
       return { jobId: job.id };
     },
-    'jobs.cancel': ({ jobId }) => {
+    'jobs.cancel': async ({ jobId }) => {
       const wasQueued = queue.get(jobId)?.state === 'queued';
-      const cancelled = queue.cancel(jobId);
-      if (cancelled && wasQueued) emit({ type: 'job.failed', jobId, cancelled: true, error: { code: 'cancelled', message: 'Cancelled before it started' } });
+      const cancelled = await queue.cancel(jobId);
+      // A queued job that never started ends here; one a farm worker had just taken ends by its own events.
+      if (cancelled && wasQueued && queue.get(jobId)?.state === 'cancelled') emit({ type: 'job.failed', jobId, cancelled: true, error: { code: 'cancelled', message: 'Cancelled before it started' } });
       return { cancelled };
     },
     'jobs.list': () => queue.list(),

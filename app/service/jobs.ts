@@ -24,6 +24,22 @@ export interface Job<P> {
   abort: AbortController;
 }
 
+/**
+ * Where jobs wait and run, as the generation handlers see it: this process's JobQueue (the
+ * embedded default), or a farm's shared queue on Redis (app/service/farm, docs/farm.md).
+ * `enqueue` answers at once with the job; its outcome comes as events. `cancel` leaves a
+ * queued job 'cancelled' when it never started; one that did reports its end by events.
+ */
+export interface JobBackend<P> {
+  assertRoom(): void;
+  enqueue(request: GenerationRequest, payload: P): Job<P>;
+  cancel(jobId: string): boolean | Promise<boolean>;
+  get(jobId: string): Job<P> | undefined;
+  list(): JobSummary[];
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 export interface JobQueueOptions<P> {
   run(job: Job<P>): Promise<void>;
   /** Called as a job joins the queue, with the number of jobs ahead of it (the running one included). */
@@ -34,7 +50,7 @@ export interface JobQueueOptions<P> {
   maxWaiting?: number;
 }
 
-export class JobQueue<P> {
+export class JobQueue<P> implements JobBackend<P> {
   private readonly waiting: Array<Job<P>> = [];
   private running: Job<P> | undefined;
   private readonly finished: Array<Job<P>> = [];

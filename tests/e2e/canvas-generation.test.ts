@@ -217,4 +217,40 @@ describe('the canvas drives generation (starter model)', () => {
       expect(r1 - b1).toBeGreaterThan(r2 - b2);
     }
   }, 200_000);
+
+  it('moves and scales the dropped picture with the transform tool, each drag one undo step (frame times reported)', async () => {
+    const red = async (p: DocPoint) => {
+      const [r, g, b] = await ui.pixel(p);
+      return r > 150 && g < 100 && b < 100;
+    };
+    // The name, not the row's middle: a selected row holds the opacity slider there.
+    await ui.layer('halves.png').getByTestId('layer-name').click();
+    await ui.press('t');
+    expect(await red({ x: 20, y: 128 })).toBe(true);
+    await ui.page.evaluate(`(() => {
+      const frames = [];
+      window.__frames = frames;
+      window.__measuring = true;
+      const tick = (t) => { frames.push(t); if (window.__measuring) requestAnimationFrame(tick); };
+      requestAnimationFrame(tick);
+    })()`);
+    // Move by (50, 20): the paper shows where the left edge was.
+    await ui.drag([{ x: 100, y: 100 }, { x: 125, y: 110 }, { x: 150, y: 120 }], { steps: 10 });
+    const frames = (await ui.page.evaluate('(() => { window.__measuring = false; return window.__frames; })()')) as number[];
+    const intervals = frames.slice(1).map((t, i) => t - (frames[i] ?? t)).sort((a, b) => a - b);
+    const pct = (p: number) => Math.round((intervals[Math.min(intervals.length - 1, Math.floor((p / 100) * intervals.length))] ?? NaN) * 10) / 10;
+    console.log(`transform drag frame times (move of a 256 px picture): ${JSON.stringify({ frames: intervals.length, p50: pct(50), p95: pct(95), max: pct(100) })}`);
+    await expect.poll(() => ui.isWhite({ x: 20, y: 128 })).toBe(true);
+    expect(await red({ x: 60, y: 128 })).toBe(true);
+    // Scale from the top-left handle, keeping the aspect: the picture shrinks toward its far corner.
+    await ui.drag([{ x: 50, y: 20 }, { x: 100, y: 70 }], { steps: 10 });
+    await expect.poll(() => ui.isWhite({ x: 60, y: 128 })).toBe(true);
+    expect(await red({ x: 110, y: 128 })).toBe(true);
+    // One undo per drag.
+    await ui.undo();
+    await expect.poll(() => red({ x: 60, y: 128 })).toBe(true);
+    expect(await ui.isWhite({ x: 20, y: 128 })).toBe(true);
+    await ui.undo();
+    await expect.poll(() => red({ x: 20, y: 128 })).toBe(true);
+  }, 60_000);
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type Layer, type ProjectDocument, addLayer, createDocument, createLayer, setLayerProperties } from '../../app/projects/document/index.js';
 import { TOOLS, type GestureContext, type Op, type Plan, type PointerSample, toolForKey } from '../../renderer/src/canvas/gestures/index.js';
 import { brushTarget, shapeTarget } from '../../renderer/src/canvas/gestures/targets.js';
+import { layerAt, scaleRect } from '../../renderer/src/canvas/gestures/transform.js';
 
 // Canvas tools as gesture modules: pointer samples in, a plan out, no DOM.
 
@@ -168,5 +169,28 @@ describe('gesture plans', () => {
     expect(toolForKey('m', true)).toBe('mask-erase');
     expect(toolForKey('m', false)).toBe('mask');
     expect(toolForKey('q', false)).toBeUndefined();
+  });
+
+  it('the transform tool moves a picture layer in one step, or scales it from a corner keeping its aspect', () => {
+    const ref = createLayer('reference', { id: 'ref', image: part(2), x: 10, y: 10, width: 100, height: 50, source: null });
+    const doc = docWith(createLayer('sketch', { id: 'sk', strokes: [] }), ref);
+    const moved = drag('transform', ctx(doc, ['sk']), [at(50, 30), at(60, 35), at(80, 45)]);
+    // Pressed on the picture: it is selected and moved by the drag.
+    expect(moved.live).toEqual([{ op: 'select', layerId: 'ref' }]);
+    expect(moved.plan).toEqual({ label: 'Move layer', ops: [{ op: 'place', layerId: 'ref', kind: 'reference', placement: { x: 40, y: 25, width: 100, height: 50 } }] });
+    const scaled = drag('transform', ctx(doc, ['ref']), [at(110, 60, { target: 'transform-handle-se' }), at(210, 70)]);
+    expect(scaled.plan?.ops[0]).toMatchObject({ placement: { x: 10, y: 10, width: 200, height: 100 } });
+    const free = drag('transform', ctx(doc, ['ref']), [at(10, 10, { target: 'transform-handle-nw' }), at(60, 0, { shift: true })]);
+    expect(free.plan?.ops[0]).toMatchObject({ placement: { x: 60, y: 0, width: 50, height: 60 } });
+    // A click without a drag changes nothing; empty paper is not a layer.
+    expect(drag('transform', ctx(doc, ['ref']), [at(50, 30)]).plan).toBeNull();
+    expect(drag('transform', ctx(doc, []), [at(200, 200)]).live).toEqual([{ op: 'hint', message: expect.stringMatching(/Press on a picture layer/) }]);
+    const locked = setLayerProperties(doc, 'ref', { locked: true });
+    expect(drag('transform', ctx(locked, ['ref']), [at(50, 30), at(80, 45)]).live).toEqual([{ op: 'hint', message: expect.stringMatching(/locked/) }]);
+  });
+
+  it('scales never below a pixel and never flips past the opposite corner', () => {
+    expect(scaleRect({ x: 0, y: 0, width: 10, height: 10 }, 'se', { x: -50, y: -50 }, false)).toEqual({ x: 0, y: 0, width: 1, height: 1 });
+    expect(layerAt(docWith(), [], { x: 1, y: 1 })).toBeUndefined();
   });
 });

@@ -7,6 +7,7 @@ import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
 import { FRAME_HANDLES, handlePosition } from './frame.js';
 import { type Gesture, type GestureContext, type PointerSample, type Preview, TOOLS, panGesture } from './gestures/index.js';
+import { CORNERS, cornerPosition, isPlaced } from './gestures/transform.js';
 import { LayerNode, native } from './LayerNodes.js';
 import { type PlanEnv, applyLive, applyPlan, ensureMaskLayer } from './plan.js';
 import { blankMask, drawShape, drawStrokes, fillMaskRect, traceStroke } from './raster.js';
@@ -29,6 +30,10 @@ export function CanvasView({ session }: { session: DocumentSession }) {
   const doc = useSyncExternalStore(history.subscribe, () => history.document);
   const assets = useSyncExternalStore(session.session.subscribe, () => session.session.get().assets);
   const tool = useUi((s) => s.tool);
+  const selection = useSyncExternalStore(history.subscribe, () => history.selection);
+  const selectedLayer = doc.layers.find((l) => l.id === selection[0]);
+  /** The layer the transform tool shows handles on. */
+  const transformed = isPlaced(selectedLayer) && selectedLayer.visible ? selectedLayer : undefined;
   const viewport = useUi((s) => s.viewport);
   const frame = useUi((s) => s.frame);
   const frameWidth = useUi((s) => s.settings.width);
@@ -248,10 +253,32 @@ export function CanvasView({ session }: { session: DocumentSession }) {
             sceneFunc={(ctx) => {
               const shown = drafted.current;
               const preview = shown?.gesture.preview?.(shown.state);
-              if (preview) drawPreview(native(ctx), preview);
+              if (preview) drawPreview(native(ctx), preview, studio.state.viewport.scale);
             }}
           />
         </KLayer>
+        {tool === 'transform' && transformed && (
+          <KLayer name="transform-handles">
+            {CORNERS.map((c) => {
+              const at = cornerPosition(transformed, c);
+              const side = 12 / viewport.scale;
+              return (
+                <Rect
+                  key={c}
+                  name={`transform-handle-${c}`}
+                  x={at.x - side / 2}
+                  y={at.y - side / 2}
+                  width={side}
+                  height={side}
+                  fill="#ffffff"
+                  stroke="#6aa9ff"
+                  strokeWidth={2 / viewport.scale}
+                  hitStrokeWidth={0}
+                />
+              );
+            })}
+          </KLayer>
+        )}
         {tool === 'select' && (
           <KLayer name="frame-handles">
             {FRAME_HANDLES.map((h) => {
@@ -293,9 +320,17 @@ export function CanvasView({ session }: { session: DocumentSession }) {
 }
 
 /** A gesture's preview on the overlay: strokes as they will be drawn, masks at one width, shapes as drawn. */
-function drawPreview(c: CanvasRenderingContext2D, preview: Preview): void {
+function drawPreview(c: CanvasRenderingContext2D, preview: Preview, scale: number): void {
   c.save();
-  if (preview.kind === 'shape') {
+  if (preview.kind === 'box') {
+    const { x, y, width, height } = preview.rect;
+    c.fillStyle = '#6aa9ff22';
+    c.fillRect(x, y, width, height);
+    c.strokeStyle = '#6aa9ff';
+    c.lineWidth = 2 / scale;
+    c.setLineDash([6 / scale, 4 / scale]);
+    c.strokeRect(x, y, width, height);
+  } else if (preview.kind === 'shape') {
     if (preview.dashed) c.setLineDash([6, 4]);
     drawShape(c, preview.shape);
   } else if (preview.pressure) {

@@ -6,6 +6,7 @@ import {
   addStroke,
   createLayer,
   setLayerImage,
+  updateLayer,
   updateSettings as updateDocumentSettings,
 } from '../../../app/projects/document/index.js';
 import { type DocumentSession } from '../state/document.js';
@@ -85,6 +86,9 @@ async function applyDocumentOp(op: Op, env: PlanEnv): Promise<void> {
       history.change((d) => setLayerImage(d, mask.id, ref));
       return;
     }
+    case 'place':
+      history.change((d) => updateLayer(d, op.layerId, op.kind, op.placement));
+      return;
     case 'commit-frame-size':
       history.change((d) => updateDocumentSettings(d, op.to));
       return;

@@ -3,6 +3,7 @@ import { maskErase, maskPaint } from './mask.js';
 import { pan } from './pan.js';
 import { ellipse, line, rect, region } from './shape.js';
 import { brush, eraser } from './stroke.js';
+import { transform } from './transform.js';
 import type { Gesture, ToolSpec } from './types.js';
 
 // The tools, in toolbar order. Adding a tool: one gesture module and one row here; the
@@ -12,6 +13,7 @@ const as = <S>(g: Gesture<S>) => g as Gesture<unknown>;
 
 export const TOOLS = {
   select: { label: 'Move the generation frame', icon: '⬚', key: 'V', cursor: 'move', gesture: as(frameMove) },
+  transform: { label: 'Move and scale a layer', icon: '⤧', key: 'T', cursor: 'default', gesture: as(transform) },
   pan: { label: 'Pan (or hold Space)', icon: '✥', key: 'H', cursor: 'grab', gesture: as(pan) },
   brush: { label: 'Brush', icon: '✎', key: 'B', cursor: 'crosshair', gesture: as(brush) },
   eraser: { label: 'Eraser', icon: '⌫', key: 'E', cursor: 'crosshair', gesture: as(eraser) },

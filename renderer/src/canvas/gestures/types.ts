@@ -62,6 +62,8 @@ export type Op =
   | { op: 'paint'; layerId: string; stroke: Stroke }
   /** Paints or erases the mask layer (made when there is none); points in canvas coordinates. */
   | { op: 'mask'; points: number[]; width: number; feather: number; mode: 'paint' | 'erase' }
+  /** Moves or scales a placed layer (paint, reference, candidate, mask). */
+  | { op: 'place'; layerId: string; kind: 'paint' | 'reference' | 'generated' | 'mask'; placement: Rect }
   /** Tells the artist why nothing happened. */
   | { op: 'hint'; message: string };
 
@@ -74,7 +76,9 @@ export interface Plan {
 /** What is drawn on the overlay while the gesture lasts. */
 export type Preview =
   | { kind: 'stroke'; stroke: Stroke; opacity: number; /** false: drawn at one width, as masks are painted. */ pressure: boolean }
-  | { kind: 'shape'; shape: Shape; dashed: boolean };
+  | { kind: 'shape'; shape: Shape; dashed: boolean }
+  /** Where a layer being moved or scaled will go. */
+  | { kind: 'box'; rect: Rect };
 
 export interface Step<S> {
   /** null: the gesture does not go on (a refusal, or a button it ignores). */

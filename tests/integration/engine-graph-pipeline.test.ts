@@ -17,6 +17,16 @@ let tmp: string;
 const loaded: LoadedModel[] = [];
 /** txt2img on the float32 folder, for the float16 comparison. */
 let sd1Image: RgbaImage | undefined;
+let sd1: Promise<{ dir: string; m: LoadedModel }> | undefined;
+
+/** The SD1-style folder (ControlNet-ready UNet, shipped ControlNet), built and opened once. */
+function sd1Model(): Promise<{ dir: string; m: LoadedModel }> {
+  sd1 ??= (async () => {
+    const dir = assemble('sd1', 'unet-sd1', { controlnetResiduals: true }, true);
+    return { dir, m: await open(dir) };
+  })();
+  return sd1;
+}
 
 function net(name: string) {
   return { config: JSON.parse(fs.readFileSync(path.join(GRAPH, name, 'config.json'), 'utf8')) as Record<string, unknown>, weights: safetensorsWeights(path.join(GRAPH, name, 'model.safetensors')) };
@@ -78,8 +88,7 @@ afterAll(async () => {
 
 describe('built graphs in the existing pipelines', () => {
   it('loads as a model with a ControlNet-ready UNet and a shipped ControlNet; txt2img, img2img and ControlNet run', async () => {
-    const dir = assemble('sd1', 'unet-sd1', { controlnetResiduals: true }, true);
-    const m = await open(dir);
+    const { dir, m } = await sd1Model();
     expect(m.info).toMatchObject({ unetInChannels: 4, inpainting: false, acceptsControlnet: true, textEmbedDim: 32, defaultWidth: 32, sizeMultiple: 16, dtype: 'float32' });
     expect(m.info.controlnets).toEqual([path.join(dir, 'controlnet')]);
     expect(m.info.notes.some((n) => n.includes('external weights: unet/model.onnx_data'))).toBe(true);
@@ -103,6 +112,35 @@ describe('built graphs in the existing pipelines', () => {
     expect(meanAbsDiff(one, a)).toBeGreaterThan(0.5);
   });
 
+  it('txt2img on the built graphs gives PyTorch\'s image (the engine\'s Euler a transcription on the same weights, graph_fixtures.py)', async () => {
+    const ref = JSON.parse(fs.readFileSync(path.join(GRAPH, 'txt2img.json'), 'utf8')) as {
+      prompt: string; negativePrompt: string; seed: number; steps: number; cfg: number; width: number; height: number; cond_ids: number[]; uncond_ids: number[]; rgb_base64: string;
+    };
+    const { ClipTokenizer } = await import('../../app/engine/tokenizer/clip-tokenizer.js');
+    const { dir, m } = await sd1Model();
+    const tokenizer = await ClipTokenizer.fromFolder(path.join(dir, 'tokenizer'));
+    expect(tokenizer.encode(ref.prompt)).toEqual(ref.cond_ids);
+    expect(tokenizer.encode(ref.negativePrompt)).toEqual(ref.uncond_ids);
+    const got = await generate(m, dir, { prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: 'euler_a', width: ref.width, height: ref.height });
+    const rgb = Buffer.from(ref.rgb_base64, 'base64');
+    let max = 0;
+    let sum = 0;
+    let spread = 0;
+    for (let p = 0; p < ref.width * ref.height; p++) {
+      for (let c = 0; c < 3; c++) {
+        const d = Math.abs(got.data[p * 4 + c]! - rgb[p * 3 + c]!);
+        max = Math.max(max, d);
+        sum += d;
+        spread = Math.max(spread, Math.abs(rgb[p * 3 + c]! - rgb[c]!));
+      }
+    }
+    expect(spread).toBeGreaterThan(20); // a real image, not a flat field
+    // ONNX Runtime and PyTorch differ only in float32 rounding: within 1 level of 255
+    // (measured 2026-11-30: 2 of 12288 channel values 1 level off)
+    expect(max).toBeLessThanOrEqual(1);
+    expect(sum / (ref.width * ref.height * 3)).toBeLessThan(0.05);
+  });
+
   it('a 9-channel UNet is an inpainting model and repaints inside the mask', async () => {
     const dir = assemble('inpaint', 'unet-sd2-inpaint', { idsType: 'int32' }, false);
     const m = await open(dir);
@@ -114,6 +152,8 @@ describe('built graphs in the existing pipelines', () => {
   });
 
   it('float16 graphs (float32 compute) load as float16 and give nearly the float32 image', async () => {
+    const { dir } = await sd1Model();
+    sd1Image ??= await generate((await sd1Model()).m, dir, {});
     const dir16 = assemble('fp16', 'unet-sd1', { dtype: 'float16', compute: 'float32', controlnetResiduals: true }, false);
     const m16 = await open(dir16);
     expect(m16.info.dtype).toBe('float16');

@@ -78,8 +78,14 @@ export const GenerationRequest = z
     height: z.number().int().min(64).max(4096).optional(),
     seed: z.number().int().min(0).max(MAX_SEED),
     seedMode: SeedMode.default('torch_cpu'),
-    /** Candidate k uses seed + k, so it equals a single run with that seed. */
+    /** Candidate k uses seed + k, so it equals a single run with that seed (with a variation: see there). */
     batch: z.number().int().min(1).max(16).default(1),
+    /**
+     * A1111's variation seed ("subseed"): the starting noise is the seed's slerped toward this
+     * seed's by `strength` (0: the seed's alone, 1: the variation seed's). With a variation,
+     * every candidate keeps `seed` and candidate k uses variation seed + k, as A1111 does.
+     */
+    variation: z.object({ seed: z.number().int().min(0).max(MAX_SEED), strength: z.number().min(0).max(1) }).strict().optional(),
     /** img2img / inpainting source. */
     init: ImageRef.optional(),
     /** img2img strength: 0 keeps the init image, 1 ignores it. */

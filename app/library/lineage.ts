@@ -52,6 +52,8 @@ export function recall(lib: LibraryDb, id: string, options: { currentModelHash?:
     const candidate = candidateRow(lib, id);
     candidateId = candidate.id;
     if (candidate.seed !== null) request.seed = candidate.seed;
+    // With a variation seed every candidate kept the seed and k used variation seed + k.
+    if (request.variation && request.variation.strength > 0) request.variation = { ...request.variation, seed: request.variation.seed + candidate.idx };
     request.batch = 1;
   }
   const current = options.currentModelHash ? options.currentModelHash(request.model) : currentModelHashOf(lib, request.model);

@@ -6,6 +6,7 @@ import { residualPlan, type UnetLayout } from '../model/layout.js';
 import { EngineModel, type LoadedControlNet } from '../model/load.js';
 import { floatTensor, numericTensor, toFloat32, type ort } from '../model/session.js';
 import { TorchCpuGenerator } from '../rng/torch-generator.js';
+import { candidateNoise, candidateSeeds } from '../rng/variation.js';
 import { createScheduler, guidanceScaleEmbedding, parseSchedulerConfig, startStepForStrength } from '../schedulers/index.js';
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { throwIfAborted } from './errors.js';
@@ -102,7 +103,7 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
   if (init && request.strength === 0) {
     // inpainting results are the original with the mask's region repainted: here, the original
     const kept = mode === 'inpaint' || (init.width === width && init.height === height) ? init : await resizeImage(init, width, height, 'cover');
-    const candidates = Array.from({ length: request.batch }, (_, k) => ({ index: k, seed: request.seed + k, image: kept }));
+    const candidates = Array.from({ length: request.batch }, (_, k) => ({ index: k, seed: candidateSeeds(request, k).seed, image: kept }));
     timings.total = performance.now() - t0;
     return { candidates, device: model.device, timings };
   }
@@ -134,7 +135,7 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
     const decoded = await generateCandidate(plan, k, opts, mode);
     // Inpainting was stretched to the generation size: stretch the result back onto the init's pixel grid.
     const image = mode === 'inpaint' && (init!.width !== width || init!.height !== height) ? await resizeImage(decoded, init!.width, init!.height, 'exact') : decoded;
-    candidates.push({ index: k, seed: request.seed + k, image });
+    candidates.push({ index: k, seed: candidateSeeds(request, k).seed, image });
   }
   summariseSteps(timings, stepTimes);
   timings.total = performance.now() - t0;
@@ -308,7 +309,8 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
   const { model, request, unet, latentWidth: lw, latentHeight: lh } = plan;
   const layout = model.layout;
   const n = lw * lh;
-  const generator = new TorchCpuGenerator(request.seed + k);
+  const seeds = candidateSeeds(request, k);
+  const generator = new TorchCpuGenerator(seeds.seed);
   const scheduler = createScheduler(request.sampler, parseSchedulerConfig(layout.schedulerConfig, request.sampler));
   scheduler.setTimesteps(request.steps);
   const timesteps = scheduler.timesteps;
@@ -317,7 +319,8 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
   const strengthMax = mode === 'txt2img' || request.strength >= 1;
   const start = mode === 'txt2img' ? 0 : startStepForStrength(steps, request.strength);
   const imageLatents = plan.initEncoding ? sampleLatent(model, plan.initEncoding, n, generator) : undefined;
-  const noise = generator.randn(4 * n);
+  // With a variation seed, blended toward its noise (A1111's variation seeds: rng/variation.ts).
+  const noise = candidateNoise(generator, seeds, 4, lh, lw);
   let latents: Float32Array;
   if (!imageLatents || (mode === 'inpaint' && strengthMax)) {
     latents = new Float32Array(4 * n);

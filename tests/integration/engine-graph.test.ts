@@ -9,6 +9,8 @@ import {
   buildUnet,
   buildVaeDecoder,
   buildVaeEncoder,
+  GraphBuilder,
+  MemoryWeights,
   readSafetensorsBytes,
   readSafetensorsHeader,
   safetensorsWeights,
@@ -180,7 +182,18 @@ describe.each([FP32, FP16])('graph builder equals PyTorch on the same weights ($
   });
 });
 
-describe('graph builder storage', () => {
+describe('graph builder core', () => {
+  it('emits operators of another domain with their opset import (com.microsoft, for fused graphs)', async () => {
+    const g = new GraphBuilder({ name: 'fused', weights: new MemoryWeights('none'), dtype: 'float32' });
+    const x = g.input('x', 'float32', ['batch', 4]);
+    g.output(g.op('FastGelu', [x], {}, 1, 'com.microsoft')[0]!, 'y', 'float32', ['batch', 4]);
+    const values = Float32Array.from([-3, -1, -0.25, 0, 0.5, 1, 2, 4]);
+    const out = await run(g.finish(), { x: new ort.Tensor('float32', values, [2, 4]) });
+    const tanhGelu = values.map((v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
+    expect(maxDiff(out.y, tanhGelu)).toBeLessThan(1e-5);
+  });
+
+
   it('float16 weights and boundary with float32 compute (a CPU-friendly float16 file) stay within the float16 rounding', async () => {
     const ref = io('unet-sd1');
     const built = buildUnet(config('unet-sd1'), weights('unet-sd1'), { dtype: FP16_IO.dtype, compute: FP16_IO.compute });

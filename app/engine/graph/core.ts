@@ -73,6 +73,8 @@ export class GraphBuilder {
   private readonly outputs: ValueInfo[] = [];
   private readonly cache = new Map<string, string>();
   private readonly used = new Set<string>();
+  /** Operator domains besides ONNX's own (e.g. com.microsoft for fused operators), each imported at version 1. */
+  private readonly domains = new Set<string>();
   private counter = 0;
 
   constructor(opts: GraphOptions) {
@@ -119,6 +121,7 @@ export class GraphBuilder {
       if ('ints' in a) return { name, type: 7, ints: a.ints };
       return { name, type: 6, floats: a.floats };
     });
+    if (domain) this.domains.add(domain);
     this.nodes.push({ opType, input: inputs, output: out, name: out[0], attribute, ...(domain ? { domain } : {}) });
     return out;
   }
@@ -222,7 +225,7 @@ export class GraphBuilder {
     ];
     return {
       irVersion: IR_VERSION,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       producerName: 'atelier',
       producerVersion: '1',
       docString: 'Built by Atelier\'s graph builder (app/engine/graph) from a config and named weights',

@@ -11,6 +11,7 @@ import {
   buildVaeEncoder,
   GraphBuilder,
   MemoryWeights,
+  readModelProto,
   readSafetensorsBytes,
   readSafetensorsHeader,
   safetensorsWeights,
@@ -188,7 +189,10 @@ describe('graph builder core', () => {
     const x = g.input('x', 'float32', ['batch', 4]);
     g.output(g.op('FastGelu', [x], {}, 1, 'com.microsoft')[0]!, 'y', 'float32', ['batch', 4]);
     const values = Float32Array.from([-3, -1, -0.25, 0, 0.5, 1, 2, 4]);
-    const out = await run(g.finish(), { x: new ort.Tensor('float32', values, [2, 4]) });
+    const built = g.finish();
+    const proto = readModelProto(writeModel(path.join(tmp, 'fused-proto'), built).file) as { opsetImport: Array<{ domain?: string; version: number }> };
+    expect(proto.opsetImport).toEqual([{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }]);
+    const out = await run(built, { x: new ort.Tensor('float32', values, [2, 4]) });
     const tanhGelu = values.map((v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
     expect(maxDiff(out.y, tanhGelu)).toBeLessThan(1e-5);
   });

@@ -7,12 +7,16 @@ import {
   buildControlNet,
   buildUnet,
   buildVaeDecoder,
+  buildVaeEncoder,
+  clipConfigFromWeights,
   MemoryWeights,
   OPSET,
   parseUnetConfig,
   readModelProto,
   readSafetensorsHeader,
   safetensorsWeights,
+  unetConfigFromWeights,
+  vaeConfigFromWeights,
   withPrefix,
   writeModel,
   type WeightSource,
@@ -168,5 +172,67 @@ describe('graph builder: what it writes', () => {
     const built = buildClipTextEncoder(config('clip'), withPrefix(prefixed, 'cond_stage_model.'), { hiddenStates: 'penultimate' });
     const proto = readModelProto(writeModel(path.join(tmp, 'clip'), built).file) as { graph: { output: Array<{ name: string }> } };
     expect(proto.graph.output.map((o) => o.name)).toEqual(['last_hidden_state', 'pooler_output', 'hidden_states.2']);
+  });
+});
+
+describe('graph builder: configs derived from the weights', () => {
+  /** The nodes of a built graph (the config also sits in its metadata, so the files differ). */
+  const nodes = (name: string, built: Parameters<typeof writeModel>[1]) =>
+    (readModelProto(writeModel(path.join(tmp, `infer-${name}`), built).file) as { graph: { node: unknown[] } }).graph.node;
+  const pick = (cfg: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.map((k) => [k, cfg[k]]));
+
+  it('reads every UNet and ControlNet setting the shapes tell; builds the same graph', () => {
+    const keys = ['in_channels', 'block_out_channels', 'layers_per_block', 'cross_attention_dim', 'use_linear_projection', 'down_block_types', 'norm_num_groups', 'sample_size', 'attention_head_dim'];
+    for (const net of ['unet-sd1', 'unet-sd2-inpaint', 'controlnet']) {
+      const cfg = config(net);
+      const inferred = unetConfigFromWeights(weights(net), { heads: cfg.attention_head_dim as number | number[], normNumGroups: 4, sampleSize: 8 });
+      expect(pick(inferred, keys)).toEqual(pick(cfg, keys));
+      if (net === 'controlnet') {
+        expect(pick(inferred, ['_class_name', 'conditioning_channels', 'conditioning_embedding_out_channels'])).toEqual(pick(cfg, ['_class_name', 'conditioning_channels', 'conditioning_embedding_out_channels']));
+        expect(nodes(`${net}-a`, buildControlNet(inferred, weights(net)))).toEqual(nodes(`${net}-b`, buildControlNet(cfg, weights(net))));
+      } else {
+        expect(pick(inferred, ['out_channels', 'up_block_types'])).toEqual(pick(cfg, ['out_channels', 'up_block_types']));
+        expect(nodes(`${net}-a`, buildUnet(inferred, weights(net)))).toEqual(nodes(`${net}-b`, buildUnet(cfg, weights(net))));
+      }
+    }
+  });
+
+  it('uses SD 1.x/2.x head rules when heads are not known', () => {
+    // 768-wide cross attention: SD 1.x's 8 heads; otherwise 64 channels per head (SD 2.x)
+    const sd1 = new MemoryWeights('sd1');
+    const sd2 = new MemoryWeights('sd2');
+    for (const [w, cross] of [[sd1, 768], [sd2, 1024]] as const) {
+      w.set('conv_in.weight', new Float32Array(320 * 4 * 9), [320, 4, 3, 3]);
+      w.set('conv_out.weight', new Float32Array(4 * 320 * 9), [4, 320, 3, 3]);
+      w.set('down_blocks.0.resnets.0.conv1.weight', new Float32Array(320 * 320 * 9), [320, 320, 3, 3]);
+      w.set('down_blocks.0.attentions.0.proj_in.weight', new Float32Array(320 * 320), [320, 320]);
+      w.set('down_blocks.0.attentions.0.transformer_blocks.0.norm1.weight', new Float32Array(320), [320]);
+      w.set('down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight', new Float32Array(320 * cross), [320, cross]);
+    }
+    expect(unetConfigFromWeights(sd1).attention_head_dim).toBe(8);
+    expect(unetConfigFromWeights(sd2).attention_head_dim).toBe(5);
+    expect(unetConfigFromWeights(sd2).use_linear_projection).toBe(true);
+  });
+
+  it('marks SDXL and LCM UNets so that the builder refuses them by name', () => {
+    const base = weights('unet-sd1');
+    const sdxl = new MemoryWeights('sdxl.safetensors').set('add_embedding.linear_1.weight', new Float32Array(4), [2, 2]);
+    const both: WeightSource = { label: 'sdxl.safetensors', names: () => [...base.names(), ...sdxl.names()], info: (n) => base.info(n) ?? sdxl.info(n), read: (n) => (base.info(n) ? base.read(n) : sdxl.read(n)) };
+    const inferred = unetConfigFromWeights(both, { heads: 4, normNumGroups: 4 });
+    expect(inferred.addition_embed_type).toBe('text_time');
+    expect(thrown(() => buildUnet(inferred, both)).message).toMatch(/addition_embed_type \("text_time"\) is not supported by the graph builder yet/);
+  });
+
+  it('reads CLIP and AutoencoderKL settings from their weights; builds the same graphs', () => {
+    const clip = clipConfigFromWeights(weights('clip'), { heads: 4 });
+    const keys = ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'max_position_embeddings', 'hidden_act'];
+    expect(pick(clip, keys)).toEqual(pick(config('clip'), keys));
+    expect(nodes('clip-a', buildClipTextEncoder(clip, weights('clip')))).toEqual(nodes('clip-b', buildClipTextEncoder(config('clip'), weights('clip'))));
+    expect(thrown(() => clipConfigFromWeights(weights('clip'))).message).toBe('text_encoder: width 32 does not split into 64-wide heads; the number of heads must be given');
+    const vae = vaeConfigFromWeights(weights('vae'), { normNumGroups: 4, sampleSize: 32 });
+    const vkeys = ['in_channels', 'out_channels', 'latent_channels', 'block_out_channels', 'layers_per_block', 'norm_num_groups', 'scaling_factor', 'sample_size'];
+    expect(pick(vae, vkeys)).toEqual(pick(config('vae'), vkeys));
+    expect(nodes('vae-a', buildVaeEncoder(vae, weights('vae')))).toEqual(nodes('vae-b', buildVaeEncoder(config('vae'), weights('vae'))));
+    expect(thrown(() => vaeConfigFromWeights(weights('clip'))).message).toMatch(/not an AutoencoderKL in diffusers naming/);
   });
 });

@@ -15,6 +15,8 @@ export type { ClipBuildOptions, ClipConfig } from './clip.js';
 export { buildControlNet } from './controlnet.js';
 export { GraphBuilder, OPSET, readModelProto, writeModel } from './core.js';
 export type { BuiltGraph, FloatType, WrittenModel } from './core.js';
+export { clipConfigFromWeights, unetConfigFromWeights, vaeConfigFromWeights } from './infer.js';
+export type { UnetKnown } from './infer.js';
 export { buildUnet } from './unet.js';
 export { parseUnetConfig } from './unet-blocks.js';
 export type { UnetConfig } from './unet-blocks.js';

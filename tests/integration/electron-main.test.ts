@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_VERSION, ApiResponse, type StudioEvent } from '../../app/contract/index.js';
 import { tempHome } from '../helpers/home.js';
+import { until } from '../helpers/until.js';
 
 // The bundled desktop main process (dist-electron/main.cjs as `npm run dist` packs it),
 // run under plain Node with tests/helpers/fake-electron.cjs standing in for Electron's
@@ -31,13 +32,14 @@ function send<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
   });
 }
 
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, tries = 2400): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 25));
+/** until(), naming the main process's notices so far when the wait times out. */
+async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  try {
+    // Under the tests' own 120 s, so that a wait that never ends says what it waited for.
+    return (await until(check, { what, timeout: 100_000 })) as T;
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; notices: ${JSON.stringify(notices)}`, { cause: error });
   }
-  throw new Error(`timed out waiting for ${what}; notices: ${JSON.stringify(notices)}`);
 }
 
 const call = async (method: string, params: unknown = {}, sender: Record<string, unknown> = { sender: 'window' }) =>
@@ -62,7 +64,7 @@ beforeAll(async () => {
     } else if (message.type) notices.push(message as { type: string });
   });
   await send('ready');
-  await until('the window to load', () => notices.find((n) => n.type === 'loaded'));
+  await waitFor('the window to load', () => notices.find((n) => n.type === 'loaded'));
 });
 
 afterAll(() => {
@@ -134,7 +136,7 @@ describe('the desktop main process (bundled, fake Electron)', () => {
     const started = await call('generate', { request: { model: 'starter', prompt: 'a red fox', seed: 3, steps: 2, sampler: 'euler' } });
     expect(started.ok, JSON.stringify(started)).toBe(true);
     const jobId = (started as { result: { jobId: string } }).result.jobId;
-    const done = await until('the job to finish', async () => {
+    const done = await waitFor('the job to finish', async () => {
       const sent = await send<Array<[string, StudioEvent]>>('events');
       return sent.map(([, e]) => e).find((e) => 'jobId' in e && e.jobId === jobId && (e.type === 'job.completed' || e.type === 'job.failed'));
     });
@@ -163,7 +165,7 @@ describe('the desktop main process (bundled, fake Electron)', () => {
     const target = path.join(home, 'harbour.atelier');
     const saved = await call('projects.saveAs', { sessionId, path: target });
     expect(saved.ok, JSON.stringify(saved)).toBe(true);
-    await until('the menu to list the saved project', async () => {
+    await waitFor('the menu to list the saved project', async () => {
       const record = await send<{ menus: Array<{ recent: string[] }> }>('record');
       return record.menus.at(-1)!.recent.includes(target) ? true : undefined;
     });
@@ -171,7 +173,7 @@ describe('the desktop main process (bundled, fake Electron)', () => {
 
   it('closes the studio before quitting, and remembers the window', async () => {
     await send('quit');
-    await until('the app to quit', () => notices.find((n) => n.type === 'quit'));
+    await waitFor('the app to quit', () => notices.find((n) => n.type === 'quit'));
     expect(JSON.parse(fs.readFileSync(path.join(home, 'window-state.json'), 'utf8'))).toEqual({ x: 10, y: 20, width: 1300, height: 800, maximized: false, fullScreen: false });
   });
 });

@@ -6,6 +6,7 @@ import type { PipelineProgress } from '../../app/engine/pipeline/types.js';
 import { forkTransportFactory } from '../../app/engine/worker/fork.js';
 import { WORKER_ENGINE_MODULE_ENV } from '../../app/engine/worker/main.js';
 import { WORKER_TEST_HOOKS_ENV } from '../../app/engine/worker/protocol.js';
+import { until } from '../helpers/until.js';
 
 // The worker as a real child process (forked, advanced serialization), driving a stand-in
 // engine whose steps take a known time. The real engine on the tiny ONNX fixtures is driven by
@@ -120,7 +121,7 @@ describe('engine worker', () => {
     });
     clients.push(engine);
     await engine.generate(request({ steps: 1 }), {});
-    for (let i = 0; i < 200 && engine.workersStarted === 1 && engine.hasWorker; i++) await new Promise((r) => setTimeout(r, 25));
+    await until(() => !engine.hasWorker || engine.workersStarted !== 1, 'the idle worker to stop');
     expect(engine.hasWorker).toBe(false);
     expect((await engine.generate(request({ steps: 1 }), {})).candidates).toHaveLength(1);
     expect(engine.workersStarted).toBe(2);

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GenerationRequest, type StudioEvent } from '../../app/contract/index.js';
 import { createStudio } from '../../app/service/index.js';
 import { tempHome } from '../helpers/home.js';
+import { until } from '../helpers/until.js';
 
 // One generation path (issue 11): the same request made in the studio (StudioService.call, as
 // the web and desktop doors do) and with `atelier generate` (a child process, as a user runs
@@ -80,14 +81,7 @@ describe('one generation path', () => {
       const unsubscribe = studio.subscribe((e) => events.push(e));
       const request = GenerationRequest.parse({ model: MODEL, prompt: args.prompt, negativePrompt: args.negative, seed: args.seed, steps: args.steps, batch: args.batch, device: 'cpu', controls: [] });
       const { jobId } = await studio.call('generate', { request });
-      const end = await new Promise<StudioEvent>((resolve) => {
-        const check = () => {
-          const found = events.find((e) => 'jobId' in e && e.jobId === jobId && (e.type === 'job.completed' || e.type === 'job.failed'));
-          if (found) resolve(found);
-          else setTimeout(check, 20);
-        };
-        check();
-      });
+      const end = await until(() => events.find((e) => 'jobId' in e && e.jobId === jobId && (e.type === 'job.completed' || e.type === 'job.failed')), { timeout: 100_000, what: "the studio's job to finish" });
       unsubscribe();
       if (end.type !== 'job.completed') throw new Error(`the studio's job failed: ${JSON.stringify(end)}`);
       studioPngs = end.candidates.map((c) => fs.readFileSync(studio.mediaFile('image', c.sha256)!));

@@ -8,6 +8,7 @@ import { createStudio, type StudioService } from '../../app/service/index.js';
 import { realPng } from '../fixtures/projects/real-png.js';
 import { buildSampleProject } from '../fixtures/projects/sample-document.js';
 import { tempHome } from '../helpers/home.js';
+import { until } from '../helpers/until.js';
 
 const { document: sample, assets } = buildSampleProject(realPng);
 
@@ -31,7 +32,7 @@ describe('project sessions', () => {
     const opened = await studio.call('projects.new', { name: 'Auto', width: 64, height: 64 });
     await studio.call('projects.update', { sessionId: opened.sessionId, document: { ...sample, id: opened.snapshot.document.id }, assets });
     const recoveryFile = path.join(home.home, 'recovery', `${opened.sessionId}.atelier`);
-    for (let i = 0; i < 100 && !events.some((e) => e.type === 'project.autosaved' && e.sessionId === opened.sessionId); i++) await new Promise((r) => setTimeout(r, 50));
+    await until(() => events.some((e) => e.type === 'project.autosaved' && e.sessionId === opened.sessionId), 'the project to be autosaved');
     expect(events.find((e) => e.type === 'project.autosaved')).toMatchObject({ sessionId: opened.sessionId });
     expect(fs.existsSync(recoveryFile)).toBe(true);
     // Its own live session is not offered as a recovery.

@@ -4,6 +4,7 @@ import type { StudioEvent } from '../../app/contract/index.js';
 import { createImage, decodeImage, encodePng } from '../../app/engine/image.js';
 import { type StudioService, createStudio } from '../../app/service/index.js';
 import { tempHome } from '../helpers/home.js';
+import { until } from '../helpers/until.js';
 
 // The whole studio as the doors build it (createStudio), with the real engine worker running
 // the tiny ONNX fixtures on the CPU: generate → events → completed → recorded in the library.
@@ -25,12 +26,10 @@ afterAll(async () => {
 });
 
 async function finished(jobId: string): Promise<StudioEvent[]> {
-  for (let i = 0; i < 2400; i++) {
-    const mine = events.filter((e) => 'jobId' in e && e.jobId === jobId);
-    if (mine.some((e) => e.type === 'job.completed' || e.type === 'job.failed')) return mine;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`job ${jobId} did not finish`);
+  const mine = () => events.filter((e) => 'jobId' in e && e.jobId === jobId);
+  // Under the test's own 120 s, so that a job that never ends says so.
+  await until(() => mine().some((e) => e.type === 'job.completed' || e.type === 'job.failed'), { timeout: 100_000, what: `job ${jobId} to finish` });
+  return mine();
 }
 
 describe.skipIf(!hasPipeline)('generation with the real engine', () => {

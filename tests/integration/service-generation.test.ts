@@ -14,6 +14,7 @@ import { StudioService } from '../../app/service/index.js';
 import { type GenerationArea, createGenerationArea } from '../../app/service/generation-handlers.js';
 import { type WebServer, startWebServer } from '../../main/web/server.js';
 import { tempHome } from '../helpers/home.js';
+import { until } from '../helpers/until.js';
 
 // The generation service end to end, in-process: StudioService.call → queue → a forked
 // engine worker (running a stand-in engine with short, known steps) → events → library.
@@ -52,12 +53,11 @@ function jobEvents(jobId: string): JobEvent[] {
   return events.filter((e): e is JobEvent => 'jobId' in e && e.jobId === jobId);
 }
 async function finished(jobId: string): Promise<JobEvent[]> {
-  for (let i = 0; i < 600; i++) {
-    const mine = jobEvents(jobId);
-    if (mine.some((e) => e.type === 'job.completed' || e.type === 'job.failed')) return mine;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`job ${jobId} did not finish: ${JSON.stringify(jobEvents(jobId).map((e) => e.type))}`);
+  const done = () => jobEvents(jobId).some((e) => e.type === 'job.completed' || e.type === 'job.failed');
+  await until(done, { timeout: 60_000, what: `job ${jobId} to finish` }).catch((error: unknown) => {
+    throw new Error(`job ${jobId} did not finish: ${JSON.stringify(jobEvents(jobId).map((e) => e.type))}`, { cause: error });
+  });
+  return jobEvents(jobId);
 }
 
 async function failure(p: Promise<unknown>): Promise<ApiError> {
@@ -207,7 +207,7 @@ describe('generate', () => {
     expect(jobEvents(queued)[0]).toMatchObject({ type: 'job.queued', position: 1 });
     expect(await service.call('jobs.cancel', { jobId: queued })).toEqual({ cancelled: true });
     expect(jobEvents(queued).at(-1)).toMatchObject({ type: 'job.failed', cancelled: true, error: { code: 'cancelled' } });
-    for (let i = 0; i < 200 && !jobEvents(running).some((e) => e.type === 'job.progress'); i++) await new Promise((r) => setTimeout(r, 25));
+    await until(() => jobEvents(running).some((e) => e.type === 'job.progress'), 'the long job to make progress');
     expect(await service.call('jobs.cancel', { jobId: running })).toEqual({ cancelled: true });
     const stopped = await finished(running);
     expect(stopped.at(-1)).toMatchObject({ type: 'job.failed', cancelled: true });
@@ -215,7 +215,7 @@ describe('generate', () => {
     // A run that started and was stopped is recorded (and announced); a job cancelled while queued never ran.
     const cancelledRun = () => library.search({ text: 'long' }).items.find((g) => g.status === 'cancelled');
     const announced = () => events.some((e) => e.type === 'library.changed' && e.generationIds.includes(cancelledRun()?.id ?? '-'));
-    for (let i = 0; i < 200 && !announced(); i++) await new Promise((r) => setTimeout(r, 10));
+    await until(announced, 'the cancelled run to be announced as recorded');
     expect(events).toContainEqual({ type: 'library.changed', change: 'recorded', generationIds: [cancelledRun()!.id] });
     expect((await finished(after)).at(-1)?.type).toBe('job.completed');
     expect(await service.call('jobs.cancel', { jobId: after })).toEqual({ cancelled: false });

@@ -3,6 +3,7 @@ import { ApiError, GenerationRequest, type ModelInfo } from '../../app/contract/
 import { createImage } from '../../app/engine/image.js';
 import { fitInputs, generationSize, pasteGenerated } from '../../app/service/generation-images.js';
 import { DEFAULT_MAX_WAITING, type Job, JobQueue } from '../../app/service/jobs.js';
+import { until } from '../helpers/until.js';
 
 const request = (over: Record<string, unknown> = {}) => GenerationRequest.parse({ model: 'm', prompt: 'p', seed: 1, ...over });
 const info = { sizeMultiple: 8, defaultWidth: 512, defaultHeight: 512 } as ModelInfo;
@@ -32,13 +33,11 @@ describe('job queue', () => {
     queue.enqueue(request(), 'b');
     queue.enqueue(request(), 'c');
     expect(positions).toEqual([0, 1, 2]);
-    await new Promise((r) => setTimeout(r, 0));
+    await until(() => gates.has('a'), 'job a to start');
     expect(queue.list().map((j) => j.state)).toEqual(['running', 'queued', 'queued']);
     gates.get('a')!.resolve();
-    await new Promise((r) => setTimeout(r, 0));
-    gates.get('b')!.resolve();
-    await new Promise((r) => setTimeout(r, 0));
-    gates.get('c')!.resolve();
+    (await until(() => gates.get('b'), 'job b to start')).resolve();
+    (await until(() => gates.get('c'), 'job c to start')).resolve();
     await queue.idle();
     expect(order).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
     expect(queue.list().map((j) => j.state)).toEqual(['completed', 'completed', 'completed']);
@@ -55,7 +54,7 @@ describe('job queue', () => {
     });
     const a = queue.enqueue(request(), 'a');
     const b = queue.enqueue(request(), 'b');
-    await new Promise((r) => setTimeout(r, 0));
+    await until(() => ran.includes('a'), 'job a to run');
     expect(queue.cancel(b.id)).toBe(true);
     expect(queue.cancel(b.id)).toBe(false);
     expect(queue.cancel(a.id)).toBe(true);
@@ -69,8 +68,8 @@ describe('job queue', () => {
   it('refuses a job past its bound with a typed busy error, and takes one again once room is made', async () => {
     const gate = deferred();
     const queue = new JobQueue<number>({ run: () => gate.promise, maxWaiting: 2 });
-    queue.enqueue(request(), 0);
-    await new Promise((r) => setTimeout(r, 0)); // job 0 is running: two may wait behind it
+    const first = queue.enqueue(request(), 0);
+    await until(() => queue.get(first.id)?.state === 'running', 'job 0 to run'); // two may wait behind it
     const waiting = [queue.enqueue(request(), 1), queue.enqueue(request(), 2)];
     let refused: unknown;
     try {
@@ -90,8 +89,8 @@ describe('job queue', () => {
 
   it('has a default bound, and takes nothing once stopped', async () => {
     const queue = new JobQueue<number>({ run: () => new Promise(() => undefined) });
-    queue.enqueue(request(), 0);
-    await new Promise((r) => setTimeout(r, 0)); // job 0 runs; the bound counts those behind it
+    const first = queue.enqueue(request(), 0);
+    await until(() => queue.get(first.id)?.state === 'running', 'job 0 to run'); // the bound counts those behind it
     for (let i = 1; i <= DEFAULT_MAX_WAITING; i++) queue.enqueue(request(), i);
     expect(() => queue.enqueue(request(), -1)).toThrow(expect.objectContaining({ code: 'busy' }) as Error);
     const stopped = new JobQueue<number>({ run: async () => undefined });

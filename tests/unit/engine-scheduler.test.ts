@@ -188,15 +188,10 @@ describe('parseSchedulerConfig', () => {
     expect(c.useKarrasSigmas).toBe(true);
   });
   it('refuses what it cannot honour with invalid_model errors that name the key', () => {
+    // toThrow fails when nothing is thrown; no assertion sits inside a catch.
     const refuse = (json: unknown, key: string) => {
-      try {
-        parseSchedulerConfig(json);
-        expect.fail('accepted');
-      } catch (e) {
-        expect(e).toBeInstanceOf(ApiError);
-        expect((e as ApiError).code).toBe('invalid_model');
-        expect((e as ApiError).message).toContain(key);
-      }
+      expect(() => parseSchedulerConfig(json)).toThrow(ApiError);
+      expect(() => parseSchedulerConfig(json)).toThrow(expect.objectContaining({ code: 'invalid_model', message: expect.stringContaining(key) as string }) as Error);
     };
     refuse({ ...sd15, prediction_type: 'flow' }, 'prediction_type');
     refuse({ ...sd15, beta_schedule: 'exp' }, 'beta_schedule');

@@ -135,9 +135,10 @@ describe('built graphs in the existing pipelines', () => {
       }
     }
     expect(spread).toBeGreaterThan(20); // a real image, not a flat field
-    // ONNX Runtime and PyTorch differ only in float32 rounding: within 1 level of 255
-    // (measured 2026-11-30: 2 of 12288 channel values 1 level off)
-    expect(max).toBeLessThanOrEqual(1);
+    // ONNX Runtime and PyTorch differ only in float32 rounding (measured 2026-11-30: 2 of 12288
+    // channel values 1 level off); 2 levels allowed, as for the engine's own reference, since a
+    // value near a rounding boundary may fall either way on another CPU
+    expect(max).toBeLessThanOrEqual(2);
     expect(sum / (ref.width * ref.height * 3)).toBeLessThan(0.05);
   });
 

@@ -7,7 +7,8 @@ import { orderResiduals } from './unet-layout.js';
 
 // A ControlNet is its own folder (model.onnx at its root, or in controlnet/): sample, timestep,
 // text hidden states and controlnet_cond in, one residual per UNet down block plus the mid
-// block out. conditioning_scale is fed only when the graph has it.
+// block out. conditioning_scale is fed only when the graph has it; SDXL ControlNets take
+// text_embeds and time_ids as the SDXL UNet does.
 
 /** Reads a ControlNet folder (model.onnx at its root, or in controlnet/). */
 export async function readControlNetLayout(dirIn: string, read: GraphReader): Promise<ControlNetLayout> {
@@ -25,6 +26,9 @@ export async function readControlNetLayout(dirIn: string, read: GraphReader): Pr
   const hidden = needed(find(ins, ['encoder_hidden_states']), part, 'encoder_hidden_states input');
   const cond = needed(find(ins, ['controlnet_cond']), part, 'controlnet_cond input (not a ControlNet?)');
   const scale = find(ins, ['conditioning_scale']);
+  const textEmbeds = find(ins, ['text_embeds']);
+  const timeIds = find(ins, ['time_ids']);
+  if ((textEmbeds === undefined) !== (timeIds === undefined)) throw new InvalidModelError(part, `${part} takes one of text_embeds and time_ids without the other`);
   const hiddenDim = needed(staticDim(hidden, 2), part, 'fixed encoder_hidden_states width');
   const { down, mid } = orderResiduals(outs.map((m) => m.name));
   if (down.length === 0 || mid === undefined) throw new InvalidModelError(part, `${part} has no residual outputs`);
@@ -42,6 +46,9 @@ export async function readControlNetLayout(dirIn: string, read: GraphReader): Pr
     condName: cond.name,
     condType: cond.type,
     ...(scale ? { scaleName: scale.name, scaleType: scale.type, scaleRank: scale.shape.length } : {}),
+    ...(textEmbeds && timeIds
+      ? { added: { textEmbedsName: textEmbeds.name, textEmbedsType: textEmbeds.type, textEmbedsDim: staticDim(textEmbeds, 1), timeIdsName: timeIds.name, timeIdsType: timeIds.type, timeIdsWidth: staticDim(timeIds, 1) } }
+      : {}),
     downOutputNames: down,
     midOutputName: mid,
   };

@@ -4,6 +4,7 @@ import type { ModelInfo } from '../../contract/index.js';
 import { findShippedControlNets } from './controlnet-layout.js';
 import { InvalidModelError } from './errors.js';
 import { type GraphIO, type GraphReader, num, readJson } from './graph-io.js';
+import { readSdxl } from './sdxl-layout.js';
 import { readTextEncoder } from './text-encoder-layout.js';
 import { readUnet } from './unet-layout.js';
 import { readVaeDecoder, readVaeEncoder, vaeScaling } from './vae-layout.js';
@@ -19,10 +20,29 @@ export { orderResiduals, residualPlan } from './unet-layout.js';
 
 export interface TextEncoderLayout {
   file: string;
+  /** text_encoder/model.onnx or text_encoder_2/model.onnx. */
+  part: string;
+  /** Its own tokenizer folder (tokenizer/ or tokenizer_2/: SDXL's pad differently). */
+  tokenizerDir: string;
   idsName: string;
   idsType: 'int32' | 'int64';
+  /** last_hidden_state (SD) or the penultimate hidden_states.N (SDXL). */
   hiddenName: string;
   dim: number;
+  /** SDXL text_encoder_2: the pooled, projected text_embeds output and its width. */
+  pooledName?: string;
+  pooledDim?: number;
+}
+
+/** SDXL's added conditioning inputs (diffusers addition_embed_type "text_time"). */
+export interface AddedCondLayout {
+  textEmbedsName: string;
+  textEmbedsType: string;
+  textEmbedsDim: number | undefined;
+  timeIdsName: string;
+  timeIdsType: string;
+  /** 6: original size, crop top-left, target size; 5: the refiner's, with the aesthetic score. */
+  timeIdsWidth: number | undefined;
 }
 
 export interface UnetLayout {
@@ -41,6 +61,7 @@ export interface UnetLayout {
   timestepCondName?: string;
   timestepCondType?: string;
   timestepCondDim?: number;
+  added?: AddedCondLayout;
   /** ControlNet residual inputs, down blocks in order, then the mid block. */
   downResidualNames: string[];
   midResidualName?: string;
@@ -86,8 +107,21 @@ export interface ControlNetLayout {
   scaleName?: string;
   scaleType?: string;
   scaleRank?: number;
+  /** SDXL ControlNets take text_embeds and time_ids too. */
+  added?: AddedCondLayout;
   downOutputNames: string[];
   midOutputName: string;
+}
+
+export interface SdxlLayout {
+  /** time_ids of 5 (refiner: with the aesthetic score) or 6 (base) values per item. */
+  timeIdsWidth: 5 | 6;
+  /** Width of the pooled text_embeds the UNet takes. */
+  pooledDim: number;
+  /** model_index.json force_zeros_for_empty_prompt (diffusers' default true): no negative prompt → zero embeddings. */
+  forceZerosForEmptyPrompt: boolean;
+  /** vae config force_upcast: a float16 VAE decoder that overflows is run in float32. */
+  forceUpcast: boolean;
 }
 
 export interface PreviewFactors {
@@ -99,13 +133,17 @@ export interface PreviewFactors {
 export interface ModelLayout {
   dir: string;
   info: ModelInfo;
-  textEncoder: TextEncoderLayout;
+  /** One (SD 1.x/2.x, the SDXL refiner's text_encoder_2) or two (SDXL: CLIP-L, then bigG). */
+  textEncoders: TextEncoderLayout[];
+  /** The UNet's text width: the encoders' hidden widths added up (SDXL concatenates them). */
+  textDim: number;
+  /** SDXL: how the added conditioning is made (docs/model-formats.md). */
+  sdxl?: SdxlLayout;
   unet: UnetLayout;
   /** A second UNet that takes ControlNet residuals, when unet/ does not. */
   controlUnet?: UnetLayout;
   vaeEncoder?: VaeEncoderLayout;
   vaeDecoder: VaeDecoderLayout;
-  tokenizerDir: string;
   schedulerConfig: unknown;
   scalingFactor: number;
   vaeScaleFactor: number;
@@ -135,26 +173,60 @@ function readPreview(dir: string): PreviewFactors | undefined {
   return { factors, bias };
 }
 
-const REQUIRED_FILES = ['text_encoder/model.onnx', 'unet/model.onnx', 'vae_decoder/model.onnx', 'tokenizer/vocab.json', 'tokenizer/merges.txt', 'scheduler/scheduler_config.json'];
+const REQUIRED_FILES = ['unet/model.onnx', 'vae_decoder/model.onnx', 'scheduler/scheduler_config.json'];
+const TOKENIZER_FILES = ['vocab.json', 'merges.txt'];
+
+/**
+ * SDXL's aspect buckets (the sizes SDXL base was trained at, about one megapixel each, as
+ * Fooocus and Krita AI offer them), scaled to the model's default size and its size multiple.
+ */
+const SDXL_BUCKETS: Array<[number, number]> = [[1024, 1024], [1152, 896], [896, 1152], [1216, 832], [832, 1216], [1344, 768], [768, 1344], [1536, 640], [640, 1536]];
+
+export function sdxlSizePresets(defaultSize: number, multiple: number): Array<{ width: number; height: number }> {
+  const scale = defaultSize / 1024;
+  const fit = (v: number): number => Math.max(multiple, Math.round((v * scale) / multiple) * multiple);
+  const seen = new Set<string>();
+  const out: Array<{ width: number; height: number }> = [];
+  for (const [w, h] of SDXL_BUCKETS) {
+    const size = { width: fit(w), height: fit(h) };
+    const key = `${size.width}x${size.height}`;
+    if (!seen.has(key)) out.push(size);
+    seen.add(key);
+  }
+  return out;
+}
 
 /** Reads a model folder into a layout, checking every part against the others. */
 export async function readModelLayout(dirIn: string, read: GraphReader): Promise<ModelLayout> {
   const dir = path.resolve(dirIn);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new InvalidModelError('.', `model folder ${dirIn} does not exist`);
   const notes: string[] = [];
-  if (!readJson(dir, 'model_index.json', false)) notes.push('no model_index.json: reading the parts by their folder names');
-  for (const part of REQUIRED_FILES) {
+  const index = readJson(dir, 'model_index.json', false);
+  if (!index) notes.push('no model_index.json: reading the parts by their folder names');
+  // SDXL: a second text encoder (the refiner has only that one), or a pipeline class that says so.
+  const className = typeof index?._class_name === 'string' ? index._class_name : '';
+  const hasFirst = fs.existsSync(path.join(dir, 'text_encoder/model.onnx'));
+  const xl = fs.existsSync(path.join(dir, 'text_encoder_2/model.onnx')) || /XL/.test(className);
+  const folders = [...(hasFirst || !xl ? ['text_encoder'] : []), ...(xl ? ['text_encoder_2'] : [])] as Array<'text_encoder' | 'text_encoder_2'>;
+  const required = [...REQUIRED_FILES];
+  for (const f of folders) {
+    const tok = f === 'text_encoder' ? 'tokenizer' : 'tokenizer_2';
+    required.push(`${f}/model.onnx`, ...TOKENIZER_FILES.map((t) => `${tok}/${t}`));
+  }
+  for (const part of required) {
     if (!fs.existsSync(path.join(dir, part))) throw new InvalidModelError(part, `${part} is missing`);
   }
   const schedulerConfig = readJson(dir, 'scheduler/scheduler_config.json', true)!;
   const unetConfig = readJson(dir, 'unet/config.json', false);
   const vaeConfig = readJson(dir, 'vae_decoder/config.json', false) ?? readJson(dir, 'vae_encoder/config.json', false);
 
-  const text = await readTextEncoder(dir, read, readJson(dir, 'text_encoder/config.json', false));
-  const textDim = text.layout.dim;
+  const texts = [];
+  for (const folder of folders) texts.push(await readTextEncoder(dir, read, readJson(dir, `${folder}/config.json`, false), { folder, sdxl: xl }));
+  const textDim = texts.reduce((sum, t) => sum + t.layout.dim, 0);
   const unetPart = await readUnet(dir, read, unetConfig, textDim, notes);
   const { unet, sdxl } = unetPart;
   const controlUnet = unetPart.control?.unet;
+  const sdxlLayout = xl || sdxl ? readSdxl(dir, index, vaeConfig, texts.map((t) => t.layout), unet, controlUnet, sdxl) : undefined;
   const encoder = await readVaeEncoder(dir, read, notes);
   const decoder = await readVaeDecoder(dir, read);
 
@@ -164,7 +236,7 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
   const sizeMultiple = vaeScaleFactor * 2 ** (unetBlocks - 1);
   const sampleSize = num(unetConfig, 'sample_size') ?? 64;
 
-  for (const rel of ['text_encoder', 'unet', 'vae_encoder', 'vae_decoder', 'controlnet']) {
+  for (const rel of ['text_encoder', 'text_encoder_2', 'unet', 'vae_encoder', 'vae_decoder', 'controlnet']) {
     for (const ext of ['model.onnx_data', 'weights.pb']) {
       if (fs.existsSync(path.join(dir, rel, ext))) notes.push(`external weights: ${rel}/${ext}`);
     }
@@ -176,8 +248,10 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
   }
   const schedulerClass = typeof schedulerConfig._class_name === 'string' ? schedulerConfig._class_name : '';
   const lcm = unet.timestepCondName !== undefined || schedulerClass === 'LCMScheduler';
-  const family = sdxl ? 'sdxl' : textDim === 768 ? 'sd1' : textDim === 1024 ? 'sd2' : 'unknown';
-  if (sdxl) notes.push('SDXL (text_embeds/time_ids inputs): detected but not supported by this engine yet');
+  const family = sdxlLayout ? 'sdxl' : textDim === 768 ? 'sd1' : textDim === 1024 ? 'sd2' : 'unknown';
+  if (sdxlLayout) {
+    notes.push(`SDXL: ${folders.join(' + ')} (penultimate hidden states${folders.length > 1 ? ', concatenated' : ''}), pooled text_embeds ${sdxlLayout.pooledDim} wide, time_ids ${sdxlLayout.timeIdsWidth === 5 ? 'with the aesthetic score (refiner)' : '(original size, crop, target size)'}`);
+  }
   const preview = readPreview(dir);
   if (preview) notes.push('latent preview colours from preview.json');
 
@@ -185,7 +259,7 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
   const add = (name: string, file: string, io: GraphIO): void => {
     components[name] = { path: path.relative(dir, file), inputs: io.inputs.map((m) => m.name), outputs: io.outputs.map((m) => m.name) };
   };
-  add('text_encoder', text.layout.file, text.io);
+  for (const t of texts) add(path.dirname(t.layout.part), t.layout.file, t.io);
   add('unet', unet.file, unetPart.io);
   if (unetPart.control) add('controlnet_unet', unetPart.control.unet.file, unetPart.control.io);
   if (encoder) add('vae_encoder', encoder.layout.file, encoder.io);
@@ -206,6 +280,7 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
     defaultWidth: sampleSize * vaeScaleFactor,
     defaultHeight: sampleSize * vaeScaleFactor,
     sizeMultiple,
+    ...(sdxlLayout ? { sizePresets: sdxlSizePresets(sampleSize * vaeScaleFactor, sizeMultiple) } : {}),
     dtype: unet.sampleType === 'float16' ? 'float16' : 'float32',
     components,
     controlnets,
@@ -214,12 +289,13 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
   return {
     dir,
     info,
-    textEncoder: text.layout,
+    textEncoders: texts.map((t) => t.layout),
+    textDim,
+    ...(sdxlLayout ? { sdxl: sdxlLayout } : {}),
     unet,
     ...(controlUnet ? { controlUnet } : {}),
     ...(encoder ? { vaeEncoder: encoder.layout } : {}),
     vaeDecoder: decoder.layout,
-    tokenizerDir: path.join(dir, 'tokenizer'),
     schedulerConfig,
     scalingFactor,
     vaeScaleFactor,

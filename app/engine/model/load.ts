@@ -21,11 +21,28 @@ export class EngineModel implements LoadedModel {
   private readonly sessions = new Map<string, Promise<Session>>();
   private readonly controlnets = new Map<string, Promise<LoadedControlNet>>();
   private released = false;
+  /**
+   * Graphs opened for one phase of a run and closed after it (SDXL: the text encoders after
+   * encoding, the VAE only to encode or decode), so that their weights and ONNX Runtime's
+   * arena are not held while the UNet runs. The price is opening them again on every run.
+   */
+  readonly transient: ReadonlySet<string>;
 
-  constructor(layout: ModelLayout, device: string, opened: Map<string, Session>) {
+  constructor(layout: ModelLayout, device: string, opened: Map<string, Session>, transient: ReadonlySet<string> = new Set()) {
     this.layout = layout;
     this.device = device;
+    this.transient = transient;
     for (const [file, session] of opened) this.sessions.set(file, Promise.resolve(session));
+  }
+
+  /** A phase is done with a graph: a transient one is closed (reopened when next needed). */
+  async done(file: string): Promise<void> {
+    if (!this.transient.has(file)) return;
+    const s = this.sessions.get(file);
+    if (!s) return;
+    this.sessions.delete(file);
+    // As in release(): a session that failed to open or to free holds nothing to free now.
+    await s.then((x) => x.release()).catch(() => undefined);
   }
 
   get info(): ModelInfo {
@@ -81,8 +98,11 @@ async function openControlNet(dir: string, device: string, model: ModelLayout): 
     const unet = model.unet.downResidualNames.length > 0 ? model.unet : model.controlUnet;
     const name = path.basename(dir);
     if (!unet) throw new InvalidModelError('unet/model.onnx', `model ${path.basename(model.dir)} has no UNet that accepts ControlNet residuals (ControlNet ${name} cannot be used with it)`);
-    if (layout.hiddenDim !== model.textEncoder.dim) {
-      throw new InvalidModelError(name, `ControlNet ${name} expects text width ${layout.hiddenDim} but the model's text encoder gives ${model.textEncoder.dim} (SD1 and SD2 ControlNets are not interchangeable)`);
+    if (layout.hiddenDim !== model.textDim) {
+      throw new InvalidModelError(name, `ControlNet ${name} expects text width ${layout.hiddenDim} but the model's text encoder gives ${model.textDim} (SD1, SD2 and SDXL ControlNets are not interchangeable)`);
+    }
+    if ((layout.added !== undefined) !== (model.sdxl !== undefined)) {
+      throw new InvalidModelError(name, `ControlNet ${name} is ${layout.added ? '' : 'not '}an SDXL ControlNet (text_embeds/time_ids inputs) but the model is ${model.sdxl ? '' : 'not '}SDXL`);
     }
     if (layout.downOutputNames.length !== unet.downResidualNames.length) {
       throw new InvalidModelError(name, `ControlNet ${name} gives ${layout.downOutputNames.length} down-block residuals but ${unet.part} takes ${unet.downResidualNames.length}`);
@@ -116,7 +136,9 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   }
   // Graphs opened only to look at them (subfolders searched for a ControlNet-ready UNet that
   // turned out not to be one) are closed again.
-  const keep = new Set([layout.textEncoder.file, layout.unet.file, layout.controlUnet?.file, layout.vaeEncoder?.file, layout.vaeDecoder.file]);
+  // SDXL's text encoders and VAE are opened for their phase of each run only (docs/engine.md, "Memory").
+  const transient = new Set(layout.sdxl ? [...layout.textEncoders.map((t) => t.file), layout.vaeEncoder?.file, layout.vaeDecoder.file].filter((f): f is string => f !== undefined) : []);
+  const keep = new Set([...layout.textEncoders.map((t) => t.file), layout.unet.file, layout.controlUnet?.file, layout.vaeEncoder?.file, layout.vaeDecoder.file].filter((f) => f !== undefined && !transient.has(f)));
   for (const [file, session] of opened) {
     if (keep.has(file)) continue;
     opened.delete(file);
@@ -126,7 +148,7 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   // Providers that cannot exist on this platform are not worth a word; the others are.
   const worth = fallbacks.filter((f) => !/only$|^coreml|^dml/.test(f));
   layout.info.notes.push(worth.length > 0 && used === 'cpu' ? `device: cpu (${worth.join('; ')})` : `device: ${used}`);
-  const model = new EngineModel(layout, used, opened);
+  const model = new EngineModel(layout, used, opened, transient);
   try {
     for (const cn of opts.controlnets ?? []) await model.controlnet(cn);
   } catch (error) {

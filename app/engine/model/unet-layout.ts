@@ -41,6 +41,11 @@ function readUnetGraph(io: GraphIO, file: string, part: string, config: JsonObje
   const timestep = needed(find(inputs, ['timestep', 'timesteps']), part, 'timestep input');
   const hidden = needed(find(inputs, ['encoder_hidden_states']), part, 'encoder_hidden_states input');
   const cond = find(inputs, ['timestep_cond']);
+  const textEmbeds = find(inputs, ['text_embeds']);
+  const timeIds = find(inputs, ['time_ids']);
+  if ((textEmbeds === undefined) !== (timeIds === undefined)) {
+    throw new InvalidModelError(part, `${part} takes ${textEmbeds ? 'text_embeds' : 'time_ids'} without ${textEmbeds ? 'time_ids' : 'text_embeds'}; SDXL's added conditioning needs both`);
+  }
   const out = needed(find(outputs, ['out_sample']) ?? outputs[0], part, 'output');
   const inChannels = needed(staticDim(sample, 1), part, `fixed channel count in its ${sample.name} input`);
   const hiddenDim = needed(staticDim(hidden, 2), part, `fixed width in its ${hidden.name} input`);
@@ -64,6 +69,9 @@ function readUnetGraph(io: GraphIO, file: string, part: string, config: JsonObje
     hiddenType: hidden.type,
     hiddenDim,
     ...(cond ? { timestepCondName: cond.name, timestepCondType: cond.type, timestepCondDim: staticDim(cond, 1) ?? 256 } : {}),
+    ...(textEmbeds && timeIds
+      ? { added: { textEmbedsName: textEmbeds.name, textEmbedsType: textEmbeds.type, textEmbedsDim: staticDim(textEmbeds, 1), timeIdsName: timeIds.name, timeIdsType: timeIds.type, timeIdsWidth: staticDim(timeIds, 1) } }
+      : {}),
     downResidualNames: down,
     ...(mid !== undefined ? { midResidualName: mid } : {}),
     residualChannels: residuals.map((n) => staticDim(byName.get(n)!, 1)),
@@ -137,7 +145,7 @@ async function findControlUnet(dir: string, read: GraphReader): Promise<{ unet: 
 export interface UnetPart {
   unet: UnetLayout;
   io: GraphIO;
-  /** text_embeds/time_ids inputs: detected, refused later by the pipeline. */
+  /** text_embeds/time_ids inputs: SDXL's added conditioning. */
   sdxl: boolean;
   /** A second UNet that takes ControlNet residuals, when unet/ does not. */
   control?: { unet: UnetLayout; io: GraphIO };
@@ -158,7 +166,7 @@ export async function readUnet(dir: string, read: GraphReader, config: JsonObjec
   if (configCross !== undefined && configCross !== unet.hiddenDim) {
     throw new InvalidModelError('unet/config.json', `unet/config.json says cross_attention_dim ${configCross} but ${PART} takes ${unet.hiddenDim}`);
   }
-  if (!sdxl && unet.hiddenDim !== textDim) {
+  if (unet.hiddenDim !== textDim) {
     throw new InvalidModelError(PART, `text_encoder output dim ${textDim} does not match unet cross-attention dim ${unet.hiddenDim}`);
   }
   if (unet.inChannels !== 4 && unet.inChannels !== 9) {

@@ -11,6 +11,7 @@ import { createScheduler, guidanceScaleEmbedding, parseSchedulerConfig, startSte
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { throwIfAborted } from './errors.js';
 import { concatBatch, downsampleNearest, imageToSigned, imageToUnit, latentToPreview, signedToImage } from './tensor.js';
+import { addedCond, addedFeeds, type AddedCond } from './sdxl.js';
 import { encodePrompts, type PromptEmbedding } from './text.js';
 import type { EngineCandidate, LoadedModel, PipelineImages, PipelineResult, RgbaImage, RunOptions } from './types.js';
 
@@ -19,12 +20,13 @@ import type { EngineCandidate, LoadedModel, PipelineImages, PipelineResult, Rgba
 // other at batch 1 (×2 with classifier-free guidance), each with its own TorchCpuGenerator
 // seeded seed + k, so candidate k is exactly a single run with that seed.
 
-const tokenizers = new WeakMap<EngineModel, Promise<ClipTokenizer>>();
+const tokenizers = new WeakMap<EngineModel, Promise<ClipTokenizer[]>>();
 
-function tokenizerFor(model: EngineModel): Promise<ClipTokenizer> {
+/** One tokenizer per text encoder (SDXL's two pad differently). */
+function tokenizersFor(model: EngineModel): Promise<ClipTokenizer[]> {
   const cached = tokenizers.get(model);
   if (cached) return cached;
-  const t = ClipTokenizer.fromFolder(model.layout.tokenizerDir);
+  const t = Promise.all(model.layout.textEncoders.map((te) => ClipTokenizer.fromFolder(te.tokenizerDir)));
   tokenizers.set(model, t);
   return t;
 }
@@ -55,6 +57,8 @@ interface Plan {
   cond: PromptEmbedding;
   uncond?: PromptEmbedding;
   timestepCond?: Float32Array;
+  /** SDXL: pooled text_embeds and time_ids, batched as the hidden states. */
+  added?: AddedCond;
   controls: ActiveControl[];
   /** img2img / inpaint: the VAE encoder's output for the init image (unscaled). */
   initEncoding?: Float32Array;
@@ -83,7 +87,6 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
   const stepTimes: number[] = [];
   const { layout } = model;
   const info = layout.info;
-  if (info.family === 'sdxl') throw new ApiError('invalid_model', 'SDXL models are detected but not supported by this engine yet');
   const mode = modeOf(request);
   if (mode !== 'txt2img' && !images.init) bad(`${mode} needs an init image`);
   if (mode === 'inpaint' && !images.mask) bad('inpainting needs a mask image');
@@ -137,6 +140,7 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
     const image = mode === 'inpaint' && (init!.width !== width || init!.height !== height) ? await resizeImage(decoded, init!.width, init!.height, 'exact') : decoded;
     candidates.push({ index: k, seed: candidateSeeds(request, k).seed, image });
   }
+  await model.done(layout.vaeDecoder.file);
   summariseSteps(timings, stepTimes);
   timings.total = performance.now() - t0;
   return { candidates, device: model.device, timings };
@@ -201,9 +205,9 @@ async function preparePlan(
   const lcmCond = unet.timestepCondName !== undefined;
   // LCM models take the guidance scale as an embedding and run without the uncond batch.
   const useCfg = !lcmCond && request.cfg > 1;
-  const tokenizer = await tokenizerFor(model);
-  const { cond, uncond } = await encodePrompts(model, tokenizer, request.prompt, request.negativePrompt, useCfg, timings);
+  const { cond, uncond } = await encodePrompts(model, await tokenizersFor(model), request.prompt, request.negativePrompt, useCfg, timings);
   const plan: Plan = { model, request, width, height, latentWidth, latentHeight, unet, useCfg, cond, ...(uncond ? { uncond } : {}), controls, timings, stepTimes };
+  if (layout.sdxl) plan.added = addedCond(layout.sdxl, cond, uncond, width, height);
   if (lcmCond) plan.timestepCond = guidanceScaleEmbedding(request.cfg, unet.timestepCondDim ?? 256);
 
   if (work) {
@@ -219,6 +223,7 @@ async function preparePlan(
         plan.maskedImageLatents = latentMean(model, await vaeEncode(model, signed, width, height), latentWidth * latentHeight);
       }
     }
+    await vaeEncodeDone(model);
     timings.vaeEncode = performance.now() - t;
   }
   return plan;
@@ -229,6 +234,11 @@ async function vaeEncode(model: EngineModel, signed: Float32Array, width: number
   const session = await model.session(enc.file, 'vae_encoder/model.onnx');
   const out = await session.run({ [enc.inName]: floatTensor(signed, [1, 3, height, width], enc.inType) });
   return toFloat32(out[enc.outName]!);
+}
+
+/** The VAE encoder's work for this request is done (an SDXL model closes it until the next). */
+async function vaeEncodeDone(model: EngineModel): Promise<void> {
+  if (model.layout.vaeEncoder) await model.done(model.layout.vaeEncoder.file);
 }
 
 /** The mean of the latent distribution (or the encoder's sample), × scaling_factor. */
@@ -264,7 +274,7 @@ function timestepTensor(t: number, batch: number, layout: { timestepType: string
 }
 
 function hiddenBatch(plan: Plan): { data: Float32Array; dims: number[] } {
-  const dim = plan.model.layout.textEncoder.dim;
+  const dim = plan.model.layout.textDim;
   if (plan.useCfg) return { data: concatBatch([plan.uncond!.data, plan.cond.data]), dims: [2, plan.cond.sequence, dim] };
   return { data: plan.cond.data, dims: [1, plan.cond.sequence, dim] };
 }
@@ -289,6 +299,7 @@ async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t
       [L.timestepName]: timestepTensor(t, batch, L),
       [L.hiddenName]: floatTensor(hidden.data, hidden.dims, L.hiddenType),
       [L.condName]: floatTensor(batch === 1 ? c.cond : concatBatch(Array.from({ length: batch }, () => c.cond)), [batch, 3, plan.height, plan.width], L.condType),
+      ...addedFeeds(L.added, plan.added),
     };
     if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
     const out = await c.net.session.run(feeds);
@@ -349,6 +360,7 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
       [unet.sampleName]: floatTensor(sampleBatch, [batch, unet.inChannels, lh, lw], unet.sampleType),
       [unet.timestepName]: timestepTensor(t, batch, unet),
       [unet.hiddenName]: floatTensor(hidden.data, hidden.dims, unet.hiddenType),
+      ...addedFeeds(unet.added, plan.added),
     };
     if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(batch === 2 ? concatBatch([plan.timestepCond!, plan.timestepCond!]) : plan.timestepCond!, [batch, plan.timestepCond!.length], unet.timestepCondType!);
     if (unet.downResidualNames.length > 0) {

@@ -253,4 +253,51 @@ describe('the canvas drives generation (starter model)', () => {
     await ui.undo();
     await expect.poll(() => red({ x: 20, y: 128 })).toBe(true);
   }, 60_000);
+
+  it('extends the picture 128 px to the right: the canvas grows, the strip continues the edge, the old pixels stay exact', async () => {
+    await ui.press('v');
+    await ui.drag([{ x: 100, y: 100 }, { x: 164, y: 100 }, { x: 228, y: 100 }], { steps: 8 });
+    await expect.poll(() => ui.canvas.getAttribute('data-frame')).toBe('128,0,256,256');
+    await expect.poll(() => ui.page.getByTestId('mode-control').getAttribute('data-mode')).toBe('extend');
+    const before = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id') ?? ''));
+    await ui.page.getByTestId('generate').click();
+    await nextCandidates(before, 2);
+    const request = sent.at(-1)!;
+    const init = decode((request.init as { png: string }).png);
+    const inpaint = request.inpaint as { mask: { png: string }; blur: number };
+    const mask = decode(inpaint.mask.png);
+    const keep = Math.ceil(3 * inpaint.blur) + 1;
+    // Black (keep) over the canvas's part of the frame and the feather margin, white past it.
+    expect(mask.data[(128 * 256 + 64) * 4]).toBe(0);
+    expect(mask.data[(128 * 256 + 128 + keep - 1) * 4]).toBe(0);
+    expect(mask.data[(128 * 256 + 200) * 4]).toBe(255);
+    // The init's new strip is the picture's edge stretched out: blue, as the right half is.
+    const [ir, , ib] = mean(init, { x: 140, y: 16, width: 100, height: 224 });
+    expect(ib - ir).toBeGreaterThan(150);
+
+    const images = await candidateImages();
+    for (const out of images) {
+      // The old pixels come back exactly.
+      let differing = 0;
+      for (let y = 0; y < 256; y++) for (let x = 0; x < 128; x++) for (let c = 0; c < 3; c++) if (out.data[(y * 256 + x) * 4 + c] !== init.data[(y * 256 + x) * 4 + c]) differing++;
+      expect(differing).toBe(0);
+      // The new strip continues the edge it touches (the blue half), not the picture's red half.
+      const strip = mean(out, { x: 128 + keep, y: 16, width: 40, height: 224 });
+      const edge = mean(init, { x: 120, y: 16, width: 8, height: 224 });
+      const far = [220, 30, 30];
+      const dist = (a: number[], b: number[]) => Math.hypot(a[0]! - b[0]!, a[1]! - b[1]!, a[2]! - b[2]!);
+      console.log(`outpainted strip mean ${JSON.stringify(strip.map(Math.round))}: ${Math.round(dist(strip, edge))} from the edge, ${Math.round(dist(strip, far))} from the far side`);
+      expect(dist(strip, edge)).toBeLessThan(dist(strip, far));
+      expect(strip[2]).toBeGreaterThan(strip[0]);
+    }
+
+    await ui.candidates().first().getByTestId('accept').click();
+    await expect.poll(() => ui.canvas.getAttribute('data-canvas')).toBe('384x256');
+    // Accepting is one undo step: the canvas shrinks back.
+    await ui.undo();
+    await expect.poll(() => ui.canvas.getAttribute('data-canvas')).toBe('256x256');
+    await ui.redo();
+    await expect.poll(() => ui.canvas.getAttribute('data-canvas')).toBe('384x256');
+    await ui.page.screenshot({ path: '/tmp/shots/outpaint.png' });
+  }, 200_000);
 });

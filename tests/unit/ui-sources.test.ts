@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelEntry } from '../../app/contract/index.js';
 import { type Layer, type ProjectDocument, addLayer, createControlLayer, createDocument, createLayer } from '../../app/projects/document/index.js';
+import { canvasInFrame, frameOutside, growToInclude } from '../../renderer/src/canvas/outpaint.js';
 import { controlSourceLayers, controlWarning, controlnetTakes, frameHasPicture, hasMarks, pictureLayers, resolveMode } from '../../renderer/src/canvas/sources.js';
 
 // What a generation reads from the canvas, decided without pixels.
@@ -96,5 +97,43 @@ describe('what is generated from', () => {
     expect(resolveMode('sketch', { picture: true, mask: true })).toBe('sketch');
     expect(resolveMode('canvas', { picture: false, mask: false })).toBe('canvas');
     expect(resolveMode('inpaint', { picture: true, mask: false })).toBe('canvas');
+  });
+
+  it('extends when the frame reaches past the canvas over a picture', () => {
+    expect(resolveMode('auto', { picture: true, mask: false, outside: true })).toBe('extend');
+    expect(resolveMode('auto', { picture: false, mask: false, outside: true })).toBe('sketch');
+    expect(resolveMode('extend', { picture: true, mask: false, outside: false })).toBe('canvas');
+    expect(resolveMode('canvas', { picture: true, mask: false, outside: true })).toBe('canvas');
+  });
+});
+
+describe('outpainting geometry', () => {
+  const doc = docWith(
+    createLayer('sketch', { id: 'sk', strokes: [{ id: 's1', tool: 'brush', colour: '#000000', width: 4, points: [10, 20, 0.5] }] }),
+    createLayer('shapes', { id: 'sh', shapes: [{ type: 'line', id: 'h1', stroke: '#000000', strokeWidth: 4, fill: null, x1: 0, y1: 5, x2: 9, y2: 5 }] }),
+    createLayer('reference', { id: 'ref', image: { part: 'parts/r.png' }, ...raster, source: null }),
+  );
+
+  it('tells a frame past the canvas and where the canvas lies in it', () => {
+    expect(frameOutside(doc, { x: 0, y: 0, width: 256, height: 256 })).toBe(false);
+    expect(frameOutside(doc, { x: 128, y: 0, width: 256, height: 256 })).toBe(true);
+    expect(frameOutside(doc, { x: -1, y: 0, width: 64, height: 64 })).toBe(true);
+    expect(canvasInFrame(doc, { x: 128, y: -32, width: 256, height: 256 })).toEqual({ x: 0, y: 32, width: 128, height: 224 });
+  });
+
+  it('grows right and down in place, and left or up by shifting every layer', () => {
+    const right = growToInclude(doc, { x: 128, y: 0, width: 256, height: 256 });
+    expect(right.doc.canvas).toMatchObject({ width: 384, height: 256 });
+    expect([right.dx, right.dy]).toEqual([0, 0]);
+    expect(right.doc.layers).toBe(doc.layers);
+    const left = growToInclude(doc, { x: -64, y: -16, width: 256, height: 256 });
+    expect(left.doc.canvas).toMatchObject({ width: 320, height: 272 });
+    expect([left.dx, left.dy]).toEqual([64, 16]);
+    const [sk, sh, ref] = left.doc.layers;
+    expect(sk?.kind === 'sketch' && sk.strokes[0]?.points).toEqual([74, 36, 0.5]);
+    expect(sh?.kind === 'shapes' && sh.shapes[0]).toMatchObject({ x1: 64, y1: 21, x2: 73, y2: 21 });
+    expect(ref).toMatchObject({ x: 64, y: 16 });
+    // Inside the canvas: nothing changes.
+    expect(growToInclude(doc, { x: 0, y: 0, width: 100, height: 100 }).doc).toBe(doc);
   });
 });

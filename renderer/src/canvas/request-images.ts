@@ -1,6 +1,7 @@
 import type { GenerationRequestInput, ModelEntry } from '../../../app/contract/index.js';
 import type { Layer, MaskLayer, ProjectAssets, ProjectDocument } from '../../../app/projects/document/index.js';
-import { maskIsEmpty, renderFrame, sourceUrl } from './raster.js';
+import { canvasInFrame } from './outpaint.js';
+import { makeCanvas, maskIsEmpty, renderFrame, sourceUrl } from './raster.js';
 import { controlSourceLayers, controlWarning, controlnetFor, hasMarks, pictureLayers } from './sources.js';
 import type { Rect } from './viewport.js';
 
@@ -85,4 +86,53 @@ export async function renderMask(view: CanvasView): Promise<{ layer: MaskLayer; 
   if (!src || (await maskIsEmpty(src, mask))) return undefined;
   const png = await renderFrame(view.doc, view.assets, [{ ...mask, opacity: 1 }], view.frame, view.out, '#000000');
   return { layer: mask, png };
+}
+
+/**
+ * Outpainting's images at the frame: the init image is the canvas's picture with its edge
+ * pixels stretched over the part of the frame past the canvas (so the generation continues
+ * the colours at the edge), and the mask is white there and black over the canvas. The white
+ * starts `keep` pixels out from the edge: the engine feathers the mask by the settings' mask
+ * blur (a Gaussian), and this margin keeps that feather off the old pixels, which come back
+ * exactly as they were.
+ */
+export async function renderOutpaint(view: CanvasView, keep: number): Promise<{ init: string; mask: string }> {
+  const inside = canvasInFrame(view.doc, view.frame);
+  if (inside.width === 0 || inside.height === 0) throw new Error('The frame does not reach the canvas: move it over the picture to extend it');
+  const picture = await renderInit(view);
+  const img = new Image();
+  img.src = `data:image/png;base64,${picture}`;
+  await img.decode();
+  const { width, height } = view.out;
+  const sx = width / view.frame.width;
+  const sy = height / view.frame.height;
+  const r = { x: Math.round(inside.x * sx), y: Math.round(inside.y * sy), width: Math.round(inside.width * sx), height: Math.round(inside.height * sy) };
+  const { canvas, ctx } = makeCanvas(width, height);
+  ctx.imageSmoothingEnabled = false;
+  // Edges and corners stretched outward, then the picture itself.
+  const right = width - (r.x + r.width);
+  const bottom = height - (r.y + r.height);
+  const strips: Array<[number, number, number, number, number, number, number, number]> = [
+    [r.x, r.y, r.width, 1, r.x, 0, r.width, r.y],
+    [r.x, r.y + r.height - 1, r.width, 1, r.x, r.y + r.height, r.width, bottom],
+    [r.x, r.y, 1, r.height, 0, r.y, r.x, r.height],
+    [r.x + r.width - 1, r.y, 1, r.height, r.x + r.width, r.y, right, r.height],
+    [r.x, r.y, 1, 1, 0, 0, r.x, r.y],
+    [r.x + r.width - 1, r.y, 1, 1, r.x + r.width, 0, right, r.y],
+    [r.x, r.y + r.height - 1, 1, 1, 0, r.y + r.height, r.x, bottom],
+    [r.x + r.width - 1, r.y + r.height - 1, 1, 1, r.x + r.width, r.y + r.height, right, bottom],
+  ];
+  for (const [a, b, c, d, e, f, g, h] of strips) if (g > 0 && h > 0) ctx.drawImage(img, a, b, c, d, e, f, g, h);
+  ctx.drawImage(img, r.x, r.y, r.width, r.height, r.x, r.y, r.width, r.height);
+  const init = canvas.toDataURL('image/png').slice('data:image/png;base64,'.length);
+
+  const m = makeCanvas(width, height);
+  m.ctx.fillStyle = '#ffffff';
+  m.ctx.fillRect(0, 0, width, height);
+  m.ctx.fillStyle = '#000000';
+  // Black over the canvas and `keep` pixels beyond it on the sides the frame extends.
+  const grow = (edge: number) => (edge > 0 ? Math.min(keep, edge) : 0);
+  m.ctx.fillRect(r.x - grow(r.x), r.y - grow(r.y), r.width + grow(r.x) + grow(right), r.height + grow(r.y) + grow(bottom));
+  const mask = m.canvas.toDataURL('image/png').slice('data:image/png;base64,'.length);
+  return { init, mask };
 }

@@ -90,7 +90,7 @@ export function frameHasPicture(doc: ProjectDocument, frame: Rect): boolean {
 }
 
 /** What a press of Generate does with the canvas. */
-export type GenerationMode = 'sketch' | 'canvas' | 'inpaint';
+export type GenerationMode = 'sketch' | 'canvas' | 'inpaint' | 'extend';
 export type ModeChoice = 'auto' | GenerationMode;
 
 /** Short names for the mode control, and what each does (its tooltip). */
@@ -99,17 +99,21 @@ export const MODE_LABELS: Record<ModeChoice, { label: string; title: string }> =
   sketch: { label: 'From sketch', title: 'Text to image, guided by the control layers' },
   canvas: { label: 'From canvas', title: 'Image to image from what the frame shows, at the strength set' },
   inpaint: { label: 'Fill mask', title: 'Inpaint where the mask is painted' },
+  extend: { label: 'Extend', title: 'Outpaint: fill the part of the frame past the canvas, continuing its edges' },
 };
 
 /**
- * The automatic choice: a painted mask over a picture fills the mask; a picture in the frame
- * is refined from; an empty frame (marks only) is generated from the sketch. A choice that
- * cannot apply falls back to what can (inpainting without a picture or a mask, img2img from
+ * The automatic choice: a frame reaching past the canvas over a picture extends it; a painted
+ * mask over a picture fills the mask; a picture in the frame is refined from; an empty frame
+ * (marks only) is generated from the sketch. A choice that cannot apply falls back to what can
+ * (extending a frame inside the canvas, inpainting without a picture or a mask, img2img from
  * an empty frame).
  */
-export function resolveMode(choice: ModeChoice, facts: { picture: boolean; mask: boolean }): GenerationMode {
-  if (choice === 'inpaint') return facts.mask ? 'inpaint' : facts.picture ? 'canvas' : 'sketch';
+export function resolveMode(choice: ModeChoice, facts: { picture: boolean; mask: boolean; outside?: boolean }): GenerationMode {
+  if (choice === 'extend' && facts.outside && facts.picture) return 'extend';
+  if (choice === 'inpaint' || choice === 'extend') return facts.mask ? 'inpaint' : facts.picture ? 'canvas' : 'sketch';
   if (choice === 'canvas') return 'canvas';
   if (choice === 'sketch') return 'sketch';
+  if (facts.outside && facts.picture) return 'extend';
   return facts.mask && facts.picture ? 'inpaint' : facts.picture ? 'canvas' : 'sketch';
 }

@@ -1,13 +1,14 @@
 import { useEffect, useState } from 'react';
 import { type MaskLayer } from '../../../app/projects/document/index.js';
 import { generationMode, useGenerationMode } from '../canvas/mode.js';
+import { frameOutside } from '../canvas/outpaint.js';
 import { maskIsEmpty, sourceUrl } from '../canvas/raster.js';
 import { MODE_LABELS, type ModeChoice, frameHasPicture, resolveMode } from '../canvas/sources.js';
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { useDocument } from '../state/useDocument.js';
 
-const SHORT: Record<ReturnType<typeof resolveMode>, string> = { sketch: 'from sketch', canvas: 'from canvas', inpaint: 'fill mask' };
+const SHORT: Record<ReturnType<typeof resolveMode>, string> = { sketch: 'from sketch', canvas: 'from canvas', inpaint: 'fill mask', extend: 'extend' };
 
 /** Whether the topmost visible mask has anything painted (checked when its pixels change). */
 function useMaskPainted(session: DocumentSession): boolean {
@@ -45,7 +46,8 @@ export function ModeControl({ session }: { session: DocumentSession }) {
   const height = useUi((s) => s.settings.height);
   const strength = useUi((s) => s.settings.strength);
   const mask = useMaskPainted(session);
-  const resolved = resolveMode(choice, { picture: frameHasPicture(doc, { ...frame, width, height }), mask });
+  const box = { ...frame, width, height };
+  const resolved = resolveMode(choice, { picture: frameHasPicture(doc, box), mask, outside: frameOutside(doc, box) });
   return (
     <div className="mode-control" data-testid="mode-control" data-mode={resolved}>
       <label className="field">

@@ -15,7 +15,8 @@ import {
 } from './doc-ops.js';
 import { generationMode } from '../canvas/mode.js';
 import { toPngDataUrl } from '../canvas/raster.js';
-import { type CanvasView, renderControls, renderInit, renderMask } from '../canvas/request-images.js';
+import { frameOutside, growToInclude } from '../canvas/outpaint.js';
+import { type CanvasView, renderControls, renderInit, renderMask, renderOutpaint } from '../canvas/request-images.js';
 import { frameHasPicture, resolveMode } from '../canvas/sources.js';
 import { type DocumentSession } from './document.js';
 import { type GenerationInputs, type JobView, type StagedCandidate, type StudioController, errorMessage } from './studio.js';
@@ -58,8 +59,13 @@ export async function generateFromCanvas(studio: StudioController, session: Docu
     const view = canvasView(studio, session);
     const controls = await controlInputs(studio, session);
     const mask = await renderMask(view);
-    const mode = resolveMode(generationMode.get().choice, { picture: frameHasPicture(view.doc, view.frame), mask: mask !== undefined });
+    const mode = resolveMode(generationMode.get().choice, { picture: frameHasPicture(view.doc, view.frame), mask: mask !== undefined, outside: frameOutside(view.doc, view.frame) });
     if (mode === 'sketch') return await studio.generate({ controls, projectId: session.doc.id }, 'generate');
+    if (mode === 'extend') {
+      // The engine's mask feather reaches ceil(3σ) pixels: kept off the canvas's own pixels.
+      const { init, mask: outside } = await renderOutpaint(view, Math.ceil(3 * studio.state.settings.maskBlur) + 1);
+      return await studio.generate({ init: { png: init }, mask: { png: outside }, controls, projectId: session.doc.id }, 'generate');
+    }
     // Strength and the mask options come from the settings, through requestFromSettings.
     const init: ImageRef = { png: await renderInit(view) };
     const inputs: GenerationInputs = { init, controls, projectId: session.doc.id, ...(mode === 'inpaint' && mask ? { mask: { png: mask.png } } : {}) };
@@ -147,17 +153,24 @@ export function acceptCandidate(studio: StudioController, session: DocumentSessi
   try {
     const image = findCandidate(session.doc, candidate.id)?.candidate.image ?? { sha256: candidate.sha256 };
     const f = frameOf(studio);
+    // A frame past the canvas (an outpainting) grows the canvas to hold the result, in the
+    // same undo step; growing left or up shifts everything, the frame too (outpaint.ts).
+    const { dx, dy } = growToInclude(session.doc, f);
     const layer = createLayer('generated', {
       name: `Seed ${candidate.seed}`,
       image,
-      x: f.x,
-      y: f.y,
+      x: f.x + dx,
+      y: f.y + dy,
       width: f.width,
       height: f.height,
       generationId: candidate.generationId,
       candidateId: candidate.id,
     });
-    session.history.change((doc) => addLayer(doc, layer, topmostContentIndex(doc.layers)), 'Accept candidate');
+    session.history.change((doc) => {
+      const grown = growToInclude(doc, f).doc;
+      return addLayer(grown, layer, topmostContentIndex(grown.layers));
+    }, frameOutside(session.doc, f) ? 'Accept and extend the canvas' : 'Accept candidate');
+    if (dx !== 0 || dy !== 0) studio.store.set({ frame: { x: f.x + dx, y: f.y + dy } });
     session.history.select([layer.id]);
     // The layer is on the canvas already; marking it accepted in the history is a convenience that may fail quietly.
     void studio.api.call('library.rate', { candidateId: candidate.id, accepted: true }).catch(() => undefined);

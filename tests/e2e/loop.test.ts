@@ -49,6 +49,9 @@ describe('the artist loop', () => {
     await expect.poll(() => diff.textContent()).toMatch(/seed/);
     await ui.page.getByTestId('compare-slider-mode').click();
     expect(await ui.page.getByTestId('compare-view').locator('input[type=range]').count()).toBe(1);
+    // Compare sits over the studio; closed, the strip is in reach again.
+    await ui.page.getByTestId('compare-close').click();
+    await ui.page.getByTestId('compare-view').waitFor({ state: 'detached' });
   });
 
   it('accepts a candidate onto the canvas as a new layer', async () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { CandidateSummary } from '../../app/contract/index.js';
-import { type JobsState, reduceJobs } from '../../renderer/src/state/jobs.js';
+import { EARLIER_BATCHES, type JobsState, reduceJobs, stageBatch } from '../../renderer/src/state/jobs.js';
 
 // The renderer's job-event handling as a pure reducer: every transition and its effects.
 
-const empty: JobsState = { jobs: [], staging: [], compare: [] };
+const empty: JobsState = { jobs: [], staging: [], earlier: [], compare: [] };
 const request = { model: 'starter', prompt: 'a lake', seed: 10, batch: 2 };
 
 function candidate(index: number): CandidateSummary {
@@ -72,5 +72,39 @@ describe('job events reducer', () => {
     const frozen = JSON.stringify(state);
     run(state, { type: 'job.progress', jobId: 'j1', step: 1, totalSteps: 2, elapsedMs: 1, etaMs: 1 }, { type: 'job.completed', jobId: 'j1', generationId: 'g', candidates: [candidate(0)] });
     expect(JSON.stringify(state)).toBe(frozen);
+  });
+
+  it('keeps earlier batches in the strip, newest first, each generation once', () => {
+    const complete = (state: JobsState, g: string) =>
+      run(state, { type: 'submitted', jobId: `j${g}`, request, purpose: 'generate' }, { type: 'job.completed', jobId: `j${g}`, generationId: g, candidates: [{ ...candidate(0), id: `${g}c0` }] }).state;
+    let state = complete(empty, 'g1');
+    expect(state.earlier).toEqual([]);
+    state = complete(complete(state, 'g2'), 'g3');
+    expect(state.staging[0]?.generationId).toBe('g3');
+    expect(state.earlier.map((b) => b.generationId)).toEqual(['g2', 'g1']);
+    // Bringing an earlier batch back swaps it with the one shown; none is listed twice.
+    const g1 = state.earlier[1]!.candidates;
+    const back = stageBatch(state, g1);
+    expect(back.staging).toBe(g1);
+    expect(back.earlier.map((b) => b.generationId)).toEqual(['g3', 'g2']);
+    // Showing the batch already shown changes nothing.
+    expect(stageBatch(back, g1).earlier).toBe(back.earlier);
+    // Bounded: the oldest fall off the strip.
+    for (let i = 0; i < EARLIER_BATCHES + 3; i++) state = complete(state, `h${i}`);
+    expect(state.earlier).toHaveLength(EARLIER_BATCHES);
+    expect(state.earlier[0]?.generationId).toBe(`h${EARLIER_BATCHES + 1}`);
+  });
+
+  it('gives each candidate of a variation run its own variation seed, the seed kept', () => {
+    const varied = { ...request, variation: { seed: 500, strength: 0.3 } };
+    const done = run(
+      empty,
+      { type: 'submitted', jobId: 'v', request: varied, purpose: 'variations' },
+      { type: 'job.completed', jobId: 'v', generationId: 'g', candidates: [{ ...candidate(0), seed: 10 }, { ...candidate(1), seed: 10 }] },
+    );
+    expect(done.state.staging.map((c) => [c.request.seed, c.request.variation?.seed, c.request.batch])).toEqual([
+      [10, 500, 1],
+      [10, 501, 1],
+    ]);
   });
 });

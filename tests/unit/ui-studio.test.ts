@@ -46,6 +46,31 @@ describe('StudioController.generate', () => {
     expect(studio.state.jobs[0]).toMatchObject({ purpose: 'variations' });
   });
 
+  it('varies a candidate: its stored images and seed kept, noise blended toward a new variation seed, linked as parent', async () => {
+    const { studio, sent } = controller();
+    studio.updateSettings({ seed: 40, seedPolicy: 'increment', batch: 3 });
+    const stored = {
+      model: 'starter',
+      prompt: 'a house',
+      seed: 5,
+      batch: 4,
+      init: { sha256: 'b'.repeat(64) },
+      inpaint: { mask: { sha256: 'c'.repeat(64) } },
+      controls: [{ type: 'scribble' as const, model: 'cn', image: { sha256: 'd'.repeat(64) } }],
+      variation: { seed: 1, strength: 0.9 },
+    };
+    await studio.vary(stored, { id: 'c_parent', seed: 6 }, 0.3);
+    const request = (sent[0]!.params as { request: Record<string, unknown> }).request;
+    expect(request).toEqual({ ...stored, seed: 6, batch: 3, parentCandidateId: 'c_parent', variation: { seed: 40, strength: 0.3 } });
+    // The policy moves past the variation seeds the batch used.
+    expect(studio.state.settings.seed).toBe(43);
+    // Strength 1: wholly new seeds, no variation.
+    await studio.vary(stored, { id: 'c_parent', seed: 6 }, 1);
+    const plain = (sent[1]!.params as { request: Record<string, unknown> }).request;
+    expect(plain).toMatchObject({ seed: 43, parentCandidateId: 'c_parent', controls: stored.controls });
+    expect(plain.variation).toBeUndefined();
+  });
+
   it('refuses without a model, and files finished candidates through the reducer', async () => {
     const { studio, sent, emit } = controller();
     studio.updateSettings({ model: '' });

@@ -17,6 +17,12 @@ function staged(doc: ProjectDocument, assets: Readonly<Record<string, string>>, 
   });
 }
 
+/** Hours and minutes of a generation, in the artist's time zone. */
+function clock(iso: string): string {
+  const at = new Date(iso);
+  return Number.isNaN(at.getTime()) ? '' : at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
 /**
  * The project's iteration tree: each generation, the candidates it made, and under a
  * candidate the refinements made from it. Clicking a generation brings its candidates back
@@ -29,31 +35,47 @@ export function IterationsPanel({ session }: { session: DocumentSession }) {
   const roots = iterationTree(doc);
   const shown = staging[0]?.generationId;
   if (roots.length === 0) return null;
-  const show = (node: GenerationNode) => studio.store.set({ staging: staged(doc, session.assets, node), compare: [] });
-  const renderGeneration = (node: GenerationNode) => (
-    <li key={node.generation.id}>
-      <button
-        type="button"
-        className={node.generation.id === shown ? 'tree-node current' : 'tree-node'}
-        aria-current={node.generation.id === shown}
-        data-testid="project-tree-node"
-        data-mode={node.generation.mode}
-        onClick={() => show(node)}
-      >
-        <span className="mode">{node.generation.mode}</span> {String(node.generation.request.prompt ?? '').slice(0, 32)} · {node.candidates.length}
-      </button>
-      {node.candidates.some((c) => c.refinements.length > 0) && (
-        <ul>
-          {node.candidates.filter((c) => c.refinements.length > 0).map((c: CandidateNode) => (
-            <li key={c.candidate.id}>
-              <span className="muted">#{c.candidate.seed} →</span>
-              <ul>{c.refinements.map(renderGeneration)}</ul>
-            </li>
-          ))}
-        </ul>
-      )}
-    </li>
-  );
+  const show = (node: GenerationNode) => {
+    studio.showBatch(staged(doc, session.assets, node));
+    studio.store.set({ compare: [] });
+  };
+  const renderGeneration = (node: GenerationNode) => {
+    const first = staged(doc, session.assets, node)[0];
+    const seed = node.generation.request.seed;
+    return (
+      <li key={node.generation.id}>
+        <button
+          type="button"
+          className={node.generation.id === shown ? 'tree-node current' : 'tree-node'}
+          aria-current={node.generation.id === shown}
+          data-testid="project-tree-node"
+          data-mode={node.generation.mode}
+          title={String(node.generation.request.prompt ?? '')}
+          onClick={() => show(node)}
+        >
+          {first ? <img className="tree-thumb" src={first.url} alt="" data-testid="tree-thumb" /> : <span className="tree-thumb" />}
+          <span className="tree-text">
+            <span className="mode">{node.generation.mode}</span> <span data-testid="tree-seed">#{typeof seed === 'number' ? seed : '?'}</span> · {node.candidates.length}
+            <time className="muted" dateTime={node.generation.createdAt}>
+              {' '}
+              {clock(node.generation.createdAt)}
+            </time>
+            <span className="tree-prompt muted">{String(node.generation.request.prompt ?? '').slice(0, 32)}</span>
+          </span>
+        </button>
+        {node.candidates.some((c) => c.refinements.length > 0) && (
+          <ul>
+            {node.candidates.filter((c) => c.refinements.length > 0).map((c: CandidateNode) => (
+              <li key={c.candidate.id}>
+                <span className="muted">#{c.candidate.seed} →</span>
+                <ul>{c.refinements.map(renderGeneration)}</ul>
+              </li>
+            ))}
+          </ul>
+        )}
+      </li>
+    );
+  };
   return (
     <section className="panel iteration-tree" aria-label="Iterations" data-testid="project-tree">
       <h2>Iterations</h2>

@@ -109,9 +109,21 @@ export async function refineCandidate(studio: StudioController, session: Documen
   }
 }
 
-/** Variations: the candidate's own request with new seeds. */
+/**
+ * Variations of a candidate: its generation's request as the library stored it, where the
+ * init image, mask and control maps are named by hash, so the variations keep all of them;
+ * linked to the candidate as their parent (docs: issue 15). A generation the library lacks
+ * (an older project file's) varies the request the strip holds, said in a toast.
+ */
 export async function variations(studio: StudioController, candidate: StagedCandidate): Promise<string | undefined> {
-  return studio.rerun(candidate.request, 'variations');
+  let stored: GenerationRequestInput = candidate.request;
+  try {
+    const record = await studio.api.call('library.get', { id: candidate.generationId });
+    if (record.request) stored = record.request;
+  } catch (error) {
+    studio.toast('info', `Variations use the strip's copy of the request (${errorMessage(error)}): canvas images are not in it`);
+  }
+  return studio.vary(stored, candidate);
 }
 
 /** Which mask (layer and immutable part) a refinement job used, for the iteration tree. */

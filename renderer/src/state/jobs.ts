@@ -26,11 +26,22 @@ export interface StagedCandidate extends CandidateSummary {
   request: GenerationRequestInput;
 }
 
+/** One generation's candidates, as the strip keeps earlier batches. */
+export interface StagedBatch {
+  generationId: string;
+  candidates: readonly StagedCandidate[];
+}
+
+/** How many earlier batches the strip keeps reachable (older ones stay in Iterations and History). */
+export const EARLIER_BATCHES = 24;
+
 /** The slice of the studio's state that job events change. */
 export interface JobsState {
   jobs: readonly JobView[];
   /** The latest finished generation's candidates (the staging strip). */
   staging: readonly StagedCandidate[];
+  /** The batches the strip showed before, newest first (docs: issue 15, the strip keeps its history). */
+  earlier: readonly StagedBatch[];
   /** Candidate ids chosen for side-by-side compare. */
   compare: readonly string[];
 }
@@ -61,6 +72,30 @@ function upsert(jobs: readonly JobView[], job: Partial<JobView> & { jobId: strin
 
 function without(jobs: readonly JobView[], jobId: string): JobView[] {
   return jobs.filter((j) => j.jobId !== jobId);
+}
+
+/**
+ * Brings `candidates` (one generation's) to the front of the strip: the batch shown until now
+ * moves to the front of the earlier ones, and the batch brought forward leaves them, so each
+ * generation appears once.
+ */
+export function stageBatch(state: Pick<JobsState, 'staging' | 'earlier'>, candidates: readonly StagedCandidate[]): Pick<JobsState, 'staging' | 'earlier'> {
+  const shown = state.staging[0]?.generationId;
+  const next = candidates[0]?.generationId;
+  if (shown !== undefined && shown === next) return { staging: candidates, earlier: state.earlier };
+  const kept = state.earlier.filter((b) => b.generationId !== next && b.generationId !== shown);
+  const earlier = shown !== undefined ? [{ generationId: shown, candidates: state.staging }, ...kept] : kept;
+  return { staging: candidates, earlier: earlier.slice(0, EARLIER_BATCHES) };
+}
+
+/**
+ * The request that makes exactly candidate `c` again: its own seed, a batch of one; with a
+ * variation seed, the candidate kept the seed and used variation seed + index (A1111's rule).
+ */
+export function candidateRequest(request: GenerationRequestInput, c: Pick<CandidateSummary, 'seed' | 'index'>): GenerationRequestInput {
+  const v = request.variation;
+  const variation = v && v.strength > 0 ? { variation: { ...v, seed: v.seed + c.index } } : {};
+  return { ...request, seed: c.seed, batch: 1, ...variation };
 }
 
 /** The next state after an action, and what else must happen. Events that are not about jobs change nothing. */
@@ -94,9 +129,9 @@ export function reduceJobs(state: JobsState, action: JobAction): JobTransition {
     case 'job.completed': {
       const job = state.jobs.find((j) => j.jobId === action.jobId);
       const request = job?.request ?? NO_REQUEST;
-      const staging = action.candidates.map((c) => ({ ...c, generationId: action.generationId, request: { ...request, seed: c.seed, batch: 1 } }));
+      const staging = action.candidates.map((c) => ({ ...c, generationId: action.generationId, request: candidateRequest(request, c) }));
       return {
-        state: { jobs: without(state.jobs, action.jobId), staging, compare: [] },
+        state: { ...state, ...stageBatch(state, staging), jobs: without(state.jobs, action.jobId), compare: [] },
         effects: [{ kind: 'completed', generationId: action.generationId, candidates: staging, job }],
       };
     }

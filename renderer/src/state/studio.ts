@@ -3,14 +3,14 @@ import { seedAfterRun, seedForRun } from '../prompt/seeds.js';
 import { type Viewport } from '../canvas/viewport.js';
 import { type DocumentSession } from './document.js';
 import { DocumentSync } from './document-sync.js';
-import { type JobAction, type JobView, type StagedCandidate, reduceJobs } from './jobs.js';
+import { type JobAction, type JobView, type StagedBatch, type StagedCandidate, reduceJobs, stageBatch } from './jobs.js';
 import { LocalPersistence, type Preset, withPrompt } from './persistence.js';
 import type { RequestInputs } from '../../../app/projects/document/index.js';
 import { type GenerationSettings, defaultSettings, requestFromSettings } from './settings.js';
 import { createStore, type Store } from './store.js';
 import { type Toast, Toaster } from './toasts.js';
 
-export type { JobView, StagedCandidate } from './jobs.js';
+export type { JobView, StagedBatch, StagedCandidate } from './jobs.js';
 export type { Preset } from './persistence.js';
 export type { Toast } from './toasts.js';
 
@@ -36,6 +36,13 @@ export interface StudioUiState {
   jobs: readonly JobView[];
   /** The current generation's candidates (the staging strip). */
   staging: readonly StagedCandidate[];
+  /** Batches the strip showed before, newest first. */
+  earlier: readonly StagedBatch[];
+  /**
+   * Variations: how far their starting noise moves from the candidate's toward a new seed's
+   * (A1111's variation strength); 1 means wholly new seeds.
+   */
+  variationStrength: number;
   favourites: ReadonlySet<string>;
   /** Candidate ids chosen for side-by-side compare (at most two). */
   compare: readonly string[];
@@ -84,6 +91,8 @@ export class StudioController {
       models: [],
       jobs: [],
       staging: [],
+      earlier: [],
+      variationStrength: 0.5,
       favourites: new Set(),
       compare: [],
       toasts: [],
@@ -219,6 +228,21 @@ export class StudioController {
     return this.submit({ ...stored, seed: seedForRun(settings.seedPolicy, settings.seed), batch: settings.batch }, purpose, true);
   }
 
+  /**
+   * Variations of a candidate (docs: issue 15): its generation's stored request — init, mask
+   * and controls by library hash — linked to the candidate as its parent. Below strength 1
+   * every candidate keeps the candidate's seed and blends its noise toward a new variation
+   * seed's (A1111's variation seeds); at 1 they take new seeds outright.
+   */
+  async vary(stored: GenerationRequestInput, parent: { id: string; seed: number }, strength = this.state.variationStrength): Promise<string | undefined> {
+    const settings = this.state.settings;
+    const fresh = seedForRun(settings.seedPolicy, settings.seed);
+    const { variation: _previous, ...base } = stored;
+    const common = { ...base, batch: settings.batch, parentCandidateId: parent.id };
+    const request: GenerationRequestInput = strength >= 1 ? { ...common, seed: fresh } : { ...common, seed: parent.seed, variation: { seed: fresh, strength } };
+    return this.submit(request, 'variations', true);
+  }
+
   private async submit(request: GenerationRequestInput, purpose: JobView['purpose'], advanceSeed: boolean): Promise<string | undefined> {
     if (!request.model) {
       this.toast('error', 'Choose a model first');
@@ -228,7 +252,8 @@ export class StudioController {
     if (!result) return undefined;
     this.rememberPrompt(request.prompt);
     const policy = this.state.settings.seedPolicy;
-    if (advanceSeed) this.updateSettings({ seed: seedAfterRun(policy, request.seed, request.batch ?? 1) });
+    // With a variation the seed the policy chose is the variation seed (the main one is the parent's).
+    if (advanceSeed) this.updateSettings({ seed: seedAfterRun(policy, request.variation?.seed ?? request.seed, request.batch ?? 1) });
     this.dispatch({ type: 'submitted', jobId: result.jobId, request, purpose });
     return result.jobId;
   }
@@ -250,8 +275,8 @@ export class StudioController {
 
   /** Applies a job action through the reducer, then carries out its effects. */
   private dispatch(action: JobAction): void {
-    const { jobs, staging, compare } = this.state;
-    const { state, effects } = reduceJobs({ jobs, staging, compare }, action);
+    const { jobs, staging, earlier, compare } = this.state;
+    const { state, effects } = reduceJobs({ jobs, staging, earlier, compare }, action);
     this.store.set(state);
     for (const effect of effects) {
       if (effect.kind === 'toast') this.toast(effect.level, effect.message);
@@ -263,6 +288,17 @@ export class StudioController {
   onGenerationCompleted(listener: CompletedListener): () => void {
     this.completedListeners.add(listener);
     return () => this.completedListeners.delete(listener);
+  }
+
+  /** Brings one generation's candidates to the front of the strip; the batch shown before stays reachable. */
+  showBatch(candidates: readonly StagedCandidate[]): void {
+    this.store.set((s) => stageBatch(s, candidates));
+  }
+
+  /** A candidate anywhere in the strip: the batch shown or an earlier one. */
+  findStaged(id: string): StagedCandidate | undefined {
+    const { staging, earlier } = this.state;
+    return staging.find((c) => c.id === id) ?? earlier.flatMap((b) => b.candidates).find((c) => c.id === id);
   }
 
   toggleFavourite(id: string): void {

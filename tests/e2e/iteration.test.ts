@@ -1,0 +1,137 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_VERSION, type MethodName, type Params, type Result } from '../../app/contract/index.js';
+import { type Studio, screenshotsDir, startStudio } from './harness.js';
+import { StudioPage } from './pages/studio-page.js';
+
+// The iteration loop (issue 15) in web mode with the shipped starter model on the CPU, at
+// 64² and two steps: earlier batches stay in the strip, Compare opens over the studio with
+// each side's actions, Variations keep the controls and link to their parent with a
+// variation strength, and the Iterations panel shows a picture, mode, seed and time.
+
+let studio: Studio;
+let ui: StudioPage;
+beforeAll(async () => {
+  studio = await startStudio();
+  ui = new StudioPage(studio.page);
+  await ui.ready();
+});
+afterAll(async () => {
+  await studio?.stop();
+});
+
+/** A StudioApi call from inside the page (its cookie carries the token). */
+async function call<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>> {
+  const response = await studio.page.evaluate(
+    async (body) => (await fetch('/api/call', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<unknown>,
+    { v: API_VERSION, method, params },
+  );
+  const r = response as { ok: boolean; result?: unknown; error?: unknown };
+  if (!r.ok) throw new Error(`${method}: ${JSON.stringify(r.error)}`);
+  return r.result as Result<M>;
+}
+
+const ids = () => ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id') ?? ''));
+const seeds = () => ui.candidates().evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seed'))));
+const shownGeneration = () => ui.page.locator('.strip').getAttribute('data-generation-id');
+
+/** Waits until the strip shows `count` candidates none of which are in `before`. */
+async function nextBatch(before: string[], count: number): Promise<string[]> {
+  await expect.poll(async () => {
+    const now = await ids();
+    return now.length === count && now.every((id) => !before.includes(id));
+  }, { timeout: 120_000 }).toBe(true);
+  return ids();
+}
+
+let first: string[] = [];
+let second: string[] = [];
+
+describe('the strip keeps its history', () => {
+  it('keeps an earlier batch reachable when a new one arrives, and brings it back', async () => {
+    await ui.settings({ width: 64, height: 64, steps: 2, batch: 2 });
+    await ui.page.getByTestId('seed-policy').selectOption('fixed');
+    await ui.settings({ seed: 100 });
+    await ui.setPrompt('a red house beside a lake');
+    await ui.press('b');
+    await ui.page.getByTestId('stroke-width').fill('4');
+    await ui.drag([{ x: 8, y: 40 }, { x: 56, y: 40 }]);
+    await ui.page.getByTestId('generate').click();
+    first = await nextBatch([], 2);
+    expect(await ui.page.getByTestId('earlier-batch').count()).toBe(0);
+
+    await ui.settings({ seed: 200 });
+    await ui.page.getByTestId('generate').click();
+    second = await nextBatch(first, 2);
+    expect(await seeds()).toEqual([200, 201]);
+    // The first batch is one row below, with its pictures.
+    const earlier = ui.page.getByTestId('earlier-batch');
+    await expect.poll(() => earlier.count()).toBe(1);
+    expect(await earlier.getByTestId('earlier-candidate').evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id')))).toEqual(first);
+    expect(await earlier.textContent()).toMatch(/txt2img #100–101 · 2/);
+
+    await earlier.locator('button').click();
+    await expect.poll(ids).toEqual(first);
+    await expect.poll(() => ui.page.getByTestId('earlier-batch').getByTestId('earlier-candidate').evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id')))).toEqual(second);
+  }, 300_000);
+
+  it('opens Compare over the studio with Accept, Refine and Favourite on both sides', async () => {
+    await ui.candidates().nth(0).getByTestId('compare').click();
+    await ui.candidates().nth(1).getByTestId('compare').click();
+    const overlay = ui.page.getByTestId('compare-overlay');
+    await overlay.waitFor();
+    // Over the page, not below the strip: it covers the viewport.
+    const box = await overlay.boundingBox();
+    expect(box).toMatchObject({ x: 0, y: 0, width: 1440, height: 900 });
+    for (const side of ['compare-left', 'compare-right']) {
+      for (const action of ['accept', 'refine', 'favourite']) expect(await overlay.getByTestId(side).getByTestId(action).count()).toBe(1);
+    }
+    await ui.page.screenshot({ path: path.join(screenshotsDir, 'compare-overlay.png') });
+    // Favourite on the right marks that candidate in the strip too.
+    const right = await overlay.getByTestId('compare-right').getAttribute('data-candidate-id');
+    await overlay.getByTestId('compare-right').getByTestId('favourite').click();
+    await expect.poll(() => ui.page.locator(`[data-testid="candidate"][data-candidate-id="${right}"] [data-testid="favourite"]`).getAttribute('aria-pressed')).toBe('true');
+    // Accept on the left puts it on the canvas and closes the overlay.
+    const leftSeed = await ui.candidates().nth(0).getAttribute('data-seed');
+    await overlay.getByTestId('compare-left').getByTestId('accept').click();
+    await expect.poll(() => ui.layerNames()).toContain(`Seed ${leftSeed}`);
+    await overlay.waitFor({ state: 'detached' });
+  });
+
+  it('varies a candidate with its controls, linked to it, at the chosen variation strength', async () => {
+    const parentId = first[1]!;
+    const parentSeed = 101;
+    await ui.page.getByTestId('variation-strength').fill('0.3');
+    await ui.settings({ seed: 900 });
+    await ui.page.locator(`[data-testid="candidate"][data-candidate-id="${parentId}"]`).getByTestId('variations').click();
+    const varied = await nextBatch([...first, ...second], 2);
+    // Every variation keeps the parent's seed; their noise differs by variation seed.
+    expect(await seeds()).toEqual([parentSeed, parentSeed]);
+    const record = await call('library.get', { id: (await shownGeneration())! });
+    expect(record.parentCandidateId).toBe(parentId);
+    expect(record.request?.variation).toEqual({ seed: 900, strength: 0.3 });
+    // The sketch's scribble control went with it, as the parent's generation had it.
+    const oldest = (await call('library.search', { sort: 'oldest', limit: 1 })).items[0]!;
+    const parent = await call('library.get', { id: oldest.id });
+    expect(parent.request?.controls.length).toBe(1);
+    expect(record.request?.controls).toEqual(parent.request?.controls);
+    expect(record.hasControl).toBe(true);
+    // The two variations differ from each other (different variation seeds).
+    expect(new Set(record.candidates.map((c) => c.sha256)).size).toBe(2);
+    expect(varied).toHaveLength(2);
+    // In the project's Iterations, the variation hangs under its parent candidate.
+    const tree = ui.page.getByTestId('project-tree');
+    await expect.poll(() => tree.locator('li li [data-testid="project-tree-node"]').count()).toBe(1);
+  }, 200_000);
+
+  it('shows a picture, mode, seed and time on each Iterations entry', async () => {
+    const nodes = ui.page.getByTestId('project-tree-node');
+    await expect.poll(() => nodes.count()).toBe(3);
+    for (let i = 0; i < 3; i++) {
+      const node = nodes.nth(i);
+      await expect.poll(() => node.getByTestId('tree-thumb').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(64);
+      expect(await node.textContent()).toMatch(/^(txt2img|img2img|inpaint) #\d+ · 2 \d\d:\d\d/);
+    }
+    expect(await nodes.nth(0).getByTestId('tree-seed').textContent()).toBe('#100');
+  });
+});

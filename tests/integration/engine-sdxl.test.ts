@@ -65,6 +65,10 @@ interface Reference {
   pooled: number[];
   negative_pooled: number[];
   hidden_first_token: number[];
+  mode: 'txt2img' | 'img2img' | 'inpaint';
+  strength: number;
+  init_rgb_base64?: string;
+  mask_rgb_base64?: string;
   rgb_base64: string;
 }
 
@@ -81,6 +85,12 @@ function maxAbsDiff(a: RgbaImage, b: RgbaImage): number {
   let m = 0;
   for (let i = 0; i < a.data.length; i++) m = Math.max(m, Math.abs(a.data[i]! - b.data[i]!));
   return m;
+}
+
+function meanAbsDiff(a: RgbaImage, b: RgbaImage): number {
+  let s = 0;
+  for (let i = 0; i < a.data.length; i++) s += Math.abs(a.data[i]! - b.data[i]!);
+  return s / a.data.length;
 }
 
 const TURBO_SCHEDULER = {
@@ -132,14 +142,100 @@ describe('SDXL against diffusers (PyTorch transcription on the same weights)', (
     ['sdxl-tiny-zero-negative', 'an empty negative prompt as zeros (force_zeros_for_empty_prompt)'],
     ['sdxl-tiny-turbo', 'SDXL Turbo: trailing spacing, Euler a, one step, CFG 0'],
     ['sdxl-refiner-tiny-txt2img', 'the refiner: text_encoder_2 alone, aesthetic-score time ids'],
+    ['sdxl-tiny-img2img', 'img2img (image latent sampled, then the noise; strength 0.5)'],
+    ['sdxl-inpaint-tiny-inpaint', '9-channel inpainting (noise, then the masked image latent sampled)'],
   ] as const) {
     it(`reproduces ${what} within 1 level`, async () => {
       const ref = readReference(name);
       const dir = ref.timestep_spacing === 'trailing' ? withScheduler(TURBO_SCHEDULER) : fixture(ref.model);
-      const r = await run(dir, { prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: ref.sampler, width: ref.width, height: ref.height });
+      const images: PipelineImages = {};
+      const input: Partial<GenerationRequestInput> = { prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: ref.sampler, width: ref.width, height: ref.height };
+      if (ref.init_rgb_base64) {
+        images.init = rgbToRgba(ref.init_rgb_base64, ref.width, ref.height);
+        Object.assign(input, { init: { path: 'init.png' }, strength: ref.strength });
+      }
+      if (ref.mask_rgb_base64) {
+        images.mask = rgbToRgba(ref.mask_rgb_base64, ref.width, ref.height);
+        input.inpaint = { mask: { path: 'mask.png' } };
+      }
+      const r = await run(dir, input, images);
       const got = r.candidates[0]!.image;
       expect(got).toMatchObject({ width: ref.width, height: ref.height });
       expect(maxAbsDiff(got, rgbToRgba(ref.rgb_base64, ref.width, ref.height))).toBeLessThanOrEqual(1);
     });
   }
+});
+
+const square = (w: number, h: number): RgbaImage => {
+  const data = new Uint8Array(w * h * 4);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data.set([(x * 4) % 256, (y * 4) % 256, 128, 255], (y * w + x) * 4);
+  return { width: w, height: h, data };
+};
+const centreMask = (w: number, h: number): RgbaImage => {
+  const data = new Uint8Array(w * h * 4);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const v = x >= w / 4 && x < (3 * w) / 4 && y >= h / 4 && y < (3 * h) / 4 ? 255 : 0;
+    data.set([v, v, v, 255], (y * w + x) * 4);
+  }
+  return { width: w, height: h, data };
+};
+
+describe('SDXL modes', () => {
+  const base = fixture('sdxl-tiny');
+  const control = (weight: number, model = fixture('sdxl-controlnet-tiny')) => ({ type: 'scribble' as const, model, image: { path: 'c.png' }, weight });
+
+  it('keeps the seed rule: candidate k of a batch is the single run with seed + k', async () => {
+    const batch = await run(base, { seed: 300, batch: 2, steps: 3 });
+    const single = await run(base, { seed: 301, steps: 3 });
+    expect(batch.candidates[1]!.seed).toBe(301);
+    expect(maxAbsDiff(batch.candidates[1]!.image, single.candidates[0]!.image)).toBe(0);
+    expect(meanAbsDiff(batch.candidates[0]!.image, batch.candidates[1]!.image)).toBeGreaterThan(1);
+  });
+
+  it('inpaints with the 4-channel base UNet by blending the original back outside the mask', async () => {
+    const init = square(64, 64);
+    const images = { init, mask: centreMask(64, 64) };
+    const inpaint = (seed: number) => run(base, { seed, init: { path: 'i.png' }, inpaint: { mask: { path: 'm.png' } }, strength: 1, steps: 4 }, images);
+    const [a, b] = [(await inpaint(1)).candidates[0]!.image, (await inpaint(2)).candidates[0]!.image];
+    // Two seeds repaint the centre differently but keep the original's latents in the corner.
+    const region = (img: RgbaImage, x0: number, y0: number, size: number) => {
+      const out: number[] = [];
+      for (let y = y0; y < y0 + size; y++) for (let x = x0; x < x0 + size; x++) for (let c = 0; c < 3; c++) out.push(img.data[(y * 64 + x) * 4 + c]!);
+      return out;
+    };
+    const diff = (p: number[], q: number[]) => p.reduce((s, v, i) => s + Math.abs(v - q[i]!), 0) / p.length;
+    const corner = diff(region(a, 0, 0, 8), region(b, 0, 0, 8));
+    const centre = diff(region(a, 24, 24, 16), region(b, 24, 24, 16));
+    expect(centre).toBeGreaterThan(5 * corner + 2);
+  });
+
+  it('runs SDXL ControlNets through the residual UNet: weight 0 is none, two add up', async () => {
+    const images = { controls: [square(64, 64), centreMask(64, 64)] };
+    const plain = await run(base, { seed: 5, steps: 3 });
+    const zero = await run(base, { seed: 5, steps: 3, controls: [control(0)] }, images);
+    const one = await run(base, { seed: 5, steps: 3, controls: [control(1)] }, images);
+    const two = await run(base, { seed: 5, steps: 3, controls: [control(1), control(0.7)] }, images);
+    expect(maxAbsDiff(zero.candidates[0]!.image, plain.candidates[0]!.image)).toBe(0);
+    expect(meanAbsDiff(one.candidates[0]!.image, plain.candidates[0]!.image)).toBeGreaterThan(0.5);
+    expect(meanAbsDiff(two.candidates[0]!.image, one.candidates[0]!.image)).toBeGreaterThan(0.5);
+    expect((await model(base)).info.controlnets).toContain(fixture('sdxl-controlnet-tiny'));
+  });
+
+  it('refuses an SD ControlNet on SDXL and an SDXL ControlNet on SD, naming the ControlNet', async () => {
+    const images = { controls: [square(64, 64)] };
+    await expect(run(base, { steps: 2, controls: [control(1, fixture('controlnet-tiny'))] }, images)).rejects.toMatchObject({ code: 'invalid_model', message: /text width 768/ });
+    const sd = fixture('controlnet-unet-tiny');
+    await expect(run(sd, { steps: 2, controls: [control(1)] }, images)).rejects.toMatchObject({ code: 'invalid_model', message: /controlnet-tiny/ });
+  });
+
+  it('closes the text encoders and the VAE after their phase, and opens them again for the next run', async () => {
+    const m = (await model(base)) as EngineModel;
+    expect([...m.transient].map((f) => path.relative(base, f)).sort()).toEqual(['text_encoder/model.onnx', 'text_encoder_2/model.onnx', 'vae_decoder/model.onnx', 'vae_encoder/model.onnx']);
+    const first = await run(base, { seed: 9, steps: 2 });
+    const again = await run(base, { seed: 9, steps: 2 });
+    expect(maxAbsDiff(first.candidates[0]!.image, again.candidates[0]!.image)).toBe(0);
+    const open = (m as unknown as { sessions: Map<string, unknown> }).sessions;
+    for (const f of m.transient) expect(open.has(f)).toBe(false);
+    expect(open.has(m.layout.unet.file)).toBe(true);
+  });
 });

@@ -64,8 +64,8 @@ interface Plan {
   initEncoding?: Float32Array;
   /** Inpainting: mask at latent size (1 = repaint). */
   latentMask?: Float32Array;
-  /** 9-channel inpainting: scaled latents of the masked image. */
-  maskedImageLatents?: Float32Array;
+  /** 9-channel inpainting: the VAE encoder's output for the masked image (unscaled). */
+  maskedImageEncoding?: Float32Array;
   timings: Record<string, number>;
   stepTimes: number[];
 }
@@ -220,7 +220,7 @@ async function preparePlan(
         const signed = imageToSigned(work);
         const n = width * height;
         for (let c = 0; c < 3; c++) for (let p = 0; p < n; p++) if (workMask.data[p]! >= 0.5) signed[c * n + p] = 0;
-        plan.maskedImageLatents = latentMean(model, await vaeEncode(model, signed, width, height), latentWidth * latentHeight);
+        plan.maskedImageEncoding = await vaeEncode(model, signed, width, height);
       }
     }
     await vaeEncodeDone(model);
@@ -329,9 +329,15 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
 
   const strengthMax = mode === 'txt2img' || request.strength >= 1;
   const start = mode === 'txt2img' ? 0 : startStepForStrength(steps, request.strength);
-  const imageLatents = plan.initEncoding ? sampleLatent(model, plan.initEncoding, n, generator) : undefined;
+  // diffusers' order of draws (StableDiffusion{,XL}InpaintPipeline prepare_latents, then
+  // prepare_mask_latents): the image latent's ε when the image latents are used (img2img, a
+  // 4-channel inpainting blend, strength < 1), then the noise, then — 9-channel UNets — the
+  // masked image's latent ε. So a seed gives diffusers' image for SD and SDXL inpainting alike.
+  const inpaint9 = mode === 'inpaint' && unet.inChannels === 9;
+  const imageLatents = plan.initEncoding && !(inpaint9 && strengthMax) ? sampleLatent(model, plan.initEncoding, n, generator) : undefined;
   // With a variation seed, blended toward its noise (A1111's variation seeds: rng/variation.ts).
   const noise = candidateNoise(generator, seeds, 4, lh, lw);
+  const maskedImageLatents = inpaint9 ? sampleLatent(model, plan.maskedImageEncoding!, n, generator) : undefined;
   let latents: Float32Array;
   if (!imageLatents || (mode === 'inpaint' && strengthMax)) {
     latents = new Float32Array(4 * n);
@@ -354,7 +360,7 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
     const t = timesteps[i]!;
     const scaled = scheduler.scaleModelInput(latents, i);
     let unetSample = scaled;
-    if (unet.inChannels === 9) unetSample = concatBatch([scaled, plan.latentMask!, plan.maskedImageLatents!]);
+    if (unet.inChannels === 9) unetSample = concatBatch([scaled, plan.latentMask!, maskedImageLatents!]);
     const sampleBatch = batch === 2 ? concatBatch([unetSample, unetSample]) : unetSample;
     const feeds: Record<string, ort.Tensor> = {
       [unet.sampleName]: floatTensor(sampleBatch, [batch, unet.inChannels, lh, lw], unet.sampleType),

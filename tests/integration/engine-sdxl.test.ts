@@ -98,6 +98,9 @@ const TURBO_SCHEDULER = {
   num_train_timesteps: 1000, prediction_type: 'epsilon', steps_offset: 1, timestep_spacing: 'trailing',
 };
 
+/** SDXL base's scheduler with trailing spacing, as SDXL Lightning's model card sets it. */
+const LIGHTNING_SCHEDULER = { ...TURBO_SCHEDULER, _class_name: 'EulerDiscreteScheduler', interpolation_type: 'linear', use_karras_sigmas: false };
+
 describe('SDXL folders are read as SDXL', () => {
   it('inspects the base: both encoders, added conditioning, SDXL sizes', async () => {
     const info = await inspectModel(fixture('sdxl-tiny'));
@@ -141,13 +144,14 @@ describe('SDXL against diffusers (PyTorch transcription on the same weights)', (
     ['sdxl-tiny-txt2img', 'txt2img at 80×64 (Euler, CFG 5, a negative prompt)'],
     ['sdxl-tiny-zero-negative', 'an empty negative prompt as zeros (force_zeros_for_empty_prompt)'],
     ['sdxl-tiny-turbo', 'SDXL Turbo: trailing spacing, Euler a, one step, CFG 0'],
+    ['sdxl-tiny-lightning', 'SDXL Lightning: trailing spacing, Euler, four steps, CFG 0'],
     ['sdxl-refiner-tiny-txt2img', 'the refiner: text_encoder_2 alone, aesthetic-score time ids'],
     ['sdxl-tiny-img2img', 'img2img (image latent sampled, then the noise; strength 0.5)'],
     ['sdxl-inpaint-tiny-inpaint', '9-channel inpainting (noise, then the masked image latent sampled)'],
   ] as const) {
     it(`reproduces ${what} within 1 level`, async () => {
       const ref = readReference(name);
-      const dir = ref.timestep_spacing === 'trailing' ? withScheduler(TURBO_SCHEDULER) : fixture(ref.model);
+      const dir = ref.timestep_spacing === 'trailing' ? withScheduler(ref.sampler === 'euler' ? LIGHTNING_SCHEDULER : TURBO_SCHEDULER) : fixture(ref.model);
       const images: PipelineImages = {};
       const input: Partial<GenerationRequestInput> = { prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: ref.sampler, width: ref.width, height: ref.height };
       if (ref.init_rgb_base64) {

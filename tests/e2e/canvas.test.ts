@@ -206,4 +206,23 @@ describe('canvas', () => {
     await expect.poll(() => ui.isMasked({ x: 185, y: 185 })).toBe(true);
     expect(await ui.isMasked({ x: 125, y: 235 })).toBe(false);
   });
+
+  it('turns rectangle, ellipse and lasso selections into mask areas, each one undo step', async () => {
+    await ui.press('s');
+    await ui.drag([{ x: 20, y: 100 }, { x: 60, y: 140 }]);
+    await expect.poll(() => ui.isMasked({ x: 40, y: 120 })).toBe(true);
+    expect(await ui.isMasked({ x: 80, y: 120 })).toBe(false);
+    await ui.page.keyboard.press('Shift+S');
+    await ui.drag([{ x: 100, y: 200 }, { x: 140, y: 240 }]);
+    await expect.poll(() => ui.isMasked({ x: 120, y: 220 })).toBe(true);
+    // The circle's corner stays unmasked.
+    expect(await ui.isMasked({ x: 102, y: 202 })).toBe(false);
+    await ui.press('a');
+    await ui.drag([{ x: 215, y: 100 }, { x: 255, y: 100 }, { x: 235, y: 150 }, { x: 216, y: 101 }]);
+    await expect.poll(() => ui.isMasked({ x: 235, y: 115 })).toBe(true);
+    expect(await ui.isMasked({ x: 218, y: 145 })).toBe(false);
+    await ui.undo();
+    await expect.poll(() => ui.isMasked({ x: 235, y: 115 })).toBe(false);
+    expect(await ui.isMasked({ x: 120, y: 220 })).toBe(true);
+  });
 });

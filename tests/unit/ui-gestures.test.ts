@@ -193,4 +193,15 @@ describe('gesture plans', () => {
     expect(scaleRect({ x: 0, y: 0, width: 10, height: 10 }, 'se', { x: -50, y: -50 }, false)).toEqual({ x: 0, y: 0, width: 1, height: 1 });
     expect(layerAt(docWith(), [], { x: 1, y: 1 })).toBeUndefined();
   });
+
+  it('selections become mask areas: a rectangle, a circle with Shift, a lasso polygon', () => {
+    const c = ctx(docWith());
+    expect(drag('select-rect', c, [at(50, 60), at(10, 20)]).plan).toEqual({ label: 'Select rectangle', ops: [{ op: 'mask-area', area: { kind: 'rect', rect: { x: 10, y: 20, width: 40, height: 40 } }, feather: 2 }] });
+    expect(drag('select-ellipse', c, [at(0, 0), at(30, 10, { shift: true })]).plan?.ops[0]).toMatchObject({ area: { kind: 'ellipse', rect: { width: 30, height: 30 } } });
+    expect(drag('lasso', c, [at(0, 0), at(10, 0), at(5, 8.123)]).plan?.ops[0]).toEqual({ op: 'mask-area', area: { kind: 'polygon', points: [0, 0, 10, 0, 5, 8.12] }, feather: 2 });
+    // Too small to be an area: nothing.
+    expect(drag('lasso', c, [at(0, 0), at(10, 0)]).plan).toBeNull();
+    expect(drag('select-rect', c, [at(0, 0), at(1, 40)]).plan).toBeNull();
+    expect(toolForKey('s', true)).toBe('select-ellipse');
+  });
 });

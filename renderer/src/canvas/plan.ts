@@ -12,8 +12,8 @@ import {
 import { type DocumentSession } from '../state/document.js';
 import { type StudioController } from '../state/studio.js';
 import { MASK_COLOUR } from './gestures/mask.js';
-import type { NewLayer, Op, Plan } from './gestures/types.js';
-import { blankMask, blankPaint, paintMask, paintStroke } from './raster.js';
+import type { MaskArea, NewLayer, Op, Plan } from './gestures/types.js';
+import { blankMask, blankPaint, fillMaskArea, paintMask, paintStroke, sourceUrl } from './raster.js';
 
 // Carries out what gestures plan: live operations change the view at once; a plan's document
 // operations run inside one History gesture, so a stroke and the layer it made undo together.
@@ -83,6 +83,17 @@ async function applyDocumentOp(op: Op, env: PlanEnv): Promise<void> {
       const src = session.assets[mask.image.part] ?? blankMask(mask.width, mask.height);
       const local = op.points.map((v, i) => (i % 3 === 0 ? v - mask.x : i % 3 === 1 ? v - mask.y : v));
       const ref = session.addAsset(await paintMask(src, mask, local, op.width, op.feather, op.mode));
+      history.change((d) => setLayerImage(d, mask.id, ref));
+      return;
+    }
+    case 'mask-area': {
+      const mask = ensureMaskLayer(session);
+      const src = sourceUrl(mask.image, session.assets) ?? blankMask(mask.width, mask.height);
+      const area: MaskArea =
+        op.area.kind === 'polygon'
+          ? { kind: 'polygon', points: op.area.points.map((v, i) => v - (i % 2 === 0 ? mask.x : mask.y)) }
+          : { kind: op.area.kind, rect: { ...op.area.rect, x: op.area.rect.x - mask.x, y: op.area.rect.y - mask.y } };
+      const ref = session.addAsset(await fillMaskArea(src, mask, area, op.feather));
       history.change((d) => setLayerImage(d, mask.id, ref));
       return;
     }

@@ -1,5 +1,6 @@
 import { type Layer, type ProjectAssets, type ProjectDocument, type Shape, type Stroke, constantPressure, pressureWidth, widthRuns } from '../../../app/projects/document/index.js';
 import { libraryImageUrl } from '../api/media.js';
+import type { MaskArea } from './gestures/types.js';
 import type { Rect } from './viewport.js';
 
 // Pixels in the browser: image loading, mask painting, and rendering document layers to PNG
@@ -262,6 +263,22 @@ export async function fillMaskRect(src: string, size: { width: number; height: n
   if (feather > 0) ctx.filter = `blur(${feather}px)`;
   ctx.fillStyle = '#ffffff';
   ctx.fillRect(rect.x, rect.y, rect.width, rect.height);
+  return canvas.toDataURL('image/png');
+}
+
+/** Adds an area (mask-local pixels) to a mask as white, its edge blurred by `feather`. */
+export async function fillMaskArea(src: string, size: { width: number; height: number }, area: MaskArea, feather: number): Promise<string> {
+  const { canvas, ctx } = await maskCanvas(src, size.width, size.height);
+  if (feather > 0) ctx.filter = `blur(${feather}px)`;
+  ctx.fillStyle = '#ffffff';
+  ctx.beginPath();
+  if (area.kind === 'polygon') {
+    ctx.moveTo(area.points[0] ?? 0, area.points[1] ?? 0);
+    for (let i = 2; i < area.points.length; i += 2) ctx.lineTo(area.points[i] ?? 0, area.points[i + 1] ?? 0);
+    ctx.closePath();
+  } else if (area.kind === 'rect') ctx.rect(area.rect.x, area.rect.y, area.rect.width, area.rect.height);
+  else ctx.ellipse(area.rect.x + area.rect.width / 2, area.rect.y + area.rect.height / 2, area.rect.width / 2, area.rect.height / 2, 0, 0, Math.PI * 2);
+  ctx.fill();
   return canvas.toDataURL('image/png');
 }
 

@@ -36,7 +36,7 @@ export function ToolOptions({ onFit, onZoom }: { onFit: () => void; onZoom: (dir
   const feather = useUi((s) => s.maskFeather);
   const label = useUi((s) => s.regionLabel);
   const scale = useUi((s) => s.viewport.scale);
-  const masking = tool === 'mask' || tool === 'mask-erase';
+  const masking = tool === 'mask' || tool === 'mask-erase' || tool === 'select-rect' || tool === 'select-ellipse' || tool === 'lasso';
   return (
     <div className="tool-options" role="toolbar" aria-label="Tool options">
       <label className="inline">

@@ -1,6 +1,7 @@
 import { frameMove } from './frame.js';
 import { maskErase, maskPaint } from './mask.js';
 import { pan } from './pan.js';
+import { lasso, selectEllipse, selectRect } from './selection.js';
 import { ellipse, line, rect, region } from './shape.js';
 import { brush, eraser } from './stroke.js';
 import { transform } from './transform.js';
@@ -23,6 +24,9 @@ export const TOOLS = {
   region: { label: 'Labelled region box', icon: '⊡', key: 'G', cursor: 'crosshair', gesture: as(region) },
   mask: { label: 'Paint mask', icon: '◐', key: 'M', cursor: 'crosshair', gesture: as(maskPaint) },
   'mask-erase': { label: 'Erase mask', icon: '◑', key: 'Shift+M', cursor: 'crosshair', gesture: as(maskErase) },
+  'select-rect': { label: 'Rectangle selection → mask', icon: '⬜', key: 'S', cursor: 'crosshair', gesture: as(selectRect) },
+  'select-ellipse': { label: 'Ellipse selection → mask', icon: '⬭', key: 'Shift+S', cursor: 'crosshair', gesture: as(selectEllipse) },
+  lasso: { label: 'Lasso selection → mask', icon: '➰', key: 'A', cursor: 'crosshair', gesture: as(lasso) },
 } satisfies Record<string, ToolSpec>;
 
 export type ToolName = keyof typeof TOOLS;
@@ -38,4 +42,4 @@ export function toolForKey(key: string, shift: boolean): ToolName | undefined {
 /** The pan gesture, which Space-drag and the middle button use whatever the tool. */
 export const panGesture = as(pan);
 
-export type { Gesture, GestureContext, Op, Plan, PointerSample, Preview, ToolSpec } from './types.js';
+export type { Gesture, GestureContext, MaskArea, Op, Plan, PointerSample, Preview, ToolSpec } from './types.js';

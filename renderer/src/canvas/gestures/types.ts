@@ -62,10 +62,15 @@ export type Op =
   | { op: 'paint'; layerId: string; stroke: Stroke }
   /** Paints or erases the mask layer (made when there is none); points in canvas coordinates. */
   | { op: 'mask'; points: number[]; width: number; feather: number; mode: 'paint' | 'erase' }
+  /** Adds a selected area to the mask layer (made when there is none), feathered. */
+  | { op: 'mask-area'; area: MaskArea; feather: number }
   /** Moves or scales a placed layer (paint, reference, candidate, mask). */
   | { op: 'place'; layerId: string; kind: 'paint' | 'reference' | 'generated' | 'mask'; placement: Rect }
   /** Tells the artist why nothing happened. */
   | { op: 'hint'; message: string };
+
+/** An area of the canvas (canvas pixels): a rectangle, the ellipse inside one, or a polygon of flat x, y pairs. */
+export type MaskArea = { kind: 'rect' | 'ellipse'; rect: Rect } | { kind: 'polygon'; points: number[] };
 
 /** The document part of a gesture: its undo label and operations. */
 export interface Plan {

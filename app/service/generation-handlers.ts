@@ -71,11 +71,14 @@ export interface GenerationSteps {
   started(job: Job<DecodedInputs>, ctx: RunContext, device: string): void;
   /** `preview` is a base64 PNG already encoded. */
   progressed(job: Job<DecodedInputs>, ctx: RunContext, progress: Omit<PipelineProgress, 'latentPreview'>, preview?: string): void;
-  complete(job: Job<DecodedInputs>, ctx: RunContext, prepared: PreparedRun, result: PipelineResult): Promise<void>;
+  /** Records the run and announces it; resolves to the generation's id. */
+  complete(job: Job<DecodedInputs>, ctx: RunContext, prepared: PreparedRun, result: PipelineResult): Promise<string>;
   fail(job: Job<DecodedInputs>, ctx: RunContext, caught: unknown): Promise<void>;
   registry: ModelRegistry;
   /** The content hash of a model folder (the library's, cached). */
   modelHash(dir: string): string;
+  /** Decodes a request's images as `generate` does (library hashes included). */
+  decode(request: GenerationRequest): Promise<DecodedInputs>;
   emit(event: StudioEvent): void;
 }
 
@@ -134,7 +137,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
   };
 
   /** The engine's candidates, pasted back where the run was an inpainting, recorded and announced. */
-  const complete = async (job: Job<DecodedInputs>, ctx: RunContext, prepared: PreparedRun, result: PipelineResult): Promise<void> => {
+  const complete = async (job: Job<DecodedInputs>, ctx: RunContext, prepared: PreparedRun, result: PipelineResult): Promise<string> => {
     const { request } = job;
     started(job, ctx, result.device);
     ctx.device = result.device;
@@ -169,6 +172,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     emit({ type: 'job.completed', jobId: job.id, generationId: record.id, candidates: summaries });
     // The history lists refresh on library changes, as they do for import, rate, tag, delete.
     emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] });
+    return record.id;
   };
 
   /** A run that failed or was cancelled: announced, and recorded unless it never ran. */
@@ -228,7 +232,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
   };
 
   const queue: JobBackend<DecodedInputs> = options.backend
-    ? options.backend({ prepare, started, progressed, complete, fail, registry, modelHash: (dir) => library.modelHash(dir), emit })
+    ? options.backend({ prepare, started, progressed, complete, fail, registry, modelHash: (dir) => library.modelHash(dir), decode: (request) => decodeInputs(request, resolveSha256), emit })
     : new JobQueue<DecodedInputs>({
         run,
         ...(options.maxWaitingJobs !== undefined ? { maxWaiting: options.maxWaitingJobs } : {}),

@@ -4,6 +4,7 @@ import { libraryImages, projectsArea } from './projects-handlers.js';
 import { EngineClient } from '../engine/client.js';
 import type { EngineTransportFactory } from '../engine/worker/protocol.js';
 import { StudioService, type StudioServiceOptions } from './studio.js';
+import { farmBackend, farmOptionsFromEnv, queueUrlFromEnv } from './farm/index.js';
 
 export { StudioService, toApiError } from './studio.js';
 export type { ServiceContext, Transport } from './context.js';
@@ -22,10 +23,15 @@ export interface CreateStudioOptions extends StudioServiceOptions {
   engineTransport?: EngineTransportFactory;
   /** The bundled starter model; an installed desktop app keeps it outside its asar. */
   starterDir?: string;
+  /** A render farm's Redis URL (docs/farm.md); default ATELIER_QUEUE; none: the embedded queue and engine. */
+  queue?: string;
 }
 
 export async function createStudio(options: CreateStudioOptions): Promise<StudioService> {
   const service = new StudioService(options);
+  // A farm's URL is checked before anything opens: a bad or open-Redis URL is refused at once.
+  const queueUrl = queueUrlFromEnv(options.queue);
+  const backend = queueUrl ? farmBackend(farmOptionsFromEnv(queueUrl, service.ctx.home)) : undefined;
   // Library: the history under <home>/library; other areas record into this instance.
   const library = openStudioLibrary(service.ctx.home);
   // Generation: models, the job queue and the engine worker; finished jobs are recorded in the library.
@@ -36,6 +42,8 @@ export async function createStudio(options: CreateStudioOptions): Promise<Studio
     library,
     ...(options.engineTransport ? { engine: new EngineClient({ transport: options.engineTransport }) } : {}),
     ...(options.starterDir ? { starterDir: options.starterDir } : {}),
+    // With a farm, jobs wait in Redis and run on `atelier worker`s; the local engine stays unused.
+    ...(backend ? { backend } : {}),
   });
   // Recall checks a model's hash as the registry resolves it now (null: not available here).
   const currentModelHash = (model: string): string | null => {

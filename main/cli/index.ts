@@ -5,6 +5,8 @@ import { registerGenerateCommands } from './generate.js';
 import { registerHistoryCommands } from './history.js';
 import { registerProjectCommands } from './project.js';
 import { registerModelCommands } from './models.js';
+import { registerFarmCommands } from './farm.js';
+import { registerWorkerCommands } from './worker.js';
 import { withStudio } from './studio.js';
 
 /**
@@ -18,7 +20,13 @@ export function buildProgram(): Command {
     .description('Atelier: sketch-guided diffusion studio — command line')
     .version(APP_VERSION, '-v, --version')
     .showHelpAfterError()
-    .configureOutput({ outputError: (text, write) => write(terminalText(text, { keepNewlines: true })) });
+    .configureOutput({ outputError: (text, write) => write(terminalText(text, { keepNewlines: true })) })
+    // Every command that opens the studio then submits to that farm (docs/farm.md); ATELIER_QUEUE does the same.
+    .option('--queue <url>', 'run generation jobs on a render farm\'s Redis queue (redis://:PASSWORD@HOST:PORT)')
+    .hook('preAction', (command) => {
+      const { queue } = command.opts<{ queue?: string }>();
+      if (queue) process.env.ATELIER_QUEUE = queue;
+    });
 
   program
     .command('status')
@@ -38,6 +46,8 @@ export function buildProgram(): Command {
   registerProjectCommands(program);
   registerModelCommands(program);
   registerGenerateCommands(program);
+  registerWorkerCommands(program);
+  registerFarmCommands(program);
 
   return program;
 }

@@ -1,0 +1,70 @@
+import type { RedisOptions } from 'bullmq';
+import { Redis, type RedisOptions as IoRedisOptions } from 'ioredis';
+import { ApiError } from '../../contract/index.js';
+
+// Where the farm's queue lives: a Redis URL (docs/farm.md, "Redis"). The queue is the farm's
+// trust boundary — whoever can write to it can make workers run jobs and read the model
+// endpoint's token — so an open Redis is refused: the URL must carry a password (an ACL user
+// and password, or `requirepass`'s password with an empty user). `rediss://` turns TLS on.
+
+/** The BullMQ queue every studio submits to and every worker takes from. */
+export const QUEUE_NAME = 'atelier-generate';
+/** Key prefix of the farm's own keys (worker adverts, the cancel channel) beside BullMQ's `bull:` keys. */
+export const FARM_PREFIX = 'atelier:farm';
+export const CANCEL_CHANNEL = `${FARM_PREFIX}:cancel`;
+export const workerKey = (id: string): string => `${FARM_PREFIX}:worker:${id}`;
+
+export interface QueueTarget {
+  /** ioredis options (BullMQ builds its connections from them). */
+  redis: RedisOptions;
+  /** The URL without its password, for logs and `atelier farm status`. */
+  display: string;
+}
+
+/** Parses `redis://[user]:password@host:port[/db]` or `rediss://…`; refuses anything else, and a URL without a password. */
+export function parseQueueUrl(url: string): QueueTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ApiError('bad_request', `The queue URL "${url.replace(/:[^:@/]*@/, ':***@')}" is not a URL; expected redis://:PASSWORD@HOST:PORT`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new ApiError('bad_request', `The queue URL must start with redis:// or rediss://, not ${parsed.protocol}//`);
+  }
+  const password = decodeURIComponent(parsed.password);
+  if (!password) {
+    throw new ApiError('bad_request', 'The queue URL has no password: the farm refuses an open Redis (set requirepass or an ACL user; docs/farm.md)');
+  }
+  const dbText = parsed.pathname.replace(/^\//, '');
+  const db = dbText === '' ? 0 : Number(dbText);
+  if (!Number.isInteger(db) || db < 0 || db > 15) throw new ApiError('bad_request', `The queue URL's database "${dbText}" is not 0–15`);
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  const port = parsed.port ? Number(parsed.port) : 6379;
+  const tls = parsed.protocol === 'rediss:';
+  const redis: RedisOptions = {
+    host,
+    port,
+    password,
+    db,
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    // Node's default TLS checks (certificate chain, host name) apply; NODE_EXTRA_CA_CERTS adds a private CA.
+    ...(tls ? { tls: { servername: host } } : {}),
+    // BullMQ's workers block on Redis; it asks for these two (docs.bullmq.io, "Connections").
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+  };
+  const user = parsed.username ? `${decodeURIComponent(parsed.username)}:***@` : ':***@';
+  return { redis, display: `${parsed.protocol}//${user}${parsed.host}/${db}` };
+}
+
+/** The queue URL a door was given: its own option first, then ATELIER_QUEUE; undefined: the embedded queue. */
+export function queueUrlFromEnv(explicit?: string): string | undefined {
+  const url = explicit ?? process.env.ATELIER_QUEUE;
+  return url && url.trim() !== '' ? url.trim() : undefined;
+}
+
+/** A plain Redis connection of the farm's own (adverts, cancel messages), beside BullMQ's. */
+export function createRedis(target: QueueTarget): Redis {
+  return new Redis(target.redis as IoRedisOptions);
+}

@@ -1,0 +1,176 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Queue, QueueEvents } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GenerationRequestInput, StudioEvent } from '../../app/contract/index.js';
+import { decodeImage } from '../../app/engine/image.js';
+import { hashModelFiles, listModelFiles } from '../../app/library/model-hash.js';
+import { QUEUE_NAME, parseQueueUrl } from '../../app/service/farm/connection.js';
+import { decodeFailure } from '../../app/service/farm/protocol.js';
+import { type StudioService, createStudio } from '../../app/service/index.js';
+import { tempHome } from '../helpers/home.js';
+import { type RedisHandle, type WorkerHandle, startRedis, startWorker, waitFor } from './farm-helpers.js';
+
+// The render farm end to end (issue 18, docs/farm.md): redis-server on loopback with a password,
+// three `atelier worker` processes (two holding the tiny SD 1.5 fixture, one that must fetch it
+// from the studio's model endpoint) and a studio whose jobs go through Redis. One worker is
+// SIGKILLed in the middle of a job: BullMQ's stalled-job check hands the job to another, and
+// every job is in the library exactly once, with its lineage. The issue's "30 jobs, 3 workers"
+// is scaled to 12 jobs to keep this file fast on a two-core machine; the mechanism is the same.
+
+const SD1 = path.resolve('tests/fixtures/models/sd1-tiny');
+const CHILDREN = 11;
+
+type Completed = Extract<StudioEvent, { type: 'job.completed' }>;
+type Failed = Extract<StudioEvent, { type: 'job.failed' }>;
+
+let redis: RedisHandle;
+let holders: WorkerHandle[] = [];
+let fetcher: WorkerHandle;
+let studio: StudioService;
+let modelsPort: number;
+const events: StudioEvent[] = [];
+const { home, cleanup } = tempHome();
+
+beforeAll(async () => {
+  redis = await startRedis();
+  modelsPort = 20_000 + crypto.randomInt(20_000);
+  process.env.ATELIER_FARM_MODELS = `127.0.0.1:${modelsPort}`;
+  [fetcher, ...holders] = await Promise.all([startWorker(redis.url), startWorker(redis.url, ['--model', SD1]), startWorker(redis.url, ['--model', SD1])]);
+  studio = await createStudio({ transport: 'cli', home, starterDir: SD1, queue: redis.url });
+  studio.subscribe((e) => events.push(e));
+});
+
+afterAll(async () => {
+  await studio?.close();
+  for (const w of [fetcher, ...holders]) await w?.stop('SIGKILL');
+  await redis?.stop();
+  delete process.env.ATELIER_FARM_MODELS;
+  cleanup();
+});
+
+const ended = (jobId: string) => waitFor(() => events.find((e): e is Completed | Failed => (e.type === 'job.completed' || e.type === 'job.failed') && e.jobId === jobId), `job ${jobId} to end`, 90_000);
+
+async function run(request: GenerationRequestInput): Promise<Completed> {
+  const { jobId } = await studio.call('generate', { request });
+  const end = await ended(jobId);
+  expect(end, JSON.stringify(end)).toMatchObject({ type: 'job.completed' });
+  return end as Completed;
+}
+
+describe('the render farm', () => {
+  it('refuses an open Redis and anything but a redis:// URL', async () => {
+    const open = `redis://127.0.0.1:${redis.port}`;
+    await expect(createStudio({ transport: 'cli', home, queue: open })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('open Redis') });
+    await expect(createStudio({ transport: 'cli', home, queue: 'http://example.com' })).rejects.toMatchObject({ code: 'bad_request' });
+    // TLS when the URL says so.
+    expect(parseQueueUrl('rediss://farm:pw@redis.example:6380/2').redis).toMatchObject({ tls: { servername: 'redis.example' }, username: 'farm', password: 'pw', db: 2 });
+  });
+
+  it('records a farm run exactly as a local run: same pixels, same fields', async () => {
+    const request = { model: 'starter', prompt: 'a red fox', seed: 7, steps: 3, sampler: 'euler' } as const;
+    const farm = await run(request);
+    const { home: localHome, cleanup: localCleanup } = tempHome();
+    const local = await createStudio({ transport: 'cli', home: localHome, starterDir: SD1 });
+    try {
+      const localEvents: StudioEvent[] = [];
+      local.subscribe((e) => localEvents.push(e));
+      const { jobId } = await local.call('generate', { request });
+      const done = await waitFor(() => localEvents.find((e): e is Completed => e.type === 'job.completed' && e.jobId === jobId), 'the local run', 90_000);
+      const pixels = async (s: StudioService, sha: string) => Buffer.from((await decodeImage(s.mediaFile('image', sha)!)).data);
+      expect((await pixels(studio, farm.candidates[0]!.sha256)).equals(await pixels(local, done.candidates[0]!.sha256))).toBe(true);
+      const fields = (r: Record<string, unknown>) => ({ prompt: r.prompt, seed: r.seed, steps: r.steps, sampler: r.sampler, modelHash: r.modelHash, device: r.device, status: r.status, request: r.request });
+      expect(fields(await studio.call('library.get', { id: farm.generationId }))).toEqual(fields(await local.call('library.get', { id: done.generationId })));
+    } finally {
+      await local.close();
+      localCleanup();
+    }
+  });
+
+  it('retries the job of a worker killed mid-job on another, and records every job once with its lineage', async () => {
+    const root = await run({ model: 'starter', prompt: 'a lighthouse', seed: 1, steps: 4 });
+    const parent = root.candidates[0]!;
+    // The test's own view of the queue: it kills the first model-holding worker that reports a step.
+    const watch = new QueueEvents(QUEUE_NAME, { connection: parseQueueUrl(redis.url).redis });
+    await watch.waitUntilReady();
+    let killed: { worker: WorkerHandle; jobId: string } | undefined;
+    const stalled = new Set<string>();
+    watch.on('stalled', ({ jobId }) => stalled.add(jobId));
+    watch.on('progress', ({ jobId, data }) => {
+      const p = data as { workerId?: string; step?: number };
+      const victim = holders.find((w) => w.id === p.workerId);
+      if (killed || !victim || (p.step ?? 0) < 1) return;
+      killed = { worker: victim, jobId };
+      victim.proc.kill('SIGKILL');
+    });
+    try {
+      const jobIds: string[] = [];
+      for (let i = 0; i < CHILDREN; i++) {
+        const refine = i % 2 === 1 ? { init: { sha256: parent.sha256 }, strength: 0.6 } : {};
+        jobIds.push((await studio.call('generate', { request: { model: 'starter', prompt: `a lighthouse, take ${i}`, seed: 100 + i, steps: 4, parentCandidateId: parent.id, ...refine } })).jobId);
+      }
+      const ends = await Promise.all(jobIds.map(ended));
+      expect(ends.filter((e) => e.type === 'job.failed'), 'failed jobs').toEqual([]);
+      expect(killed, 'a worker was killed mid-job').toBeDefined();
+      expect(stalled.has(killed!.jobId), 'the killed job was found stalled and retried').toBe(true);
+      // Exactly once: one completion per job, one library entry per job.
+      for (const jobId of [...jobIds, killed!.jobId]) expect(events.filter((e) => e.type === 'job.completed' && e.jobId === jobId)).toHaveLength(1);
+      const listed = await studio.call('library.search', { text: 'lighthouse', statuses: ['completed', 'failed', 'cancelled'], limit: 100 });
+      expect(listed.total).toBe(CHILDREN + 1);
+      for (const end of ends as Completed[]) {
+        const lineage = await studio.call('library.lineage', { id: end.generationId });
+        expect(lineage.ancestors.map((a) => a.generationId)).toEqual([root.generationId]);
+      }
+      const img2img = await studio.call('library.get', { id: (ends[1] as Completed).generationId });
+      expect(img2img).toMatchObject({ mode: 'img2img', strength: 0.6, parentCandidateId: parent.id });
+    } finally {
+      await watch.close();
+    }
+  });
+
+  it('has a worker without the model fetch it from the studio, with the token only', async () => {
+    const base = `http://127.0.0.1:${modelsPort}/farm/models`;
+    const hash = hashModelFiles(listModelFiles(SD1));
+    expect((await fetch(`${base}/${hash}/manifest`)).status).toBe(401);
+    expect((await fetch(`${base}/${hash}/manifest`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    // Only the fetcher is left to take the job.
+    for (const w of holders) await w.stop('SIGTERM');
+    const done = await run({ model: 'starter', prompt: 'a fetched model', seed: 3, steps: 2 });
+    expect(done.candidates).toHaveLength(1);
+    const store = path.join(fetcher.home, 'farm', 'models', hash);
+    expect(hashModelFiles(listModelFiles(store))).toBe(hash);
+    expect(fs.readdirSync(path.dirname(store)).filter((n) => n.startsWith('.partial'))).toEqual([]);
+  });
+
+  it('stops a running job within a step of the cancel, and records it as cancelled', async () => {
+    const { jobId } = await studio.call('generate', { request: { model: 'starter', prompt: 'a long batch', seed: 9, steps: 200, batch: 16 } });
+    await waitFor(() => events.some((e) => e.type === 'job.progress' && e.jobId === jobId && e.step >= 2), 'the batch to run', 90_000);
+    const cancelledAt = Date.now();
+    expect(await studio.call('jobs.cancel', { jobId })).toEqual({ cancelled: true });
+    const end = await ended(jobId);
+    // 3200 steps would take many seconds more: the worker stopped at its next step.
+    expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+    expect(end).toMatchObject({ type: 'job.failed', cancelled: true, error: { code: 'cancelled' } });
+    const listed = await studio.call('library.search', { text: '"a long batch"', statuses: ['cancelled'] });
+    expect(listed.total).toBe(1);
+  });
+
+  it('fails a hostile job on the worker with a typed error, touching nothing', async () => {
+    const queue = new Queue(QUEUE_NAME, { connection: parseQueueUrl(redis.url).redis });
+    try {
+      const jobId = `j_${crypto.randomUUID()}`;
+      const job = await queue.add('generate', { v: 1, jobId, request: { model: '../../../../etc/passwd', prompt: 'x' }, models: [], images: { controls: [] }, source: { url: 'file:///etc/passwd', token: 'x' } }, { jobId });
+      const state = await waitFor(async () => {
+        const s = await job.getState();
+        return s === 'failed' || s === 'completed' ? s : undefined;
+      }, 'the hostile job to end');
+      expect(state).toBe('failed');
+      const failed = await queue.getJob(jobId);
+      expect(decodeFailure(failed!.failedReason).code).toBe('bad_request');
+      await failed!.remove();
+    } finally {
+      await queue.close();
+    }
+  });
+});

@@ -99,6 +99,8 @@ export const LibrarySearchQuery = z
     mode: GenerationMode.optional(),
     hasControl: z.boolean().optional(),
     status: GenerationStatus.optional(),
+    /** Any of these statuses (the history hides failed and cancelled runs by default this way). */
+    statuses: z.array(GenerationStatus).min(1).max(GenerationStatus.options.length).optional(),
     source: GenerationSource.optional(),
     /** newest/oldest: the order entries entered the library (made, or imported). */
     sort: LibrarySort.default('newest'),

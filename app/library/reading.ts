@@ -66,6 +66,10 @@ export function search(lib: LibraryDb, queryInput: LibrarySearchQueryInput): Lib
       where.push(`g.${column} = @${key}`);
     }
   }
+  if (q.statuses) {
+    q.statuses.forEach((status, i) => (params[`status${i}`] = status));
+    where.push(`g.status IN (${q.statuses.map((_, i) => `@status${i}`).join(', ')})`);
+  }
   if (q.hasControl !== undefined) where.push(`g.has_control = ${q.hasControl ? 1 : 0}`);
 
   const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_VERSION, type MethodName, type Params, type Result } from '../../app/contract/index.js';
 import { type Studio, screenshotsDir, startStudio } from './harness.js';
@@ -29,6 +31,13 @@ async function call<M extends MethodName>(method: M, params: Params<M>): Promise
   const r = response as { ok: boolean; result?: unknown; error?: unknown };
   if (!r.ok) throw new Error(`${method}: ${JSON.stringify(r.error)}`);
   return r.result as Result<M>;
+}
+
+/** A library image's RGBA pixels, as a hash (equal pixels, equal hash). */
+async function pixelsOf(sha256: string): Promise<string> {
+  const response = await studio.context.request.get(`${studio.origin}/media/images/${sha256}.png`);
+  expect(response.ok()).toBe(true);
+  return createHash('sha256').update(PNG.sync.read(await response.body()).data).digest('hex');
 }
 
 const ids = () => ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id') ?? ''));
@@ -134,4 +143,72 @@ describe('the strip keeps its history', () => {
     }
     expect(await nodes.nth(0).getByTestId('tree-seed').textContent()).toBe('#100');
   });
+});
+
+describe('history that helps', () => {
+  let inpaintId = '';
+
+  it('refines with a mask (an inpaint entry) and cancels a run (a cancelled entry)', async () => {
+    await ui.press('m');
+    await ui.page.getByTestId('stroke-width').fill('16');
+    await ui.drag([{ x: 16, y: 32 }, { x: 48, y: 32 }]);
+    await expect.poll(() => ui.layerNames()).toContain('Mask');
+    await ui.settings({ seed: 4242 });
+    const before = await ids();
+    await ui.candidates().nth(0).getByTestId('refine').click();
+    await nextBatch(before, 2);
+    inpaintId = (await shownGeneration())!;
+    expect((await call('library.get', { id: inpaintId })).mode).toBe('inpaint');
+
+    // A long run, cancelled once it runs: recorded as cancelled.
+    await ui.settings({ steps: 200 });
+    await ui.page.getByTestId('generate').click();
+    await ui.page.getByTestId('cancel-job').click();
+    await expect.poll(async () => (await call('library.search', { statuses: ['cancelled'] })).total, { timeout: 60_000 }).toBe(1);
+    await ui.settings({ steps: 2 });
+  }, 200_000);
+
+  it('hides cancelled and failed runs by default, and lists them on request', async () => {
+    await ui.page.getByTestId('view-history').click();
+    const total = ui.page.getByTestId('history-total');
+    await expect.poll(() => total.textContent()).toBe('4 entries');
+    expect(await ui.page.locator('[data-testid="history-cell"] .no-image').count()).toBe(0);
+    await ui.page.getByTestId('history-status').selectOption('all');
+    await expect.poll(() => total.textContent()).toBe('5 entries');
+    await ui.page.getByTestId('history-status').selectOption('failed');
+    await expect.poll(() => total.textContent()).toBe('1 entry');
+    await ui.page.getByTestId('history-status').selectOption('made');
+    await expect.poll(() => total.textContent()).toBe('4 entries');
+  });
+
+  it('shows an inpaint entry\'s init image, mask and control map, and recall restores them all', async () => {
+    await ui.page.locator(`[data-testid="history-cell"][data-generation-id="${inpaintId}"]`).click();
+    const detail = ui.page.getByTestId('history-detail');
+    for (const input of ['input-init', 'input-mask', 'input-control']) {
+      await expect.poll(() => detail.getByTestId(input).locator('img').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(64);
+    }
+    await ui.page.screenshot({ path: path.join(screenshotsDir, 'history-inputs.png') });
+    await detail.getByTestId('recall').click();
+    await ui.canvas.waitFor();
+    await expect.poll(() => ui.layerNames()).toEqual(expect.arrayContaining(['Recalled init', 'Recalled mask', 'Recalled scribble']));
+    expect(await ui.page.getByTestId('generation-mode').inputValue()).toBe('inpaint');
+    expect(await ui.page.getByTestId('seed').inputValue()).toBe('4242');
+
+    // Generate now makes the same request: the same init, mask and control map, so the same pictures.
+    const before = await ids();
+    await ui.page.getByTestId('generate').click();
+    await nextBatch(before, 2);
+    const again = await call('library.get', { id: (await shownGeneration())! });
+    const original = await call('library.get', { id: inpaintId });
+    expect(again.mode).toBe('inpaint');
+    expect(again.request?.init).toEqual(original.request?.init);
+    expect(again.request?.inpaint?.mask).toEqual(original.request?.inpaint?.mask);
+    expect(again.request?.controls.map((c) => c.image)).toEqual(original.request?.controls.map((c) => c.image));
+    // Everything else as the entry had it (lineage aside: the recall is a new branch).
+    const { parentCandidateId: _a, ...againRest } = again.request!;
+    const { parentCandidateId: _b, ...originalRest } = original.request!;
+    expect(againRest).toEqual(originalRest);
+    // The same pixels (the files differ: each PNG's stamp names its own generation).
+    expect(await Promise.all(again.candidates.map((c) => pixelsOf(c.sha256)))).toEqual(await Promise.all(original.candidates.map((c) => pixelsOf(c.sha256))));
+  }, 200_000);
 });

@@ -125,6 +125,26 @@ describe('search', () => {
   });
 });
 
+describe('status filter', () => {
+  it('keeps any of the statuses asked for (the history hides failed and cancelled runs)', async () => {
+    await record({ seed: 1 }, 1);
+    await library.recordGeneration({ request: GenerationRequest.parse({ model: 'starter', prompt: 'x', seed: 2 }), status: 'failed', error: 'out of memory', timings: {}, candidates: [] });
+    await library.recordGeneration({ request: GenerationRequest.parse({ model: 'starter', prompt: 'x', seed: 3 }), status: 'cancelled', timings: {}, candidates: [] });
+    expect(library.search({ statuses: ['completed', 'imported'] }).items.map((g) => g.seed)).toEqual([1]);
+    expect(library.search({ statuses: ['failed', 'cancelled'], sort: 'oldest' }).items.map((g) => [g.seed, g.status])).toEqual([
+      [2, 'failed'],
+      [3, 'cancelled'],
+    ]);
+    expect(library.search({}).total).toBe(3);
+  });
+
+  it('recalls a candidate of a variation run with its own variation seed', async () => {
+    const varied = await record({ seed: 50, variation: { seed: 70, strength: 0.25 } }, 3);
+    const third = varied.candidates[2]!;
+    expect(library.recall(third.id, { currentModelHash: () => 'f'.repeat(64) }).request).toMatchObject({ batch: 1, variation: { seed: 72, strength: 0.25 } });
+  });
+});
+
 describe('lineage, recall, rating, deletion', () => {
   it('follows refinements up and down and recalls each candidate exactly', async () => {
     const root = await record({ seed: 10 }, 2);

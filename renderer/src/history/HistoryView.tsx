@@ -1,20 +1,28 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { GenerationMode, GenerationRecord, GenerationSummary, LibrarySearchQueryInput, LineageResult } from '../../../app/contract/index.js';
+import type { GenerationMode, GenerationRecord, GenerationStatus, GenerationSummary, ImageRef, LibrarySearchQueryInput, LineageResult } from '../../../app/contract/index.js';
 import { libraryImageUrl } from '../api/media.js';
 import { useStudio } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
-import { settingsFromRequest } from '../state/settings.js';
 import { errorMessage } from '../state/studio.js';
 import { IterationTree } from './IterationTree.js';
+import { recallEntry } from './recall.js';
 import { cellPosition, gridWindow } from './window.js';
 
 const CELL = 148;
 const GAP = 8;
 const PAGE = 200;
 
+/** Which runs the grid lists: by default what made pictures, failed and cancelled runs on request. */
+const STATUS_FILTERS: Record<string, { label: string; statuses?: GenerationStatus[] }> = {
+  made: { label: 'made and imported', statuses: ['completed', 'imported'] },
+  all: { label: 'all runs' },
+  failed: { label: 'failed and cancelled', statuses: ['failed', 'cancelled'] },
+};
+
 interface Filters {
   text: string;
   mode: GenerationMode | '';
+  status: keyof typeof STATUS_FILTERS;
   favourite: boolean;
   model: string;
 }
@@ -26,7 +34,7 @@ interface Filters {
  */
 export function HistoryView({ session }: { session: DocumentSession }) {
   const studio = useStudio();
-  const [filters, setFilters] = useState<Filters>({ text: '', mode: '', favourite: false, model: '' });
+  const [filters, setFilters] = useState<Filters>({ text: '', mode: '', status: 'made', favourite: false, model: '' });
   // Pages of results by page number: scrolling far loads only the pages in view.
   const [pages, setPages] = useState<ReadonlyMap<number, GenerationSummary[]>>(new Map());
   const [total, setTotal] = useState(0);
@@ -42,6 +50,7 @@ export function HistoryView({ session }: { session: DocumentSession }) {
       offset,
       sort: filters.text.trim() ? 'relevance' : 'newest',
       ...(filters.mode ? { mode: filters.mode } : {}),
+      ...(STATUS_FILTERS[filters.status]?.statuses ? { statuses: STATUS_FILTERS[filters.status]!.statuses } : {}),
       ...(filters.favourite ? { favourite: true } : {}),
       ...(filters.model.trim() ? { model: filters.model.trim() } : {}),
     }),
@@ -153,6 +162,13 @@ export function HistoryView({ session }: { session: DocumentSession }) {
             <option value="img2img">img2img</option>
             <option value="inpaint">inpaint</option>
           </select>
+          <select aria-label="Status" data-testid="history-status" value={filters.status} onChange={(e) => setFilters({ ...filters, status: e.target.value })}>
+            {Object.entries(STATUS_FILTERS).map(([value, f]) => (
+              <option key={value} value={value}>
+                {f.label}
+              </option>
+            ))}
+          </select>
           <input aria-label="Model" placeholder="model" value={filters.model} onChange={(e) => setFilters({ ...filters, model: e.target.value })} />
           <label className="check">
             <input type="checkbox" checked={filters.favourite} onChange={(e) => setFilters({ ...filters, favourite: e.target.checked })} /> favourites
@@ -192,14 +208,7 @@ function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session
   }, [id, studio]);
   if (!record) return <aside className="history-detail">Loading…</aside>;
   const recall = async (candidateId?: string) => {
-    try {
-      const result = await studio.api.call('library.recall', { id: candidateId ?? record.id });
-      studio.updateSettings(settingsFromRequest(studio.state.settings, result.request));
-      for (const w of result.warnings) studio.toast('info', w);
-      studio.store.set({ view: 'canvas' });
-    } catch (error) {
-      studio.toast('error', `Recall failed: ${errorMessage(error)}`);
-    }
+    await recallEntry(studio, session, candidateId ?? record.id);
   };
   const params: Array<[string, unknown]> = [
     ['prompt', record.prompt],
@@ -224,14 +233,13 @@ function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session
     ['error', record.error],
     ['note', record.importNote],
   ];
-  void session;
   return (
     <aside className="history-detail" data-testid="history-detail" aria-label="History entry">
       <div className="row">
         <h2>Entry</h2>
         <span className="spacer" />
         <button type="button" data-testid="recall" onClick={() => void recall()}>
-          Recall into prompt panel
+          Recall onto the canvas
         </button>
         <button type="button" aria-label="Close" onClick={onClose}>
           ×
@@ -247,6 +255,7 @@ function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session
           </li>
         ))}
       </ul>
+      <EntryInputs request={record.request} />
       <table className="params" data-testid="history-params">
         <tbody>
           {params
@@ -273,5 +282,31 @@ function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session
         />
       )}
     </aside>
+  );
+}
+
+/** The images the entry used: init, mask and control maps, from the library by hash. */
+function EntryInputs({ request }: { request: GenerationRecord['request'] }) {
+  if (!request) return null;
+  const hash = (ref: ImageRef | undefined) => (ref && 'sha256' in ref ? ref.sha256 : undefined);
+  const inputs: Array<{ key: string; label: string; sha256: string }> = [];
+  const init = hash(request.init);
+  if (init) inputs.push({ key: 'init', label: 'init image', sha256: init });
+  const mask = hash(request.inpaint?.mask);
+  if (mask) inputs.push({ key: 'mask', label: 'mask', sha256: mask });
+  request.controls.forEach((c, i) => {
+    const sha = hash(c.image);
+    if (sha) inputs.push({ key: `control${i}`, label: `${c.type} control · ${c.weight}`, sha256: sha });
+  });
+  if (inputs.length === 0) return null;
+  return (
+    <ul className="detail-inputs" data-testid="history-inputs">
+      {inputs.map((input) => (
+        <li key={input.key} data-testid={`input-${input.key.replace(/\d+$/, '')}`}>
+          <img src={libraryImageUrl(input.sha256)} alt={input.label} />
+          <span className="muted">{input.label}</span>
+        </li>
+      ))}
+    </ul>
   );
 }

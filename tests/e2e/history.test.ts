@@ -1,28 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Studio, startStudio } from './harness.js';
-import { StudioPage } from './pages/studio-page.js';
+import { describe, expect, it } from 'vitest';
+import { useStudio } from './harness.js';
 
 // The history stays fast with 10 000 entries: the grid mounts only what is visible, pages
 // load as you scroll, search and filters narrow the list. The library is filled by the
 // library bench (realistic prompts; the images themselves are not on disk).
-let studio: Studio;
-let ui: StudioPage;
-let home: string;
-beforeAll(async () => {
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-e2e-history-'));
-  execFileSync(process.execPath, ['--import', 'tsx', 'bench/library.ts', '--generations', '10000', '--repeat', '1', '--keep', home], { stdio: 'pipe' });
-  studio = await startStudio({ ATELIER_HOME: home });
-  ui = new StudioPage(studio.page);
-  await ui.ready();
-}, 180_000);
-afterAll(async () => {
-  await studio?.stop();
-  fs.rmSync(home, { recursive: true, force: true });
+const { ui } = useStudio({
+  seedHome: (home) => {
+    execFileSync(process.execPath, ['--import', 'tsx', 'bench/library.ts', '--generations', '10000', '--repeat', '1', '--keep', home], { stdio: 'pipe' });
+  },
 });
+
+/** The part of a scrolling element the test uses. */
+interface Scroller {
+  scrollTop: number;
+  scrollHeight: number;
+}
 
 describe('history with 10 000 entries', () => {
   it('mounts only the visible cells and reaches the end by scrolling', async () => {
@@ -35,8 +28,10 @@ describe('history with 10 000 entries', () => {
 
     // Scroll to the very end: the last cells come from later pages, and still few are mounted.
     const grid = page.getByTestId('history-grid');
-    const frames = await grid.evaluate(async (el) => {
-      // Runs in the page: scroll through the whole list, one step per animation frame.
+    const frames = await grid.evaluate(async (host) => {
+      // Runs in the page: scroll through the whole list, one step per animation frame. (The
+      // Node-side type check has no DOM types: the element and rAF are named by what is used.)
+      const el = host as unknown as Scroller;
       const raf = (globalThis as unknown as { requestAnimationFrame(cb: () => void): void }).requestAnimationFrame;
       const times: number[] = [];
       let last = performance.now();
@@ -55,7 +50,7 @@ describe('history with 10 000 entries', () => {
     // The last entry is shown without loading the 49 pages before it.
     await page.locator('[data-testid="history-cell"][data-index="9999"]').waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('history-cell').count()).toBeLessThan(200);
-    const sizer = await grid.evaluate((el) => el.scrollHeight);
+    const sizer = await grid.evaluate((el) => (el as unknown as Scroller).scrollHeight);
     expect(sizer).toBeGreaterThan(10_000 / 10 * 100);
   }, 120_000);
 

@@ -1,30 +1,47 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Locator } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { readProjectFile } from '../../app/projects/atelier-file.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Studio, startStudio } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { until } from '../helpers/until.js';
+import { startStudio, useStudio } from './harness.js';
 import { StudioPage } from './pages/studio-page.js';
 
 // Prompt panel, queue and progress, cancel, variations, reference images and Canny control,
 // and the recovery prompt after a crash.
 const MODEL = path.resolve('tests/fixtures/models/sd1-tiny');
 
-let studio: Studio;
-let ui: StudioPage;
-beforeAll(async () => {
-  studio = await startStudio();
-  ui = new StudioPage(studio.page);
-  await ui.ready();
-  await ui.addModel(MODEL);
-  await ui.page.getByTestId('model-picker').selectOption({ label: 'sd1-tiny' });
-  await ui.settings({ width: 64, height: 64, steps: 2, batch: 2 });
-  await ui.newProject();
+const { studio, ui } = useStudio({
+  prepare: async (ui) => {
+    await ui.addModel(MODEL);
+    await ui.page.getByTestId('model-picker').selectOption({ label: 'sd1-tiny' });
+    await ui.settings({ width: 64, height: 64, steps: 2, batch: 2 });
+    await ui.newProject();
+  },
 });
-afterAll(async () => {
-  await studio?.stop();
-});
+
+/**
+ * Zooms out with '-' until the view's scale is at most `most`, waiting after each press for
+ * the new scale on screen: pressing again on a stale scale overshoots, and a drag planned on a
+ * stale transform lands in the wrong place.
+ */
+async function zoomOutTo(page: StudioPage, most: number): Promise<void> {
+  for (let scale = await page.scale(); scale > most; ) {
+    const before = scale;
+    await page.press('-');
+    scale = await until(async () => {
+      const now = await page.scale();
+      return now < before ? now : undefined;
+    }, 'the view to zoom out');
+  }
+}
+
+/** One attribute of every element a locator matches, in order (read through Playwright, not DOM types). */
+async function attributes(locator: Locator, name: string): Promise<Array<string | null>> {
+  return Promise.all((await locator.all()).map((one) => one.getAttribute(name)));
+}
 
 /** A PNG with a white square on black, as base64. */
 function squarePng(size: number): string {
@@ -82,9 +99,16 @@ describe('prompt panel', () => {
       await expect.poll(() => fresh.promptSuggestions().textContent()).toContain('sunset sky');
       await box.press('Tab');
       expect(await box.inputValue()).toBe('a castle, sunset sky');
-      // A word no recorded prompt has: no list.
+      // A word no recorded prompt has: no list, once the library has answered for that word
+      // and the page has drawn since (before that, "no list" would prove nothing).
+      const answered = fresh.page.waitForResponse((r) => {
+        const body = r.request().postDataJSON() as { method?: string; params?: { prefix?: string } } | null;
+        return body?.method === 'library.promptPhrases' && body.params?.prefix === 'zebr';
+      });
       await box.pressSequentially(', zebr');
-      await fresh.page.waitForTimeout(400);
+      await answered;
+      await fresh.nextFrames();
+      expect(await box.inputValue()).toBe('a castle, sunset sky, zebr');
       expect(await fresh.promptSuggestions().count()).toBe(0);
     } finally {
       await fresh.page.context().close();
@@ -110,7 +134,9 @@ describe('generation queue', () => {
     await ui.page.getByTestId('generate').click();
     await ui.page.getByTestId('generate').click();
     await expect.poll(() => ui.page.getByTestId('progress-text').textContent(), { timeout: 60_000 }).toMatch(/^Step \d+\/200 · .* left/);
-    expect(await ui.page.getByTestId('pending-job').count()).toBe(1);
+    // The second job is listed once the studio has answered for it: a round trip that can end
+    // after the first job's progress arrives on a loaded machine.
+    await expect.poll(() => ui.page.getByTestId('pending-job').count(), { timeout: 30_000 }).toBe(1);
     await ui.press('Escape');
     await expect.poll(() => ui.page.getByTestId('toast-info').filter({ hasText: 'cancelled' }).count(), { timeout: 60_000 }).toBeGreaterThan(0);
     // The queued one starts; cancel it from the progress bar.
@@ -120,13 +146,18 @@ describe('generation queue', () => {
     await ui.settings({ steps: 2, batch: 2 });
   }, 150_000);
 
-  it('variations keep the settings with new seeds', async () => {
-    const before = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id')));
+  it('variations keep the candidate\'s seed and blend its noise toward new variation seeds', async () => {
+    const before = await attributes(ui.candidates(), 'data-candidate-id');
     await ui.candidates().first().getByTestId('variations').click();
     await expect.poll(() => ui.candidates().first().getAttribute('data-candidate-id'), { timeout: 60_000 }).not.toBe(before[0]);
-    const seeds = await ui.candidates().evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seed'))));
-    expect(seeds[0]).not.toBe(100);
-    expect(seeds[1]! - seeds[0]!).toBe(1);
+    // The parent is seed 100 (from 'increment' above): every variation keeps it (A1111's
+    // variation seeds), linked to its parent at the default strength.
+    expect((await attributes(ui.candidates(), 'data-seed')).map(Number)).toEqual([100, 100]);
+    const id = await ui.page.locator('ul.strip').getAttribute('data-generation-id');
+    const res = await studio.context.request.post(`${studio.origin}/api/call`, { data: { v: 1, method: 'library.get', params: { id } } });
+    const record = ((await res.json()) as { result: { parentCandidateId?: string; request?: { variation?: { seed: number; strength: number } } } }).result;
+    expect(record.parentCandidateId).toBe(before[0]);
+    expect(record.request?.variation).toEqual({ seed: expect.any(Number) as number, strength: 0.5 });
   }, 90_000);
 });
 
@@ -137,7 +168,7 @@ describe('generation frame', () => {
     expect(await ui.frameSize()).toEqual({ width: 64, height: 64 });
     // Fit fills the view, so the 64 px canvas shows many times enlarged: zoom out until the
     // frame's handles can be dragged past the canvas, as far as 200 px, and stay on screen.
-    while ((await ui.scale()) > 1) await ui.press('-');
+    await zoomOutTo(ui, 1);
     await ui.dragFrameHandle('corner', { x: 197, y: 150 });
     await expect.poll(() => ui.frameSize()).toEqual({ width: 192, height: 144 });
     await ui.dragFrameHandle('right', { x: 101, y: 70 });

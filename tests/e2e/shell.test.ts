@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { API_VERSION } from '../../app/contract/index.js';
-import { type Studio, startStudio } from './harness.js';
+import { useStudio } from './harness.js';
 
-let studio: Studio;
-beforeAll(async () => {
-  studio = await startStudio();
-});
-afterAll(async () => {
-  await studio?.stop();
-});
+const { studio } = useStudio();
 
 describe('studio in web mode', () => {
   it('loads and shows live status from the server', async () => {

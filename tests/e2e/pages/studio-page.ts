@@ -30,6 +30,15 @@ export class StudioPage {
     await this.canvas.locator('canvas').nth(1).waitFor({ state: 'attached' });
   }
 
+  /**
+   * Resolves once the page has drawn two more frames: what React and the canvas had to do for
+   * the events before has reached the screen. Wait on this (a condition), not on a duration,
+   * before checking that something did not happen.
+   */
+  async nextFrames(): Promise<void> {
+    await this.page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+  }
+
   async tool(tool: Tool): Promise<void> {
     await this.page.getByTestId(`tool-${tool}`).click();
   }
@@ -98,6 +107,9 @@ export class StudioPage {
   async dragFrameHandle(handle: 'right' | 'bottom' | 'corner', to: DocPoint, frame: DocPoint = { x: 0, y: 0 }): Promise<void> {
     await this.press('v');
     const { width, height } = await this.frameSize();
+    // Grab the handle once the move tool is on and the frame on screen has the fields' size:
+    // a drag planned on a frame not yet redrawn starts off its handle (seen on a loaded machine).
+    await this.page.locator(`[data-testid="canvas"][data-tool="select"][data-frame="${frame.x},${frame.y},${width},${height}"]`).waitFor();
     const from = { x: handle === 'bottom' ? frame.x + width / 2 : frame.x + width, y: handle === 'right' ? frame.y + height / 2 : frame.y + height };
     await this.drag([from, to]);
   }

@@ -8,6 +8,7 @@ import { type PngStamp, stampPng } from '../formats/stamp.js';
 import { type ProjectAssets, findCandidate, requestFromSettings, sourceKey } from './document/index.js';
 import { pngBytes } from './png-data.js';
 import { type PlacedPixels, type Rgba, encodePng, flatten, placeLayer, sharpImage } from './render.js';
+import { STRIP_EXPORT_PIXELS, flattenToPngInStrips } from './render-strips.js';
 import { writeZip } from './zip.js';
 
 // Exports: a flattened PNG carrying generation metadata, OpenRaster (.ora) and PSD with the
@@ -33,7 +34,9 @@ function pictureStamp(doc: ProjectDocument, appVersion: string): PngStamp {
 }
 
 export async function exportFlattenedPng(doc: ProjectDocument, assets: ProjectAssets, appVersion: string): Promise<Buffer> {
-  return stampPng(await flatten(doc, assets), pictureStamp(doc, appVersion));
+  // Large canvases in strips, so peak memory does not grow with the canvas (issue 17).
+  const large = doc.canvas.width * doc.canvas.height > STRIP_EXPORT_PIXELS;
+  return stampPng(large ? await flattenToPngInStrips(doc, assets) : await flatten(doc, assets), pictureStamp(doc, appVersion));
 }
 
 function escapeXml(text: string): string {

@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../app/contract/errors.js';
 import { DEFAULT_PROJECT_LIMITS, readProjectFile } from '../../app/projects/atelier-file.js';
 import { STACK_XML_LIMITS, parseStackXml, readOra, readPsdLayers } from '../../app/projects/import.js';
-import { MAX_IMAGE_PIXELS, sharpImage } from '../../app/projects/render.js';
+import { MAX_IMAGE_PIXELS, flatten, sharpImage } from '../../app/projects/render.js';
+import { flattenToPngInStrips } from '../../app/projects/render-strips.js';
+import { buildSampleProject } from '../fixtures/projects/sample-document.js';
+import { realPng } from '../fixtures/projects/real-png.js';
 import { DECODE_BUDGET, DecodeBudget, withZip } from '../../app/projects/zip.js';
 import { createStudio, type StudioService } from '../../app/service/index.js';
 import { TINY_PNG, craftZip, documentWith, hostileProjects } from '../fixtures/projects/craft.js';
@@ -247,5 +250,25 @@ describe('paths and formats the projects area refuses up front', () => {
     expect(await refusal(studio.call('projects.info', { path: psdFile }))).toMatchObject({ code: 'invalid_file', message: expect.stringMatching(/^layers\.psd is not an \.atelier file \(it is a PSD file\)/) });
     expect((await refusal(studio.call('projects.info', { path: renamedOra }))).message).toMatch(/not an \.atelier file \(it looks like an OpenRaster file\)/);
     expect(await studio.call('projects.info', { path: project })).toMatchObject({ name: 'Hostile' });
+  });
+});
+
+describe('large exports in strips', () => {
+  it('makes the same pixels as flattening in one piece: offsets, scaling, clipping, vectors, opacity', async () => {
+    const { document, assets } = buildSampleProject(realPng, 300, 700);
+    const doc = {
+      ...document,
+      canvas: { ...document.canvas, background: '#336699' },
+      layers: document.layers.map((l) => {
+        if (l.kind === 'shapes') return { ...l, visible: true };
+        // Scaled, at a fractional offset, partly off the canvas, across strip boundaries.
+        if (l.kind === 'reference') return { ...l, x: -5.5, y: 240.25, width: 90.3, height: 300 };
+        return l;
+      }),
+    };
+    const whole = await flatten(doc, assets);
+    const strips = await sharpImage(await flattenToPngInStrips(doc, assets)).raw().toBuffer({ resolveWithObject: true });
+    expect(strips.info).toMatchObject({ width: 300, height: 700, channels: 4 });
+    expect(Buffer.from(strips.data).equals(Buffer.from(whole.data))).toBe(true);
   });
 });

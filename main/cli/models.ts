@@ -2,10 +2,14 @@ import type { Command } from 'commander';
 import type { ModelInfo } from '../../app/contract/index.js';
 import { terminalJson, terminalText } from '../../app/contract/terminal.js';
 import { inspectControlNetFolder, isControlNetFolder } from '../../app/service/controlnet-inspect.js';
+import { resolveHome } from '../../app/service/index.js';
+import { importModel } from '../../app/service/model-import.js';
 import { withStudio } from './studio.js';
 
 // `atelier models inspect DIR`: what the engine detects in a model folder (the studio's
 // models.inspect), or in a ControlNet folder, without keeping any session open.
+// `atelier models import FILE`: a .safetensors checkpoint or diffusers folder converted into
+// ATELIER_HOME/models and registered (docs/models.md).
 
 export function describeModel(info: ModelInfo): string {
   const lines = [
@@ -46,5 +50,43 @@ export function registerModelCommands(program: Command): void {
       }
       const info = await withStudio((studio) => studio.call('models.inspect', { path: dir }));
       console.log(opts.json ? terminalJson(info) : terminalText(describeModel(info), { keepNewlines: true }));
+    });
+  models
+    .command('import')
+    .description('convert a single-file .safetensors checkpoint (SD 1.x/2.x, inpainting) or a diffusers folder of .safetensors into an Atelier model and add it to the model list')
+    .argument('<source>', 'checkpoint .safetensors file or diffusers folder')
+    .option('--name <name>', 'model name (default: the file name)')
+    .option('--prediction <type>', 'epsilon or v (v-prediction; SD 2.x 768-v models)')
+    .option('--fp32', 'store float32 weights (default float16: half the size)')
+    .option('--json', 'print JSON')
+    .action(async (source: string, opts: { name?: string; prediction?: string; fp32?: boolean; json?: boolean }) => {
+      const prediction = opts.prediction === undefined ? undefined : ({ v: 'v_prediction', v_prediction: 'v_prediction', epsilon: 'epsilon', eps: 'epsilon' } as const)[opts.prediction as 'v'];
+      if (opts.prediction !== undefined && !prediction) throw new Error(`--prediction must be epsilon or v, not ${opts.prediction}`);
+      let shown = -1;
+      const { imported, entry } = await importModel({
+        home: resolveHome(),
+        source,
+        ...(opts.name ? { name: opts.name } : {}),
+        ...(prediction ? { prediction } : {}),
+        ...(opts.fp32 ? { dtype: 'float32' } : {}),
+        onProgress: (p) => {
+          const pct = Math.floor(p.fraction * 100);
+          if (pct !== shown && process.stderr.isTTY) process.stderr.write(`\r${p.stage.padEnd(12)} ${String(pct).padStart(3)}%`);
+          shown = pct;
+        },
+      });
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      if (opts.json) {
+        console.log(terminalJson({ ...imported, id: entry.id }));
+        return;
+      }
+      console.log(terminalText([
+        `imported   ${imported.name} (id ${entry.id})`,
+        `folder     ${imported.path}`,
+        `family     ${imported.family}${imported.inpainting ? ' (inpainting)' : ''}`,
+        `prediction ${imported.prediction}${imported.predictionFrom === 'default' ? ' (assumed; --prediction to change)' : ` (from the ${imported.predictionFrom})`}`,
+        ...(imported.source.sha256 ? [`sha256     ${imported.source.sha256}`, `hash       ${imported.source.autov2} (A1111 short hash)`] : []),
+        `took       ${imported.seconds.toFixed(1)} s`,
+      ].join('\n'), { keepNewlines: true }));
     });
 }

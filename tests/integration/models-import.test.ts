@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ApiError } from '../../app/contract/index.js';
+import { writeClipTokenizer } from '../../app/engine/checkpoint/index.js';
+import { ClipTokenizer } from '../../app/engine/tokenizer/clip-tokenizer.js';
+import { defaultClipBpe, importModel, modelsDir } from '../../app/service/model-import.js';
+import { ModelRegistry } from '../../app/service/models-registry.js';
+import { tempHome } from '../helpers/home.js';
+
+// `atelier models import` through the service (docs/models.md): registration, the bundled CLIP
+// vocabulary, and bad input — every refusal a typed error naming the file, with nothing
+// left in the models folder.
+
+const CKPT = path.resolve('tests/fixtures/checkpoint');
+const TOKENIZER = path.resolve('tests/fixtures/models/sd1-tiny/tokenizer');
+const HINTS = { unet: { heads: 4, normNumGroups: 4, sampleSize: 8 }, vaeNormGroups: 4, clipHeads: 4 };
+const { home, cleanup } = tempHome('atelier-models-import-');
+afterAll(cleanup);
+
+/** A .safetensors file from float32 tensors (and a raw header override, for lying files). */
+function writeSafetensors(file: string, tensors: Record<string, { shape: number[]; values?: number[] }>, mutate?: (header: Record<string, unknown>) => void): string {
+  const header: Record<string, unknown> = {};
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const data = Buffer.from(new Float32Array(t.values ?? Array.from({ length: n }, (_, i) => (i % 7) / 7)).buffer);
+    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + data.length] };
+    chunks.push(data);
+    offset += data.length;
+  }
+  mutate?.(header);
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  fs.writeFileSync(file, Buffer.concat([len, json, ...chunks]));
+  return file;
+}
+
+async function refusal(source: string, name = 'bad'): Promise<ApiError> {
+  const error = await importModel({ home, source, name, hints: HINTS, tokenizerDir: TOKENIZER, dtype: 'float32' }).then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(ApiError);
+  // nothing half-written: no model folder, no temporary folder
+  expect(fs.existsSync(modelsDir(home)) ? fs.readdirSync(modelsDir(home)).filter((f) => f === name || f.startsWith('.import-')) : []).toEqual([]);
+  return error as ApiError;
+}
+
+function scratch(name: string): string {
+  const dir = path.join(home, 'scratch');
+  fs.mkdirSync(dir, { recursive: true });
+  return path.join(dir, name);
+}
+
+describe('models import (service)', () => {
+  it('imports a checkpoint into ATELIER_HOME/models and adds it to the model list', async () => {
+    const stages = new Set<string>();
+    const { imported, entry } = await importModel({ home, source: path.join(CKPT, 'sd1-tiny.safetensors'), hints: HINTS, tokenizerDir: TOKENIZER, onProgress: (p) => stages.add(p.stage) });
+    expect(imported).toMatchObject({ name: 'sd1-tiny', path: path.join(modelsDir(home), 'sd1-tiny'), dtype: 'float16' });
+    expect(stages.has('unet') && stages.has('done')).toBe(true);
+    expect(entry).toMatchObject({ name: 'sd1-tiny', path: imported.path, valid: true, info: { dtype: 'float16', acceptsControlnet: true } });
+    const listed = await new ModelRegistry({ home, inspect: async (dir) => (await import('../../app/engine/index.js')).inspectModel(dir) }).list();
+    expect(listed.map((m) => m.id)).toContain(entry.id);
+    // a second import under the same name is refused, the first left as it was
+    const again = await importModel({ home, source: path.join(CKPT, 'sd1-tiny.safetensors'), hints: HINTS, tokenizerDir: TOKENIZER }).then(() => undefined, (e: unknown) => e as ApiError);
+    expect(again?.code).toBe('conflict');
+    expect(fs.existsSync(path.join(imported.path, 'unet', 'model.onnx'))).toBe(true);
+  });
+
+  it('the bundled CLIP vocabulary gives CLIP\'s 49408 ids (SD 1.x pads with the end token, SD 2.x with "!")', async () => {
+    const dir = scratch('clip-tokenizer');
+    writeClipTokenizer(defaultClipBpe(), dir, '<|endoftext|>');
+    expect(Object.keys(JSON.parse(fs.readFileSync(path.join(dir, 'vocab.json'), 'utf8')) as object)).toHaveLength(49408);
+    const t = await ClipTokenizer.fromFolder(dir);
+    expect(t.encode('a photo of a cat').slice(0, 8)).toEqual([49406, 320, 1125, 539, 320, 2368, 49407, 49407]);
+    writeClipTokenizer(defaultClipBpe(), dir, '!');
+    expect((await ClipTokenizer.fromFolder(dir)).encode('a cat').slice(0, 5)).toEqual([49406, 320, 2368, 49407, 0]);
+  });
+});
+
+describe('models import: bad input', () => {
+  it('refuses pickles, other file types and missing files by name', async () => {
+    const ckpt = scratch('old-model.ckpt');
+    fs.writeFileSync(ckpt, 'not even a pickle');
+    const e = await refusal(ckpt);
+    expect(e.code).toBe('invalid_model');
+    expect(e.message).toMatch(/old-model\.ckpt is a pickle.*can run code/);
+    expect((await refusal(scratch('nothing-here.safetensors'))).code).toBe('not_found');
+  });
+
+  it('refuses truncated, mislabeled and lying safetensors files, naming them', async () => {
+    const full = fs.readFileSync(path.join(CKPT, 'sd1-tiny.safetensors'));
+    const cut = scratch('cut.safetensors');
+    fs.writeFileSync(cut, full.subarray(0, full.length - 1000));
+    expect((await refusal(cut)).message).toMatch(/cut\.safetensors: tensor .* ends past the end of the file \(truncated\?\)/);
+    const png = scratch('picture.safetensors');
+    fs.writeFileSync(png, Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
+    expect((await refusal(png)).message).toMatch(/picture\.safetensors: header length \d+ does not fit the file/);
+    const liar = writeSafetensors(scratch('liar.safetensors'), { 'model.diffusion_model.input_blocks.0.0.weight': { shape: [4, 4, 3, 3] } }, (h) => {
+      (h['model.diffusion_model.input_blocks.0.0.weight'] as { shape: number[] }).shape = [320, 4, 3, 3];
+    });
+    expect((await refusal(liar)).message).toMatch(/liar\.safetensors: tensor model\.diffusion_model\.input_blocks\.0\.0\.weight \[320, 4, 3, 3\] F32 needs 46080 bytes, its offsets give 576/);
+  });
+
+  it('refuses files that are not SD 1.x/2.x checkpoints, saying what they are', async () => {
+    const cases: [string, Record<string, { shape: number[] }>, RegExp][] = [
+      ['lora.safetensors', { 'lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight': { shape: [4, 8] } }, /lora\.safetensors is a LoRA, not a checkpoint/],
+      ['embedding.safetensors', { emb_params: { shape: [2, 768] } }, /embedding\.safetensors is a textual-inversion embedding/],
+      ['xl.safetensors', { 'conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight': { shape: [4, 4] } }, /xl\.safetensors is an SDXL checkpoint; .*not supported yet/],
+      ['other.safetensors', { 'transformer.h.0.attn.weight': { shape: [4, 4] } }, /other\.safetensors is not a Stable Diffusion checkpoint Atelier knows/],
+      ['pix2pix.safetensors', { 'model.diffusion_model.input_blocks.0.0.weight': { shape: [320, 8, 3, 3] } }, /pix2pix\.safetensors: the UNet takes 8 input channels/],
+    ];
+    for (const [file, tensors, message] of cases) {
+      const e = await refusal(writeSafetensors(scratch(file), tensors));
+      expect(e.code, file).toBe('invalid_model');
+      expect(e.message).toMatch(message);
+    }
+  });
+
+  it('refuses a checkpoint with weights of an unknown architecture, or one missing, before or while writing — nothing is left', async () => {
+    const header = (file: string) => {
+      const buf = fs.readFileSync(file);
+      const n = Number(buf.readBigUInt64LE(0));
+      return { json: JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets: number[] }>, data: buf.subarray(8 + n) };
+    };
+    const rewrite = (out: string, mutate: (h: Record<string, { data_offsets: number[] }>) => void) => {
+      const { json, data } = header(path.join(CKPT, 'sd1-tiny.safetensors'));
+      mutate(json);
+      const raw = Buffer.from(JSON.stringify(json));
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(raw.length));
+      fs.writeFileSync(out, Buffer.concat([len, raw, data]));
+      return out;
+    };
+    const extra = rewrite(scratch('extra-block.safetensors'), (h) => {
+      h['model.diffusion_model.output_blocks.1.7.adapter.weight'] = h['model.diffusion_model.out.0.bias']!;
+    });
+    expect((await refusal(extra)).message).toMatch(/extra-block\.safetensors: 1 unet weight\(s\) of an unknown architecture \(model\.diffusion_model\.output_blocks\.1\.7\.adapter\.weight\)/);
+    // the last up block's resnet weight is missing: found only when the UNet graph is written
+    const missing = rewrite(scratch('missing.safetensors'), (h) => {
+      delete h['model.diffusion_model.output_blocks.8.0.out_layers.3.weight'];
+    });
+    const e = await refusal(missing);
+    expect(e.code).toBe('invalid_model');
+    expect(e.message).toMatch(/up_blocks\.2\.resnets\.2\.conv2\.weight/);
+  });
+});

@@ -243,3 +243,30 @@ describe('SDXL modes', () => {
     expect(open.has(m.layout.unet.file)).toBe(true);
   });
 });
+
+describe('SDXL float16 VAE (force_upcast)', () => {
+  /** sdxl-tiny with the float16 VAE decoder that overflows, force_upcast as given. */
+  function withFp16Vae(forceUpcast: boolean): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-sdxl-fp16-'));
+    temps.push(dir);
+    fs.cpSync(fixture('sdxl-tiny'), dir, { recursive: true });
+    fs.rmSync(path.join(dir, 'vae_decoder'), { recursive: true });
+    fs.cpSync(fixture('sdxl-fp16-vae-tiny/vae_decoder'), path.join(dir, 'vae_decoder'), { recursive: true });
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'vae_decoder/config.json'), 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(path.join(dir, 'vae_decoder/config.json'), JSON.stringify({ ...config, force_upcast: forceUpcast }));
+    return dir;
+  }
+
+  it('decodes a float16 VAE in float32 as diffusers does, where float16 would overflow', async () => {
+    const ref = readReference('sdxl-tiny-txt2img');
+    const input = { prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: ref.sampler, width: ref.width, height: ref.height };
+    const expected = rgbToRgba(ref.rgb_base64, ref.width, ref.height);
+    const upcast = withFp16Vae(true);
+    expect((await inspectModel(upcast)).notes).toContain('vae_decoder: float16 graph run in float32 (force_upcast)');
+    const good = await run(upcast, input);
+    expect(maxAbsDiff(good.candidates[0]!.image, expected)).toBeLessThanOrEqual(1);
+    // Without force_upcast the float16 graph runs as it is, and its overflow spoils the image.
+    const overflowed = await run(withFp16Vae(false), input);
+    expect(meanAbsDiff(overflowed.candidates[0]!.image, expected)).toBeGreaterThan(20);
+  });
+});

@@ -77,6 +77,8 @@ export interface UnetLayout {
 
 export interface VaeEncoderLayout {
   file: string;
+  /** SDXL force_upcast with a float16 graph: run it rewritten to float32 (model/upcast.ts). */
+  upcast?: boolean;
   inName: string;
   inType: string;
   outName: string;
@@ -86,6 +88,8 @@ export interface VaeEncoderLayout {
 
 export interface VaeDecoderLayout {
   file: string;
+  /** SDXL force_upcast with a float16 graph: run it rewritten to float32 (model/upcast.ts). */
+  upcast?: boolean;
   inName: string;
   inType: string;
   outName: string;
@@ -229,6 +233,15 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
   const sdxlLayout = xl || sdxl ? readSdxl(dir, index, vaeConfig, texts.map((t) => t.layout), unet, controlUnet, sdxl) : undefined;
   const encoder = await readVaeEncoder(dir, read, notes);
   const decoder = await readVaeDecoder(dir, read);
+  // diffusers' SDXL pipelines run a float16 VAE in float32 when its config says force_upcast
+  // (SDXL's VAE overflows in float16); here the float16 graph is rewritten to float32.
+  if (sdxlLayout?.forceUpcast) {
+    for (const [vae, name] of [[encoder?.layout, 'vae_encoder'], [decoder.layout, 'vae_decoder']] as const) {
+      if (vae?.inType !== 'float16') continue;
+      vae.upcast = true;
+      notes.push(`${name}: float16 graph run in float32 (force_upcast)`);
+    }
+  }
 
   const { scalingFactor, vaeScaleFactor } = vaeScaling(vaeConfig, notes);
   const unetBlocks = Array.isArray(unetConfig?.block_out_channels) ? (unetConfig.block_out_channels as unknown[]).length : 4;

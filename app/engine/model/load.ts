@@ -3,7 +3,11 @@ import type { DeviceChoice, ModelInfo } from '../../contract/index.js';
 import type { LoadedModel, LoadOptions } from '../pipeline/types.js';
 import { InvalidModelError } from './errors.js';
 import { readControlNetLayout, readModelLayout, type ControlNetLayout, type GraphIO, type ModelLayout } from './layout.js';
-import { openSession, type Session } from './session.js';
+import { openSession, openSessionFromBytes, type Session } from './session.js';
+import { upcastFloat16Graph } from './upcast.js';
+
+/** The session-map key suffix of a graph rewritten to float32. */
+const UPCAST = '#float32';
 
 export interface LoadedControlNet {
   layout: ControlNetLayout;
@@ -38,11 +42,13 @@ export class EngineModel implements LoadedModel {
   /** A phase is done with a graph: a transient one is closed (reopened when next needed). */
   async done(file: string): Promise<void> {
     if (!this.transient.has(file)) return;
-    const s = this.sessions.get(file);
-    if (!s) return;
-    this.sessions.delete(file);
-    // As in release(): a session that failed to open or to free holds nothing to free now.
-    await s.then((x) => x.release()).catch(() => undefined);
+    for (const key of [file, `${file}${UPCAST}`]) {
+      const s = this.sessions.get(key);
+      if (!s) continue;
+      this.sessions.delete(key);
+      // As in release(): a session that failed to open or to free holds nothing to free now.
+      await s.then((x) => x.release()).catch(() => undefined);
+    }
   }
 
   get info(): ModelInfo {
@@ -50,14 +56,18 @@ export class EngineModel implements LoadedModel {
     return { ...this.layout.info, controlnets: [...new Set([...this.layout.info.controlnets, ...this.controlnets.keys()])] };
   }
 
-  /** The session for one of this model's graphs (absolute path). */
-  session(file: string, part: string): Promise<Session> {
+  /**
+   * The session for one of this model's graphs (absolute path); `upcast`: the float16 graph
+   * rewritten to float32 (force_upcast, model/upcast.ts), kept under its own key.
+   */
+  session(file: string, part: string, upcast = false): Promise<Session> {
     if (this.released) throw new Error('model was released');
-    let s = this.sessions.get(file);
+    const key = upcast ? `${file}${UPCAST}` : file;
+    let s = this.sessions.get(key);
     if (!s) {
-      s = openSession(file, part, this.device).then((o) => o.session);
-      this.sessions.set(file, s);
-      s.catch(() => this.sessions.delete(file));
+      s = upcast ? Promise.resolve().then(() => openSessionFromBytes(upcastFloat16Graph(file, part), part, this.device)) : openSession(file, part, this.device).then((o) => o.session);
+      this.sessions.set(key, s);
+      s.catch(() => this.sessions.delete(key));
     }
     return s;
   }

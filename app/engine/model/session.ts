@@ -110,6 +110,18 @@ export async function openSession(file: string, part: string, device: DeviceChoi
   throw new DeviceUnavailableError(device, firstLine(lastError));
 }
 
+/**
+ * A session from graph bytes made in memory (a float16 VAE rewritten to float32 for
+ * force_upcast, model/upcast.ts) on the device the model already runs on.
+ */
+export async function openSessionFromBytes(bytes: Uint8Array, part: string, device: string): Promise<Session> {
+  try {
+    return await ort.InferenceSession.create(bytes, sessionOptions(device));
+  } catch (error) {
+    throw new InvalidModelError(part, `${part} cannot be loaded in float32: ${firstLine(error)}`);
+  }
+}
+
 async function assertLoadsOnCpu(file: string, part: string): Promise<void> {
   try {
     const s = await ort.InferenceSession.create(file, sessionOptions('cpu'));

@@ -231,8 +231,8 @@ async function preparePlan(
 
 async function vaeEncode(model: EngineModel, signed: Float32Array, width: number, height: number): Promise<Float32Array> {
   const enc = model.layout.vaeEncoder!;
-  const session = await model.session(enc.file, 'vae_encoder/model.onnx');
-  const out = await session.run({ [enc.inName]: floatTensor(signed, [1, 3, height, width], enc.inType) });
+  const session = await model.session(enc.file, 'vae_encoder/model.onnx', enc.upcast);
+  const out = await session.run({ [enc.inName]: floatTensor(signed, [1, 3, height, width], enc.upcast ? 'float32' : enc.inType) });
   return toFloat32(out[enc.outName]!);
 }
 
@@ -431,8 +431,8 @@ async function vaeDecode(plan: Plan, latents: Float32Array): Promise<RgbaImage> 
   const dec = model.layout.vaeDecoder;
   const scaled = new Float32Array(latents.length);
   for (let i = 0; i < latents.length; i++) scaled[i] = latents[i]! / model.layout.scalingFactor;
-  const session = await model.session(dec.file, 'vae_decoder/model.onnx');
-  const out = await session.run({ [dec.inName]: floatTensor(scaled, [1, 4, plan.latentHeight, plan.latentWidth], dec.inType) });
+  const session = await model.session(dec.file, 'vae_decoder/model.onnx', dec.upcast);
+  const out = await session.run({ [dec.inName]: floatTensor(scaled, [1, 4, plan.latentHeight, plan.latentWidth], dec.upcast ? 'float32' : dec.inType) });
   const image = signedToImage(toFloat32(out[dec.outName]!), plan.width, plan.height);
   plan.timings.vaeDecode = (plan.timings.vaeDecode ?? 0) + (performance.now() - t);
   return image;

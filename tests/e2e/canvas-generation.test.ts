@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PNG } from 'pngjs';
-import type { Request } from 'playwright-core';
+import type { Locator, Request } from 'playwright-core';
 import { type Studio, startStudio } from './harness.js';
 import { type DocPoint, StudioPage } from './pages/studio-page.js';
 
@@ -29,6 +29,11 @@ afterAll(async () => {
   await studio?.stop();
 });
 
+/** An attribute of every element a locator matches ('' where absent). */
+function attributes(locator: Locator, name: string): Promise<string[]> {
+  return locator.evaluateAll((els, n) => els.map((e) => (e as unknown as { getAttribute(a: string): string | null }).getAttribute(n) ?? ''), name);
+}
+
 function decode(base64: string): PNG {
   return PNG.sync.read(Buffer.from(base64, 'base64'));
 }
@@ -53,7 +58,7 @@ function ink(png: PNG, p: DocPoint): number {
 
 /** The candidates in the strip once a new generation of `count` has replaced `before`. */
 async function nextCandidates(before: string[], count: number): Promise<string[]> {
-  const ids = () => ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id') ?? ''));
+  const ids = () => attributes(ui.candidates(), 'data-candidate-id');
   await expect.poll(async () => {
     const now = await ids();
     return now.length === count && now.every((id) => !before.includes(id));
@@ -63,7 +68,7 @@ async function nextCandidates(before: string[], count: number): Promise<string[]
 
 /** The strip's candidate images, read back through the page as PNG. */
 async function candidateImages(): Promise<PNG[]> {
-  const urls = await ui.candidates().locator('img').evaluateAll((els) => els.map((e) => (e as HTMLImageElement).src));
+  const urls = await attributes(ui.candidates().locator('img'), 'src');
   return Promise.all(
     urls.map(async (url) => {
       const base64 = await ui.page.evaluate(async (u) => {
@@ -160,7 +165,9 @@ describe('the canvas drives generation (starter model)', () => {
     const pct = (p: number) => Math.round((intervals[Math.min(intervals.length - 1, Math.floor((p / 100) * intervals.length))] ?? NaN) * 10) / 10;
     console.log(`paint-over frame times (5 strokes on a paint layer over a candidate): ${JSON.stringify({ frames: intervals.length, p50: pct(50), p95: pct(95), max: pct(100) })}`);
 
-    const kinds = await ui.layers().evaluateAll((els) => els.map((e) => [e.getAttribute('data-kind'), e.getAttribute('aria-selected')]));
+    const kindsOnly = await attributes(ui.layers(), 'data-kind');
+    const selected = await attributes(ui.layers(), 'aria-selected');
+    const kinds = kindsOnly.map((k, i) => [k, selected[i]]);
     const paintAt = kinds.findIndex(([k]) => k === 'paint');
     // Top first: the paint layer sits right above the candidate, and is the selected one.
     expect(kinds[paintAt]).toEqual(['paint', 'true']);
@@ -200,7 +207,7 @@ describe('the canvas drives generation (starter model)', () => {
     await expect.poll(() => ui.layerNames()).toContain('halves.png');
     // The automatic mode sees a picture in the frame: from canvas.
     await expect.poll(() => ui.page.getByTestId('mode-control').getAttribute('data-mode')).toBe('canvas');
-    const before = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id') ?? ''));
+    const before = await attributes(ui.candidates(), 'data-candidate-id');
     await ui.page.getByTestId('generate').click();
     await nextCandidates(before, 2);
     const request = sent.at(-1)!;
@@ -259,7 +266,7 @@ describe('the canvas drives generation (starter model)', () => {
     await ui.drag([{ x: 100, y: 100 }, { x: 164, y: 100 }, { x: 228, y: 100 }], { steps: 8 });
     await expect.poll(() => ui.canvas.getAttribute('data-frame')).toBe('128,0,256,256');
     await expect.poll(() => ui.page.getByTestId('mode-control').getAttribute('data-mode')).toBe('extend');
-    const before = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id') ?? ''));
+    const before = await attributes(ui.candidates(), 'data-candidate-id');
     await ui.page.getByTestId('generate').click();
     await nextCandidates(before, 2);
     const request = sent.at(-1)!;

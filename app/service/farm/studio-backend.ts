@@ -24,6 +24,8 @@ export const PRIORITY_INTERACTIVE = 1;
 export const PRIORITY_BATCH = 10;
 /** Jobs this studio may have unfinished in the farm before `generate` answers `busy`. */
 export const FARM_MAX_WAITING = 256;
+/** How long a new job waits for an unreachable Redis before it fails (ioredis keeps reconnecting meanwhile). */
+export const CONNECT_WAIT_MS = 15_000;
 
 /** What serves model folders to workers that lack them (model-server.ts). */
 export interface ModelOffer {
@@ -40,6 +42,7 @@ export interface FarmBackendOptions {
   models?: ModelOffer;
   maxWaiting?: number;
   keepFinished?: number;
+  connectWaitMs?: number;
   /** Failures of the connection or of collecting a result (default: console.error). */
   log?: (line: string) => void;
 }
@@ -62,6 +65,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   private readonly pending: PendingStore;
   private readonly studioId: string;
   private readonly log: (line: string) => void;
+  private readonly display: string;
   private idleWaiters: Array<() => void> = [];
   private stopped = false;
   /** Connected, and the jobs a previous run of this studio left are adopted. */
@@ -70,6 +74,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   constructor(private readonly options: FarmBackendOptions) {
     const target = parseQueueUrl(options.url);
     this.log = options.log ?? ((line) => console.error(line));
+    this.display = target.display;
     this.queue = new Queue(QUEUE_NAME, { connection: target.redis });
     this.events = new QueueEvents(QUEUE_NAME, { connection: target.redis });
     this.redis = createRedis(target);
@@ -92,6 +97,20 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
     await this.adopt();
   }
 
+  /** `ready`, or a typed failure when Redis does not answer in time (a wrong password, a host that is down). */
+  private async connected(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const wait = this.options.connectWaitMs ?? CONNECT_WAIT_MS;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ApiError('engine_failed', `The farm's Redis at ${this.display} did not answer within ${Math.round(wait / 1000)} s`)), wait);
+    });
+    try {
+      await Promise.race([this.ready, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   assertRoom(): void {
     if (this.stopped) throw new ApiError('busy', 'The studio is closing and takes no new jobs');
     const max = this.options.maxWaiting ?? FARM_MAX_WAITING;
@@ -110,7 +129,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   private async submit(entry: Tracked): Promise<void> {
     const { job, ctx } = entry;
     try {
-      await this.ready;
+      await this.connected();
       const prepared = await this.options.steps.prepare(job, ctx);
       entry.prepared = prepared;
       if (job.abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled before it started');
@@ -218,12 +237,18 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
     const { job, ctx } = entry;
     const { steps } = this.options;
     if (state === 'failed') {
-      await steps.fail(job, ctx, decodeFailure(bjob.failedReason));
+      const error = decodeFailure(bjob.failedReason);
+      // This studio checked the job before sending it: a worker that refuses it met a tampered
+      // job or another version — a farm failure, recorded as such rather than as a bad request.
+      await steps.fail(job, ctx, error.code === 'bad_request' ? new ApiError('engine_failed', `A worker refused the job: ${error.message}`) : error);
       this.pending.markRecorded(job.id, '');
       return;
     }
     try {
-      const result = await this.readResult(bjob.returnvalue, job.request.batch);
+      const result = await this.readResult(bjob.returnvalue, job.request.batch).catch((e: unknown) => {
+        // Recorded as a failed run (it did run, somewhere): the worker's answer is the fault.
+        throw new ApiError('engine_failed', `A worker sent a result outside the farm's contract: ${e instanceof Error ? e.message : String(e)}`);
+      });
       ctx.device = result.device;
       const prepared = entry.prepared ?? (await this.reprepare(entry));
       const generationId = await steps.complete(job, ctx, prepared, result);

@@ -7,6 +7,7 @@ import { encodePng } from '../engine/image.js';
 import type { PipelineProgress, PipelineResult } from '../engine/pipeline/types.js';
 import type { AreaHandlers, Transport } from './context.js';
 import { type DecodedInputs, type FittedInputs, decodeInputs, fitInputs, pasteGenerated } from './generation-images.js';
+import type { JobJournal } from './job-journal.js';
 import { type Job, type JobBackend, JobQueue } from './jobs.js';
 import { type Inspect, ModelRegistry } from './models-registry.js';
 import { toApiError } from './studio.js';
@@ -41,6 +42,8 @@ export interface GenerationAreaOptions {
   maxWaitingJobs?: number;
   /** Another place for jobs to wait and run (a render farm, app/service/farm); default: this process's JobQueue and engine. */
   backend?: (steps: GenerationSteps) => JobBackend<DecodedInputs>;
+  /** Keeps the local queue's jobs on disk until they end, and finds a crashed run's again (job-journal.ts). Closed with the area. */
+  journal?: JobJournal;
 }
 
 /** What one run has learned so far, for its record however it ends. */
@@ -87,6 +90,8 @@ export interface GenerationArea {
   queue: JobBackend<DecodedInputs>;
   registry: ModelRegistry;
   engine: EngineClient;
+  /** Settles once the jobs a previous run left in the journal are queued again or recorded as failed. */
+  recovered: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -103,7 +108,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
   const registry = new ModelRegistry({ home: options.home, inspect, starterDir: options.starterDir });
   const engine = options.engine ?? new EngineClient();
   const previewInterval = options.previewIntervalMs ?? 500;
-  const { library, emit } = options;
+  const { library, emit, journal } = options;
   const resolveSha256 = (sha: string) => (library.hasImage(sha) ? library.imagePath(sha) : undefined);
 
   /** Model, inputs fitted to its size, the engine's request; `ctx` learns the model's name as soon as it is known. */
@@ -200,6 +205,8 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
 
   const run = async (job: Job<DecodedInputs>): Promise<void> => {
     const ctx: RunContext = { device: job.request.device as string, startedAt: Date.now(), started: false };
+    // From here a crash fails the job rather than queueing it again, so a job that brings the studio down cannot do it at every start.
+    journal?.markRunning(job.id);
     try {
       const prepared = await prepare(job, ctx);
       if (job.abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled before it started');
@@ -228,6 +235,9 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       await complete(job, ctx, prepared, result);
     } catch (caught) {
       await fail(job, ctx, caught);
+    } finally {
+      // Recorded (or its recording failed and was logged): the journal lets it go.
+      journal?.remove(job.id);
     }
   };
 
@@ -250,27 +260,84 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       queue.assertRoom();
       const decoded = await decodeInputs(request, resolveSha256);
       const job = queue.enqueue(request, decoded);
+      journal?.add(job.id, request, job.queuedAt);
       return { jobId: job.id };
     },
     'jobs.cancel': async ({ jobId }) => {
       const wasQueued = queue.get(jobId)?.state === 'queued';
       const cancelled = await queue.cancel(jobId);
       // A queued job that never started ends here; one a farm worker had just taken ends by its own events.
-      if (cancelled && wasQueued && queue.get(jobId)?.state === 'cancelled') emit({ type: 'job.failed', jobId, cancelled: true, error: { code: 'cancelled', message: 'Cancelled before it started' } });
+      if (cancelled && wasQueued && queue.get(jobId)?.state === 'cancelled') {
+        journal?.remove(jobId);
+        emit({ type: 'job.failed', jobId, cancelled: true, error: { code: 'cancelled', message: 'Cancelled before it started' } });
+      }
       return { cancelled };
     },
     'jobs.list': () => queue.list(),
   };
+
+  const recovered = journal && !options.backend ? recoverJournal(journal, queue, { library, emit, decode: (request) => decodeInputs(request, resolveSha256) }) : Promise.resolve();
 
   return {
     handlers,
     queue,
     registry,
     engine,
+    recovered,
     close: async () => {
       // Engine first: a step of a large model may take seconds, and closing does not wait for it.
       await engine.close();
+      // Jobs still waiting stay in the journal: the next start queues them again.
       await queue.stop();
+      await recovered;
+      journal?.close();
     },
   };
+}
+
+/** Why a job the journal still held as running did not finish. */
+export const INTERRUPTED = 'The studio stopped while this job was running (it crashed or was killed); it did not finish';
+
+/**
+ * The jobs a previous run of the studio left (docs: issue 15): one that was running is
+ * recorded as failed with the reason; waiting ones are queued again, oldest first, under new
+ * ids (a request that no longer decodes is recorded as failed with its error). None is
+ * dropped without a record.
+ */
+async function recoverJournal(
+  journal: JobJournal,
+  queue: JobBackend<DecodedInputs>,
+  deps: { library: GenerationLibrary; emit: (event: StudioEvent) => void; decode: (request: GenerationRequest) => Promise<DecodedInputs> },
+): Promise<void> {
+  const { entries, unreadable } = journal.entries();
+  const recordFailure = async (request: GenerationRequest, error: string) => {
+    const record = await deps.library.recordGeneration({ request, appVersion: APP_VERSION, status: 'failed', error, candidates: [] });
+    deps.emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] });
+  };
+  for (const bad of unreadable) {
+    console.error(terminalText(`atelier: job ${bad.jobId} (${bad.state}) left by the last run cannot be read, so it is dropped: ${bad.error}`));
+    journal.remove(bad.jobId);
+  }
+  for (const entry of entries) {
+    try {
+      if (entry.state === 'running') {
+        await recordFailure(entry.request, INTERRUPTED);
+        journal.remove(entry.jobId);
+        continue;
+      }
+      let decoded: DecodedInputs;
+      try {
+        decoded = await deps.decode(entry.request);
+      } catch (error) {
+        await recordFailure(entry.request, `Queued before the studio stopped, it could not be queued again: ${toApiError(error).message}`);
+        journal.remove(entry.jobId);
+        continue;
+      }
+      const job = queue.enqueue(entry.request, decoded);
+      journal.rename(entry.jobId, job.id);
+    } catch (error) {
+      // Left in the journal: the next start tries again.
+      console.error(terminalText(`atelier: job ${entry.jobId} left by the last run could not be recovered now: ${error instanceof Error ? error.message : String(error)}`));
+    }
+  }
 }

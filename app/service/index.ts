@@ -1,4 +1,5 @@
 import { createGenerationArea } from './generation-handlers.js';
+import { JobJournal } from './job-journal.js';
 import { libraryHandlers, openStudioLibrary } from './library-handlers.js';
 import { libraryImages, projectsArea } from './projects-handlers.js';
 import { EngineClient } from '../engine/client.js';
@@ -43,7 +44,8 @@ export async function createStudio(options: CreateStudioOptions): Promise<Studio
     ...(options.engineTransport ? { engine: new EngineClient({ transport: options.engineTransport }) } : {}),
     ...(options.starterDir ? { starterDir: options.starterDir } : {}),
     // With a farm, jobs wait in Redis and run on `atelier worker`s; the local engine stays unused.
-    ...(backend ? { backend } : {}),
+    // Without one, the local queue's jobs are journaled so that a crash does not lose them.
+    ...(backend ? { backend } : { journal: JobJournal.open(service.ctx.home) }),
   });
   // Recall checks a model's hash as the registry resolves it now (null: not available here).
   const currentModelHash = (model: string): string | null => {

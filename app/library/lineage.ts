@@ -78,6 +78,10 @@ function currentModelHashOf(lib: LibraryDb, model: string): string | null | unde
 /** Content hash of a model folder (see model-hash.ts), rehashed only when its files change. */
 export function modelHash(lib: LibraryDb, dir: string): string {
   const abs = path.resolve(dir);
+  // An imported checkpoint is known by its file's sha256 (docs/models.md), so that A1111's
+  // "Model hash" (its first 10 digits) matches what A1111 and Civitai show for that file.
+  const imported = importedSourceSha256(abs);
+  if (imported) return imported;
   const files = listModelFiles(abs);
   const fingerprint = modelFingerprint(files);
   const cached = lib.db.prepare('SELECT hash, fingerprint FROM models WHERE path = ?').get(abs) as { hash: string | null; fingerprint: string | null } | undefined;
@@ -90,6 +94,17 @@ export function modelHash(lib: LibraryDb, dir: string): string {
     )
     .run(abs, hash, fingerprint, Date.now());
   return hash;
+}
+
+/** model_index.json's atelier.source.sha256, written by `atelier models import`. */
+function importedSourceSha256(dir: string): string | undefined {
+  try {
+    const index = JSON.parse(fs.readFileSync(path.join(dir, 'model_index.json'), 'utf8')) as { atelier?: { source?: { sha256?: unknown } } };
+    const sha = index.atelier?.source?.sha256;
+    return typeof sha === 'string' && /^[0-9a-f]{64}$/.test(sha) ? sha : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function sameHash(a: string, b: string): boolean {

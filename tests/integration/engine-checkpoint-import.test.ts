@@ -19,6 +19,8 @@ const TOKENIZER = path.resolve('tests/fixtures/models/sd1-tiny/tokenizer');
 // The fixtures' toy sizes: 4 norm groups, 4-wide CLIP heads — what SD's real sizes make the defaults.
 const HINTS = { unet: { heads: 4, normNumGroups: 4, sampleSize: 8 }, vaeNormGroups: 4, clipHeads: 4 };
 let tmp: string;
+/** The builder-layout SD 1.x folder, built and opened once (its tokenizer and scheduler: the first import's). */
+let sd1Ref: Promise<{ dir: string; m: LoadedModel }> | undefined;
 const loaded: LoadedModel[] = [];
 
 function net(name: string) {
@@ -36,6 +38,15 @@ function reference(name: string, unet: string, imported: string, controlnet: boo
   for (const sub of ['tokenizer', 'scheduler']) fs.cpSync(path.join(imported, sub), path.join(dir, sub), { recursive: true });
   fs.writeFileSync(path.join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'OnnxStableDiffusionPipeline' }));
   return dir;
+}
+
+/** Both SD 1.x imports write the same tokenizer and scheduler: one reference serves them. */
+function sd1Reference(imported: string): Promise<{ dir: string; m: LoadedModel }> {
+  sd1Ref ??= (async () => {
+    const dir = reference('ref-sd1', 'unet-sd1', imported, true);
+    return { dir, m: await open(dir) };
+  })();
+  return sd1Ref;
 }
 
 async function open(dir: string): Promise<LoadedModel> {
@@ -85,8 +96,8 @@ describe('checkpoint import', () => {
     const index = JSON.parse(fs.readFileSync(path.join(out.path, 'model_index.json'), 'utf8')) as { atelier: { source: { sha256: string } } };
     expect(index.atelier.source.sha256).toBe(out.source.sha256);
 
-    const ref = reference('ref-sd1', 'unet-sd1', out.path, true);
-    const [mi, mr] = [await open(out.path), await open(ref)];
+    const { dir: ref, m: mr } = await sd1Reference(out.path);
+    const mi = await open(out.path);
     expect(mi.info).toMatchObject({ family: mr.info.family, unetInChannels: 4, acceptsControlnet: true, dtype: 'float32' });
     const a = await generate(mi, out.path, {});
     expect(same(a, await generate(mr, ref, {}))).toBe(true);
@@ -97,6 +108,23 @@ describe('checkpoint import', () => {
     const withControl = await generate(mi, out.path, controls(), { controls: [square(32)] });
     expect(same(withControl, await generate(mr, ref, controls(), { controls: [square(32)] }))).toBe(true);
     expect(same(withControl, a)).toBe(false);
+  });
+
+  it('a diffusers folder of .safetensors (configs, tokenizer, scheduler inside) imports to the same images', async () => {
+    const folder = path.join(tmp, 'diffusers-sd1');
+    for (const [sub, from, file] of [['unet', 'unet-sd1', 'diffusion_pytorch_model.safetensors'], ['vae', 'vae', 'diffusion_pytorch_model.safetensors'], ['text_encoder', 'clip', 'model.safetensors']]) {
+      fs.mkdirSync(path.join(folder, sub!), { recursive: true });
+      fs.copyFileSync(path.join(GRAPH, from!, 'model.safetensors'), path.join(folder, sub!, file!));
+      fs.copyFileSync(path.join(GRAPH, from!, 'config.json'), path.join(folder, sub!, 'config.json'));
+    }
+    fs.cpSync(TOKENIZER, path.join(folder, 'tokenizer'), { recursive: true });
+    fs.cpSync(path.resolve('tests/fixtures/models/sd1-tiny/scheduler'), path.join(folder, 'scheduler'), { recursive: true });
+    const out = await importCheckpoint(folder, { modelsDir: path.join(tmp, 'models'), name: 'from-folder', dtype: 'float32', compute: 'float32', tokenizer: { clipBpe: '/nonexistent' } });
+    expect(out).toMatchObject({ family: 'sd1', prediction: 'epsilon', predictionFrom: 'config', source: { kind: 'diffusers-folder' } });
+    expect(out.source.sha256).toBeUndefined();
+    const { dir: ref, m: mr } = await sd1Reference(out.path);
+    const mi = await open(out.path);
+    expect(same(await generate(mi, out.path, {}), await generate(mr, ref, {}))).toBe(true);
   });
 
   it('an SD 2.x inpainting file (OpenCLIP, fused q/k/v, v_pred key) imports as a v-prediction inpainting model with the same images', async () => {

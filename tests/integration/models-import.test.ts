@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../app/contract/index.js';
 import { writeClipTokenizer } from '../../app/engine/checkpoint/index.js';
 import { ClipTokenizer } from '../../app/engine/tokenizer/clip-tokenizer.js';
+import { openStudioLibrary } from '../../app/service/library-handlers.js';
 import { defaultClipBpe, importModel, modelsDir } from '../../app/service/model-import.js';
 import { ModelRegistry } from '../../app/service/models-registry.js';
 import { tempHome } from '../helpers/home.js';
@@ -61,6 +62,13 @@ describe('models import (service)', () => {
     expect(entry).toMatchObject({ name: 'sd1-tiny', path: imported.path, valid: true, info: { dtype: 'float16', acceptsControlnet: true } });
     const listed = await new ModelRegistry({ home, inspect: async (dir) => (await import('../../app/engine/index.js')).inspectModel(dir) }).list();
     expect(listed.map((m) => m.id)).toContain(entry.id);
+    // history and PNG "Model hash" use the checkpoint file's sha256 (A1111's short hash is its first 10 digits)
+    const library = openStudioLibrary(home);
+    try {
+      expect(library.modelHash(imported.path)).toBe(imported.source.sha256);
+    } finally {
+      library.close();
+    }
     // a second import under the same name is refused, the first left as it was
     const again = await importModel({ home, source: path.join(CKPT, 'sd1-tiny.safetensors'), hints: HINTS, tokenizerDir: TOKENIZER }).then(() => undefined, (e: unknown) => e as ApiError);
     expect(again?.code).toBe('conflict');
@@ -86,6 +94,10 @@ describe('models import: bad input', () => {
     expect(e.code).toBe('invalid_model');
     expect(e.message).toMatch(/old-model\.ckpt is a pickle.*can run code/);
     expect((await refusal(scratch('nothing-here.safetensors'))).code).toBe('not_found');
+    const folder = scratch('pickled-diffusers');
+    for (const sub of ['unet', 'vae', 'text_encoder']) fs.mkdirSync(path.join(folder, sub), { recursive: true });
+    fs.writeFileSync(path.join(folder, 'unet', 'diffusion_pytorch_model.bin'), 'pickle');
+    expect((await refusal(folder)).message).toMatch(/pickled-diffusers\/unet holds only pickled weights \(diffusion_pytorch_model\.bin\)/);
   });
 
   it('refuses truncated, mislabeled and lying safetensors files, naming them', async () => {

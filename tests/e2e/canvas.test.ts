@@ -1,18 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Studio, startStudio } from './harness.js';
-import { StudioPage } from './pages/studio-page.js';
+import { describe, expect, it } from 'vitest';
+import { useStudio } from './harness.js';
 
 // The canvas as an artist uses it: draw, shapes, layers, undo/redo, zoom, masks.
-let studio: Studio;
-let ui: StudioPage;
-beforeAll(async () => {
-  studio = await startStudio();
-  ui = new StudioPage(studio.page);
-  await ui.ready();
-});
-afterAll(async () => {
-  await studio?.stop();
-});
+const { ui } = useStudio();
 
 describe('canvas', () => {
   it('opens at the starter model’s native size with the frame on it, fitted to fill the view', async () => {

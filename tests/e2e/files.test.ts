@@ -1,25 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readProjectFile } from '../../app/projects/atelier-file.js';
 import { hostileProjects } from '../fixtures/projects/craft.js';
-import { type Studio, startStudio } from './harness.js';
-import { StudioPage } from './pages/studio-page.js';
+import { useStudio } from './harness.js';
 
 // Web mode with the browser's own files: open the committed sample through the file input,
 // then export and download through browser downloads; a hostile file is refused visibly.
 const SAMPLE = path.resolve('resources/samples/lake-house.atelier');
 
-let studio: Studio;
-let ui: StudioPage;
-beforeAll(async () => {
-  studio = await startStudio();
-  ui = new StudioPage(studio.page);
-  await ui.ready();
-});
-afterAll(async () => {
-  await studio?.stop();
-});
+const { studio, ui } = useStudio();
 
 describe('web mode: files from and to this computer', () => {
   it('opens the sample project chosen in the browser\'s file picker', async () => {

@@ -243,7 +243,7 @@ export class ProjectsService {
     if (params.sessionId !== undefined) {
       ({ document, assets } = this.session(params.sessionId));
     } else {
-      ({ document, assets } = await readProjectFile(path.resolve(params.path!)));
+      ({ document, assets } = await readProjectFile(await regularFile(params.path!)));
     }
     const bytes = await exportProject(params.format, document, assets, { appVersion: this.options.appVersion, generationId: params.generationId });
     const out = path.resolve(params.out);
@@ -257,7 +257,7 @@ export class ProjectsService {
   }
 
   async info(file: string): Promise<ProjectInfo> {
-    const resolved = path.resolve(file);
+    const resolved = await regularFile(file);
     await refuseOtherFormats(resolved);
     const project = await readProjectFile(resolved);
     const doc = project.document;
@@ -312,6 +312,19 @@ export class ProjectsService {
     }
     this.sessions.clear();
   }
+}
+
+/**
+ * The absolute path of an existing regular file, or a typed refusal: opening a FIFO or a
+ * device for reading blocks until a writer appears, so it is never opened (issue 17).
+ */
+async function regularFile(file: string): Promise<string> {
+  const resolved = path.resolve(file);
+  const stat = await fs.stat(resolved).catch((error: NodeJS.ErrnoException) => {
+    throw new ApiError('not_found', `Cannot read ${resolved}: ${error.code ?? error.message}`);
+  });
+  if (!stat.isFile()) throw new ApiError('bad_request', `${resolved} is not a regular file`);
+  return resolved;
 }
 
 const FORMAT_NAMES = { ora: 'an OpenRaster file', psd: 'a PSD file' } as const;

@@ -61,7 +61,7 @@ export function projectsArea(ctx: ServiceContext, options: { autosaveSeconds?: n
       return saved;
     },
     'projects.saveAs': async (p) => {
-      const saved = await projects.save(p.sessionId, p, p.path);
+      const saved = await projects.save(p.sessionId, p, await assertWritableTarget(p.path));
       ctx.emit({ type: 'project.saved', sessionId: p.sessionId, ...saved });
       return saved;
     },

@@ -239,6 +239,22 @@ describe('paths and formats the projects area refuses up front', () => {
     expect(await studio.call('projects.export', { path: project, format: 'png', out })).toMatchObject({ out });
   });
 
+  it.runIf(process.platform === 'linux')('never opens a FIFO for reading (it would block), and refuses saving into /proc', async () => {
+    const fifo = path.join(home.home, 'waiting.atelier');
+    execFileSync('mkfifo', [fifo]);
+    const calls = [
+      () => studio.call('projects.info', { path: fifo }),
+      () => studio.call('projects.open', { path: fifo }),
+      () => studio.call('projects.importLayers', { path: fifo }),
+      () => studio.call('projects.export', { path: fifo, format: 'png', out: path.join(home.home, 'x.png') }),
+    ];
+    for (const call of calls) expect((await refusal(call())).message).toMatch(/is not a (regular )?file/);
+    const opened = await studio.call('projects.new', { width: 8, height: 8 });
+    const error = await refusal(studio.call('projects.saveAs', { sessionId: opened.sessionId, path: '/proc/x/p.atelier', assets: {} }));
+    expect(error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/special file system/) });
+    await studio.call('projects.close', { sessionId: opened.sessionId });
+  });
+
   it('project info on an .ora or .psd says it is not an .atelier file', async () => {
     const oraFile = path.join(home.home, 'layers.ora');
     fs.writeFileSync(oraFile, oneLayer('a'));

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ProjectDocument } from '../../app/contract/projects.js';
 import { readZip } from '../../app/projects/zip.js';
-import { type Studio, startStudio } from './harness.js';
-import { StudioPage } from './pages/studio-page.js';
+import { useStudio } from './harness.js';
 
 // The artist's whole loop in web mode, on the CPU, with a tiny fixture model:
 // sketch → 4 candidates → compare → accept → mask → refine → new candidates; the history
@@ -14,16 +13,7 @@ import { StudioPage } from './pages/studio-page.js';
 const MODEL = path.resolve('tests/fixtures/models/sd1-tiny');
 const BROKEN = path.resolve('tests/fixtures/models/broken-missing-unet');
 
-let studio: Studio;
-let ui: StudioPage;
-beforeAll(async () => {
-  studio = await startStudio();
-  ui = new StudioPage(studio.page);
-  await ui.ready();
-});
-afterAll(async () => {
-  await studio?.stop();
-});
+const { studio, ui } = useStudio();
 
 describe('the artist loop', () => {
   it('adds a model folder, sketches, and generates four candidates', async () => {

@@ -8,6 +8,7 @@ import { type StudioService, createStudio } from '../../app/service/index.js';
 import { contentSecurityPolicy } from '../../main/electron/csp.js';
 import { createProtocolHandler } from '../../main/electron/protocol.js';
 import { tempHome } from '../helpers/home.js';
+import { until } from '../helpers/until.js';
 import { chromiumPath } from './harness.js';
 
 // The built UI as the desktop window runs it, minus Electron: served by the atelier://app
@@ -108,13 +109,20 @@ describe('the UI as the desktop window runs it', () => {
   it('refuses inline script and eval in the page', async () => {
     // (page.evaluate itself runs through DevTools, which CSP does not govern; a string timer
     // and an inserted inline script run as page code would.)
+    const seen = problems.length;
     await page.evaluate(`setTimeout('window.__stringTimerRan = true', 0)`);
     await page.evaluate(`{
       const script = document.createElement('script');
       script.textContent = 'window.__inlineRan = true';
       document.body.append(script);
     }`);
-    await page.waitForTimeout(200);
+    // Wait until the browser has reported refusing both, then for a timer queued after the
+    // string one: had the string timer been allowed, it would have run before that one.
+    await until(() => {
+      const reported = problems.slice(seen).join('\n');
+      return /inline/i.test(reported) && /eval/i.test(reported);
+    }, 'the CSP to report refusing the inline script and the string timer');
+    await page.evaluate('new Promise((resolve) => setTimeout(resolve, 0))');
     const ran = await page.evaluate(`({ inline: window.__inlineRan ?? false, stringTimer: window.__stringTimerRan ?? false })`);
     expect(ran).toEqual({ inline: false, stringTimer: false });
   });

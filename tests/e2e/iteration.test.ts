@@ -1,26 +1,16 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { API_VERSION, type MethodName, type Params, type Result } from '../../app/contract/index.js';
-import { type Studio, screenshotsDir, startStudio } from './harness.js';
-import { StudioPage } from './pages/studio-page.js';
+import { screenshotsDir, useStudio } from './harness.js';
 
 // The iteration loop (issue 15) in web mode with the shipped starter model on the CPU, at
 // 64² and two steps: earlier batches stay in the strip, Compare opens over the studio with
 // each side's actions, Variations keep the controls and link to their parent with a
 // variation strength, and the Iterations panel shows a picture, mode, seed and time.
 
-let studio: Studio;
-let ui: StudioPage;
-beforeAll(async () => {
-  studio = await startStudio();
-  ui = new StudioPage(studio.page);
-  await ui.ready();
-});
-afterAll(async () => {
-  await studio?.stop();
-});
+const { studio, ui } = useStudio();
 
 /** A StudioApi call from inside the page (its cookie carries the token). */
 async function call<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>> {

@@ -4,3 +4,7 @@ export type { ImportedModel, ImportHints, ImportOptions, ImportProgress, Predict
 export { detectCheckpoint } from './detect.js';
 export type { CheckpointFamily, DetectedCheckpoint } from './detect.js';
 export { writeClipTokenizer } from './clip-vocab.js';
+export { LoraError, loraDeltas, readLora } from './lora.js';
+export type { LoraDelta, LoraFile, LoraNetwork, ModelWeights } from './lora.js';
+export { applyLoras } from './lora-apply.js';
+export type { LoraUse, PatchedModel } from './lora-apply.js';

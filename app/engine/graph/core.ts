@@ -309,7 +309,23 @@ export function writeModel(dir: string, built: BuiltGraph, fileName = 'model.onn
   const message = model.fromObject(built.graph.proto(at, dataName, built.metadata));
   const file = path.join(dir, fileName);
   fs.writeFileSync(file, model.encode(message).finish());
+  // Where each named weight lies in the data file and how it is stored, so that LoRAs can be
+  // applied to a built folder by patching those bytes (app/engine/checkpoint/lora-apply.ts).
+  const index: WeightIndex = {
+    data: dataName,
+    storage: built.storage,
+    tensors: built.externals.map((ref) => ({ weight: ref.weight, shape: [...built.weights.info(ref.weight)!.shape], initializer: ref.initializer, dims: ref.dims, transpose: ref.transpose, ...at.get(ref.initializer)! })),
+  };
+  fs.writeFileSync(path.join(dir, `${fileName}.weights.json`), JSON.stringify(index));
   return { file, dataFile, dataBytes: offset };
+}
+
+/** `<model>.onnx.weights.json`: each initializer's source weight, stored shape and byte range. */
+export interface WeightIndex {
+  data: string;
+  storage: FloatType;
+  /** `shape`: the weight's own shape; `dims`: as stored (transposed or viewed). */
+  tensors: { weight: string; shape: number[]; initializer: string; dims: number[]; transpose: boolean; offset: number; length: number }[];
 }
 
 /** Decodes a model file written by writeModel (tests and tools: node list, initializers). */

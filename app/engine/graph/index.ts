@@ -14,7 +14,7 @@ export { buildClipTextEncoder, parseClipConfig } from './clip.js';
 export type { ClipBuildOptions, ClipConfig } from './clip.js';
 export { buildControlNet } from './controlnet.js';
 export { GraphBuilder, OPSET, readModelProto, writeModel } from './core.js';
-export type { BuiltGraph, FloatType, WrittenModel } from './core.js';
+export type { BuiltGraph, FloatType, WeightIndex, WrittenModel } from './core.js';
 export { clipConfigFromWeights, unetConfigFromWeights, vaeConfigFromWeights } from './infer.js';
 export type { UnetKnown } from './infer.js';
 export { buildUnet } from './unet.js';

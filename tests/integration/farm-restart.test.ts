@@ -95,4 +95,22 @@ describe('the farm loses nothing', () => {
     expect(listed.items.reduce((n, g) => n + g.candidates.length, 0)).toBe(3 * 2 + 2);
     await waitFor(async () => (await queue.getJobCounts('completed')).completed === 0 || undefined, 'Redis to forget the collected jobs');
   });
+
+  it('gets the result of a job to a studio that stayed open while Redis restarted', async () => {
+    const events: StudioEvent[] = [];
+    const studio = await openStudio(events);
+    const { jobId } = await studio.call('generate', { request: { model: 'starter', prompt: 'through a restart', seed: 4, steps: 2 } });
+    await waitFor(() => events.some((e) => e.type === 'job.queued' && e.jobId === jobId), 'the job in Redis');
+    await redis.kill();
+    await redis.start();
+    const worker = new FarmWorker({ url: redis.url, device: 'cpu', concurrency: 1, storeDir: path.join(home, 'worker-store'), models: [SD1], log: () => undefined });
+    await worker.start();
+    try {
+      const end = await waitFor(() => events.find((e) => (e.type === 'job.completed' || e.type === 'job.failed') && e.jobId === jobId), 'the result', 60_000);
+      expect(end.type).toBe('job.completed');
+      expect((await studio.call('library.search', { text: '"through a restart"' })).total).toBe(1);
+    } finally {
+      await worker.close();
+    }
+  });
 });

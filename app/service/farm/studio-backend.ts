@@ -26,6 +26,8 @@ export const PRIORITY_BATCH = 10;
 export const FARM_MAX_WAITING = 256;
 /** How long a new job waits for an unreachable Redis before it fails (ioredis keeps reconnecting meanwhile). */
 export const CONNECT_WAIT_MS = 15_000;
+/** How often the studio asks Redis about its unfinished jobs, for events it missed (a Redis restart, a dropped connection). */
+export const SWEEP_MS = 10_000;
 
 /** What serves model folders to workers that lack them (model-server.ts). */
 export interface ModelOffer {
@@ -68,6 +70,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   private readonly display: string;
   private idleWaiters: Array<() => void> = [];
   private stopped = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
   /** Connected, and the jobs a previous run of this studio left are adopted. */
   readonly ready: Promise<void>;
 
@@ -95,6 +98,18 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   private async start(): Promise<void> {
     await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady(), this.options.models?.start()]);
     await this.adopt();
+    // Queue events are news, not the record: what the stream missed, Redis's job states still say.
+    this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  private async sweep(): Promise<void> {
+    for (const entry of [...this.tracked.values()]) {
+      if (!entry.submitted || this.collecting.has(entry.job.id)) continue;
+      // Redis away: the next sweep asks again.
+      const state = await this.queue.getJobState(entry.job.id).catch(() => 'unknown');
+      if (state === 'completed' || state === 'failed') await this.collect(entry.job.id);
+    }
   }
 
   /** `ready`, or a typed failure when Redis does not answer in time (a wrong password, a host that is down). */
@@ -361,6 +376,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   /** Closes the connections; jobs stay in Redis and in the ledger for the next start. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.sweepTimer);
     await this.ready.catch(() => undefined); // its failure was logged when it happened
     await this.events.close();
     await this.queue.close();

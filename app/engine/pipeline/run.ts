@@ -2,17 +2,18 @@ import { ApiError, modeOf, type GenerationRequest } from '../../contract/index.j
 import { maskFromImage, binarizeMask } from '../control/mask.js';
 import type { Field } from '../control/field.js';
 import { flattenOnto, resizeImage } from '../image.js';
-import { residualPlan, type UnetLayout } from '../model/layout.js';
-import { EngineModel, type LoadedControlNet } from '../model/load.js';
-import { floatTensor, numericTensor, toFloat32, type ort } from '../model/session.js';
+import { EngineModel } from '../model/load.js';
+import { floatTensor, toFloat32 } from '../model/session.js';
 import { TorchCpuGenerator } from '../rng/torch-generator.js';
 import { candidateNoise, candidateSeeds } from '../rng/variation.js';
 import { createScheduler, guidanceScaleEmbedding, parseSchedulerConfig, startStepForStrength } from '../schedulers/index.js';
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { throwIfAborted } from './errors.js';
-import { concatBatch, downsampleNearest, imageToSigned, imageToUnit, latentToPreview, signedToImage } from './tensor.js';
-import { addedCond, addedFeeds, type AddedCond } from './sdxl.js';
-import { encodePrompts, type PromptEmbedding } from './text.js';
+import { downsampleNearest, imageToSigned, imageToUnit, signedToImage } from './tensor.js';
+import { addedCond } from './sdxl.js';
+import { runSteps, type ActiveControl, type Plan, type StepContext } from './steps.js';
+import { encodePrompts } from './text.js';
+export { controlActive } from './steps.js';
 import type { EngineCandidate, LoadedModel, PipelineImages, PipelineResult, RgbaImage, RunOptions } from './types.js';
 
 // The denoising loop in plain sight (diffusers' StableDiffusion{,Img2Img,Inpaint,ControlNet}
@@ -33,41 +34,6 @@ function tokenizersFor(model: EngineModel): Promise<ClipTokenizer[]> {
 
 function bad(message: string): never {
   throw new ApiError('bad_request', message);
-}
-
-/** An active ControlNet: its session, conditioning image tensor and schedule. */
-interface ActiveControl {
-  net: LoadedControlNet;
-  cond: Float32Array;
-  weight: number;
-  start: number;
-  end: number;
-}
-
-/** Everything the per-candidate loop needs, prepared once. */
-interface Plan {
-  model: EngineModel;
-  request: GenerationRequest;
-  width: number;
-  height: number;
-  latentWidth: number;
-  latentHeight: number;
-  unet: UnetLayout;
-  useCfg: boolean;
-  cond: PromptEmbedding;
-  uncond?: PromptEmbedding;
-  timestepCond?: Float32Array;
-  /** SDXL: pooled text_embeds and time_ids, batched as the hidden states. */
-  added?: AddedCond;
-  controls: ActiveControl[];
-  /** img2img / inpaint: the VAE encoder's output for the init image (unscaled). */
-  initEncoding?: Float32Array;
-  /** Inpainting: mask at latent size (1 = repaint). */
-  latentMask?: Float32Array;
-  /** 9-channel inpainting: the VAE encoder's output for the masked image (unscaled). */
-  maskedImageEncoding?: Float32Array;
-  timings: Record<string, number>;
-  stepTimes: number[];
 }
 
 function resolveSize(request: GenerationRequest, multiple: number, fallback: { width: number; height: number }): { width: number; height: number } {
@@ -266,56 +232,6 @@ function sampleLatent(model: EngineModel, encoding: Float32Array, n: number, gen
   return out;
 }
 
-function timestepTensor(t: number, batch: number, layout: { timestepType: string; timestepRank: number }): ort.Tensor {
-  const integer = layout.timestepType.startsWith('int');
-  const v = integer ? Math.round(t) : t;
-  if (layout.timestepRank === 0) return numericTensor(Float32Array.of(v), [], layout.timestepType);
-  return numericTensor(new Float32Array(batch).fill(v), [batch], layout.timestepType);
-}
-
-function hiddenBatch(plan: Plan): { data: Float32Array; dims: number[] } {
-  const dim = plan.model.layout.textDim;
-  if (plan.useCfg) return { data: concatBatch([plan.uncond!.data, plan.cond.data]), dims: [2, plan.cond.sequence, dim] };
-  return { data: plan.cond.data, dims: [1, plan.cond.sequence, dim] };
-}
-
-/**
- * Whether a ControlNet acts at step i of the n steps actually run (after img2img strength cuts
- * the schedule): diffusers keeps it unless i/n < start or (i+1)/n > end.
- */
-export function controlActive(i: number, n: number, start: number, end: number): boolean {
-  return !(i / n < start || (i + 1) / n > end);
-}
-
-async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t: number, hidden: { data: Float32Array; dims: number[] }, i: number, n: number): Promise<Float32Array[] | undefined> {
-  let sum: Float32Array[] | undefined;
-  const lw = plan.latentWidth;
-  const lh = plan.latentHeight;
-  for (const c of plan.controls) {
-    if (!controlActive(i, n, c.start, c.end)) continue;
-    const L = c.net.layout;
-    const feeds: Record<string, ort.Tensor> = {
-      [L.sampleName]: floatTensor(sample, [batch, 4, lh, lw], L.sampleType),
-      [L.timestepName]: timestepTensor(t, batch, L),
-      [L.hiddenName]: floatTensor(hidden.data, hidden.dims, L.hiddenType),
-      [L.condName]: floatTensor(batch === 1 ? c.cond : concatBatch(Array.from({ length: batch }, () => c.cond)), [batch, 3, plan.height, plan.width], L.condType),
-      ...addedFeeds(L.added, plan.added),
-    };
-    if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
-    const out = await c.net.session.run(feeds);
-    const residuals = [...L.downOutputNames, L.midOutputName].map((name) => toFloat32(out[name]!));
-    // Without a conditioning_scale input the weight applies to the residuals themselves.
-    if (!L.scaleName) for (const r of residuals) for (let j = 0; j < r.length; j++) r[j] = r[j]! * c.weight;
-    if (!sum) sum = residuals.map((r) => Float32Array.from(r));
-    else residuals.forEach((r, j) => {
-      const s = sum![j]!;
-      if (s.length !== r.length) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${r.length} values where another ControlNet gave ${s.length}`);
-      for (let q = 0; q < r.length; q++) s[q] = s[q]! + r[q]!;
-    });
-  }
-  return sum;
-}
-
 async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: string): Promise<RgbaImage> {
   const { model, request, unet, latentWidth: lw, latentHeight: lh } = plan;
   const layout = model.layout;
@@ -346,81 +262,17 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
     latents = scheduler.addNoise(imageLatents, noise, start);
   }
 
-  const session = await model.session(unet.file, unet.part);
-  const hidden = hiddenBatch(plan);
-  const batch = plan.useCfg ? 2 : 1;
-  const plannedResiduals = residualPlan(unet);
-  const blend = mode === 'inpaint' && unet.inChannels === 4;
-  const total = steps - start;
-  const previewEvery = Math.max(1, Math.ceil(total / 10));
-
-  for (let i = start; i < steps; i++) {
-    throwIfAborted(opts.signal);
-    const tStep = performance.now();
-    const t = timesteps[i]!;
-    const scaled = scheduler.scaleModelInput(latents, i);
-    let unetSample = scaled;
-    if (unet.inChannels === 9) unetSample = concatBatch([scaled, plan.latentMask!, maskedImageLatents!]);
-    const sampleBatch = batch === 2 ? concatBatch([unetSample, unetSample]) : unetSample;
-    const feeds: Record<string, ort.Tensor> = {
-      [unet.sampleName]: floatTensor(sampleBatch, [batch, unet.inChannels, lh, lw], unet.sampleType),
-      [unet.timestepName]: timestepTensor(t, batch, unet),
-      [unet.hiddenName]: floatTensor(hidden.data, hidden.dims, unet.hiddenType),
-      ...addedFeeds(unet.added, plan.added),
-    };
-    if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(batch === 2 ? concatBatch([plan.timestepCond!, plan.timestepCond!]) : plan.timestepCond!, [batch, plan.timestepCond!.length], unet.timestepCondType!);
-    if (unet.downResidualNames.length > 0) {
-      const controlSample = batch === 2 ? concatBatch([scaled, scaled]) : scaled;
-      const tc = performance.now();
-      const residuals = plan.controls.length > 0 ? await runControlNets(plan, controlSample, batch, t, hidden, i - start, total) : undefined;
-      if (plan.controls.length > 0) plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
-      const names = [...unet.downResidualNames, unet.midResidualName!];
-      const shapes = [...plannedResiduals.down, plannedResiduals.mid];
-      names.forEach((name, j) => {
-        const { channels, scale } = shapes[j]!;
-        const dims = [batch, channels, Math.ceil(lh / scale), Math.ceil(lw / scale)];
-        const size = dims.reduce((a, b) => a * b, 1);
-        const data = residuals?.[j] ?? new Float32Array(size);
-        if (data.length !== size) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${data.length} values but ${unet.part} takes ${dims.join('×')}`);
-        feeds[name] = floatTensor(data, dims, unet.residualTypes[j]!);
-      });
-    }
-    const out = toFloat32((await session.run(feeds))[unet.outName]!);
-    let modelOutput: Float32Array;
-    if (batch === 2) {
-      // classifier-free guidance: uncond + cfg·(cond − uncond) (Ho & Salimans 2022)
-      modelOutput = new Float32Array(4 * n);
-      for (let q = 0; q < 4 * n; q++) {
-        const u = out[q]!;
-        modelOutput[q] = u + request.cfg * (out[4 * n + q]! - u);
-      }
-    } else modelOutput = out.subarray(0, 4 * n);
-    latents = scheduler.step(modelOutput, i, latents, generator);
-
-    if (blend) {
-      // ordinary UNet inpainting: keep the unmasked region on the original's noise path
-      // (diffusers StableDiffusionInpaintPipeline, num_channels_unet == 4)
-      const proper = i < steps - 1 ? scheduler.addNoise(imageLatents!, noise, i + 1) : imageLatents!;
-      const m = plan.latentMask!;
-      for (let c = 0; c < 4; c++) {
-        for (let p = 0; p < n; p++) {
-          const q = c * n + p;
-          latents[q] = (1 - m[p]!) * proper[q]! + m[p]! * latents[q]!;
-        }
-      }
-    }
-    plan.stepTimes.push(performance.now() - tStep);
-    if (opts.onProgress) {
-      const done = i - start + 1;
-      const withPreview = done % previewEvery === 0 || done === total;
-      opts.onProgress({
-        candidateIndex: k,
-        step: done,
-        totalSteps: total,
-        ...(withPreview ? { latentPreview: latentToPreview(scheduler.lastPredictedOriginal ?? latents, lw, lh, layout.preview) } : {}),
-      });
-    }
-  }
+  const ctx: StepContext = {
+    scheduler,
+    generator,
+    k,
+    opts,
+    ...(mode === 'inpaint' && unet.inChannels === 4 ? { blend: { imageLatents: imageLatents!, noise } } : {}),
+    ...(maskedImageLatents ? { maskedImageLatents } : {}),
+    done: 0,
+    total: steps - start,
+  };
+  latents = await runSteps(plan, ctx, latents, start, steps);
   throwIfAborted(opts.signal);
   return vaeDecode(plan, latents);
 }

@@ -32,6 +32,8 @@ export interface ModelServerOptions {
   listen: string;
   /** The URL workers use, when it differs from http://<listen> (a proxy, NAT, a host name). */
   publicUrl?: string;
+  /** Told of each file sent and the byte it started at (a resumed fetch starts past 0). */
+  onSend?: (hash: string, file: string, start: number) => void;
 }
 
 const TOKEN_FILE = 'model-token';
@@ -114,6 +116,7 @@ export class ModelServer implements ModelOffer {
         'content-length': String(file.size - start),
         ...(range ? { 'content-range': `bytes ${start}-${file.size - 1}/${file.size}` } : {}),
       });
+      this.options.onSend?.(match[1]!, file.path, start);
       if (start === file.size) return void res.end();
       fs.createReadStream(abs.get(file.path)!, { start }).on('error', () => res.destroy()).pipe(res);
     } catch (error) {

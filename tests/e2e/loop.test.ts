@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { ProjectDocument } from '../../app/contract/projects.js';
 import { readZip } from '../../app/projects/zip.js';
 import { useStudio } from './harness.js';
+import { attributes } from './pages/studio-page.js';
 
 // The artist's whole loop in web mode, on the CPU, with a tiny fixture model:
 // sketch → 4 candidates → compare → accept → mask → refine → new candidates; the history
@@ -27,7 +28,7 @@ describe('the artist loop', () => {
     await ui.setPrompt('a red (barn:1.2) under a sunset sky');
     await ui.page.getByTestId('generate').click();
     await expect.poll(() => ui.candidates().count(), { timeout: 120_000 }).toBe(4);
-    const seeds = await ui.candidates().evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seed'))));
+    const seeds = (await attributes(ui.candidates(), 'data-seed')).map(Number);
     // Candidate k has seed + k.
     expect(seeds.map((s) => s - seeds[0]!)).toEqual([0, 1, 2, 3]);
   }, 150_000);
@@ -53,7 +54,7 @@ describe('the artist loop', () => {
   });
 
   it('paints a mask and refines a candidate: new candidates appear', async () => {
-    const before = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-seed')));
+    const before = await attributes(ui.candidates(), 'data-seed');
     await ui.press('m');
     await ui.page.getByTestId('stroke-width').fill('16');
     await ui.drag([{ x: 16, y: 32 }, { x: 48, y: 32 }]);
@@ -63,7 +64,7 @@ describe('the artist loop', () => {
     await ui.candidates().nth(1).getByTestId('refine').click();
     await expect.poll(() => ui.candidates().first().getAttribute('data-seed'), { timeout: 120_000 }).toBe('4242');
     expect(await ui.candidates().count()).toBe(4);
-    const after = await ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-seed')));
+    const after = await attributes(ui.candidates(), 'data-seed');
     expect(after).not.toEqual(before);
   }, 150_000);
 

@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Locator } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { readProjectFile } from '../../app/projects/atelier-file.js';
 import { describe, expect, it } from 'vitest';
 import { until } from '../helpers/until.js';
 import { startStudio, useStudio } from './harness.js';
-import { StudioPage } from './pages/studio-page.js';
+import { StudioPage, attributes } from './pages/studio-page.js';
 
 // Prompt panel, queue and progress, cancel, variations, reference images and Canny control,
 // and the recovery prompt after a crash.
@@ -36,11 +35,6 @@ async function zoomOutTo(page: StudioPage, most: number): Promise<void> {
       return now < before ? now : undefined;
     }, 'the view to zoom out');
   }
-}
-
-/** One attribute of every element a locator matches, in order (read through Playwright, not DOM types). */
-async function attributes(locator: Locator, name: string): Promise<Array<string | null>> {
-  return Promise.all((await locator.all()).map((one) => one.getAttribute(name)));
 }
 
 /** A PNG with a white square on black, as base64. */

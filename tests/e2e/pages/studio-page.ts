@@ -10,6 +10,14 @@ export interface DocPoint {
 }
 
 /**
+ * One attribute of every element a locator matches, in order. Read through Playwright rather
+ * than in the page, so the Node-side type check needs no DOM types.
+ */
+export async function attributes(locator: Locator, name: string): Promise<Array<string | null>> {
+  return Promise.all((await locator.all()).map((one) => one.getAttribute(name)));
+}
+
+/**
  * The studio screen as a test talks to it: tools, canvas gestures in document coordinates,
  * layers, prompt panel, gallery, history. Everything goes through what a person sees and
  * clicks; pixels are read back from the screen.

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { StatusResult } from '../../app/contract/index.js';
+import { ConnectionBanner } from './api/ConnectionBanner.js';
 import { useApi } from './api/context.js';
 import { CanvasView, isTyping } from './canvas/CanvasView.js';
 import { toolForKey } from './canvas/gestures/index.js';
@@ -191,6 +192,7 @@ function Studio({ session }: { session: DocumentSession }) {
         <span className="spacer" />
         <ServerStatus />
       </header>
+      <ConnectionBanner />
       {view === 'history' ? (
         <HistoryView session={session} />
       ) : (

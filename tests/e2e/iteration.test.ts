@@ -1,9 +1,14 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { type Browser, type Page, chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { API_VERSION, type MethodName, type Params, type Result } from '../../app/contract/index.js';
-import { screenshotsDir, useStudio } from './harness.js';
+import { INTERRUPTED } from '../../app/service/generation-handlers.js';
+import { tempHome } from '../helpers/home.js';
+import { chromiumPath, screenshotsDir, useStudio } from './harness.js';
+import { StudioPage } from './pages/studio-page.js';
 
 // The iteration loop (issue 15) in web mode with the shipped starter model on the CPU, at
 // 64² and two steps: earlier batches stay in the strip, Compare opens over the studio with
@@ -13,8 +18,8 @@ import { screenshotsDir, useStudio } from './harness.js';
 const { studio, ui } = useStudio();
 
 /** A StudioApi call from inside the page (its cookie carries the token). */
-async function call<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>> {
-  const response = await studio.page.evaluate(
+async function call<M extends MethodName>(method: M, params: Params<M>, page: Page = studio.page): Promise<Result<M>> {
+  const response = await page.evaluate(
     async (body) => (await fetch('/api/call', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<unknown>,
     { v: API_VERSION, method, params },
   );
@@ -201,4 +206,87 @@ describe('history that helps', () => {
     // The same pixels (the files differ: each PNG's stamp names its own generation).
     expect(await Promise.all(again.candidates.map((c) => pixelsOf(c.sha256)))).toEqual(await Promise.all(original.candidates.map((c) => pixelsOf(c.sha256))));
   }, 200_000);
+});
+
+describe('connection and queue survive a crash', () => {
+  // Its own studio: `npm run web`'s way (no --port, so the port and token of the last run in
+  // this data folder are used again), killed and started again under an open tab.
+  const { home, cleanup } = tempHome('atelier-e2e-reconnect-');
+  let server: ChildProcess | undefined;
+  let browser: Browser | undefined;
+  let output = '';
+
+  async function startServer(): Promise<string> {
+    output = '';
+    const child = spawn(process.execPath, ['--import', 'tsx', 'main/web/start.ts', '--no-open'], { env: { ...process.env, ATELIER_HOME: home, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    server = child;
+    return new Promise<string>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /ATELIER_URL=(\S+)/.exec(output);
+        if (match?.[1]) resolve(match[1]);
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`web server exited (${code}):\n${output}`)));
+    });
+  }
+
+  async function kill(): Promise<void> {
+    const child = server;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined); // a browser that already died has nothing left to close
+    await kill();
+    cleanup();
+  });
+
+  it('shows the loss at once, reconnects by itself, and accounts for every queued job', async () => {
+    const url = await startServer();
+    browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    const page = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
+    await page.goto(url);
+    const tab = new StudioPage(page);
+    await tab.ready();
+    await page.getByTestId('seed-policy').selectOption('fixed');
+    await tab.setPrompt('a lighthouse');
+    // One long job, then two short ones behind it.
+    await tab.settings({ width: 256, height: 256, steps: 150, batch: 1, seed: 1 });
+    await page.getByTestId('generate').click();
+    await tab.settings({ width: 64, height: 64, steps: 2, seed: 2 });
+    await page.getByTestId('generate').click();
+    await tab.settings({ seed: 3 });
+    await page.getByTestId('generate').click();
+    await page.getByTestId('progress').waitFor({ timeout: 120_000 });
+    await expect.poll(() => page.getByTestId('pending-job').count()).toBe(2);
+
+    // The studio dies mid-run: the tab says so within 2 s.
+    const killedAt = Date.now();
+    await kill();
+    await page.getByTestId('disconnected').waitFor({ timeout: 30_000 });
+    expect(Date.now() - killedAt).toBeLessThan(2000);
+    expect(await page.getByTestId('progress-text').textContent()).toMatch(/^Studio unreachable · last heard at step \d+\/150/);
+    await page.screenshot({ path: path.join(screenshotsDir, 'disconnected.png') });
+
+    // Started again on the same data folder: same port and token, so the tab reconnects by itself.
+    const again = await startServer();
+    expect(again).toBe(url);
+    await page.getByTestId('disconnected').waitFor({ state: 'detached', timeout: 60_000 });
+    // The two waiting jobs ran after the restart; the one that was running is in the history as failed, with why.
+    await expect.poll(async () => (await call('library.search', { statuses: ['completed'] }, page)).total, { timeout: 120_000 }).toBe(2);
+    const completed = (await call('library.search', { statuses: ['completed'], sort: 'oldest' }, page)).items;
+    expect(completed.map((g) => g.seed)).toEqual([2, 3]);
+    const failed = (await call('library.search', { statuses: ['failed'] }, page)).items;
+    expect(failed.map((g) => g.seed)).toEqual([1]);
+    expect((await call('library.get', { id: failed[0]!.id }, page)).error).toBe(INTERRUPTED);
+    // The tab's queue is empty again and the candidates of the re-queued jobs reached its strip.
+    await expect.poll(() => page.getByTestId('queue').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('candidate').getAttribute('data-seed')).toBe('3');
+    expect(await page.getByTestId('earlier-batch').count()).toBe(1);
+  }, 300_000);
 });

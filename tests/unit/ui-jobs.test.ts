@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CandidateSummary } from '../../app/contract/index.js';
+import { type CandidateSummary, GenerationRequest } from '../../app/contract/index.js';
 import { EARLIER_BATCHES, type JobsState, reduceJobs, stageBatch } from '../../renderer/src/state/jobs.js';
 
 // The renderer's job-event handling as a pure reducer: every transition and its effects.
@@ -106,5 +106,26 @@ describe('job events reducer', () => {
       [10, 500, 1],
       [10, 501, 1],
     ]);
+  });
+
+  it('takes the studio\'s job list after a reconnection: gone jobs leave with a note, new ones join', () => {
+    const mine = run(empty, { type: 'submitted', jobId: 'kept', request, purpose: 'refine' }, { type: 'submitted', jobId: 'gone', request, purpose: 'generate' }).state;
+    const serverRequest = GenerationRequest.parse({ ...request, prompt: 'queued again' });
+    const synced = run(mine, {
+      type: 'synced',
+      jobs: [
+        { jobId: 'kept', state: 'running', request: serverRequest, queuedAt: '2026-01-01T00:00:00Z', step: 3, totalSteps: 20 },
+        { jobId: 'requeued', state: 'queued', request: serverRequest, queuedAt: '2026-01-01T00:00:01Z' },
+        { jobId: 'old', state: 'completed', request: serverRequest, queuedAt: '2026-01-01T00:00:00Z' },
+      ],
+    });
+    expect(synced.state.jobs.map((j) => [j.jobId, j.state, j.purpose, j.request.prompt, j.step])).toEqual([
+      ['kept', 'running', 'refine', 'a lake', 3],
+      ['requeued', 'queued', 'generate', 'queued again', undefined],
+    ]);
+    expect(synced.effects).toEqual([{ kind: 'toast', level: 'info', message: expect.stringMatching(/^1 job ended while the studio was unreachable/) }]);
+    // Nothing lost, nothing said.
+    expect(run(synced.state, { type: 'synced', jobs: [] }).effects).toHaveLength(1);
+    expect(run(empty, { type: 'synced', jobs: [] }).effects).toEqual([]);
   });
 });

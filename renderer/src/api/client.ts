@@ -41,30 +41,75 @@ export function ipcClient(bridge: AtelierBridge): StudioApi {
   };
 }
 
-/** Web door: POST /api/call and a WebSocket for events (the token travels as a cookie). */
-export function webClient(origin: string = window.location.origin): StudioApi {
+/**
+ * Whether the studio is reachable (docs: issue 15, "connection and queue survive"): the web
+ * door follows its event socket; the desktop door's IPC is always there.
+ */
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
+
+export interface ConnectionSource {
+  get(): ConnectionState;
+  /** Called at every change; returns the unsubscribe function. */
+  subscribe(listener: (state: ConnectionState) => void): () => void;
+}
+
+/** A client that can say whether its studio is reachable. */
+export type ConnectedApi = StudioApi & { connection: ConnectionSource };
+
+export function connectionOf(api: StudioApi): ConnectionSource | undefined {
+  return 'connection' in api ? (api as ConnectedApi).connection : undefined;
+}
+
+/** Longest wait between two tries to reach a studio that went away: it is back within a second of listening. */
+const MAX_RETRY_MS = 1000;
+
+/**
+ * Web door: POST /api/call and a WebSocket for events (the token travels as a cookie). A
+ * closed socket means the studio went away: the state says so at once and the socket is
+ * opened again until it answers (the studio comes back on the same port and token when it
+ * can: main/web/session-file.ts).
+ */
+export function webClient(origin: string = window.location.origin): ConnectedApi {
   const listeners = new Set<(event: StudioEvent) => void>();
+  const stateListeners = new Set<(state: ConnectionState) => void>();
+  let state: ConnectionState = 'connecting';
   let socket: WebSocket | undefined;
   let retry = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const setState = (next: ConnectionState) => {
+    if (next === state) return;
+    state = next;
+    for (const listener of stateListeners) listener(next);
+  };
 
   const connect = () => {
+    timer = undefined;
     const url = `${origin.replace(/^http/, 'ws')}/api/events`;
-    socket = new WebSocket(url);
-    socket.onmessage = (message) => {
+    const ws = new WebSocket(url);
+    socket = ws;
+    ws.onopen = () => {
+      retry = 0;
+      setState('connected');
+    };
+    ws.onmessage = (message) => {
       let data: unknown;
       try {
         data = JSON.parse(String(message.data));
       } catch {
+        // Not JSON: not an event of ours; the socket goes on.
         return;
       }
       const event = StudioEvent.safeParse(data);
       if (!event.success) return;
-      retry = 0;
       for (const listener of listeners) listener(event.data);
     };
-    socket.onclose = () => {
+    ws.onclose = () => {
+      if (socket !== ws) return;
       socket = undefined;
-      if (listeners.size > 0) setTimeout(connect, Math.min(5000, 250 * 2 ** retry++));
+      if (listeners.size === 0) return;
+      setState('disconnected');
+      timer = setTimeout(connect, Math.min(MAX_RETRY_MS, 100 * 2 ** retry++));
     };
   };
 
@@ -85,11 +130,23 @@ export function webClient(origin: string = window.location.origin): StudioApi {
     },
     subscribe(listener) {
       listeners.add(listener);
-      if (!socket) connect();
+      if (!socket && !timer) connect();
       return () => {
         listeners.delete(listener);
-        if (listeners.size === 0) socket?.close();
+        if (listeners.size > 0) return;
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        const open = socket;
+        socket = undefined;
+        open?.close();
       };
+    },
+    connection: {
+      get: () => state,
+      subscribe(listener) {
+        stateListeners.add(listener);
+        return () => stateListeners.delete(listener);
+      },
     },
   };
 }

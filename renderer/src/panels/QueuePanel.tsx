@@ -9,6 +9,7 @@ function seconds(ms: number | undefined): string {
 export function QueuePanel() {
   const studio = useStudio();
   const jobs = useUi((s) => s.jobs);
+  const connection = useUi((s) => s.connection);
   const running = jobs.find((j) => j.state === 'running');
   const pending = jobs.filter((j) => j !== running);
   if (jobs.length === 0) return null;
@@ -22,9 +23,16 @@ export function QueuePanel() {
             <div className="bar" role="progressbar" aria-valuemin={0} aria-valuemax={running.totalSteps ?? 0} aria-valuenow={running.step ?? 0}>
               <div className="fill" style={{ width: `${(fraction * 100).toFixed(1)}%` }} />
             </div>
-            <span data-testid="progress-text">
-              Step {running.step ?? 0}/{running.totalSteps ?? '?'} · {seconds(running.etaMs)} left{running.device ? ` · ${running.device}` : ''}
-            </span>
+            {connection === 'disconnected' ? (
+              // No news is not progress: say what is known instead of a frozen estimate.
+              <span data-testid="progress-text">
+                Studio unreachable · last heard at step {running.step ?? 0}/{running.totalSteps ?? '?'}
+              </span>
+            ) : (
+              <span data-testid="progress-text">
+                Step {running.step ?? 0}/{running.totalSteps ?? '?'} · {seconds(running.etaMs)} left{running.device ? ` · ${running.device}` : ''}
+              </span>
+            )}
           </div>
           <button type="button" data-testid="cancel-job" onClick={() => void studio.cancel(running.jobId)} title="Cancel (Esc)">
             Cancel

@@ -1,4 +1,4 @@
-import type { CandidateSummary, GenerationRequestInput, StudioEvent } from '../../../app/contract/index.js';
+import type { CandidateSummary, GenerationRequestInput, JobSummary, StudioEvent } from '../../../app/contract/index.js';
 
 // The renderer's view of generation jobs, driven by the service's job events: a pure reducer
 // (state, event) → (state, effects), so every transition is testable without a browser, a
@@ -55,7 +55,13 @@ export type JobEffect =
 export type JobAction =
   | StudioEvent
   /** The service accepted a request this window sent (before any event about it arrives). */
-  | { type: 'submitted'; jobId: string; request: GenerationRequestInput; purpose: JobView['purpose'] };
+  | { type: 'submitted'; jobId: string; request: GenerationRequestInput; purpose: JobView['purpose'] }
+  /**
+   * The studio's own job list, asked for after the connection came back: jobs it no longer
+   * has ended while this window could not hear (after a crash the service queued waiting
+   * ones again under new ids and recorded the running one as failed: the history has it).
+   */
+  | { type: 'synced'; jobs: readonly JobSummary[] };
 
 export interface JobTransition {
   state: JobsState;
@@ -103,6 +109,26 @@ export function reduceJobs(state: JobsState, action: JobAction): JobTransition {
   switch (action.type) {
     case 'submitted':
       return { state: { ...state, jobs: upsert(state.jobs, { jobId: action.jobId, state: 'queued', request: action.request, purpose: action.purpose }) }, effects: [] };
+    case 'synced': {
+      const active = action.jobs.filter((j) => j.state === 'queued' || j.state === 'running');
+      const known = new Set(active.map((j) => j.jobId));
+      const lost = state.jobs.filter((j) => !known.has(j.jobId));
+      let jobs: JobView[] = state.jobs.filter((j) => known.has(j.jobId));
+      for (const j of active) {
+        jobs = upsert(jobs, {
+          jobId: j.jobId,
+          state: j.state as 'queued' | 'running',
+          request: state.jobs.find((mine) => mine.jobId === j.jobId)?.request ?? j.request,
+          ...(j.step !== undefined ? { step: j.step } : {}),
+          ...(j.totalSteps !== undefined ? { totalSteps: j.totalSteps } : {}),
+        });
+      }
+      const effects: JobEffect[] =
+        lost.length > 0
+          ? [{ kind: 'toast', level: 'info', message: `${lost.length} ${lost.length === 1 ? 'job' : 'jobs'} ended while the studio was unreachable: History has how each ended (after a crash, waiting jobs are queued again)` }]
+          : [];
+      return { state: { ...state, jobs }, effects };
+    }
     case 'job.queued':
       return { state: { ...state, jobs: upsert(state.jobs, { jobId: action.jobId, position: action.position }) }, effects: [] };
     case 'job.started':

@@ -1,4 +1,5 @@
 import { ApiError, type GenerationRequestInput, type ModelEntry, type StudioApi, type StudioEvent } from '../../../app/contract/index.js';
+import { type ConnectionState, connectionOf } from '../api/client.js';
 import { seedAfterRun, seedForRun } from '../prompt/seeds.js';
 import { type Viewport } from '../canvas/viewport.js';
 import { type DocumentSession } from './document.js';
@@ -47,6 +48,8 @@ export interface StudioUiState {
   /** Candidate ids chosen for side-by-side compare (at most two). */
   compare: readonly string[];
   toasts: Toast[];
+  /** Whether the studio answers (web mode follows its event socket; the desktop is always connected). */
+  connection: ConnectionState;
   presets: Preset[];
   /** Prompts used before, for autocomplete. */
   promptHistory: string[];
@@ -96,6 +99,7 @@ export class StudioController {
       favourites: new Set(),
       compare: [],
       toasts: [],
+      connection: connectionOf(api)?.get() ?? 'connected',
       presets: persistence.loadPresets(),
       promptHistory: persistence.loadPrompts(),
     });
@@ -106,9 +110,32 @@ export class StudioController {
     return this.store.get();
   }
 
-  /** Subscribes to the event stream; returns the unsubscribe function. */
+  /**
+   * Subscribes to the event stream and follows the connection; returns the unsubscribe
+   * function. When the studio answers again after it went away, what changed meanwhile is
+   * asked for: the job list (jobs.ts, 'synced') and the models.
+   */
   connect(): () => void {
-    return this.api.subscribe((event) => this.onEvent(event));
+    const off = this.api.subscribe((event) => this.onEvent(event));
+    const source = connectionOf(this.api);
+    const offState = source?.subscribe((connection) => {
+      const was = this.state.connection;
+      this.store.set({ connection });
+      if (connection === 'connected' && was === 'disconnected') void this.resync();
+    });
+    if (source) this.store.set({ connection: source.get() });
+    return () => {
+      off();
+      offState?.();
+    };
+  }
+
+  /** After a reconnection: the studio's jobs replace what this window believed, models are listed again. */
+  async resync(): Promise<void> {
+    const jobs = await this.attempt('Could not list the jobs after reconnecting', () => this.api.call('jobs.list', {}));
+    if (jobs) this.dispatch({ type: 'synced', jobs });
+    await this.loadModels();
+    this.toast('info', 'Reconnected to the studio');
   }
 
   /**

@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ApiError } from '../contract/index.js';
+import { applyLoras, sha256File } from '../engine/checkpoint/index.js';
+
+// A1111's prompt syntax for LoRAs, <lora:NAME:WEIGHT> (also <lyco:…>), in the prompt or the
+// negative prompt: NAME is a .safetensors file in ATELIER_HOME/loras. The tags are taken out
+// of the text the engine encodes; the model the engine opens is the base folder with those
+// LoRAs applied, from ATELIER_HOME/cache/lora (docs/models.md). The prompt as written, tags
+// included, is what history and PNG parameters keep, so recall brings the LoRAs back.
+
+const TAG = /<(?:lora|lyco):([^:>]+)(?::([^:>]*))?(?::[^>]*)?>/gi;
+
+export interface PromptLora {
+  name: string;
+  weight: number;
+}
+
+/** The LoRA tags of a prompt and the prompt without them. */
+export function parsePromptLoras(prompt: string): { prompt: string; loras: PromptLora[] } {
+  const loras: PromptLora[] = [];
+  const text = prompt.replace(TAG, (_all, name: string, weight: string | undefined) => {
+    const w = weight === undefined || weight.trim() === '' ? 1 : Number(weight);
+    if (!Number.isFinite(w)) throw new ApiError('bad_request', `<lora:${name}:${weight}>: the weight must be a number`);
+    loras.push({ name: name.trim(), weight: w });
+    return '';
+  });
+  return { prompt: text.replace(/[ \t]{2,}/g, ' ').replace(/\s+,/g, ',').trim(), loras };
+}
+
+export function lorasDir(home: string): string {
+  return path.join(home, 'loras');
+}
+
+const hashes = new Map<string, { stamp: string; sha256: string }>();
+
+async function fileSha256(file: string): Promise<string> {
+  const s = fs.statSync(file);
+  const stamp = `${s.size}:${s.mtimeMs}`;
+  const hit = hashes.get(file);
+  if (hit?.stamp === stamp) return hit.sha256;
+  const sha256 = await sha256File(file);
+  hashes.set(file, { stamp, sha256 });
+  return sha256;
+}
+
+export interface PreparedLoras {
+  /** The patched model folder for the engine. */
+  modelPath: string;
+  prompt: string;
+  negativePrompt: string;
+  /** A1111's "Lora hashes" value: `name: first 10 digits of sha256, …`. */
+  loraHashes: string;
+  notes: string[];
+}
+
+/** undefined when neither prompt names a LoRA. */
+export async function preparePromptLoras(home: string, modelPath: string, prompt: string, negativePrompt: string): Promise<PreparedLoras | undefined> {
+  const pos = parsePromptLoras(prompt);
+  const neg = parsePromptLoras(negativePrompt);
+  const all = [...pos.loras, ...neg.loras];
+  if (all.length === 0) return undefined;
+  // One strength per name: a LoRA named twice adds up, as A1111 applies each tag.
+  const merged = new Map<string, number>();
+  for (const l of all) merged.set(l.name, (merged.get(l.name) ?? 0) + l.weight);
+  const uses = [];
+  for (const [name, weight] of merged) {
+    if (name.includes('/') || name.includes('\\') || name.startsWith('.')) throw new ApiError('bad_request', `<lora:${name}>: a LoRA is named by its file name in ${lorasDir(home)}`);
+    const file = path.join(lorasDir(home), `${name}.safetensors`);
+    if (!fs.existsSync(file)) throw new ApiError('not_found', `LoRA "${name}" not found: no ${name}.safetensors in ${lorasDir(home)}`, { lora: name });
+    uses.push({ name, file, weight, sha256: await fileSha256(file) });
+  }
+  const patched = applyLoras(modelPath, uses.map(({ file, weight, sha256 }) => ({ file, weight, sha256 })), path.join(home, 'cache', 'lora'));
+  return {
+    modelPath: patched.dir,
+    prompt: pos.prompt,
+    negativePrompt: neg.prompt,
+    loraHashes: uses.map((u) => `${u.name}: ${u.sha256.slice(0, 10)}`).join(', '),
+    notes: Object.entries(patched.unmatched).map(([file, modules]) => `${file}: ${modules.length} module(s) match no weight of the model (${modules.slice(0, 2).join(', ')})`),
+  };
+}

@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StudioEvent } from '../../app/contract/index.js';
+import { decodeImage } from '../../app/engine/image.js';
+import { safetensorsWeights, writePipelineGraphs, type WeightSource } from '../../app/engine/graph/index.js';
+import { type StudioService, createStudio } from '../../app/service/index.js';
+import { importModel } from '../../app/service/model-import.js';
+import { lorasDir, parsePromptLoras } from '../../app/service/model-loras.js';
+import { tempHome } from '../helpers/home.js';
+import { until } from '../helpers/until.js';
+
+// <lora:NAME:WEIGHT> through the whole studio (docs/models.md): an imported checkpoint, a
+// kohya LoRA in ATELIER_HOME/loras, and the image equals that of the torch-merged weights.
+
+const GRAPH = path.resolve('tests/fixtures/graph');
+const LORA = path.resolve('tests/fixtures/checkpoint/lora');
+const TOKENIZER = path.resolve('tests/fixtures/models/sd1-tiny/tokenizer');
+const HINTS = { unet: { heads: 4, normNumGroups: 4, sampleSize: 8 }, vaeNormGroups: 4, clipHeads: 4 };
+const { home, cleanup } = tempHome('atelier-loras-');
+let studio: StudioService;
+const events: StudioEvent[] = [];
+
+beforeAll(async () => {
+  studio = await createStudio({ transport: 'web', home, starterDir: path.join(home, 'no-starter') });
+  studio.subscribe((e) => events.push(e));
+});
+afterAll(async () => {
+  await studio.close();
+  cleanup();
+});
+
+async function run(model: string, prompt: string): Promise<{ pixels: Buffer; generationId: string }> {
+  const { jobId } = await studio.call('generate', { request: { model, prompt, negativePrompt: 'blurry', seed: 3, steps: 2 } });
+  await until(() => events.some((e) => 'jobId' in e && e.jobId === jobId && (e.type === 'job.completed' || e.type === 'job.failed')), { timeout: 60_000, what: `job ${jobId}` });
+  const last = events.filter((e) => 'jobId' in e && e.jobId === jobId).at(-1)!;
+  expect(last, JSON.stringify(last)).toMatchObject({ type: 'job.completed' });
+  const done = last as Extract<StudioEvent, { type: 'job.completed' }>;
+  return { pixels: Buffer.from((await decodeImage(studio.mediaFile('image', done.candidates[0]!.sha256)!)).data), generationId: done.generationId };
+}
+
+describe('LoRA prompt tags', () => {
+  it('parses A1111 tags and removes them from the text', () => {
+    expect(parsePromptLoras('a house, <lora:style:0.8> on a hill <lyco:Other Thing> <lora:x:-0.5:te=1>')).toEqual({
+      prompt: 'a house, on a hill',
+      loras: [{ name: 'style', weight: 0.8 }, { name: 'Other Thing', weight: 1 }, { name: 'x', weight: -0.5 }],
+    });
+    expect(() => parsePromptLoras('<lora:style:lots>')).toThrow(/weight must be a number/);
+  });
+
+  it('applies <lora:NAME:WEIGHT> to an imported model: the torch-merged image; history keeps the tag; a missing LoRA fails clearly', async () => {
+    const { entry } = await importModel({ home, source: path.resolve('tests/fixtures/checkpoint/sd1-tiny.safetensors'), name: 'tiny', hints: HINTS, tokenizerDir: TOKENIZER, dtype: 'float32' });
+    fs.mkdirSync(lorasDir(home), { recursive: true });
+    fs.copyFileSync(path.join(LORA, 'lora-kohya.safetensors'), path.join(lorasDir(home), 'style.safetensors'));
+    // the same weights merged by torch, in the builder's layout beside the imported folder's tokenizer and scheduler
+    const merged = safetensorsWeights(path.join(LORA, 'merged.safetensors'));
+    const net = (name: string, prefix: string) => {
+      const w = safetensorsWeights(path.join(GRAPH, name, 'model.safetensors'));
+      const weights: WeightSource = { label: w.label, names: w.names, info: (n) => merged.info(prefix + n) ?? w.info(n), read: (n) => (merged.info(prefix + n) ? merged.read(prefix + n) : w.read(n)) };
+      return { config: JSON.parse(fs.readFileSync(path.join(entry.path, prefix.slice(0, -1), 'config.json'), 'utf8')) as Record<string, unknown>, weights };
+    };
+    const reference = path.join(home, 'merged-model');
+    writePipelineGraphs(reference, { textEncoder: net('clip', 'text_encoder.'), unet: net('unet-sd1', 'unet.'), vae: { config: JSON.parse(fs.readFileSync(path.join(entry.path, 'vae_decoder', 'config.json'), 'utf8')) as Record<string, unknown>, weights: safetensorsWeights(path.join(GRAPH, 'vae', 'model.safetensors')) } }, { controlnetResiduals: true });
+    for (const f of ['tokenizer', 'scheduler', 'model_index.json']) fs.cpSync(path.join(entry.path, f), path.join(reference, f), { recursive: true });
+
+    const plain = await run(entry.id, 'a red house on a hill');
+    const withLora = await run(entry.id, 'a red house <lora:style:0.8> on a hill');
+    const mergedRun = await run(reference, 'a red house on a hill');
+    expect(withLora.pixels.equals(plain.pixels)).toBe(false);
+    expect(withLora.pixels.equals(mergedRun.pixels)).toBe(true);
+    const record = (await studio.call('library.get', { id: withLora.generationId })) as { prompt: string };
+    expect(record.prompt).toBe('a red house <lora:style:0.8> on a hill');
+
+    const { jobId } = await studio.call('generate', { request: { model: entry.id, prompt: 'a house <lora:absent:1>', seed: 1, steps: 1 } });
+    await until(() => events.some((e) => 'jobId' in e && e.jobId === jobId && e.type === 'job.failed'), { timeout: 30_000, what: 'the job to fail' });
+    const failed = events.find((e) => 'jobId' in e && e.jobId === jobId && e.type === 'job.failed') as Extract<StudioEvent, { type: 'job.failed' }>;
+    expect(failed.error).toMatchObject({ code: 'not_found' });
+    expect(failed.error.message).toMatch(/LoRA "absent" not found: no absent\.safetensors in/);
+  });
+});

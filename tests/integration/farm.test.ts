@@ -7,6 +7,7 @@ import type { GenerationRequestInput, StudioEvent } from '../../app/contract/ind
 import { decodeImage } from '../../app/engine/image.js';
 import { hashModelFiles, listModelFiles } from '../../app/library/model-hash.js';
 import { QUEUE_NAME, parseQueueUrl } from '../../app/service/farm/connection.js';
+import { farmStatus } from '../../app/service/farm/index.js';
 import { decodeFailure } from '../../app/service/farm/protocol.js';
 import { type StudioService, createStudio } from '../../app/service/index.js';
 import { tempHome } from '../helpers/home.js';
@@ -68,6 +69,15 @@ describe('the render farm', () => {
     expect(parseQueueUrl('rediss://farm:pw@redis.example:6380/2').redis).toMatchObject({ tls: { servername: 'redis.example' }, username: 'farm', password: 'pw', db: 2 });
   });
 
+  it('shows the workers, their devices and models, and the queue in farm status', async () => {
+    const hash = hashModelFiles(listModelFiles(SD1));
+    const status = await farmStatus(redis.url);
+    expect(status.queue).not.toContain(redis.password);
+    expect(status.workers.map((w) => w.id).sort()).toEqual([fetcher, ...holders].map((w) => w.id).sort());
+    for (const w of status.workers) expect(w).toMatchObject({ device: 'auto', concurrency: 1, models: holders.some((h) => h.id === w.id) ? [hash] : [] });
+    expect(status.counts).toMatchObject({ active: 0 });
+  });
+
   it('records a farm run exactly as a local run: same pixels, same fields', async () => {
     const request = { model: 'starter', prompt: 'a red fox', seed: 7, steps: 3, sampler: 'euler' } as const;
     const farm = await run(request);
@@ -108,7 +118,8 @@ describe('the render farm', () => {
       const jobIds: string[] = [];
       for (let i = 0; i < CHILDREN; i++) {
         const refine = i % 2 === 1 ? { init: { sha256: parent.sha256 }, strength: 0.6 } : {};
-        jobIds.push((await studio.call('generate', { request: { model: 'starter', prompt: `a lighthouse, take ${i}`, seed: 100 + i, steps: 4, parentCandidateId: parent.id, ...refine } })).jobId);
+        // Three candidates of 20 steps: long enough that the kill lands before the job ends.
+        jobIds.push((await studio.call('generate', { request: { model: 'starter', prompt: `a lighthouse, take ${i}`, seed: 100 + i, steps: 20, batch: 3, parentCandidateId: parent.id, ...refine } })).jobId);
       }
       const ends = await Promise.all(jobIds.map(ended));
       expect(ends.filter((e) => e.type === 'job.failed'), 'failed jobs').toEqual([]);

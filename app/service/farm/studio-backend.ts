@@ -219,6 +219,8 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
     const p = progress.data;
     const { job, ctx } = entry;
     if (job.state === 'queued') job.state = 'running';
+    // The run's clock (ETA, wall time) starts when a worker has it, not when it joined the queue.
+    if (!ctx.started) ctx.startedAt = Date.now();
     this.options.steps.started(job, ctx, p.device);
     if (p.step > 0) this.options.steps.progressed(job, ctx, { step: p.step, totalSteps: p.totalSteps, candidateIndex: p.candidateIndex }, p.preview);
   }
@@ -251,6 +253,8 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   private async finish(entry: Tracked, bjob: QueueJob, state: 'completed' | 'failed'): Promise<void> {
     const { job, ctx } = entry;
     const { steps } = this.options;
+    // Finished while this studio was away: its wall time is the worker's.
+    if (!ctx.started && bjob.processedOn) ctx.startedAt = Date.now() - Math.max(0, (bjob.finishedOn ?? bjob.processedOn) - bjob.processedOn);
     if (state === 'failed') {
       const error = decodeFailure(bjob.failedReason);
       // This studio checked the job before sending it: a worker that refuses it met a tampered

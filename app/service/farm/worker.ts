@@ -160,9 +160,10 @@ export class FarmWorker {
       const now = Date.now();
       const wantPreview = p.latentPreview !== undefined && now - lastPreviewAt >= (this.options.previewIntervalMs ?? 500);
       if (wantPreview) lastPreviewAt = now;
-      const preview = wantPreview && p.latentPreview ? encodePng(p.latentPreview, { compressionLevel: 1 }).then((png) => png.toString('base64')) : undefined;
+      // A preview that cannot be encoded is skipped, never the progress it rides on.
+      const preview = wantPreview && p.latentPreview ? encodePng(p.latentPreview, { compressionLevel: 1 }).then((png) => png.toString('base64'), () => undefined) : undefined;
       chain = chain
-        .then(async () => job.updateProgress({ device, workerId: this.id, step: p.step, totalSteps: p.totalSteps, candidateIndex: p.candidateIndex, ...(preview ? { preview: await preview } : {}) }))
+        .then(async () => job.updateProgress({ device, workerId: this.id, step: p.step, totalSteps: p.totalSteps, candidateIndex: p.candidateIndex, ...((await preview) ? { preview: await preview } : {}) }))
         .catch((e: unknown) => this.log(`atelier worker: progress of ${job.id}: ${String(e)}`));
     };
     const result = await engine

@@ -92,6 +92,11 @@ export const GenerationRequest = z
     strength: z.number().min(0).max(1).default(0.75),
     inpaint: InpaintOptions.optional(),
     controls: z.array(ControlInput).max(4).default([]),
+    /**
+     * SDXL base → refiner hand-off (diffusers' denoising_end / denoising_start): the base runs
+     * the schedule's first `switchAt` fraction, the refiner (an SDXL refiner folder) the rest.
+     */
+    refiner: z.object({ model: z.string().min(1), switchAt: z.number().gt(0).lt(1).default(0.8) }).strict().optional(),
     device: DeviceChoice.default('auto'),
     /** Lineage: the candidate this generation refines. */
     parentCandidateId: z.string().optional(),

@@ -270,3 +270,32 @@ describe('SDXL float16 VAE (force_upcast)', () => {
     expect(meanAbsDiff(overflowed.candidates[0]!.image, expected)).toBeGreaterThan(20);
   });
 });
+
+describe('SDXL base → refiner hand-off', () => {
+  interface Refined { model: string; refiner: string; switchAt: number; prompt: string; negativePrompt: string; seed: number; steps: number; cfg: number; width: number; height: number; base_steps: number; refiner_start: number; rgb_base64: string }
+
+  it('runs the base to the cutoff and the refiner from there, as diffusers does (within 1 level)', async () => {
+    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'references', 'sdxl-tiny-refined.json'), 'utf8')) as Refined;
+    const progress: number[] = [];
+    const m = await model(fixture(ref.model));
+    const r = await runPipeline(m, request({
+      model: fixture(ref.model), prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: 'euler', width: ref.width, height: ref.height,
+      refiner: { model: fixture(ref.refiner), switchAt: ref.switchAt },
+    }), {}, { onProgress: (p) => progress.push(p.step * 100 + p.totalSteps) });
+    expect(maxAbsDiff(r.candidates[0]!.image, rgbToRgba(ref.rgb_base64, ref.width, ref.height))).toBeLessThanOrEqual(1);
+    // one progress numbering over both: base steps then the refiner's
+    const total = ref.base_steps + (ref.steps - ref.refiner_start);
+    expect(progress).toEqual(Array.from({ length: total }, (_, i) => (i + 1) * 100 + total));
+    // without the refiner the same request is another image
+    const alone = await run(fixture(ref.model), { prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, width: ref.width, height: ref.height });
+    expect(meanAbsDiff(alone.candidates[0]!.image, r.candidates[0]!.image)).toBeGreaterThan(1);
+  });
+
+  it('refuses a refiner for inpainting, and a non-SDXL model on either side', async () => {
+    const refiner = { model: fixture('sdxl-refiner-tiny'), switchAt: 0.7 };
+    const images = { init: square(64, 64), mask: centreMask(64, 64) };
+    await expect(run(fixture('sdxl-tiny'), { refiner, init: { path: 'i.png' }, inpaint: { mask: { path: 'm.png' } }, steps: 2 }, images)).rejects.toMatchObject({ code: 'bad_request', message: /not inpainting/ });
+    await expect(run(fixture('sd1-tiny'), { refiner, steps: 2 })).rejects.toMatchObject({ code: 'invalid_model', message: /two SDXL models/ });
+    await expect(run(fixture('sdxl-tiny'), { refiner: { model: fixture('sd1-tiny'), switchAt: 0.7 }, steps: 2 })).rejects.toMatchObject({ code: 'invalid_model', message: /sd1-tiny is not SDXL/ });
+  });
+});

@@ -24,6 +24,7 @@ export class EngineModel implements LoadedModel {
   readonly device: string;
   private readonly sessions = new Map<string, Promise<Session>>();
   private readonly controlnets = new Map<string, Promise<LoadedControlNet>>();
+  private readonly refiners = new Map<string, Promise<EngineModel>>();
   private released = false;
   /**
    * Graphs opened for one phase of a run and closed after it (SDXL: the text encoders after
@@ -84,8 +85,24 @@ export class EngineModel implements LoadedModel {
     return c;
   }
 
+  /** An SDXL refiner by folder, loaded once on this model's device and released with it. */
+  refiner(dir: string): Promise<EngineModel> {
+    const key = path.resolve(dir);
+    let r = this.refiners.get(key);
+    if (!r) {
+      r = openRefiner(key, this.device, this.layout);
+      this.refiners.set(key, r);
+      r.catch(() => this.refiners.delete(key));
+    }
+    return r;
+  }
+
   async release(): Promise<void> {
     this.released = true;
+    const refiners = [...this.refiners.values()];
+    this.refiners.clear();
+    // Best effort, as below: one that failed to load holds nothing.
+    await Promise.all(refiners.map((p) => p.then((m) => m.release()).catch(() => undefined)));
     const all = [...this.sessions.values(), ...[...this.controlnets.values()].map((c) => c.then((x) => x.session))];
     this.sessions.clear();
     this.controlnets.clear();
@@ -120,6 +137,21 @@ async function openControlNet(dir: string, device: string, model: ModelLayout): 
     return { layout, session };
   } catch (error) {
     await session.release();
+    throw error;
+  }
+}
+
+/** A refiner for `base`: an SDXL model with a 4-channel UNet and the same latent scale. */
+async function openRefiner(dir: string, device: string, base: ModelLayout): Promise<EngineModel> {
+  const refiner = await loadModel(dir, { device: device as DeviceChoice });
+  const name = path.basename(dir);
+  try {
+    if (!base.sdxl || !refiner.layout.sdxl) throw new InvalidModelError(name, `the base → refiner hand-off needs two SDXL models; ${base.sdxl ? name : path.basename(base.dir)} is not SDXL`);
+    if (refiner.layout.unet.inChannels !== 4) throw new InvalidModelError(name, `refiner ${name} takes ${refiner.layout.unet.inChannels} channels; a refiner takes 4`);
+    if (refiner.layout.vaeScaleFactor !== base.vaeScaleFactor) throw new InvalidModelError(name, `refiner ${name} has another VAE scale (${refiner.layout.vaeScaleFactor}) than the base (${base.vaeScaleFactor})`);
+    return refiner;
+  } catch (error) {
+    await refiner.release();
     throw error;
   }
 }

@@ -6,6 +6,7 @@ import { EngineModel } from '../model/load.js';
 import { floatTensor, toFloat32 } from '../model/session.js';
 import { TorchCpuGenerator } from '../rng/torch-generator.js';
 import { candidateNoise, candidateSeeds } from '../rng/variation.js';
+import { roundHalfEven } from '../schedulers/common.js';
 import { createScheduler, guidanceScaleEmbedding, parseSchedulerConfig, startStepForStrength } from '../schedulers/index.js';
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { throwIfAborted } from './errors.js';
@@ -99,14 +100,16 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
   }
 
   const plan = await preparePlan(model, request, images, { width, height }, work, workMask, timings, stepTimes);
+  const refiner = request.refiner ? await prepareRefiner(model, request, { width, height }, mode, timings, stepTimes) : undefined;
   const candidates: EngineCandidate[] = [];
   for (let k = 0; k < request.batch; k++) {
-    const decoded = await generateCandidate(plan, k, opts, mode);
+    const decoded = await generateCandidate(plan, k, opts, mode, refiner);
     // Inpainting was stretched to the generation size: stretch the result back onto the init's pixel grid.
     const image = mode === 'inpaint' && (init!.width !== width || init!.height !== height) ? await resizeImage(decoded, init!.width, init!.height, 'exact') : decoded;
     candidates.push({ index: k, seed: candidateSeeds(request, k).seed, image });
   }
   await model.done(layout.vaeDecoder.file);
+  if (refiner) await refiner.plan.model.done(refiner.plan.model.layout.vaeDecoder.file);
   summariseSteps(timings, stepTimes);
   timings.total = performance.now() - t0;
   return { candidates, device: model.device, timings };
@@ -232,13 +235,42 @@ function sampleLatent(model: EngineModel, encoding: Float32Array, n: number, gen
   return out;
 }
 
-async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: string): Promise<RgbaImage> {
+/** The SDXL refiner's part of a run: its own plan (text, added conditioning) and where it takes over. */
+interface RefinerPart {
+  plan: Plan;
+  switchAt: number;
+}
+
+async function prepareRefiner(model: EngineModel, request: GenerationRequest, size: { width: number; height: number }, mode: string, timings: Record<string, number>, stepTimes: number[]): Promise<RefinerPart> {
+  if (mode === 'inpaint') bad('the base → refiner hand-off is for text-to-image and img2img, not inpainting');
+  const refiner = await model.refiner(request.refiner!.model);
+  const m = refiner.layout.info.sizeMultiple;
+  if (size.width % m !== 0 || size.height % m !== 0) bad(`${size.width}×${size.height} is not a multiple of ${m}, which the refiner needs`);
+  // The refiner encodes the prompt with its own encoder(s) and gets no ControlNets.
+  const own: Record<string, number> = {};
+  const plan = await preparePlan(refiner, { ...request, controls: [] }, {}, size, undefined, undefined, own, stepTimes);
+  timings.refinerTextEncoder = own.textEncoder ?? 0;
+  return { plan, switchAt: request.refiner!.switchAt };
+}
+
+/**
+ * diffusers' discrete_timestep_cutoff for denoising_end / denoising_start:
+ * int(round(T − fraction·T)); the base runs the timesteps at or above it, the refiner those below.
+ */
+function timestepCutoff(scheduler: { timesteps: number[] }, numTrain: number, fraction: number): { above: number; below: number } {
+  const cutoff = roundHalfEven(numTrain - fraction * numTrain);
+  const above = scheduler.timesteps.filter((t) => t >= cutoff).length;
+  return { above, below: scheduler.timesteps.length - above };
+}
+
+async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: string, refiner?: RefinerPart): Promise<RgbaImage> {
   const { model, request, unet, latentWidth: lw, latentHeight: lh } = plan;
   const layout = model.layout;
   const n = lw * lh;
   const seeds = candidateSeeds(request, k);
   const generator = new TorchCpuGenerator(seeds.seed);
-  const scheduler = createScheduler(request.sampler, parseSchedulerConfig(layout.schedulerConfig, request.sampler));
+  const config = parseSchedulerConfig(layout.schedulerConfig, request.sampler);
+  const scheduler = createScheduler(request.sampler, config);
   scheduler.setTimesteps(request.steps);
   const timesteps = scheduler.timesteps;
   const steps = timesteps.length;
@@ -272,9 +304,24 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
     done: 0,
     total: steps - start,
   };
-  latents = await runSteps(plan, ctx, latents, start, steps);
+  if (!refiner) {
+    latents = await runSteps(plan, ctx, latents, start, steps);
+    throwIfAborted(opts.signal);
+    return vaeDecode(plan, latents);
+  }
+  // Base → refiner: the base stops at the cutoff (denoising_end), the refiner's own schedule
+  // continues from there on the same latents and generator without adding noise (denoising_start).
+  const rConfig = parseSchedulerConfig(refiner.plan.model.layout.schedulerConfig, request.sampler);
+  const rScheduler = createScheduler(request.sampler, rConfig);
+  rScheduler.setTimesteps(request.steps);
+  const end = Math.max(start, timestepCutoff(scheduler, config.numTrainTimesteps, refiner.switchAt).above);
+  const rSteps = rScheduler.timesteps.length;
+  const rFrom = Math.max(start, rSteps - timestepCutoff(rScheduler, rConfig.numTrainTimesteps, refiner.switchAt).below);
+  ctx.total = end - start + (rSteps - rFrom);
+  latents = await runSteps(plan, ctx, latents, start, end);
+  latents = await runSteps(refiner.plan, { scheduler: rScheduler, generator, k, opts, done: ctx.done, total: ctx.total }, latents, rFrom, rSteps);
   throwIfAborted(opts.signal);
-  return vaeDecode(plan, latents);
+  return vaeDecode(refiner.plan, latents);
 }
 
 async function vaeDecode(plan: Plan, latents: Float32Array): Promise<RgbaImage> {

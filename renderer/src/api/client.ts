@@ -8,6 +8,9 @@ import {
   type StudioApi,
   StudioEvent,
 } from '../../../app/contract/index.js';
+import { type ConnectedApi, type ConnectionState } from './connection.js';
+
+export { type ConnectedApi, type ConnectionSource, type ConnectionState, connectionOf } from './connection.js';
 
 /** What the Electron preload exposes as `window.atelier`: two functions, nothing else. */
 export interface AtelierBridge {
@@ -39,25 +42,6 @@ export function ipcClient(bridge: AtelierBridge): StudioApi {
         if (event.success) listener(event.data);
       }),
   };
-}
-
-/**
- * Whether the studio is reachable (docs: issue 15, "connection and queue survive"): the web
- * door follows its event socket; the desktop door's IPC is always there.
- */
-export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
-
-export interface ConnectionSource {
-  get(): ConnectionState;
-  /** Called at every change; returns the unsubscribe function. */
-  subscribe(listener: (state: ConnectionState) => void): () => void;
-}
-
-/** A client that can say whether its studio is reachable. */
-export type ConnectedApi = StudioApi & { connection: ConnectionSource };
-
-export function connectionOf(api: StudioApi): ConnectionSource | undefined {
-  return 'connection' in api ? (api as ConnectedApi).connection : undefined;
 }
 
 /** Longest wait between two tries to reach a studio that went away: it is back within a second of listening. */

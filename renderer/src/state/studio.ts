@@ -1,5 +1,5 @@
 import { ApiError, type GenerationRequestInput, type ModelEntry, type StudioApi, type StudioEvent } from '../../../app/contract/index.js';
-import { type ConnectionState, connectionOf } from '../api/client.js';
+import { type ConnectionState, connectionOf } from '../api/connection.js';
 import { seedAfterRun, seedForRun } from '../prompt/seeds.js';
 import { type Viewport } from '../canvas/viewport.js';
 import { type DocumentSession } from './document.js';

@@ -9,6 +9,7 @@ import { type ProjectAssets, findCandidate, requestFromSettings, sourceKey } fro
 import { pngBytes } from './png-data.js';
 import { type PlacedPixels, type Rgba, encodePng, flatten, placeLayer, sharpImage } from './render.js';
 import { STRIP_EXPORT_PIXELS, flattenToPngInStrips } from './render-strips.js';
+import { DEFAULT_PROJECT_LIMITS } from './atelier-file.js';
 import { writeZip } from './zip.js';
 
 // Exports: a flattened PNG carrying generation metadata, OpenRaster (.ora) and PSD with the
@@ -39,6 +40,28 @@ export async function exportFlattenedPng(doc: ProjectDocument, assets: ProjectAs
   return stampPng(large ? await flattenToPngInStrips(doc, assets) : await flatten(doc, assets), pictureStamp(doc, appVersion));
 }
 
+/** What a layered export may hold decoded at once: the import budget (DEFAULT_PROJECT_LIMITS.maxTotalBytes). */
+export const LAYERED_EXPORT_MAX_BYTES = DEFAULT_PROJECT_LIMITS.maxTotalBytes;
+
+/**
+ * OpenRaster and PSD exports hold every layer's pixels and the merged picture decoded at once
+ * (ag-psd takes whole images); past the budget they are refused up front with the limit named,
+ * rather than growing without bound (issue 17). The flattened PNG streams in strips instead.
+ */
+function assertLayeredExportFits(doc: ProjectDocument, format: string): void {
+  const canvas = doc.canvas.width * doc.canvas.height;
+  let pixels = canvas; // the merged picture
+  for (const layer of doc.layers) {
+    const raster = 'image' in layer && layer.kind !== 'control' ? Math.max(1, Math.round(layer.width)) * Math.max(1, Math.round(layer.height)) : canvas;
+    pixels += raster;
+  }
+  if (pixels * 4 > LAYERED_EXPORT_MAX_BYTES) {
+    throw new ApiError('bad_request', `A ${format} export of this project would hold ${pixels * 4} bytes of pixels at once; at most ${LAYERED_EXPORT_MAX_BYTES} are allowed. Export a flattened PNG, or fewer or smaller layers.`, {
+      limitBytes: LAYERED_EXPORT_MAX_BYTES,
+    });
+  }
+}
+
 function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
@@ -53,6 +76,7 @@ async function thumbnail(image: Rgba, maxSide: number): Promise<Buffer> {
  * and a thumbnail of at most 256 px. Krita and GIMP read names, opacity and visibility.
  */
 export async function exportOra(doc: ProjectDocument, assets: ProjectAssets): Promise<Buffer> {
+  assertLayeredExportFits(doc, 'OpenRaster');
   const { width, height } = doc.canvas;
   const layerEntries: Array<{ name: string; data: Uint8Array; compress: boolean }> = [];
   const stack: string[] = [];
@@ -81,6 +105,7 @@ export async function exportOra(doc: ProjectDocument, assets: ProjectAssets): Pr
 
 /** PSD with one raster layer per document layer (names, opacity, visibility), via ag-psd's raw imageData (no canvas needed in Node). */
 export async function exportPsd(doc: ProjectDocument, assets: ProjectAssets): Promise<Buffer> {
+  assertLayeredExportFits(doc, 'PSD');
   const { width, height } = doc.canvas;
   const children: PsdLayer[] = [];
   const placed = new Map<string, PlacedPixels>();

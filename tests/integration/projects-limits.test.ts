@@ -9,6 +9,8 @@ import { DEFAULT_PROJECT_LIMITS, readProjectFile } from '../../app/projects/atel
 import { STACK_XML_LIMITS, parseStackXml, readOra, readPsdLayers } from '../../app/projects/import.js';
 import { MAX_IMAGE_PIXELS, flatten, sharpImage } from '../../app/projects/render.js';
 import { flattenToPngInStrips } from '../../app/projects/render-strips.js';
+import { addAsset, addLayer, createDocument, createLayer } from '../../app/projects/document/index.js';
+import { LAYERED_EXPORT_MAX_BYTES, exportProject } from '../../app/projects/export.js';
 import { buildSampleProject } from '../fixtures/projects/sample-document.js';
 import { realPng } from '../fixtures/projects/real-png.js';
 import { DECODE_BUDGET, DecodeBudget, withZip } from '../../app/projects/zip.js';
@@ -270,6 +272,16 @@ describe('paths and formats the projects area refuses up front', () => {
 });
 
 describe('large exports in strips', () => {
+  it('refuses a layered export past the budget up front, naming the limit', async () => {
+    const { assets, ref } = addAsset({}, TINY_PNG, 'tiny');
+    const doc = addLayer(createDocument({ name: 'Wide', width: 16_384, height: 16_384 }), createLayer('paint', { id: 'p', name: 'Stretched', image: ref, x: 0, y: 0, width: 16_384, height: 16_384 }));
+    for (const format of ['ora', 'psd'] as const) {
+      const error = await refusal(exportProject(format, doc, assets, { appVersion: 'test' }));
+      expect(error).toMatchObject({ code: 'bad_request', details: { limitBytes: LAYERED_EXPORT_MAX_BYTES } });
+      expect(error.message).toMatch(/would hold 2147483648 bytes of pixels at once; at most 1073741824/);
+    }
+  });
+
   it('makes the same pixels as flattening in one piece: offsets, scaling, clipping, vectors, opacity', async () => {
     const { document, assets } = buildSampleProject(realPng, 300, 700);
     const doc = {

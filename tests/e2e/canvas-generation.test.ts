@@ -307,4 +307,23 @@ describe('the canvas drives generation (starter model)', () => {
     await expect.poll(() => ui.canvas.getAttribute('data-canvas')).toBe('384x256');
     await ui.page.screenshot({ path: '/tmp/shots/outpaint.png' });
   }, 200_000);
+
+  it('crops a picture layer to a rectangle selection, in one undo step', async () => {
+    const red = async (p: DocPoint) => {
+      const [r, g, b] = await ui.pixel(p);
+      return r > 150 && g < 100 && b < 100;
+    };
+    await ui.press('s');
+    await ui.page.getByTestId('mask-feather').fill('0');
+    await ui.drag([{ x: 20, y: 100 }, { x: 60, y: 140 }]);
+    await ui.layer('halves.png').getByTestId('layer-name').click();
+    await ui.page.getByTestId('mask-crop').click();
+    await ui.page.getByTestId('mask-overlay').click();
+    await expect.poll(() => ui.isWhite({ x: 80, y: 120 })).toBe(true);
+    expect(await red({ x: 40, y: 120 })).toBe(true);
+    // Undo the overlay toggle, then the crop: one step.
+    await ui.undo();
+    await ui.undo();
+    await expect.poll(() => red({ x: 80, y: 120 })).toBe(true);
+  }, 60_000);
 });

@@ -298,6 +298,25 @@ export async function maskIsEmpty(src: string, size: { width: number; height: nu
   return true;
 }
 
+/**
+ * A placed raster's pixels kept only where the mask is white (its grey levels become
+ * alpha), for cropping a layer to a selection; returns the new PNG data URL.
+ */
+export async function cropToMask(src: string, placement: Rect, maskSrc: string, maskPlacement: Rect): Promise<string> {
+  const img = await loadImage(src);
+  const { canvas, ctx } = makeCanvas(img.naturalWidth, img.naturalHeight);
+  ctx.drawImage(img, 0, 0);
+  const sx = img.naturalWidth / placement.width;
+  const sy = img.naturalHeight / placement.height;
+  // Outside the mask layer nothing is selected: start from none, then the mask's own alpha.
+  const alpha = makeCanvas(img.naturalWidth, img.naturalHeight);
+  alpha.ctx.setTransform(sx, 0, 0, sy, -placement.x * sx, -placement.y * sy);
+  alpha.ctx.drawImage(await tintMask(maskSrc, '#ffffff'), maskPlacement.x, maskPlacement.y, maskPlacement.width, maskPlacement.height);
+  ctx.globalCompositeOperation = 'destination-in';
+  ctx.drawImage(alpha.canvas, 0, 0);
+  return canvas.toDataURL('image/png');
+}
+
 const tinted = new Map<string, Promise<HTMLCanvasElement>>();
 
 /** The mask as a coloured overlay: luminance becomes alpha, painted in `colour`. */

@@ -1,16 +1,31 @@
 import { type MaskLayer, setLayerImage, setLayerProperties } from '../state/doc-ops.js';
 import { ensureMaskLayer, maskFromBox } from '../canvas/CanvasView.js';
-import { blankMask, invertMask } from '../canvas/raster.js';
+import { blankMask, cropToMask, invertMask, sourceUrl } from '../canvas/raster.js';
 import { useStudio } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
-import { useDocument } from '../state/useDocument.js';
+import { useDocument, useSelection } from '../state/useDocument.js';
 
 /** Mask actions: invert, clear, from region boxes, overlay visibility. */
 export function MaskPanel({ session }: { session: DocumentSession }) {
   const studio = useStudio();
   const doc = useDocument(session);
   const mask = [...doc.layers].reverse().find((l): l is MaskLayer => l.kind === 'mask');
+  const selection = useSelection(session);
+  const selected = doc.layers.find((l) => l.id === selection[0]);
+  const croppable = selected && (selected.kind === 'paint' || selected.kind === 'reference' || selected.kind === 'generated') ? selected : undefined;
+  const crop = async () => {
+    if (!croppable || !mask) return;
+    try {
+      const src = sourceUrl(croppable.image, session.assets);
+      const maskSrc = session.assets[mask.image.part];
+      if (!src || !maskSrc) throw new Error('the layer or the mask has no pixels here');
+      const ref = session.addAsset(await cropToMask(src, croppable, maskSrc, mask));
+      session.history.change((d) => setLayerImage(d, croppable.id, ref), 'Crop layer to mask');
+    } catch (error) {
+      studio.toast('error', `Crop to mask: ${errorMessage(error)}`);
+    }
+  };
   const regions = doc.layers.flatMap((l) => (l.kind === 'shapes' && l.visible ? l.shapes.filter((s) => s.type === 'region') : []));
   const run = async (label: string, make: (layer: MaskLayer, src: string) => Promise<string>) => {
     const history = session.history;
@@ -67,6 +82,9 @@ export function MaskPanel({ session }: { session: DocumentSession }) {
           }}
         >
           From regions
+        </button>
+        <button type="button" data-testid="mask-crop" disabled={!croppable || !mask} title="Keep the selected picture layer only where the mask is painted" onClick={() => void crop()}>
+          Crop layer
         </button>
       </div>
       <p className="hint">{mask ? 'White areas are repainted when you refine a candidate.' : 'Paint with M to mark what a refinement may change.'}</p>

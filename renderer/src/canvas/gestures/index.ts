@@ -24,9 +24,9 @@ export const TOOLS = {
   region: { label: 'Labelled region box', icon: '⊡', key: 'G', cursor: 'crosshair', gesture: as(region) },
   mask: { label: 'Paint mask', icon: '◐', key: 'M', cursor: 'crosshair', gesture: as(maskPaint) },
   'mask-erase': { label: 'Erase mask', icon: '◑', key: 'Shift+M', cursor: 'crosshair', gesture: as(maskErase) },
-  'select-rect': { label: 'Rectangle selection → mask', icon: '⬜', key: 'S', cursor: 'crosshair', gesture: as(selectRect) },
-  'select-ellipse': { label: 'Ellipse selection → mask', icon: '⬭', key: 'Shift+S', cursor: 'crosshair', gesture: as(selectEllipse) },
-  lasso: { label: 'Lasso selection → mask', icon: '➰', key: 'A', cursor: 'crosshair', gesture: as(lasso) },
+  'select-rect': { label: 'Rectangle selection → mask', icon: '▢', key: 'S', cursor: 'crosshair', gesture: as(selectRect) },
+  'select-ellipse': { label: 'Ellipse selection → mask', icon: '◌', key: 'Shift+S', cursor: 'crosshair', gesture: as(selectEllipse) },
+  lasso: { label: 'Lasso selection → mask', icon: '∿', key: 'A', cursor: 'crosshair', gesture: as(lasso) },
 } satisfies Record<string, ToolSpec>;
 
 export type ToolName = keyof typeof TOOLS;

@@ -96,6 +96,26 @@ describe('the farm loses nothing', () => {
     await waitFor(async () => (await queue.getJobCounts('completed')).completed === 0 || undefined, 'Redis to forget the collected jobs');
   });
 
+  it('records a job once when two studio processes share a home (web server and atelier generate)', async () => {
+    const a: StudioEvent[] = [];
+    const b: StudioEvent[] = [];
+    const first = await openStudio(a);
+    const { jobId } = await first.call('generate', { request: { model: 'starter', prompt: 'one home two doors', seed: 5, steps: 2 } });
+    await waitFor(() => a.some((e) => e.type === 'job.queued' && e.jobId === jobId), 'the job in Redis');
+    const second = await openStudio(b);
+    const worker = new FarmWorker({ url: redis.url, device: 'cpu', concurrency: 1, storeDir: path.join(home, 'worker-store'), models: [SD1], log: () => undefined });
+    await worker.start();
+    try {
+      await waitFor(() => a.find((e) => e.type === 'job.completed' && e.jobId === jobId), 'the result');
+      // The second studio leaves the first one's job alone.
+      expect((await second.call('jobs.list', {})).map((j) => j.jobId)).not.toContain(jobId);
+      expect(b.some((e) => 'jobId' in e && e.jobId === jobId)).toBe(false);
+      expect((await first.call('library.search', { text: '"one home two doors"', statuses: ['completed', 'failed', 'cancelled'] })).total).toBe(1);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('gets the result of a job to a studio that stayed open while Redis restarted', async () => {
     const events: StudioEvent[] = [];
     const studio = await openStudio(events);

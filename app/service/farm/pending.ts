@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { GenerationRequest } from '../../contract/index.js';
@@ -18,6 +19,8 @@ const Record = z.object({
   device: z.string(),
   /** Set once the outcome is in the library ('' for a failure). */
   generationId: z.string().optional(),
+  /** The studio process following the job (several may share a home: the web server and `atelier generate`). */
+  owner: z.object({ host: z.string(), pid: z.number().int(), instance: z.string() }).optional(),
 });
 export type PendingRecord = z.infer<typeof Record>;
 
@@ -72,6 +75,33 @@ export class PendingStore {
       if (record) out.push(record);
     }
     return out.sort((a, b) => a.queuedAt.localeCompare(b.queuedAt));
+  }
+}
+
+/** Farm back-ends open in this process, by instance id. */
+const openInstances = new Set<string>();
+
+/** A new owner identity for one studio's farm back-end; `release` when it closes. */
+export function claimOwner(): { owner: NonNullable<PendingRecord['owner']>; release(): void } {
+  const owner = { host: os.hostname(), pid: process.pid, instance: crypto.randomUUID() };
+  openInstances.add(owner.instance);
+  return { owner, release: () => openInstances.delete(owner.instance) };
+}
+
+/**
+ * Whether the studio that owns a ledger entry is still following it: an open back-end in this
+ * process, or a live process on this host. Another host's owner (a home on a network share)
+ * counts as gone; Redis's collect claim still keeps the record single.
+ */
+export function ownerAlive(owner: PendingRecord['owner']): boolean {
+  if (!owner || owner.host !== os.hostname()) return false;
+  if (owner.pid === process.pid) return openInstances.has(owner.instance);
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, another user's; ESRCH: gone.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -10,7 +10,7 @@ import type { Job, JobBackend } from '../jobs.js';
 import type { Redis } from 'ioredis';
 import { CANCEL_CHANNEL, FARM_PREFIX, QUEUE_NAME, createRedis, parseQueueUrl } from './connection.js';
 import { FarmJobData, FarmProgress, FarmResult, type ModelRef, type ModelSource, decodeFailure, decodePngBase64, parseOrRefuse, pngSha256 } from './protocol.js';
-import { type PendingRecord, PendingStore, studioIdentity } from './pending.js';
+import { type PendingRecord, PendingStore, claimOwner, ownerAlive, studioIdentity } from './pending.js';
 
 // The studio's side of the farm (docs/farm.md): a JobBackend that prepares each run here (the
 // model resolved, inputs fitted — exactly as a local run), puts it on the shared BullMQ queue,
@@ -71,6 +71,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   private idleWaiters: Array<() => void> = [];
   private stopped = false;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly owner = claimOwner();
   /** Connected, and the jobs a previous run of this studio left are adopted. */
   readonly ready: Promise<void>;
 
@@ -149,7 +150,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
       entry.prepared = prepared;
       if (job.abort.signal.aborted) throw new ApiError('cancelled', 'Cancelled before it started');
       const data = await this.jobData(job, prepared);
-      this.pending.write({ jobId: job.id, request: job.request, queuedAt: job.queuedAt, device: job.request.device });
+      this.pending.write({ jobId: job.id, request: job.request, queuedAt: job.queuedAt, device: job.request.device, owner: this.owner.owner });
       const priority = job.request.batch > 1 ? PRIORITY_BATCH : PRIORITY_INTERACTIVE;
       // Kept after they end: the result waits in Redis until this studio has recorded it.
       await this.queue.add('generate', data, { jobId: job.id, priority, attempts: 1, removeOnComplete: false, removeOnFail: false });
@@ -236,6 +237,9 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
       if (!bjob) return;
       const state = await bjob.getState();
       if (state !== 'completed' && state !== 'failed') return; // a retry after a stall: not over yet
+      // One collector per job, whatever shares this home: the claim expires if its holder dies.
+      const claimed = await this.redis.set(`${FARM_PREFIX}:collect:${jobId}`, this.owner.owner.instance, 'EX', 300, 'NX');
+      if (claimed !== 'OK') return;
       const record = this.pending.read(jobId);
       if (record?.generationId === undefined) await this.finish(entry, bjob, state);
       // Recorded: Redis may forget the job, then the ledger.
@@ -296,7 +300,9 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   /** Jobs in the ledger from a previous run of this studio: followed again, or collected now. */
   private async adopt(): Promise<void> {
     for (const record of this.pending.list()) {
-      if (this.tracked.has(record.jobId)) continue;
+      // Another studio process on this home (the web server beside `atelier generate`) follows its own.
+      if (this.tracked.has(record.jobId) || ownerAlive(record.owner)) continue;
+      this.pending.write({ ...record, owner: this.owner.owner });
       const entry = this.entryFor(record);
       this.tracked.set(record.jobId, entry);
       const bjob = await QueueJob.fromId(this.queue, record.jobId);
@@ -381,6 +387,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.sweepTimer);
+    this.owner.release();
     await this.ready.catch(() => undefined); // its failure was logged when it happened
     await this.events.close();
     await this.queue.close();

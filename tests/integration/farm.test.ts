@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -50,6 +51,13 @@ afterAll(async () => {
   delete process.env.ATELIER_FARM_MODELS;
   cleanup();
 });
+
+/** Runs the `atelier` command; resolves to its stdout, rejects with its stderr. */
+function atelier(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['bin/atelier.mjs', ...args], { env, timeout: 90_000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+  });
+}
 
 const ended = (jobId: string) => waitFor(() => events.find((e): e is Completed | Failed => (e.type === 'job.completed' || e.type === 'job.failed') && e.jobId === jobId), `job ${jobId} to end`, 90_000);
 
@@ -152,6 +160,22 @@ describe('the render farm', () => {
     const store = path.join(fetcher.home, 'farm', 'models', hash);
     expect(hashModelFiles(listModelFiles(store))).toBe(hash);
     expect(fs.readdirSync(path.dirname(store)).filter((n) => n.startsWith('.partial'))).toEqual([]);
+  });
+
+  it('takes atelier generate --queue and atelier farm status through the command line', async () => {
+    const { home: cliHome, cleanup: cliCleanup } = tempHome();
+    try {
+      const env = { ...process.env, ATELIER_HOME: cliHome, ATELIER_QUEUE: '', ATELIER_FARM_MODELS: '' };
+      const out = path.join(cliHome, 'out');
+      const generated = await atelier(['generate', '--queue', redis.url, '--model', SD1, '--prompt', 'from the command line', '--seed', '2', '--steps', '2', '--out', out, '--json'], env);
+      const summary = JSON.parse(generated) as { files: string[]; generationId: string; device: string };
+      expect(summary.device).toBe('cpu');
+      expect(fs.existsSync(summary.files[0]!)).toBe(true);
+      const status = JSON.parse(await atelier(['farm', 'status', '--queue', redis.url, '--json'], env)) as { workers: Array<{ id: string }> };
+      expect(status.workers.map((w) => w.id)).toContain(fetcher.id);
+    } finally {
+      cliCleanup();
+    }
   });
 
   it('stops a running job within a step of the cancel, and records it as cancelled', async () => {

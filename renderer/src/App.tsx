@@ -26,7 +26,7 @@ export function App() {
   const studio = useMemo(() => new StudioController(api), [api]);
   const [session, setSession] = useState<DocumentSession | null>(null);
   // The model list comes first: the first project opens at the chosen model's native size with
-  // the frame on it (docs: issue 12, item 7), not at a default the frame then jumps away from.
+  // the frame on it (docs/canvas.md, Frame and view), not at a default the frame then jumps away from.
   useEffect(() => {
     let live = true;
     void studio.loadModels().finally(() => {

@@ -1,7 +1,7 @@
 import type { Layer, ProjectDocument } from '../../../app/projects/document/index.js';
 import type { Rect } from './viewport.js';
 
-// Outpainting (issue 12, item 3): a frame pushed past the canvas is filled by a masked
+// Outpainting (docs/canvas.md, Outpainting): a frame pushed past the canvas is filled by a masked
 // generation, and accepting its result grows the canvas to hold it. Pure: the geometry and the
 // document change; request-images.ts renders the pixels.
 

@@ -2,7 +2,7 @@ import type { ControlType, ModelEntry } from '../../../app/contract/index.js';
 import type { ControlLayer, Layer, ProjectDocument } from '../../../app/projects/document/index.js';
 import type { Rect } from './viewport.js';
 
-// What a generation reads from the canvas (issue 12, items 1 and 2), decided without pixels:
+// What a generation reads from the canvas (docs/canvas.md, What is generated from), decided without pixels:
 // which layers make a control map, which make the init image, which ControlNet a control layer
 // goes to and whether that ControlNet takes its kind of map, and which mode a press of
 // Generate means. request-images.ts renders what these choose.

@@ -2,7 +2,7 @@ import { type Point, rectFromDrag } from '../viewport.js';
 import { square } from './shape.js';
 import type { Gesture, MaskArea, Preview } from './types.js';
 
-// Selections that become masks (issue 12, item 5): a rectangle or an ellipse dragged corner to
+// Selections that become masks (docs/canvas.md): a rectangle or an ellipse dragged corner to
 // corner (Shift: a square or circle), or a lasso traced freehand. The area is added to the
 // mask layer, feathered by the mask tool's feather, in one undo step.
 

@@ -1,7 +1,7 @@
 import { type Layer, type ProjectDocument, newId } from '../../../../app/projects/document/index.js';
 import type { NewLayer } from './types.js';
 
-// Where a mark goes (docs: issue 12, "paint never disappears"). Pure: the document and the
+// Where a mark goes (docs/canvas.md, "Where a mark goes"). Pure: the document and the
 // selection in, a layer to draw into, a layer to make, or a refusal with the reason out.
 //
 // - A sketch or paint layer that is selected takes brush marks; a shapes layer takes shapes.

@@ -5,7 +5,7 @@ import type { Gesture, GestureContext } from './types.js';
 
 // The transform tool (T): move a picture layer by dragging it, scale it by a corner handle
 // (the opposite corner stays; the aspect ratio is kept unless Shift is held). The layer's
-// placement changes once, on pointer up: one undo step per drag (issue 12, item 5).
+// placement changes once, on pointer up: one undo step per drag (docs/canvas.md).
 
 export type Corner = 'nw' | 'ne' | 'sw' | 'se';
 export const CORNERS: readonly Corner[] = ['nw', 'ne', 'sw', 'se'];

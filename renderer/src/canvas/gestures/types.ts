@@ -1,7 +1,7 @@
 import type { Layer, ProjectDocument, Shape, Stroke } from '../../../../app/projects/document/index.js';
 import type { Point, Rect, Viewport } from '../viewport.js';
 
-// The canvas tools as gesture modules: pointer samples in, a plan of operations out. A
+// The canvas tools as gesture modules (docs/canvas.md): pointer samples in, a plan of operations out. A
 // gesture never touches the DOM, Konva, the stores or the document history; CanvasView feeds
 // it pointer samples and hands what it returns to plan.ts, which carries the operations out
 // (the live ones at once, the document ones as one undo step). So a tool is one file under

@@ -101,8 +101,13 @@ export async function sweepStrayTempFiles(dir: string): Promise<string[]> {
     if (!stat?.isFile()) continue;
     const pid = Number(match[1]);
     if (isAlive(pid) && Date.now() - stat.mtimeMs < STRAY_AGE_MS) continue;
-    await fs.rm(file, { force: true });
-    removed.push(file);
+    // A folder the artist may read but not write (a shared drive): opening still works, the
+    // stray stays for a start that can remove it.
+    const gone = await fs.rm(file, { force: true }).then(
+      () => true,
+      () => false,
+    );
+    if (gone) removed.push(file);
   }
   return removed;
 }

@@ -10,7 +10,7 @@ import { type DecodedInputs, type FittedInputs, decodeInputs, fitInputs, pasteGe
 import type { JobJournal } from './job-journal.js';
 import { type Job, type JobBackend, JobQueue } from './jobs.js';
 import { type Inspect, ModelRegistry } from './models-registry.js';
-import { preparePromptLoras } from './model-loras.js';
+import { preparePromptModel } from './model-loras.js';
 import { toApiError } from './studio.js';
 import { APP_VERSION } from './version.js';
 
@@ -120,8 +120,8 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     const info = await registry.info(model.path);
     const controls = request.controls.map((c) => ({ ...c, model: registry.resolve(c.model).path }));
     const fitted = await fitInputs(request, info, job.payload);
-    // <lora:NAME:WEIGHT> tags: the engine opens the model with those LoRAs applied and encodes the prompt without the tags (docs/models.md).
-    const loras = await preparePromptLoras(options.home, model.path, request.prompt, request.negativePrompt);
+    // <lora:NAME:WEIGHT> tags and embedding names: the engine opens the model with those applied and encodes the prompt without the tags (docs/models.md).
+    const loras = await preparePromptModel(options.home, model.path, request.prompt, request.negativePrompt);
     const engineRequest: GenerationRequest = {
       ...request,
       ...(loras ? { prompt: loras.prompt, negativePrompt: loras.negativePrompt } : {}),

@@ -1,13 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApiError } from '../contract/index.js';
-import { applyLoras, sha256File } from '../engine/checkpoint/index.js';
+import { applyEmbeddings, applyLoras, readEmbedding, sha256File } from '../engine/checkpoint/index.js';
 
 // A1111's prompt syntax for LoRAs, <lora:NAME:WEIGHT> (also <lyco:…>), in the prompt or the
 // negative prompt: NAME is a .safetensors file in ATELIER_HOME/loras. The tags are taken out
 // of the text the engine encodes; the model the engine opens is the base folder with those
-// LoRAs applied, from ATELIER_HOME/cache/lora (docs/models.md). The prompt as written, tags
-// included, is what history and PNG parameters keep, so recall brings the LoRAs back.
+// LoRAs applied, from ATELIER_HOME/cache/lora (docs/models.md). Textual-inversion embeddings
+// are used by writing their file name (ATELIER_HOME/embeddings/NAME.safetensors), as in A1111.
+// The prompt as written is what history and PNG parameters keep, so recall brings both back.
 
 const TAG = /<(?:lora|lyco):([^:>]+)(?::([^:>]*))?(?::[^>]*)?>/gi;
 
@@ -32,6 +33,26 @@ export function lorasDir(home: string): string {
   return path.join(home, 'loras');
 }
 
+export function embeddingsDir(home: string): string {
+  return path.join(home, 'embeddings');
+}
+
+/** Embedding names written in the text as whole words (case-insensitive, as CLIP lower-cases). */
+function nameRegex(name: string): RegExp {
+  return new RegExp(`(?<![\\p{L}\\p{N}_-])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}_-])`, 'giu');
+}
+
+/** The embeddings in ATELIER_HOME/embeddings that either prompt names. */
+function embeddingsUsed(home: string, texts: string[]): { name: string; file: string }[] {
+  const dir = embeddingsDir(home);
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /\.safetensors$/i.test(f))
+    .map((f) => ({ name: f.replace(/\.safetensors$/i, ''), file: path.join(dir, f) }))
+    .filter((e) => texts.some((t) => nameRegex(e.name).test(t)));
+}
+
 const hashes = new Map<string, { stamp: string; sha256: string }>();
 
 async function fileSha256(file: string): Promise<string> {
@@ -52,6 +73,17 @@ export interface PreparedLoras {
   /** A1111's "Lora hashes" value: `name: first 10 digits of sha256, …`. */
   loraHashes: string;
   notes: string[];
+}
+
+/** The model and prompts the engine gets for LoRA tags and embedding names; undefined when the prompts use neither. */
+export async function preparePromptModel(home: string, modelPath: string, prompt: string, negativePrompt: string): Promise<PreparedLoras | undefined> {
+  const loras = await preparePromptLoras(home, modelPath, prompt, negativePrompt);
+  const texts = loras ? [loras.prompt, loras.negativePrompt] : [prompt, negativePrompt];
+  const used = embeddingsUsed(home, texts);
+  if (used.length === 0) return loras;
+  const embedded = applyEmbeddings(loras?.modelPath ?? modelPath, used.map((e) => readEmbedding(e.file, e.name)), path.join(home, 'cache', 'embeddings'));
+  const replace = (text: string) => used.reduce((t, e) => t.replace(nameRegex(e.name), embedded.replacements[e.name]!), text);
+  return { modelPath: embedded.dir, prompt: replace(texts[0]!), negativePrompt: replace(texts[1]!), loraHashes: loras?.loraHashes ?? '', notes: loras?.notes ?? [] };
 }
 
 /** undefined when neither prompt names a LoRA. */

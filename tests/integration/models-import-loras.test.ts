@@ -6,12 +6,14 @@ import { decodeImage } from '../../app/engine/image.js';
 import { safetensorsWeights, writePipelineGraphs, type WeightSource } from '../../app/engine/graph/index.js';
 import { type StudioService, createStudio } from '../../app/service/index.js';
 import { importModel } from '../../app/service/model-import.js';
-import { lorasDir, parsePromptLoras } from '../../app/service/model-loras.js';
+import { applyEmbeddings, readEmbedding } from '../../app/engine/checkpoint/index.js';
+import { embeddingsDir, lorasDir, parsePromptLoras } from '../../app/service/model-loras.js';
 import { tempHome } from '../helpers/home.js';
 import { until } from '../helpers/until.js';
 
-// <lora:NAME:WEIGHT> through the whole studio (docs/models.md): an imported checkpoint, a
-// kohya LoRA in ATELIER_HOME/loras, and the image equals that of the torch-merged weights.
+// <lora:NAME:WEIGHT> and embedding names through the whole studio (docs/models.md): an
+// imported checkpoint, a kohya LoRA in ATELIER_HOME/loras giving the image of the torch-merged
+// weights, and an embedding in ATELIER_HOME/embeddings used by its file name.
 
 const GRAPH = path.resolve('tests/fixtures/graph');
 const LORA = path.resolve('tests/fixtures/checkpoint/lora');
@@ -76,5 +78,18 @@ describe('LoRA prompt tags', () => {
     const failed = events.find((e) => 'jobId' in e && e.jobId === jobId && e.type === 'job.failed') as Extract<StudioEvent, { type: 'job.failed' }>;
     expect(failed.error).toMatchObject({ code: 'not_found' });
     expect(failed.error.message).toMatch(/LoRA "absent" not found: no absent\.safetensors in/);
+  });
+
+  it('uses an embedding written by its file name (whole words, any case)', async () => {
+    const entry = (await studio.call('models.list', {})).find((m) => m.name === 'tiny')!;
+    fs.mkdirSync(embeddingsDir(home), { recursive: true });
+    const file = path.join(embeddingsDir(home), 'tiny-style.safetensors');
+    fs.copyFileSync(path.resolve('tests/fixtures/checkpoint/embeddings/tiny-style.safetensors'), file);
+    const embedded = applyEmbeddings(entry.path, [readEmbedding(file)], path.join(home, 'reference-embeddings'));
+    const byName = await run(entry.id, 'a Tiny-Style house');
+    const byTokens = await run(embedded.dir, `a ${embedded.replacements['tiny-style']!} house`);
+    const plain = await run(entry.id, 'a house');
+    expect(byName.pixels.equals(byTokens.pixels)).toBe(true);
+    expect(byName.pixels.equals(plain.pixels)).toBe(false);
   });
 });

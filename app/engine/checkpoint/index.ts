@@ -8,3 +8,5 @@ export { LoraError, loraDeltas, readLora } from './lora.js';
 export type { LoraDelta, LoraFile, LoraNetwork, ModelWeights } from './lora.js';
 export { applyLoras } from './lora-apply.js';
 export type { LoraUse, PatchedModel } from './lora-apply.js';
+export { applyEmbeddings, embeddingTokens, readEmbedding } from './embeddings.js';
+export type { EmbeddedModel, Embedding } from './embeddings.js';

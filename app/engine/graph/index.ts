@@ -13,7 +13,7 @@ import type { WeightSource } from './weights.js';
 export { buildClipTextEncoder, parseClipConfig } from './clip.js';
 export type { ClipBuildOptions, ClipConfig } from './clip.js';
 export { buildControlNet } from './controlnet.js';
-export { GraphBuilder, OPSET, readModelProto, writeModel } from './core.js';
+export { GraphBuilder, OPSET, readModelProto, rewriteModelProto, writeModel } from './core.js';
 export type { BuiltGraph, FloatType, WeightIndex, WrittenModel } from './core.js';
 export { clipConfigFromWeights, unetConfigFromWeights, vaeConfigFromWeights } from './infer.js';
 export type { UnetKnown } from './infer.js';

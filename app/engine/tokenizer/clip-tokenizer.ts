@@ -13,6 +13,8 @@ export interface ClipSpecialTokens {
   unk?: string;
   /** Text-encoder sequence length (`model_max_length`), 77 for CLIP. */
   maxLength?: number;
+  /** Added tokens (added_tokens.json; textual-inversion vectors, docs/models.md): kept whole in the text like the specials. */
+  added?: string[];
 }
 
 export interface WeightedChunk {
@@ -90,7 +92,8 @@ export class ClipTokenizer {
     this.maxLength = special.maxLength ?? 77;
     if (!Number.isInteger(this.maxLength) || this.maxLength < 3) throw new ApiError('invalid_model', `tokenizer: model_max_length ${this.maxLength} is too small`);
     this.commaId = vocab.get(',</w>');
-    const texts = [special.bos ?? '<|startoftext|>', special.eos ?? '<|endoftext|>', special.pad, special.unk];
+    const texts = [special.bos ?? '<|startoftext|>', special.eos ?? '<|endoftext|>', special.pad, special.unk, ...(special.added ?? [])];
+    for (const t of special.added ?? []) id('added', t);
     this.specialTexts = [...new Set(texts.filter((t): t is string => !!t))].sort((a, b) => b.length - a.length);
     this.seedSpecials();
   }
@@ -157,6 +160,13 @@ export class ClipTokenizer {
       // transformers writes a huge sentinel when the length is unknown; CLIP's is 77.
       const max = json.model_max_length;
       if (typeof max === 'number' && Number.isInteger(max) && max < 1e6) special.maxLength = max;
+    }
+    // Hugging Face's added_tokens.json: token → id, beyond the BPE vocabulary.
+    const addedText = await read('added_tokens.json', false);
+    if (addedText !== undefined) {
+      const added = parse('added_tokens.json', addedText);
+      for (const [token, id] of Object.entries(added)) vocab[token] = id as number;
+      special.added = Object.keys(added);
     }
     return ClipTokenizer.fromData(vocab, lines, special);
   }

@@ -50,6 +50,8 @@ const ROLE: [RegExp, string, 'lora' | 'loha'][] = [
   [/^(.+)\.lora_B\.weight$/, 'up', 'lora'],
   [/^(.+)\.lora\.down\.weight$/, 'down', 'lora'],
   [/^(.+)\.lora\.up\.weight$/, 'up', 'lora'],
+  [/^(.+_lora)\.down\.weight$/, 'down', 'lora'],
+  [/^(.+_lora)\.up\.weight$/, 'up', 'lora'],
   [/^(.+)\.hada_w1_a$/, 'w1a', 'loha'],
   [/^(.+)\.hada_w1_b$/, 'w1b', 'loha'],
   [/^(.+)\.hada_w2_a$/, 'w2a', 'loha'],

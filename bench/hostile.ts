@@ -77,6 +77,13 @@ function repeated(bytes: number): Buffer {
   return out;
 }
 
+/** A valid one-layer project carrying three 256 MB entries nothing refers to. */
+async function unreferencedProject(file: string): Promise<void> {
+  const junk = repeated(256 * 1024 * 1024);
+  const entries = [0, 1, 2].map((i) => ({ name: `parts/junk${i}.png`, data: junk }));
+  fs.writeFileSync(file, craftZip([{ name: 'manifest.json', data: manifest }, { name: 'document.json', data: documentWith('parts/p.png') }, { name: 'parts/p.png', data: TINY_PNG, deflate: false }, ...entries]));
+}
+
 const cases: Case[] = [
   { name: 'ora-unclosed-attributes', make: async (f) => fs.writeFileSync(f, ora(`<image w="1" h="1"><layer ${'a="x" '.repeat(170_000)}`)), run: (f) => outcome(readOra(f)) },
   { name: 'ora-layer-openings', make: async (f) => fs.writeFileSync(f, ora(`<image w="1" h="1">${'<layer '.repeat(170_000)}`)), run: (f) => outcome(readOra(f)) },
@@ -85,12 +92,14 @@ const cases: Case[] = [
   { name: 'psd-ordinary (2 × 2048²)', make: async (f) => fs.writeFileSync(f, psd(2, 2048)), run: (f) => outcome(readPsdLayers(fs.readFileSync(f))) },
   {
     name: 'zip-unreferenced-768MB',
-    make: async (f) => {
-      const junk = repeated(256 * 1024 * 1024);
-      const entries = [0, 1, 2].map((i) => ({ name: `parts/junk${i}.png`, data: junk }));
-      fs.writeFileSync(f, craftZip([{ name: 'manifest.json', data: manifest }, { name: 'document.json', data: documentWith('parts/p.png') }, { name: 'parts/p.png', data: TINY_PNG, deflate: false }, ...entries]));
-    },
+    make: unreferencedProject,
     run: (f) => outcome(readProjectFile(f)),
+  },
+  {
+    // The issue's "three concurrent uploads at 3.9 GB": the same file opened three times at once.
+    name: 'zip-unreferenced-768MB ×3 at once',
+    make: unreferencedProject,
+    run: (f) => outcome(Promise.all([readProjectFile(f), readProjectFile(f), readProjectFile(f)])),
   },
   {
     name: 'zip-lying-referenced-entry',

@@ -32,7 +32,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<RedisHandle> {
+/** `open`: no password at all (what the farm must refuse). */
+export async function startRedis(options: { open?: boolean } = {}): Promise<RedisHandle> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-farm-redis-'));
   const password = crypto.randomBytes(16).toString('hex');
   const port = await freePort();
@@ -44,7 +45,7 @@ export async function startRedis(): Promise<RedisHandle> {
     dir,
     start: async () => {
       // appendfsync always: a write the queue acknowledged is on disk before the reply.
-      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', password, '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...(options.open ? [] : ['--requirepass', password]), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
       proc = child;
       await new Promise<void>((resolve, reject) => {
         let out = '';

@@ -8,7 +8,7 @@ import type { GenerationRequestInput, StudioEvent } from '../../app/contract/ind
 import { decodeImage } from '../../app/engine/image.js';
 import { hashModelFiles, listModelFiles } from '../../app/library/model-hash.js';
 import { QUEUE_NAME, parseQueueUrl } from '../../app/service/farm/connection.js';
-import { farmStatus } from '../../app/service/farm/index.js';
+import { FarmWorker, farmStatus } from '../../app/service/farm/index.js';
 import { decodeFailure } from '../../app/service/farm/protocol.js';
 import { type StudioService, createStudio } from '../../app/service/index.js';
 import { tempHome } from '../helpers/home.js';
@@ -73,6 +73,27 @@ describe('the render farm', () => {
     const open = `redis://127.0.0.1:${redis.port}`;
     await expect(createStudio({ transport: 'cli', home, queue: open })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('open Redis') });
     await expect(createStudio({ transport: 'cli', home, queue: 'http://example.com' })).rejects.toMatchObject({ code: 'bad_request' });
+    // A password in the URL proves nothing: a Redis that answers without one is refused too.
+    const unprotected = await startRedis({ open: true });
+    try {
+      const worker = new FarmWorker({ url: unprotected.url, device: 'cpu', concurrency: 1, storeDir: path.join(home, 'open-store'), log: () => undefined });
+      await expect(worker.start()).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('answers without a password') });
+      await worker.close();
+      const { home: openHome, cleanup: openCleanup } = tempHome();
+      const refused = await createStudio({ transport: 'cli', home: openHome, starterDir: SD1, queue: unprotected.url });
+      try {
+        const seen: StudioEvent[] = [];
+        refused.subscribe((e) => seen.push(e));
+        const { jobId } = await refused.call('generate', { request: { model: 'starter', prompt: 'into an open Redis', seed: 1, steps: 2 } });
+        const failed = await waitFor(() => seen.find((e) => e.type === 'job.failed' && e.jobId === jobId), 'the refusal');
+        expect(failed).toMatchObject({ error: { code: 'bad_request', message: expect.stringContaining('open Redis') } });
+      } finally {
+        await refused.close();
+        openCleanup();
+      }
+    } finally {
+      await unprotected.stop();
+    }
     // TLS when the URL says so.
     expect(parseQueueUrl('rediss://farm:pw@redis.example:6380/2').redis).toMatchObject({ tls: { servername: 'redis.example' }, username: 'farm', password: 'pw', db: 2 });
   });

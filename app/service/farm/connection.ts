@@ -68,3 +68,27 @@ export function queueUrlFromEnv(explicit?: string): string | undefined {
 export function createRedis(target: QueueTarget): Redis {
   return new Redis(target.redis as IoRedisOptions);
 }
+
+/**
+ * Refuses a Redis that answers without a password: ioredis only warns when a password is sent
+ * to a server that wants none, so a password in the URL alone does not prove the queue is
+ * closed to others. A connection without credentials must be told NOAUTH.
+ */
+export async function assertProtected(target: QueueTarget): Promise<void> {
+  const { host, port, db, tls } = target.redis as IoRedisOptions;
+  const probe = new Redis({ host, port, db, ...(tls ? { tls } : {}), lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  // ioredis 6 greets with HELLO: a protected server's NOAUTH arrives as an error event, and the
+  // connection closes before any command.
+  let refusal = '';
+  probe.on('error', (e: Error) => (refusal = e.message));
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    if (/NOAUTH|WRONGPASS|NOPERM/i.test(`${error instanceof Error ? error.message : String(error)} ${refusal}`)) return;
+    throw new ApiError('engine_failed', `The farm's Redis at ${target.display} does not answer: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    probe.disconnect();
+  }
+  throw new ApiError('bad_request', `The Redis at ${target.display} answers without a password: the farm refuses an open Redis (set requirepass or an ACL user; docs/farm.md)`);
+}

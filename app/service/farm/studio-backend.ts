@@ -8,7 +8,7 @@ import type { GenerationSteps, PreparedRun, RunContext } from '../generation-han
 import type { DecodedInputs } from '../generation-images.js';
 import type { Job, JobBackend } from '../jobs.js';
 import type { Redis } from 'ioredis';
-import { CANCEL_CHANNEL, FARM_PREFIX, QUEUE_NAME, createRedis, parseQueueUrl } from './connection.js';
+import { CANCEL_CHANNEL, FARM_PREFIX, QUEUE_NAME, type QueueTarget, assertProtected, createRedis, parseQueueUrl } from './connection.js';
 import { FarmJobData, FarmProgress, FarmResult, type ModelRef, type ModelSource, decodeFailure, decodePngBase64, parseOrRefuse, pngSha256 } from './protocol.js';
 import { type PendingRecord, PendingStore, claimOwner, ownerAlive, studioIdentity } from './pending.js';
 
@@ -67,7 +67,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   private readonly pending: PendingStore;
   private readonly studioId: string;
   private readonly log: (line: string) => void;
-  private readonly display: string;
+  private readonly target: QueueTarget;
   private idleWaiters: Array<() => void> = [];
   private stopped = false;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -78,7 +78,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   constructor(private readonly options: FarmBackendOptions) {
     const target = parseQueueUrl(options.url);
     this.log = options.log ?? ((line) => console.error(line));
-    this.display = target.display;
+    this.target = target;
     this.queue = new Queue(QUEUE_NAME, { connection: target.redis });
     this.events = new QueueEvents(QUEUE_NAME, { connection: target.redis });
     this.redis = createRedis(target);
@@ -97,6 +97,16 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   }
 
   private async start(): Promise<void> {
+    // An open Redis is refused; one that is down now is asked again until it answers.
+    for (;;) {
+      try {
+        await assertProtected(this.target);
+        break;
+      } catch (error) {
+        if (this.stopped || (error instanceof ApiError && error.code === 'bad_request')) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
     await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady(), this.options.models?.start()]);
     await this.adopt();
     // Queue events are news, not the record: what the stream missed, Redis's job states still say.
@@ -118,7 +128,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
     let timer: NodeJS.Timeout | undefined;
     const wait = this.options.connectWaitMs ?? CONNECT_WAIT_MS;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ApiError('engine_failed', `The farm's Redis at ${this.display} did not answer within ${Math.round(wait / 1000)} s`)), wait);
+      timer = setTimeout(() => reject(new ApiError('engine_failed', `The farm's Redis at ${this.target.display} did not answer within ${Math.round(wait / 1000)} s`)), wait);
     });
     try {
       await Promise.race([this.ready, late]);

@@ -7,7 +7,7 @@ import { EngineClient } from '../../engine/client.js';
 import { encodePng } from '../../engine/image.js';
 import type { PipelineImages, PipelineProgress } from '../../engine/pipeline/types.js';
 import { toApiError } from '../studio.js';
-import { CANCEL_CHANNEL, FARM_PREFIX, QUEUE_NAME, createRedis, parseQueueUrl, workerKey } from './connection.js';
+import { CANCEL_CHANNEL, FARM_PREFIX, QUEUE_NAME, assertProtected, createRedis, parseQueueUrl, workerKey } from './connection.js';
 import { ModelStore } from './model-store.js';
 import { FarmJobData, type FarmProgress, type FarmResult, type WorkerAdvert, decodePngBase64, encodeFailure, parseOrRefuse } from './protocol.js';
 
@@ -70,6 +70,7 @@ export class FarmWorker {
   async start(): Promise<void> {
     for (const folder of this.options.models ?? []) this.store.addFolder(folder);
     const target = parseQueueUrl(this.options.url);
+    await assertProtected(target);
     this.redis = createRedis(target);
     this.subscriber = createRedis(target);
     for (const client of [this.redis, this.subscriber]) client.on('error', (e: Error) => this.log(`atelier worker: connection: ${e.message}`));

@@ -64,6 +64,23 @@ export const InpaintOptions = z
   .strict();
 export type InpaintOptions = z.infer<typeof InpaintOptions>;
 
+/**
+ * A regional prompt (docs/canvas.md, "Regional prompts"): inside the mask's white area the
+ * region's own prompt conditions the picture, the base prompt covers the rest.
+ */
+export const RegionPrompt = z
+  .object({
+    /** White = the region (grey = partly); stretched to the generation size. */
+    mask: ImageRef,
+    prompt: z.string().max(10_000),
+    /** 0: the base prompt alone there; 1: the region's prompt replaces it; above 1: pushed past it. */
+    weight: z.number().min(0).max(2).default(1),
+    /** Feather of the region's edge in pixels (Gaussian σ), so regions meet without a seam. */
+    feather: z.number().min(0).max(128).default(16),
+  })
+  .strict();
+export type RegionPrompt = z.infer<typeof RegionPrompt>;
+
 export const GenerationRequest = z
   .object({
     /** Model folder or registered model id ('starter' is the bundled one). */
@@ -92,6 +109,8 @@ export const GenerationRequest = z
     strength: z.number().min(0).max(1).default(0.75),
     inpaint: InpaintOptions.optional(),
     controls: z.array(ControlInput).max(4).default([]),
+    /** Regional prompts; each costs one more UNet (and ControlNet) pass per step. */
+    regions: z.array(RegionPrompt).max(8).optional(),
     /**
      * SDXL base → refiner hand-off (diffusers' denoising_end / denoising_start): the base runs
      * the schedule's first `switchAt` fraction, the refiner (an SDXL refiner folder) the rest.

@@ -63,7 +63,7 @@ export function recall(lib: LibraryDb, id: string, options: { currentModelHash?:
   } else if (row.model_hash && current === undefined && row.source === 'atelier') {
     warnings.push(`could not check that model "${request.model}" is unchanged`);
   }
-  for (const ref of [request.init, request.inpaint?.mask, ...request.controls.map((c) => c.image)]) {
+  for (const ref of [request.init, request.inpaint?.mask, ...request.controls.map((c) => c.image), ...(request.regions ?? []).map((r) => r.mask)]) {
     if (ref && 'sha256' in ref && !fs.existsSync(lib.images.imagePath(ref.sha256))) warnings.push(`input image ${ref.sha256.slice(0, 12)} is missing from the library`);
   }
   return { generationId: row.id, candidateId, request, warnings };

@@ -27,6 +27,8 @@ export interface RecordGenerationInput {
   modelName?: string | null;
   /** Content hash of the model as loaded (Library.modelHash(dir) computes and caches one). */
   modelHash?: string | null;
+  /** A1111's "Lora hashes" for the PNG parameters, when the prompt used LoRAs. */
+  loraHashes?: string;
   device?: string | null;
   appVersion?: string | null;
   /** Milliseconds by phase; `total` becomes the duration. */
@@ -64,6 +66,7 @@ export async function recordGeneration(lib: LibraryDb, input: RecordGenerationIn
             device: input.device ?? null,
             appVersion: input.appVersion ?? null,
             createdAt: new Date(createdAt).toISOString(),
+            ...(input.loraHashes ? { loraHashes: input.loraHashes } : {}),
           });
     candidates.push({ id, index: candidate.index, seed: candidate.seed, image: await storeImage(lib, png) });
   }
@@ -145,5 +148,9 @@ async function storeInputs(lib: LibraryDb, request: GenerationRequest): Promise<
   if (request.inpaint) out.inpaint = { ...request.inpaint, mask: await store(request.inpaint.mask, 'mask') };
   out.controls = [];
   for (const [i, control] of request.controls.entries()) out.controls.push({ ...control, image: await store(control.image, `control${i}`) });
+  if (request.regions) {
+    out.regions = [];
+    for (const [i, region] of request.regions.entries()) out.regions.push({ ...region, mask: await store(region.mask, `region${i}`) });
+  }
   return { request: out, inputs };
 }

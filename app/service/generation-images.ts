@@ -18,6 +18,8 @@ export interface DecodedInputs {
   mask?: RgbaImage;
   /** Control images as given, one per request.controls; preprocessed once the generation size is known. */
   controls: RgbaImage[];
+  /** Region masks as given, one per request.regions (white = the region). */
+  regions?: RgbaImage[];
 }
 
 /** Decodes every image of a request and checks what can be checked before the model is known. */
@@ -35,7 +37,9 @@ export async function decodeInputs(request: GenerationRequest, resolveSha256?: S
   const mask = request.inpaint ? await decode(request.inpaint.mask, 'inpainting mask') : undefined;
   const controls: RgbaImage[] = [];
   for (const [i, control] of request.controls.entries()) controls.push(await decode(control.image, `control image ${i + 1}`));
-  return { init, mask, controls };
+  const regions: RgbaImage[] = [];
+  for (const [i, region] of (request.regions ?? []).entries()) regions.push(await decode(region.mask, `region ${i + 1}'s mask`));
+  return { init, mask, controls, ...(regions.length > 0 ? { regions } : {}) };
 }
 
 /**
@@ -97,9 +101,15 @@ export async function fitInputs(request: GenerationRequest, info: ModelInfo, dec
     if (!control) throw new ApiError('bad_request', `Control image ${i + 1} has no control entry in the request`);
     controls.push(preprocessControl(await resizeImage(image, width, height, 'cover'), control));
   }
-  if (!decoded.init) return { width, height, images: { controls } };
+  // Region masks are drawn over the frame as the init image is: fitted the same way (cover).
+  const coverRegions = async () => {
+    const out: RgbaImage[] = [];
+    for (const m of decoded.regions ?? []) out.push(await resizeImage(m, width, height, 'cover', 'linear'));
+    return out.length > 0 ? { regions: out } : {};
+  };
+  if (!decoded.init) return { width, height, images: { controls, ...(await coverRegions()) } };
   if (!request.inpaint || !decoded.mask) {
-    return { width, height, images: { init: await resizeImage(decoded.init, width, height, 'cover'), controls } };
+    return { width, height, images: { init: await resizeImage(decoded.init, width, height, 'cover'), controls, ...(await coverRegions()) } };
   }
 
   const base = decoded.init;
@@ -115,10 +125,16 @@ export async function fitInputs(request: GenerationRequest, info: ModelInfo, dec
   }
   const init = await resizeImage(cropImage(base, region), width, height, 'exact');
   const maskCrop = await resizeImage(cropImage(fieldToMaskImage(mask), region), width, height, 'exact', 'nearest');
+  // Inpainting: region masks lie over the init image; cut the same region out of them.
+  const regions: RgbaImage[] = [];
+  for (const m of decoded.regions ?? []) {
+    const onBase = m.width === base.width && m.height === base.height ? m : await resizeImage(m, base.width, base.height, 'exact', 'linear');
+    regions.push(await resizeImage(cropImage(onBase, region), width, height, 'exact', 'linear'));
+  }
   return {
     width,
     height,
-    images: { init, mask: maskCrop, controls },
+    images: { init, mask: maskCrop, controls, ...(regions.length > 0 ? { regions } : {}) },
     pasteBack: { base, region, weight: cropField(feathered, region) },
   };
 }

@@ -69,6 +69,33 @@ export function parseControlSpec(spec: string): ControlSpec {
   return { type: type.data, image, ...(weight !== undefined ? { weight } : {}), ...(start !== undefined ? { start, end: end! } : {}) };
 }
 
+export interface RegionSpec {
+  mask: string;
+  prompt: string;
+  weight?: number;
+}
+
+const IMAGE_THEN_COLON = /^(.+?\.(?:png|jpe?g|webp|gif|tiff?|avif|bmp)):(.*)$/is;
+
+/**
+ * MASK:PROMPT[:WEIGHT]. The mask path ends at its image extension (paths may hold colons,
+ * C:\…), the weight is a trailing number, and the prompt is all between (it may hold colons).
+ */
+export function parseRegionSpec(spec: string): RegionSpec {
+  const m = IMAGE_THEN_COLON.exec(spec);
+  if (!m) throw new InvalidArgumentError(`--region ${spec}: give MASK:PROMPT[:WEIGHT], MASK an image file (.png, .jpg, .webp, …)`);
+  const mask = m[1]!;
+  let prompt = m[2]!;
+  let weight: number | undefined;
+  const tail = /^(.*):([^:]*)$/s.exec(prompt);
+  if (tail && DECIMAL.test(tail[2]!.trim())) {
+    prompt = tail[1]!;
+    weight = Number(tail[2]!.trim());
+  }
+  if (!prompt.trim()) throw new InvalidArgumentError(`--region ${spec}: the prompt is empty (MASK:PROMPT[:WEIGHT])`);
+  return { mask, prompt, ...(weight !== undefined ? { weight } : {}) };
+}
+
 export interface GenerateOptions {
   model: string;
   prompt: string;
@@ -87,6 +114,8 @@ export interface GenerateOptions {
   onlyMasked?: boolean;
   control: string[];
   controlnet: string[];
+  /** --region specs (MASK:PROMPT[:WEIGHT]); optional so callers that build options by hand need not. */
+  region?: string[];
   preprocess?: 'none' | 'canny' | 'scribble';
   device: DeviceChoice;
   out: string;
@@ -151,6 +180,8 @@ export function requestFromOptions(opts: GenerateOptions): GenerationRequest {
   if (opts.batch !== undefined) input.batch = opts.batch;
   if (opts.strength !== undefined) input.strength = opts.strength;
   if (opts.init) input.init = { path: mustExist(opts.init, 'init image') };
+  const regions = (opts.region ?? []).map(parseRegionSpec);
+  if (regions.length > 0) input.regions = regions.map((r) => ({ mask: { path: mustExist(r.mask, 'region mask') }, prompt: r.prompt, ...(r.weight !== undefined ? { weight: r.weight } : {}) }));
   if (opts.mask) {
     input.inpaint = { mask: { path: mustExist(opts.mask, 'mask image') }, ...(opts.maskBlur !== undefined ? { blur: opts.maskBlur } : {}), onlyMasked: opts.onlyMasked ?? false };
     if (opts.strength === undefined) input.strength = 1;

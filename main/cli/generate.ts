@@ -170,7 +170,7 @@ export async function generateCommand(opts: GenerateOptions): Promise<void> {
 export function registerGenerateCommands(program: Command): void {
   program
     .command('generate')
-    .description('generate images with a model folder (txt2img, img2img with --init, inpainting with --mask, ControlNet with --control)')
+    .description('generate images with a model folder (txt2img, img2img with --init, inpainting with --mask, ControlNet with --control, regional prompts with --region)')
     .requiredOption('--model <dir>', `model folder (diffusers/Optimum ONNX layout), or "${STARTER_MODEL_ID}" for the bundled model`)
     .requiredOption('--prompt <text>', 'what to make; (word:1.3) emphasises, [word] de-emphasises')
     .option('--negative <text>', 'what to avoid')
@@ -187,6 +187,7 @@ export function registerGenerateCommands(program: Command): void {
     .option('--mask-blur <px>', 'feather of the mask edge', number('mask-blur'))
     .option('--only-masked', 'inpaint the masked region at full resolution and paste it back')
     .option('--control <spec>', 'TYPE:IMG[:WEIGHT[:START:END]] (repeatable), e.g. scribble:sketch.png:0.8', collect, [])
+    .option('--region <spec>', 'MASK.png:PROMPT[:WEIGHT] (repeatable): the prompt inside the mask\'s white area, the base prompt elsewhere; WEIGHT 0..2, default 1', collect, [])
     .option('--controlnet <dir>', 'ControlNet folder for each --control, in the same order (repeatable; default: the model\'s own controlnet/ folder)', collect, [])
     .addOption(new Option('--preprocess <mode>', 'how control images become control maps (default: scribble for scribble controls, canny for canny, else none; use none for ready-made maps)').choices(['none', 'canny', 'scribble']))
     .addOption(new Option('--device <device>', 'execution provider').choices(DeviceChoice.options).default('auto'))

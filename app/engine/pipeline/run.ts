@@ -12,6 +12,7 @@ import { ClipTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { throwIfAborted } from './errors.js';
 import { downsampleNearest, imageToSigned, imageToUnit, signedToImage } from './tensor.js';
 import { addedCond } from './sdxl.js';
+import { prepareRegions } from './regions.js';
 import { runSteps, type ActiveControl, type Plan, type StepContext } from './steps.js';
 import { encodePrompts } from './text.js';
 export { controlActive } from './steps.js';
@@ -178,6 +179,7 @@ async function preparePlan(
   const plan: Plan = { model, request, width, height, latentWidth, latentHeight, unet, useCfg, cond, ...(uncond ? { uncond } : {}), controls, timings, stepTimes };
   if (layout.sdxl) plan.added = addedCond(layout.sdxl, cond, uncond, width, height);
   if (lcmCond) plan.timestepCond = guidanceScaleEmbedding(request.cfg, unet.timestepCondDim ?? 256);
+  if (request.regions && request.regions.length > 0) plan.regions = await prepareRegions(model, await tokenizersFor(model), request.regions, images.regions ?? [], size, timings);
 
   if (work) {
     const t = performance.now();
@@ -248,7 +250,7 @@ async function prepareRefiner(model: EngineModel, request: GenerationRequest, si
   if (size.width % m !== 0 || size.height % m !== 0) bad(`${size.width}×${size.height} is not a multiple of ${m}, which the refiner needs`);
   // The refiner encodes the prompt with its own encoder(s) and gets no ControlNets.
   const own: Record<string, number> = {};
-  const plan = await preparePlan(refiner, { ...request, controls: [] }, {}, size, undefined, undefined, own, stepTimes);
+  const plan = await preparePlan(refiner, { ...request, controls: [], regions: [] }, {}, size, undefined, undefined, own, stepTimes);
   timings.refinerTextEncoder = own.textEncoder ?? 0;
   return { plan, switchAt: request.refiner!.switchAt };
 }

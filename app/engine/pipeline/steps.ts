@@ -6,6 +6,7 @@ import type { TorchCpuGenerator } from '../rng/torch-generator.js';
 import type { Scheduler } from '../schedulers/index.js';
 import { throwIfAborted } from './errors.js';
 import { addedFeeds, type AddedCond } from './sdxl.js';
+import { blendRegions, type ActiveRegion } from './regions.js';
 import { concatBatch, latentToPreview } from './tensor.js';
 import type { PromptEmbedding } from './text.js';
 import type { RunOptions } from './types.js';
@@ -40,6 +41,8 @@ export interface Plan {
   /** SDXL: pooled text_embeds and time_ids, batched as the hidden states. */
   added?: AddedCond;
   controls: ActiveControl[];
+  /** Regional prompts (regions.ts): one more conditional pass each per step. */
+  regions?: ActiveRegion[];
   /** img2img / inpaint: the VAE encoder's output for the init image (unscaled). */
   initEncoding?: Float32Array;
   /** Inpainting: mask at latent size (1 = repaint). */
@@ -87,7 +90,7 @@ export function controlActive(i: number, n: number, start: number, end: number):
   return !(i / n < start || (i + 1) / n > end);
 }
 
-async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t: number, hidden: { data: Float32Array; dims: number[] }, i: number, n: number): Promise<Float32Array[] | undefined> {
+async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t: number, hidden: { data: Float32Array; dims: number[] }, added: AddedCond | undefined, i: number, n: number): Promise<Float32Array[] | undefined> {
   let sum: Float32Array[] | undefined;
   const lw = plan.latentWidth;
   const lh = plan.latentHeight;
@@ -99,7 +102,7 @@ async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t
       [L.timestepName]: timestepTensor(t, batch, L),
       [L.hiddenName]: floatTensor(hidden.data, hidden.dims, L.hiddenType),
       [L.condName]: floatTensor(batch === 1 ? c.cond : concatBatch(Array.from({ length: batch }, () => c.cond)), [batch, 3, plan.height, plan.width], L.condType),
-      ...addedFeeds(L.added, plan.added),
+      ...addedFeeds(L.added, added),
     };
     if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
     const out = await c.net.session.run(feeds);
@@ -116,6 +119,40 @@ async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t
   return sum;
 }
 
+/** One UNet pass: feeds for every graph variant, ControlNet residuals with this pass's text. */
+async function predict(
+  plan: Plan,
+  session: ort.InferenceSession,
+  p: { sample: Float32Array; controlSample: Float32Array; batch: number; hidden: { data: Float32Array; dims: number[] }; added: AddedCond | undefined; t: number; step: number; total: number },
+): Promise<Float32Array> {
+  const { unet, latentWidth: lw, latentHeight: lh } = plan;
+  const { batch, hidden, t } = p;
+  const feeds: Record<string, ort.Tensor> = {
+    [unet.sampleName]: floatTensor(p.sample, [batch, unet.inChannels, lh, lw], unet.sampleType),
+    [unet.timestepName]: timestepTensor(t, batch, unet),
+    [unet.hiddenName]: floatTensor(hidden.data, hidden.dims, unet.hiddenType),
+    ...addedFeeds(unet.added, p.added),
+  };
+  if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(batch === 2 ? concatBatch([plan.timestepCond!, plan.timestepCond!]) : plan.timestepCond!, [batch, plan.timestepCond!.length], unet.timestepCondType!);
+  if (unet.downResidualNames.length > 0) {
+    const tc = performance.now();
+    const residuals = plan.controls.length > 0 ? await runControlNets(plan, p.controlSample, batch, t, hidden, p.added, p.step, p.total) : undefined;
+    if (plan.controls.length > 0) plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
+    const plannedResiduals = residualPlan(unet);
+    const names = [...unet.downResidualNames, unet.midResidualName!];
+    const shapes = [...plannedResiduals.down, plannedResiduals.mid];
+    names.forEach((name, j) => {
+      const { channels, scale } = shapes[j]!;
+      const dims = [batch, channels, Math.ceil(lh / scale), Math.ceil(lw / scale)];
+      const size = dims.reduce((a, b) => a * b, 1);
+      const data = residuals?.[j] ?? new Float32Array(size);
+      if (data.length !== size) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${data.length} values but ${unet.part} takes ${dims.join('×')}`);
+      feeds[name] = floatTensor(data, dims, unet.residualTypes[j]!);
+    });
+  }
+  return toFloat32((await session.run(feeds))[unet.outName]!);
+}
+
 /** Runs steps [from, to) of ctx.scheduler on `latentsIn`; returns the latents after them. */
 export async function runSteps(plan: Plan, ctx: StepContext, latentsIn: Float32Array, from: number, to: number): Promise<Float32Array> {
   const { model, request, unet, latentWidth: lw, latentHeight: lh } = plan;
@@ -126,7 +163,6 @@ export async function runSteps(plan: Plan, ctx: StepContext, latentsIn: Float32A
   const session = await model.session(unet.file, unet.part);
   const hidden = hiddenBatch(plan);
   const batch = plan.useCfg ? 2 : 1;
-  const plannedResiduals = residualPlan(unet);
   const total = ctx.total;
   const previewEvery = Math.max(1, Math.ceil(total / 10));
 
@@ -138,39 +174,28 @@ export async function runSteps(plan: Plan, ctx: StepContext, latentsIn: Float32A
     let unetSample = scaled;
     if (unet.inChannels === 9) unetSample = concatBatch([scaled, plan.latentMask!, ctx.maskedImageLatents!]);
     const sampleBatch = batch === 2 ? concatBatch([unetSample, unetSample]) : unetSample;
-    const feeds: Record<string, ort.Tensor> = {
-      [unet.sampleName]: floatTensor(sampleBatch, [batch, unet.inChannels, lh, lw], unet.sampleType),
-      [unet.timestepName]: timestepTensor(t, batch, unet),
-      [unet.hiddenName]: floatTensor(hidden.data, hidden.dims, unet.hiddenType),
-      ...addedFeeds(unet.added, plan.added),
-    };
-    if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(batch === 2 ? concatBatch([plan.timestepCond!, plan.timestepCond!]) : plan.timestepCond!, [batch, plan.timestepCond!.length], unet.timestepCondType!);
-    if (unet.downResidualNames.length > 0) {
-      const controlSample = batch === 2 ? concatBatch([scaled, scaled]) : scaled;
-      const tc = performance.now();
-      const residuals = plan.controls.length > 0 ? await runControlNets(plan, controlSample, batch, t, hidden, ctx.done + i - from, total) : undefined;
-      if (plan.controls.length > 0) plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
-      const names = [...unet.downResidualNames, unet.midResidualName!];
-      const shapes = [...plannedResiduals.down, plannedResiduals.mid];
-      names.forEach((name, j) => {
-        const { channels, scale } = shapes[j]!;
-        const dims = [batch, channels, Math.ceil(lh / scale), Math.ceil(lw / scale)];
-        const size = dims.reduce((a, b) => a * b, 1);
-        const data = residuals?.[j] ?? new Float32Array(size);
-        if (data.length !== size) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${data.length} values but ${unet.part} takes ${dims.join('×')}`);
-        feeds[name] = floatTensor(data, dims, unet.residualTypes[j]!);
-      });
+    const controlSample = batch === 2 ? concatBatch([scaled, scaled]) : scaled;
+    const step = ctx.done + i - from;
+    const out = await predict(plan, session, { sample: sampleBatch, controlSample, batch, hidden, added: plan.added, t, step, total });
+    // Regional prompts: each region's conditional prediction, blended into the base's by its mask.
+    let condOut = out.subarray(batch === 2 ? 4 * n : 0, batch === 2 ? 8 * n : 4 * n);
+    if (plan.regions && plan.regions.length > 0) {
+      const predictions: Float32Array[] = [];
+      for (const r of plan.regions) {
+        const rHidden = { data: r.cond.data, dims: [1, r.cond.sequence, model.layout.textDim] };
+        predictions.push(await predict(plan, session, { sample: unetSample, controlSample: scaled, batch: 1, hidden: rHidden, added: r.added, t, step, total }));
+      }
+      condOut = blendRegions(condOut, predictions, plan.regions.map((r) => r.blend), n);
     }
-    const out = toFloat32((await session.run(feeds))[unet.outName]!);
     let modelOutput: Float32Array;
     if (batch === 2) {
       // classifier-free guidance: uncond + cfg·(cond − uncond) (Ho & Salimans 2022)
       modelOutput = new Float32Array(4 * n);
       for (let q = 0; q < 4 * n; q++) {
         const u = out[q]!;
-        modelOutput[q] = u + request.cfg * (out[4 * n + q]! - u);
+        modelOutput[q] = u + request.cfg * (condOut[q]! - u);
       }
-    } else modelOutput = out.subarray(0, 4 * n);
+    } else modelOutput = condOut;
     latents = scheduler.step(modelOutput, i, latents, generator);
 
     if (blend) {

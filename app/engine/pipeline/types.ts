@@ -22,6 +22,8 @@ export interface PipelineImages {
   mask?: RgbaImage;
   /** One per request.controls, in the same order: control maps already preprocessed. */
   controls?: RgbaImage[];
+  /** One per request.regions, in the same order: white = the region; stretched to the generation size. */
+  regions?: RgbaImage[];
 }
 
 export interface PipelineProgress {
@@ -56,6 +58,12 @@ export interface LoadOptions {
   device: DeviceChoice;
   /** ControlNet folders to load with the model (others are loaded on demand by path). */
   controlnets?: string[];
+  /**
+   * SDXL: open the text encoders and the VAE only for their phase of each run, and close them
+   * after it (less held while the UNet runs and between runs; seconds more per run to reopen).
+   * Undefined: when the model's weights exceed a quarter of the machine's memory (docs/engine.md, "Memory").
+   */
+  phaseSessions?: boolean;
 }
 
 /** A model folder with its ONNX sessions open. */

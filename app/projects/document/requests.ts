@@ -14,6 +14,7 @@ export function requestForDocument(request: GenerationRequestInput): Record<stri
       init: image(request.init),
       inpaint: request.inpaint ? { ...request.inpaint, mask: image(request.inpaint.mask) } : undefined,
       controls: request.controls?.map((c) => ({ ...c, image: image(c.image) })),
+      regions: request.regions?.map((r) => ({ ...r, mask: image(r.mask) })),
     }),
   ) as Record<string, unknown>;
 }

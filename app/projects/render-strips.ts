@@ -5,7 +5,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Layer, ProjectDocument } from '../contract/projects.js';
 import { type ProjectAssets, pngDimensions, sourceKey } from './document/index.js';
-import { PICTURE_KINDS, type Rgba, compositeOver, partBytes, sharpImage, vectorLayerSvg } from './render.js';
+import { PICTURE_KINDS, type Rgba, compositeOver, partBytes, sharpImage, undecodable, vectorLayerSvg } from './render.js';
 
 // Large flattened exports in strips (issue 17: a 16000² export of a 1.1 MB project took 61 s
 // and 3.5 GB, one canvas-sized buffer per layer plus the result). Each picture layer is first
@@ -51,7 +51,7 @@ async function layerSource(doc: ProjectDocument, assets: ProjectAssets, layer: L
   if (native.width !== w || native.height !== h || ![layer.x, layer.y, layer.width, layer.height].every(Number.isInteger)) {
     image = image.resize(w, h, { fit: 'fill', kernel: 'lanczos3' });
   }
-  await image.tiff(TIFF).toFile(file);
+  await image.tiff(TIFF).toFile(file).catch(undecodable);
   return { file, left: Math.round(layer.x), top: Math.round(layer.y), width: w, height: h, opacity: layer.opacity };
 }
 
@@ -66,7 +66,8 @@ async function compositeStrip(strip: Rgba, stripTop: number, source: StripSource
   const { data, info } = await (source.svg === undefined ? sharpImage(source.file).extract(region) : sharpImage(Buffer.from(stripSvg(source.svg, region))))
     .ensureAlpha()
     .raw()
-    .toBuffer({ resolveWithObject: true });
+    .toBuffer({ resolveWithObject: true })
+    .catch(undecodable);
   compositeOver(strip, { width: info.width, height: info.height, data }, source.opacity, x0, y0 - stripTop);
 }
 

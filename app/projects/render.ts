@@ -42,8 +42,16 @@ export function emptyRgba(width: number, height: number): Rgba {
 export async function decodePng(png: Uint8Array, width?: number, height?: number): Promise<Rgba> {
   let image = sharpImage(png).ensureAlpha();
   if (width !== undefined && height !== undefined) image = image.resize(width, height, { fit: 'fill', kernel: 'lanczos3' });
-  const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await image.raw().toBuffer({ resolveWithObject: true }).catch(undecodable);
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/**
+ * A part whose header passed the checks on open but whose pixels do not decode (a truncated or
+ * corrupt PNG) is a bad file, not a fault of the studio: invalid_file, never internal.
+ */
+export function undecodable(error: unknown): never {
+  throw new ApiError('invalid_file', `An image in the project cannot be decoded: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 export async function encodePng(image: Rgba): Promise<Buffer> {

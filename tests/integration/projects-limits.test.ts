@@ -15,7 +15,7 @@ import { buildSampleProject } from '../fixtures/projects/sample-document.js';
 import { realPng } from '../fixtures/projects/real-png.js';
 import { DECODE_BUDGET, DecodeBudget, withZip } from '../../app/projects/zip.js';
 import { createStudio, type StudioService } from '../../app/service/index.js';
-import { TINY_PNG, craftZip, documentWith, hostileProjects } from '../fixtures/projects/craft.js';
+import { TINY_PNG, craftZip, documentWith, hostileProjects, pngHeader } from '../fixtures/projects/craft.js';
 import { tempHome } from '../helpers/home.js';
 
 // Issue 17: linear-time stack.xml parsing, lazy zip entries, memory budgets for imports, and
@@ -254,6 +254,17 @@ describe('paths and formats the projects area refuses up front', () => {
     const opened = await studio.call('projects.new', { width: 8, height: 8 });
     const error = await refusal(studio.call('projects.saveAs', { sessionId: opened.sessionId, path: '/proc/x/p.atelier', assets: {} }));
     expect(error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/special file system/) });
+    await studio.call('projects.close', { sessionId: opened.sessionId });
+  });
+
+  it('exporting a project whose image passed the header checks but does not decode is invalid_file, not internal', async () => {
+    const file = path.join(home.home, 'truncated.ora');
+    fs.writeFileSync(file, ora('<image w="2" h="2"><stack><layer src="a.png"/></stack></image>', [{ name: 'a.png', data: pngHeader(2, 2), deflate: false }]));
+    const opened = await studio.call('projects.open', { path: file });
+    for (const format of ['png', 'ora', 'psd'] as const) {
+      const error = await refusal(studio.call('projects.export', { sessionId: opened.sessionId, format, out: path.join(home.home, `t.${format}`) }));
+      expect(error).toMatchObject({ code: 'invalid_file', message: expect.stringMatching(/An image in the project cannot be decoded/) });
+    }
     await studio.call('projects.close', { sessionId: opened.sessionId });
   });
 

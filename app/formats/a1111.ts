@@ -38,7 +38,7 @@ const num = (n: number): string => String(Number(n.toFixed(6)));
  */
 export function formatA1111Parameters(
   request: GenerationRequest,
-  extras: { seed: number; modelName?: string; modelHash?: string; appVersion?: string; width: number; height: number },
+  extras: { seed: number; modelName?: string; modelHash?: string; appVersion?: string; width: number; height: number; loraHashes?: string },
 ): string {
   const sampler = A1111_SAMPLERS[request.sampler];
   const fields: Array<[string, string | number | undefined]> = [
@@ -50,6 +50,8 @@ export function formatA1111Parameters(
     ['Size', `${extras.width}x${extras.height}`],
     ['Model hash', extras.modelHash ? extras.modelHash.slice(0, 10) : undefined],
     ['Model', extras.modelName],
+    // A1111's "Lora hashes": "name: first 10 hex digits of the file's sha256, …" (docs/models.md).
+    ['Lora hashes', extras.loraHashes],
   ];
   const mode = modeOf(request);
   if (mode !== 'txt2img') fields.push(['Denoising strength', num(request.strength)]);

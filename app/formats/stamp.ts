@@ -51,6 +51,8 @@ export interface PngStamp extends Omit<AtelierPngRecord, 'format' | 'version' | 
   /** The image's size as written (the `Size` of the parameters line). */
   width: number;
   height: number;
+  /** A1111's `Lora hashes` value, for the parameters line only (the record keeps the prompt's tags). */
+  loraHashes?: string;
 }
 
 export interface RgbaPixels {
@@ -61,11 +63,12 @@ export interface RgbaPixels {
 
 /** The two text chunks of a stamp, in the order they are written. */
 export function stampText(stamp: PngStamp): { parameters: string; record: AtelierPngRecord } {
-  const { request, seed, width, height, ...who } = stamp;
+  const { request, seed, width, height, loraHashes, ...who } = stamp;
   const parameters = formatA1111Parameters(request, {
     seed,
     width,
     height,
+    ...(loraHashes ? { loraHashes } : {}),
     modelName: who.modelName ?? undefined,
     modelHash: who.modelHash ?? undefined,
     appVersion: who.appVersion ?? undefined,

@@ -1,8 +1,10 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StudioEvent } from '../../app/contract/index.js';
 import { decodeImage } from '../../app/engine/image.js';
+import { readPngMetadata } from '../../app/formats/png-metadata.js';
 import { safetensorsWeights, writePipelineGraphs, type WeightSource } from '../../app/engine/graph/index.js';
 import { type StudioService, createStudio } from '../../app/service/index.js';
 import { importModel } from '../../app/service/model-import.js';
@@ -34,13 +36,14 @@ afterAll(async () => {
   cleanup();
 });
 
-async function run(model: string, prompt: string): Promise<{ pixels: Buffer; generationId: string }> {
+async function run(model: string, prompt: string): Promise<{ pixels: Buffer; generationId: string; png: Buffer }> {
   const { jobId } = await studio.call('generate', { request: { model, prompt, negativePrompt: 'blurry', seed: 3, steps: 2 } });
   await until(() => events.some((e) => 'jobId' in e && e.jobId === jobId && (e.type === 'job.completed' || e.type === 'job.failed')), { timeout: 60_000, what: `job ${jobId}` });
   const last = events.filter((e) => 'jobId' in e && e.jobId === jobId).at(-1)!;
   expect(last, JSON.stringify(last)).toMatchObject({ type: 'job.completed' });
   const done = last as Extract<StudioEvent, { type: 'job.completed' }>;
-  return { pixels: Buffer.from((await decodeImage(studio.mediaFile('image', done.candidates[0]!.sha256)!)).data), generationId: done.generationId };
+  const file = studio.mediaFile('image', done.candidates[0]!.sha256)!;
+  return { pixels: Buffer.from((await decodeImage(file)).data), generationId: done.generationId, png: fs.readFileSync(file) };
 }
 
 describe('LoRA prompt tags', () => {
@@ -75,6 +78,12 @@ describe('LoRA prompt tags', () => {
     expect(withLora.pixels.equals(mergedRun.pixels)).toBe(true);
     const record = (await studio.call('library.get', { id: withLora.generationId })) as { prompt: string };
     expect(record.prompt).toBe('a red house <lora:style:0.8> on a hill');
+    // the PNG's A1111 parameters: the prompt as written and the LoRA's short hash
+    const sha = crypto.createHash('sha256').update(fs.readFileSync(path.join(LORA, 'lora-kohya.safetensors'))).digest('hex');
+    const parameters = readPngMetadata(withLora.png).chunks.parameters ?? '';
+    expect(parameters).toContain('a red house <lora:style:0.8> on a hill\nNegative prompt: blurry\n');
+    expect(parameters).toContain(`Lora hashes: "style: ${sha.slice(0, 10)}"`);
+    expect(readPngMetadata(plain.png).chunks.parameters).not.toContain('Lora hashes');
 
     const { jobId } = await studio.call('generate', { request: { model: entry.id, prompt: 'a house <lora:absent:1>', seed: 1, steps: 1 } });
     await until(() => events.some((e) => 'jobId' in e && e.jobId === jobId && e.type === 'job.failed'), { timeout: 30_000, what: 'the job to fail' });

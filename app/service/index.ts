@@ -5,7 +5,7 @@ import { libraryImages, projectsArea } from './projects-handlers.js';
 import { EngineClient } from '../engine/client.js';
 import type { EngineTransportFactory } from '../engine/worker/protocol.js';
 import { StudioService, type StudioServiceOptions } from './studio.js';
-import { farmBackend, farmOptionsFromEnv, queueUrlFromEnv } from './farm/index.js';
+import { farmBackend, farmOptionsFromEnv, resolveQueueUrl } from './farm/index.js';
 
 export { StudioService, toApiError } from './studio.js';
 export type { ServiceContext, Transport } from './context.js';
@@ -24,14 +24,14 @@ export interface CreateStudioOptions extends StudioServiceOptions {
   engineTransport?: EngineTransportFactory;
   /** The bundled starter model; an installed desktop app keeps it outside its asar. */
   starterDir?: string;
-  /** A render farm's Redis URL (docs/farm.md); default ATELIER_QUEUE; none: the embedded queue and engine. */
+  /** A render farm's Redis URL (docs/farm.md); default ATELIER_QUEUE, then settings.json's farm.queue; none: the embedded queue and engine. */
   queue?: string;
 }
 
 export async function createStudio(options: CreateStudioOptions): Promise<StudioService> {
   const service = new StudioService(options);
   // A farm's URL is checked before anything opens: a bad or open-Redis URL is refused at once.
-  const queueUrl = queueUrlFromEnv(options.queue);
+  const queueUrl = resolveQueueUrl(options.queue, service.ctx.home);
   const backend = queueUrl ? farmBackend(farmOptionsFromEnv(queueUrl, service.ctx.home)) : undefined;
   // Library: the history under <home>/library; other areas record into this instance.
   const library = openStudioLibrary(service.ctx.home);

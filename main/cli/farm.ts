@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { ApiError } from '../../app/contract/index.js';
 import { terminalJson, terminalText } from '../../app/contract/terminal.js';
-import { farmStatus, queueUrlFromEnv } from '../../app/service/farm/index.js';
+import { resolveHome } from '../../app/service/index.js';
+import { farmStatus, resolveQueueUrl } from '../../app/service/farm/index.js';
 
 // `atelier farm status`: the render farm as Redis sees it (docs/farm.md, "Watching the queue").
 
@@ -13,8 +14,8 @@ export function registerFarmCommands(program: Command): void {
     .option('--queue <url>', 'the farm\'s Redis (default: ATELIER_QUEUE)')
     .option('--json', 'print JSON')
     .action(async (opts: { queue?: string; json?: boolean }) => {
-      const url = queueUrlFromEnv(opts.queue ?? (program.opts() as { queue?: string }).queue);
-      if (!url) throw new ApiError('bad_request', 'No queue: pass --queue redis://:PASSWORD@HOST:PORT or set ATELIER_QUEUE');
+      const url = resolveQueueUrl(opts.queue ?? (program.opts() as { queue?: string }).queue, resolveHome());
+      if (!url) throw new ApiError('bad_request', 'No queue: pass --queue redis://:PASSWORD@HOST:PORT, set ATELIER_QUEUE, or "farm": { "queue": … } in settings.json');
       const status = await farmStatus(url);
       if (opts.json) {
         console.log(terminalJson(status));

@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { ApiError, DeviceChoice } from '../../app/contract/index.js';
 import { terminalText } from '../../app/contract/terminal.js';
 import { resolveHome } from '../../app/service/index.js';
-import { FarmWorker, parseQueueUrl, queueUrlFromEnv } from '../../app/service/farm/index.js';
+import { FarmWorker, parseQueueUrl, resolveQueueUrl } from '../../app/service/farm/index.js';
 import { number } from './generate-options.js';
 
 // `atelier worker`: this machine's engine as a render-farm worker (docs/farm.md, "Workers").
@@ -23,8 +23,8 @@ interface WorkerCliOptions {
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export async function workerCommand(opts: WorkerCliOptions): Promise<void> {
-  const url = queueUrlFromEnv(opts.queue);
-  if (!url) throw new ApiError('bad_request', 'No queue: pass --queue redis://:PASSWORD@HOST:PORT or set ATELIER_QUEUE');
+  const url = resolveQueueUrl(opts.queue, resolveHome());
+  if (!url) throw new ApiError('bad_request', 'No queue: pass --queue redis://:PASSWORD@HOST:PORT, set ATELIER_QUEUE, or "farm": { "queue": … } in settings.json');
   const target = parseQueueUrl(url);
   const worker = new FarmWorker({
     url,

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,6 +114,26 @@ describe('the farm loses nothing', () => {
       expect((await first.call('library.search', { text: '"one home two doors"', statuses: ['completed', 'failed', 'cancelled'] })).total).toBe(1);
     } finally {
       await worker.close();
+    }
+  });
+
+  it('takes the queue from settings.json, and cancels a queued job by removing it from Redis', async () => {
+    const { home: other, cleanup: otherCleanup } = tempHome();
+    fs.writeFileSync(path.join(other, 'settings.json'), JSON.stringify({ models: [], farm: { queue: redis.url } }));
+    const events: StudioEvent[] = [];
+    const studio = await createStudio({ transport: 'cli', home: other, starterDir: SD1 });
+    try {
+      studio.subscribe((e) => events.push(e));
+      const { jobId } = await studio.call('generate', { request: { model: 'starter', prompt: 'from settings', seed: 6, steps: 2 } });
+      await waitFor(() => events.some((e) => e.type === 'job.queued' && e.jobId === jobId), 'the job in Redis');
+      expect(await queue.getJob(jobId)).toBeDefined();
+      expect(await studio.call('jobs.cancel', { jobId })).toEqual({ cancelled: true });
+      expect(events.filter((e) => e.type === 'job.failed' && e.jobId === jobId)).toMatchObject([{ cancelled: true }]);
+      expect(await queue.getJob(jobId)).toBeUndefined();
+      expect(fs.readdirSync(path.join(other, 'farm', 'pending'))).toEqual([]);
+    } finally {
+      await studio.close();
+      otherCleanup();
     }
   });
 

@@ -58,11 +58,6 @@ export function parseQueueUrl(url: string): QueueTarget {
   return { redis, display: `${parsed.protocol}//${user}${parsed.host}/${db}` };
 }
 
-/** The queue URL a door was given: its own option first, then ATELIER_QUEUE; undefined: the embedded queue. */
-export function queueUrlFromEnv(explicit?: string): string | undefined {
-  const url = explicit ?? process.env.ATELIER_QUEUE;
-  return url && url.trim() !== '' ? url.trim() : undefined;
-}
 
 /** A plain Redis connection of the farm's own (adverts, cancel messages), beside BullMQ's. */
 export function createRedis(target: QueueTarget): Redis {

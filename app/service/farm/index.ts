@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import type { GenerationSteps } from '../generation-handlers.js';
 import type { DecodedInputs } from '../generation-images.js';
 import type { JobBackend } from '../jobs.js';
@@ -13,7 +15,7 @@ import { FarmJobs } from './studio-backend.js';
 export { FarmJobs, PRIORITY_BATCH, PRIORITY_INTERACTIVE } from './studio-backend.js';
 export { FarmWorker, type FarmWorkerOptions } from './worker.js';
 export { farmStatus, type FarmStatus } from './status.js';
-export { parseQueueUrl, queueUrlFromEnv } from './connection.js';
+export { parseQueueUrl } from './connection.js';
 
 export interface FarmOptions {
   /** redis://:PASSWORD@HOST:PORT (or rediss://). */
@@ -28,10 +30,30 @@ export interface FarmOptions {
   modelsUrl?: string;
 }
 
-/** The farm's options from the environment, for the doors that take none of their own. */
+/** The "farm" entry of <home>/settings.json (docs/farm.md, "The studio"); a malformed one counts as none. */
+const FarmSettings = z.object({ queue: z.string().optional(), models: z.string().optional(), modelsUrl: z.string().optional() });
+
+function farmSettings(home: string): z.infer<typeof FarmSettings> {
+  try {
+    const settings = JSON.parse(fs.readFileSync(path.join(home, 'settings.json'), 'utf8')) as { farm?: unknown };
+    return FarmSettings.safeParse(settings.farm).data ?? {};
+  } catch {
+    return {}; // no settings file (or not JSON: the model registry reports that one)
+  }
+}
+
+const nonEmpty = (value: string | undefined): string | undefined => (value && value.trim() !== '' ? value.trim() : undefined);
+
+/** The queue URL: the door's own option, else ATELIER_QUEUE, else settings.json's farm.queue; undefined: the embedded queue. */
+export function resolveQueueUrl(explicit: string | undefined, home: string): string | undefined {
+  return nonEmpty(explicit) ?? nonEmpty(process.env.ATELIER_QUEUE) ?? nonEmpty(farmSettings(home).queue);
+}
+
+/** The farm's options for a studio: the environment first, then settings.json's "farm" entry. */
 export function farmOptionsFromEnv(url: string, home: string): FarmOptions {
-  const listen = process.env.ATELIER_FARM_MODELS?.trim();
-  const publicUrl = process.env.ATELIER_FARM_MODELS_URL?.trim();
+  const settings = farmSettings(home);
+  const listen = nonEmpty(process.env.ATELIER_FARM_MODELS) ?? nonEmpty(settings.models);
+  const publicUrl = nonEmpty(process.env.ATELIER_FARM_MODELS_URL) ?? nonEmpty(settings.modelsUrl);
   return { url, home, ...(listen ? { modelsListen: listen } : {}), ...(publicUrl ? { modelsUrl: publicUrl } : {}) };
 }
 

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { DeviceChoice, ModelInfo } from '../../contract/index.js';
 import type { LoadedModel, LoadOptions } from '../pipeline/types.js';
@@ -141,6 +143,19 @@ async function openControlNet(dir: string, device: string, model: ModelLayout): 
   }
 }
 
+/** Bytes of the graphs and their external weights in a model folder's first-level parts. */
+function folderWeights(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    for (const name of ['model.onnx', 'model.onnx_data', 'weights.pb']) {
+      const file = path.join(dir, entry.name, name);
+      if (fs.existsSync(file)) total += fs.statSync(file).size;
+    }
+  }
+  return total;
+}
+
 /** A refiner for `base`: an SDXL model with a 4-channel UNet and the same latent scale. */
 async function openRefiner(dir: string, device: string, base: ModelLayout): Promise<EngineModel> {
   const refiner = await loadModel(dir, { device: device as DeviceChoice });
@@ -162,12 +177,21 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   const opened = new Map<string, Session>();
   const fallbacks: string[] = [];
   let chosen: string | undefined;
+  // An SDXL folder's text encoders and VAE may be transient (EngineModel.transient): then they
+  // are read here for their metadata and closed at once, so that loading never holds them all
+  // with the UNet.
+  const xl = fs.existsSync(path.join(path.resolve(dir), 'text_encoder_2', 'model.onnx'));
+  const weights = xl ? folderWeights(dir) : 0;
+  const phased = xl && (opts.phaseSessions ?? weights > os.totalmem() / 4);
   const read = async (file: string, part: string): Promise<GraphIO> => {
+    const phaseOnly = phased && /^(text_encoder(_2)?|vae_encoder|vae_decoder)\//.test(part);
     // The first graph decides the device for `auto`; the rest open on the same one.
-    const { session, device: used } = await openSession(file, part, chosen ?? device, fallbacks);
+    const { session, device: used } = await openSession(file, part, chosen ?? device, fallbacks, !phaseOnly);
     chosen = used;
-    opened.set(file, session);
-    return { inputs: session.inputMetadata, outputs: session.outputMetadata };
+    const io = { inputs: session.inputMetadata, outputs: session.outputMetadata };
+    if (phaseOnly) await session.release();
+    else opened.set(file, session);
+    return io;
   };
   let layout: ModelLayout;
   try {
@@ -179,7 +203,7 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   // Graphs opened only to look at them (subfolders searched for a ControlNet-ready UNet that
   // turned out not to be one) are closed again.
   // SDXL's text encoders and VAE are opened for their phase of each run only (docs/engine.md, "Memory").
-  const transient = new Set(layout.sdxl ? [...layout.textEncoders.map((t) => t.file), layout.vaeEncoder?.file, layout.vaeDecoder.file].filter((f): f is string => f !== undefined) : []);
+  const transient = new Set(layout.sdxl && phased ? [...layout.textEncoders.map((t) => t.file), layout.vaeEncoder?.file, layout.vaeDecoder.file].filter((f): f is string => f !== undefined) : []);
   const keep = new Set([...layout.textEncoders.map((t) => t.file), layout.unet.file, layout.controlUnet?.file, layout.vaeEncoder?.file, layout.vaeDecoder.file].filter((f) => f !== undefined && !transient.has(f)));
   for (const [file, session] of opened) {
     if (keep.has(file)) continue;
@@ -190,6 +214,9 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   // Providers that cannot exist on this platform are not worth a word; the others are.
   const worth = fallbacks.filter((f) => !/only$|^coreml|^dml/.test(f));
   layout.info.notes.push(worth.length > 0 && used === 'cpu' ? `device: cpu (${worth.join('; ')})` : `device: ${used}`);
+  if (transient.size > 0) {
+    layout.info.notes.push(`memory: text encoders and VAE opened for their phase of each run (${(weights / 1e9).toFixed(1)} GB of weights${opts.phaseSessions === undefined ? `, over a quarter of this machine's ${(os.totalmem() / 1e9).toFixed(0)} GB` : ''})`);
+  }
   const model = new EngineModel(layout, used, opened, transient);
   try {
     for (const cn of opts.controlnets ?? []) await model.controlnet(cn);

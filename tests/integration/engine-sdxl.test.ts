@@ -140,6 +140,32 @@ describe('SDXL against diffusers (PyTorch transcription on the same weights)', (
     expect([...ids.uncond]).toEqual(ref.negative_time_ids);
   });
 
+  it('applies A1111 emphasis per encoder and chunks long prompts for both, pooled from the first chunk', async () => {
+    const m = (await model(fixture('sdxl-tiny'))) as EngineModel;
+    const tokenizers = await Promise.all(m.layout.textEncoders.map((t) => ClipTokenizer.fromFolder(t.tokenizerDir)));
+    const plain = (await encodePrompts(m, tokenizers, 'a castle on the hill', '', false, {})).cond;
+    const weighted = (await encodePrompts(m, tokenizers, 'a (castle:1.5) on the hill', '', false, {})).cond;
+    // Each encoder's own width (32 | 48) keeps its mean over the chunk (A1111 wraps each embedder).
+    const mean = (e: { data: Float32Array }, from: number, width: number) => {
+      let sum = 0;
+      for (let tok = 0; tok < 77; tok++) for (let d = from; d < from + width; d++) sum += e.data[tok * 80 + d]!;
+      return sum / (77 * width);
+    };
+    for (const [from, width] of [[0, 32], [32, 48]] as const) expect(mean(weighted, from, width)).toBeCloseTo(mean(plain, from, width), 4);
+    // the emphasised token (castle, position 2) changed in both encoders' slices
+    const token2 = (e: { data: Float32Array }) => e.data.subarray(2 * 80, 3 * 80);
+    expect(Math.max(...token2(weighted).subarray(0, 32).map((v, d) => Math.abs(v - token2(plain)[d]!)))).toBeGreaterThan(0.01);
+    expect(Math.max(...token2(weighted).subarray(32).map((v, d) => Math.abs(v - token2(plain)[32 + d]!)))).toBeGreaterThan(0.01);
+    expect([...weighted.pooled!]).toEqual([...plain.pooled!]); // the pooled embedding takes no emphasis
+    // 80 words: two 77-token chunks for both encoders; the pooled one is the first chunk's
+    const long = Array.from({ length: 80 }, (_, i) => (i % 2 ? 'castle' : 'hill')).join(' ');
+    const chunked = (await encodePrompts(m, tokenizers, long, '', false, {})).cond;
+    const first = (await encodePrompts(m, tokenizers, Array.from({ length: 75 }, (_, i) => (i % 2 ? 'castle' : 'hill')).join(' '), '', false, {})).cond;
+    expect(chunked.sequence).toBe(154);
+    expect(chunked.data.length).toBe(154 * 80);
+    expect([...chunked.pooled!]).toEqual([...first.pooled!]);
+  });
+
   for (const [name, what] of [
     ['sdxl-tiny-txt2img', 'txt2img at 80×64 (Euler, CFG 5, a negative prompt)'],
     ['sdxl-tiny-zero-negative', 'an empty negative prompt as zeros (force_zeros_for_empty_prompt)'],

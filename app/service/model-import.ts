@@ -30,6 +30,8 @@ export interface ModelImportRequest {
   dtype?: 'float16' | 'float32';
   /** For checkpoints that differ from SD 1.x/2.x sizes in what shapes cannot show (tests). */
   hints?: ImportHints;
+  /** A VAE to use instead of the checkpoint's (.safetensors file or diffusers vae/ folder). */
+  vae?: string;
   /** A tokenizer folder instead of the bundled CLIP vocabulary. */
   tokenizerDir?: string;
   onProgress?: (p: ImportProgress) => void;
@@ -50,6 +52,7 @@ export async function importModel(req: ModelImportRequest): Promise<ModelImportR
     ...(req.dtype === 'float32' ? { dtype: 'float32', compute: 'float32' } : { dtype: 'float16', compute: 'float32' }),
     tokenizer: req.tokenizerDir ? { dir: req.tokenizerDir } : { clipBpe: defaultClipBpe() },
     ...(req.hints ? { hints: req.hints } : {}),
+    ...(req.vae ? { vae: req.vae } : {}),
     ...(req.onProgress ? { onProgress: req.onProgress } : {}),
   });
   const registry = new ModelRegistry({ home: req.home, inspect: async (dir) => (await import('../engine/index.js')).inspectModel(dir) });

@@ -57,9 +57,10 @@ export function registerModelCommands(program: Command): void {
     .argument('<source>', 'checkpoint .safetensors file or diffusers folder')
     .option('--name <name>', 'model name (default: the file name)')
     .option('--prediction <type>', 'epsilon or v (v-prediction; SD 2.x 768-v models)')
+    .option('--vae <path>', 'use this VAE instead of the checkpoint\'s (.safetensors file or diffusers vae folder)')
     .option('--fp32', 'store float32 weights (default float16: half the size)')
     .option('--json', 'print JSON')
-    .action(async (source: string, opts: { name?: string; prediction?: string; fp32?: boolean; json?: boolean }) => {
+    .action(async (source: string, opts: { name?: string; prediction?: string; vae?: string; fp32?: boolean; json?: boolean }) => {
       const prediction = opts.prediction === undefined ? undefined : ({ v: 'v_prediction', v_prediction: 'v_prediction', epsilon: 'epsilon', eps: 'epsilon' } as const)[opts.prediction as 'v'];
       if (opts.prediction !== undefined && !prediction) throw new Error(`--prediction must be epsilon or v, not ${opts.prediction}`);
       let shown = -1;
@@ -69,6 +70,7 @@ export function registerModelCommands(program: Command): void {
         ...(opts.name ? { name: opts.name } : {}),
         ...(prediction ? { prediction } : {}),
         ...(opts.fp32 ? { dtype: 'float32' } : {}),
+        ...(opts.vae ? { vae: opts.vae } : {}),
         onProgress: (p) => {
           const pct = Math.floor(p.fraction * 100);
           if (pct !== shown && process.stderr.isTTY) process.stderr.write(`\r${p.stage.padEnd(12)} ${String(pct).padStart(3)}%`);

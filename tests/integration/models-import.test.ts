@@ -3,6 +3,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../app/contract/index.js';
 import { writeClipTokenizer } from '../../app/engine/checkpoint/index.js';
+import { buildVaeDecoder, MemoryWeights, safetensorsWeights, writeModel, type WeightSource } from '../../app/engine/graph/index.js';
+import { toFloat32Values } from '../../app/engine/graph/weights.js';
 import { ClipTokenizer } from '../../app/engine/tokenizer/clip-tokenizer.js';
 import { openStudioLibrary } from '../../app/service/library-handlers.js';
 import { defaultClipBpe, importModel, modelsDir } from '../../app/service/model-import.js';
@@ -83,6 +85,25 @@ describe('models import (service)', () => {
     expect(t.encode('a photo of a cat').slice(0, 8)).toEqual([49406, 320, 1125, 539, 320, 2368, 49407, 49407]);
     writeClipTokenizer(defaultClipBpe(), dir, '!');
     expect((await ClipTokenizer.fromFolder(dir)).encode('a cat').slice(0, 5)).toEqual([49406, 320, 2368, 49407, 0]);
+  });
+});
+
+describe('models import: VAE swap', () => {
+  it('uses a standalone VAE file (original naming) instead of the checkpoint\'s', async () => {
+    const { imported } = await importModel({ home, source: path.join(CKPT, 'sd1-tiny.safetensors'), name: 'with-vae', hints: HINTS, tokenizerDir: TOKENIZER, dtype: 'float32', vae: path.join(CKPT, 'vae-alt.safetensors') });
+    // the same VAE fixture with decoder.conv_out.weight negated, written by the builder from diffusers names
+    const fixture = safetensorsWeights(path.resolve('tests/fixtures/graph/vae/model.safetensors'));
+    const info = fixture.info('decoder.conv_out.weight')!;
+    const negated = new MemoryWeights('neg').set('decoder.conv_out.weight', toFloat32Values(fixture.read('decoder.conv_out.weight'), info.dtype).map((v) => -v), info.shape);
+    const weights: WeightSource = { label: 'vae', names: fixture.names, info: (n) => negated.info(n) ?? fixture.info(n), read: (n) => (negated.info(n) ? negated.read(n) : fixture.read(n)) };
+    const config = JSON.parse(fs.readFileSync(path.join(imported.path, 'vae_decoder', 'config.json'), 'utf8')) as Record<string, unknown>;
+    const expected = path.join(home, 'scratch-vae');
+    writeModel(expected, buildVaeDecoder(config, weights, { dtype: 'float32' }));
+    expect(fs.readFileSync(path.join(imported.path, 'vae_decoder', 'model.onnx_data')).equals(fs.readFileSync(path.join(expected, 'model.onnx_data')))).toBe(true);
+    const index = JSON.parse(fs.readFileSync(path.join(imported.path, 'model_index.json'), 'utf8')) as { atelier: { vae?: { path: string } } };
+    expect(index.atelier.vae?.path).toBe(path.join(CKPT, 'vae-alt.safetensors'));
+    const notVae = await importModel({ home, source: path.join(CKPT, 'sd1-tiny.safetensors'), name: 'bad-vae', hints: HINTS, tokenizerDir: TOKENIZER, vae: path.join(CKPT, 'lora', 'lora-kohya.safetensors') }).then(() => undefined, (e: unknown) => e as ApiError);
+    expect(notVae?.message).toMatch(/lora-kohya\.safetensors is not a VAE/);
   });
 });
 

@@ -9,6 +9,7 @@ import type { FloatType, UnetKnown, WeightSource } from '../graph/index.js';
 import { writeClipTokenizer } from './clip-vocab.js';
 import { detectCheckpoint, type CheckpointFamily } from './detect.js';
 import { diffusersFolderSource } from './diffusers-folder.js';
+import { readVaeSource } from './vae-source.js';
 
 // `atelier models import`: a single-file .safetensors checkpoint (or a diffusers folder of
 // .safetensors) → an Atelier model folder in the diffusers/Optimum ONNX layout, graphs written
@@ -46,6 +47,8 @@ export interface ImportOptions {
   /** OpenAI's CLIP BPE file (resources/tokenizers/clip), or a tokenizer folder to copy. */
   tokenizer: { clipBpe: string } | { dir: string };
   hints?: ImportHints;
+  /** A VAE to use instead of the checkpoint's: a .safetensors file (original or diffusers naming) or a diffusers vae/ folder. */
+  vae?: string;
   onProgress?: (p: ImportProgress) => void;
 }
 
@@ -170,6 +173,8 @@ export async function importCheckpoint(source: string, opts: ImportOptions): Pro
     if (detected.prediction) Object.assign(nets, { prediction: detected.prediction, predictionFrom: 'file' });
     bytes = fs.statSync(abs).size;
   }
+  const vae = opts.vae ? readVaeSource(opts.vae) : undefined;
+  if (vae) nets.vae = { weights: vae.weights, ...(vae.config ? { config: vae.config } : {}) };
   const fromYaml = isDir ? {} : yamlHints(abs);
   let prediction: Prediction;
   let predictionFrom: ImportedModel['predictionFrom'];
@@ -231,7 +236,7 @@ export async function importCheckpoint(source: string, opts: ImportOptions): Pro
       tokenizer: ['transformers', 'CLIPTokenizer'],
       scheduler: ['diffusers', 'EulerAncestralDiscreteScheduler'],
       requires_safety_checker: false,
-      atelier: { name, family: nets.family, inpainting: nets.inChannels === 9, prediction, imported: new Date().toISOString(), source: src },
+      atelier: { name, family: nets.family, inpainting: nets.inChannels === 9, prediction, imported: new Date().toISOString(), source: src, ...(vae ? { vae: { path: vae.file } } : {}) },
     });
     if (fs.existsSync(target)) throw new ApiError('conflict', `a model named "${name}" appeared in ${opts.modelsDir} during the import`, { path: target });
     fs.renameSync(tmp, target);

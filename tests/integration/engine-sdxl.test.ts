@@ -281,7 +281,7 @@ describe('SDXL modes', () => {
   });
 });
 
-describe('SDXL float16 VAE (force_upcast)', () => {
+describe('SDXL float16 graphs', () => {
   /** sdxl-tiny with the float16 VAE decoder that overflows, force_upcast as given. */
   function withFp16Vae(forceUpcast: boolean): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-sdxl-fp16-'));
@@ -293,6 +293,20 @@ describe('SDXL float16 VAE (force_upcast)', () => {
     fs.writeFileSync(path.join(dir, 'vae_decoder/config.json'), JSON.stringify({ ...config, force_upcast: forceUpcast }));
     return dir;
   }
+
+  it('feeds a float16 UNet (text_embeds and time_ids too) and stays within 3 levels of float32', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-sdxl-fp16u-'));
+    temps.push(dir);
+    fs.cpSync(fixture('sdxl-tiny'), dir, { recursive: true });
+    fs.rmSync(path.join(dir, 'unet'), { recursive: true });
+    fs.cpSync(fixture('sdxl-fp16-unet-tiny/unet'), path.join(dir, 'unet'), { recursive: true });
+    expect((await inspectModel(dir)).dtype).toBe('float16');
+    const ref = readReference('sdxl-tiny-txt2img');
+    const r = await run(dir, { prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: ref.sampler, width: ref.width, height: ref.height });
+    const expected = rgbToRgba(ref.rgb_base64, ref.width, ref.height);
+    expect(maxAbsDiff(r.candidates[0]!.image, expected)).toBeLessThanOrEqual(3);
+    expect(meanAbsDiff(r.candidates[0]!.image, expected)).toBeLessThan(0.5);
+  });
 
   it('decodes a float16 VAE in float32 as diffusers does, where float16 would overflow', async () => {
     const ref = readReference('sdxl-tiny-txt2img');

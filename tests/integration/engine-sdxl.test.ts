@@ -322,6 +322,22 @@ describe('SDXL float16 graphs', () => {
   });
 });
 
+describe('LCM-distilled SDXL', () => {
+  it('runs an LCM SDXL UNet (timestep_cond with the added conditioning) as diffusers does, within 1 level', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-sdxl-lcm-'));
+    temps.push(dir);
+    fs.cpSync(fixture('sdxl-tiny'), dir, { recursive: true });
+    for (const part of ['unet', 'scheduler']) {
+      fs.rmSync(path.join(dir, part), { recursive: true });
+      fs.cpSync(fixture(`sdxl-lcm-tiny/${part}`), path.join(dir, part), { recursive: true });
+    }
+    expect(await inspectModel(dir)).toMatchObject({ family: 'sdxl', lcm: true });
+    const ref = readReference('sdxl-lcm-tiny');
+    const r = await run(dir, { prompt: ref.prompt, negativePrompt: '', seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: 'lcm', width: ref.width, height: ref.height });
+    expect(maxAbsDiff(r.candidates[0]!.image, rgbToRgba(ref.rgb_base64, ref.width, ref.height))).toBeLessThanOrEqual(1);
+  });
+});
+
 describe('SDXL base → refiner hand-off', () => {
   interface Refined { model: string; refiner: string; switchAt: number; prompt: string; negativePrompt: string; seed: number; steps: number; cfg: number; width: number; height: number; base_steps: number; refiner_start: number; rgb_base64: string }
 

@@ -137,6 +137,29 @@ describe('the farm loses nothing', () => {
     }
   });
 
+  it('routes jobs to the worker that holds the model when the studio serves none', async () => {
+    const events: StudioEvent[] = [];
+    const studio = await openStudio(events);
+    const holder = new FarmWorker({ url: redis.url, device: 'cpu', concurrency: 1, storeDir: path.join(home, 'worker-store'), models: [SD1], log: () => undefined });
+    const lacking = new FarmWorker({ url: redis.url, device: 'cpu', concurrency: 1, storeDir: path.join(home, 'lacking-store'), log: () => undefined });
+    await Promise.all([holder.start(), lacking.start()]);
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await studio.call('generate', { request: { model: 'starter', prompt: `routed ${i}`, seed: 30 + i, steps: 2 } })).jobId);
+      const ends = await Promise.all(ids.map((id) => waitFor(() => events.find((e) => (e.type === 'job.completed' || e.type === 'job.failed') && e.jobId === id), `job ${id}`, 60_000)));
+      expect(ends.map((e) => e.type)).toEqual(['job.completed', 'job.completed', 'job.completed', 'job.completed']);
+      // With nobody holding it, the job fails on the worker that took it.
+      // Closing takes its advert away.
+      await holder.close();
+      const { jobId } = await studio.call('generate', { request: { model: 'starter', prompt: 'nobody has it', seed: 1, steps: 2 } });
+      const end = await waitFor(() => events.find((e) => e.type === 'job.failed' && e.jobId === jobId), 'the failure', 60_000);
+      expect(end).toMatchObject({ error: { code: 'invalid_model', message: expect.stringContaining('does not hold the model') } });
+    } finally {
+      await holder.close();
+      await lacking.close();
+    }
+  });
+
   it('gets the result of a job to a studio that stayed open while Redis restarted', async () => {
     const events: StudioEvent[] = [];
     const studio = await openStudio(events);

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { type Job as QueueJob, Worker } from 'bullmq';
+import { DelayedError, type Job as QueueJob, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ApiError, type DeviceChoice, type GenerationRequest } from '../../contract/index.js';
 import { EngineClient } from '../../engine/client.js';
@@ -9,7 +9,7 @@ import type { PipelineImages, PipelineProgress } from '../../engine/pipeline/typ
 import { toApiError } from '../studio.js';
 import { CANCEL_CHANNEL, FARM_PREFIX, QUEUE_NAME, assertProtected, createRedis, parseQueueUrl, workerKey } from './connection.js';
 import { ModelStore } from './model-store.js';
-import { FarmJobData, type FarmProgress, type FarmResult, type WorkerAdvert, decodePngBase64, encodeFailure, parseOrRefuse } from './protocol.js';
+import { FarmJobData, type FarmProgress, type FarmResult, WorkerAdvert, decodePngBase64, encodeFailure, parseOrRefuse } from './protocol.js';
 
 // `atelier worker` (docs/farm.md, "Workers"): the engine as a BullMQ worker. Each job is parsed
 // against the farm's contract before anything else (a hostile job fails, and its studio
@@ -39,6 +39,9 @@ export interface FarmWorkerOptions {
 }
 
 const ADVERT_EVERY_MS = 5_000;
+/** A job for a model this worker lacks and cannot fetch goes back for a worker that has it, this often at most. */
+const BOUNCE_DELAY_MS = 500;
+const MAX_BOUNCES = 240;
 
 export class FarmWorker {
   readonly id: string;
@@ -78,7 +81,7 @@ export class FarmWorker {
     await this.subscriber.subscribe(CANCEL_CHANNEL);
     await this.advertise();
     this.advertTimer = setInterval(() => void this.advertise().catch((e: unknown) => this.log(`atelier worker: advert: ${String(e)}`)), ADVERT_EVERY_MS);
-    this.worker = new Worker(QUEUE_NAME, (job: QueueJob) => this.process(job), {
+    this.worker = new Worker(QUEUE_NAME, (job: QueueJob, token?: string) => this.process(job, token), {
       connection: target.redis,
       concurrency: this.options.concurrency,
       lockDuration: this.options.lockDurationMs ?? 30_000,
@@ -105,9 +108,13 @@ export class FarmWorker {
     await this.redis?.set(workerKey(this.id), JSON.stringify(advert), 'EX', Math.ceil((ADVERT_EVERY_MS * 3) / 1000));
   }
 
-  private async process(job: QueueJob): Promise<FarmResult> {
-    const abort = new AbortController();
+  private async process(job: QueueJob, token?: string): Promise<FarmResult> {
     const jobId = job.id ?? '';
+    if (await this.passOn(job, token)) {
+      // BullMQ's way to say "not mine after all": the job waits in the delayed set, no attempt spent.
+      throw new DelayedError();
+    }
+    const abort = new AbortController();
     this.running.set(jobId, abort);
     const engine = this.freeEngines.pop();
     try {
@@ -124,6 +131,42 @@ export class FarmWorker {
       this.running.delete(jobId);
       if (engine) this.freeEngines.push(engine);
     }
+  }
+
+  /**
+   * Without a model endpoint to fetch from, a job for a model this worker lacks is routed to the
+   * workers that advertise it (docs/farm.md, "Models"): it goes back to the queue for a moment
+   * while such a worker lives, up to MAX_BOUNCES times; with none, it runs here and fails as
+   * `invalid_model`.
+   */
+  private async passOn(job: QueueJob, token: string | undefined): Promise<boolean> {
+    const parsed = FarmJobData.safeParse(job.data);
+    if (!parsed.success || parsed.data.source || !this.redis) return false;
+    const missing = parsed.data.models.filter((m) => !this.store.hashes().includes(m.hash)).map((m) => m.hash);
+    if (missing.length === 0) return false;
+    const holders = await this.holders(missing);
+    if (holders === 0) return false;
+    const bounces = await this.redis.incr(`${FARM_PREFIX}:bounces:${job.id}`);
+    await this.redis.expire(`${FARM_PREFIX}:bounces:${job.id}`, 3600);
+    if (bounces > MAX_BOUNCES) return false;
+    await job.moveToDelayed(Date.now() + BOUNCE_DELAY_MS, token);
+    return true;
+  }
+
+  /** Live workers other than this one that hold every one of `hashes`. */
+  private async holders(hashes: string[]): Promise<number> {
+    let count = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis!.scan(cursor, 'MATCH', `${FARM_PREFIX}:worker:*`, 'COUNT', 200);
+      cursor = next;
+      for (const key of keys) {
+        if (key === workerKey(this.id)) continue;
+        const advert = WorkerAdvert.safeParse(safeJson(await this.redis!.get(key)));
+        if (advert.success && hashes.every((h) => advert.data.models.includes(h))) count++;
+      }
+    } while (cursor !== '0');
+    return count;
   }
 
   private async run(job: QueueJob, data: FarmJobData, engine: EngineClient, signal: AbortSignal): Promise<FarmResult> {
@@ -191,5 +234,13 @@ export class FarmWorker {
     await this.redis?.del(workerKey(this.id)).catch(() => 0); // the advert expires by itself anyway
     for (const client of [this.subscriber, this.redis]) await client?.quit().catch(() => client.disconnect()); // already gone is closed enough
     for (const engine of this.engines) await engine.close();
+  }
+}
+
+function safeJson(text: string | null): unknown {
+  try {
+    return text === null ? undefined : JSON.parse(text);
+  } catch {
+    return undefined; // not an advert of ours: skipped
   }
 }

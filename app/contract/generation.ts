@@ -120,6 +120,11 @@ export const GenerationRequest = z
     /** Lineage: the candidate this generation refines. */
     parentCandidateId: z.string().optional(),
     projectId: z.string().optional(),
+    /**
+     * A live preview (docs: issue 15, live mode): not recorded in the library and not kept in
+     * the queue's journal; its candidates come back inline (a data: URL) in job.completed.
+     */
+    preview: z.boolean().optional(),
   })
   .strict()
   .refine((r) => !r.inpaint || r.init, { message: 'inpainting needs an init image', path: ['init'] });

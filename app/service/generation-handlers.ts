@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { ApiError, type CandidateSummary, type GenerationRequest, type generationMethods, type StudioEvent } from '../contract/index.js';
 import type { RecordGenerationInput } from '../library/index.js';
 import type { GenerationRecord } from '../contract/library.js';
@@ -163,6 +164,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       const image = prepared.fitted.pasteBack ? await pasteGenerated(c.image, prepared.fitted.pasteBack) : c.image;
       candidates.push({ index: c.index, seed: c.seed, image });
     }
+    if (request.preview) return completePreview(job, candidates);
     ctx.modelHash = library.modelHash(prepared.modelPath);
     const record = await library.recordGeneration({
       request,
@@ -193,7 +195,24 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     return record.id;
   };
 
-  /** A run that failed or was cancelled: announced, and recorded unless it never ran. */
+  /**
+   * A live preview (docs: issue 15): announced with its pixels inline as a data: URL and
+   * never recorded, so that previews made at every stroke do not fill the history.
+   */
+  const completePreview = async (job: Job<DecodedInputs>, candidates: Array<{ index: number; seed: number; image: PipelineResult['candidates'][number]['image'] }>): Promise<string> => {
+    const generationId = `preview_${job.id}`;
+    const summaries: CandidateSummary[] = [];
+    for (const c of candidates) {
+      const png = await encodePng(c.image, { compressionLevel: 1 });
+      const sha256 = crypto.createHash('sha256').update(png).digest('hex');
+      summaries.push({ id: `${generationId}_${c.index}`, seed: c.seed, index: c.index, sha256, width: c.image.width, height: c.image.height, url: `data:image/png;base64,${png.toString('base64')}` });
+    }
+    job.state = 'completed';
+    emit({ type: 'job.completed', jobId: job.id, generationId, candidates: summaries });
+    return generationId;
+  };
+
+  /** A run that failed or was cancelled: announced, and recorded unless it never ran (or was a live preview). */
   const fail = async (job: Job<DecodedInputs>, ctx: RunContext, caught: unknown): Promise<void> => {
     const { request } = job;
     const { modelName, modelHash, device } = ctx;
@@ -201,7 +220,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     const cancelled = job.abort.signal.aborted || error.code === 'cancelled';
     job.state = cancelled ? 'cancelled' : 'failed';
     emit({ type: 'job.failed', jobId: job.id, cancelled, error: { code: cancelled ? 'cancelled' : error.code, message: error.message } });
-    if (!NOT_RUN.has(error.code)) {
+    if (!NOT_RUN.has(error.code) && !request.preview) {
       // A run that started and stopped is history too (what was tried, on what, and why it ended).
       await library
         .recordGeneration({ request, modelName, modelHash, device, appVersion: APP_VERSION, status: cancelled ? 'cancelled' : 'failed', error: error.message, candidates: [] })
@@ -273,7 +292,8 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       queue.assertRoom();
       const decoded = await decodeInputs(request, resolveSha256);
       const job = queue.enqueue(request, decoded);
-      journal?.add(job.id, request, job.queuedAt);
+      // A live preview is worth nothing after a restart: not journaled.
+      if (!request.preview) journal?.add(job.id, request, job.queuedAt);
       return { jobId: job.id };
     },
     'jobs.cancel': async ({ jobId }) => {

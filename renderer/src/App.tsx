@@ -6,6 +6,7 @@ import { CanvasView, isTyping } from './canvas/CanvasView.js';
 import { toolForKey } from './canvas/gestures/index.js';
 import { MAX_SCALE, fitToView, zoomStep } from './canvas/viewport.js';
 import { Gallery } from './gallery/Gallery.js';
+import { LivePanel } from './gallery/LivePanel.js';
 import { HistoryView } from './history/HistoryView.js';
 import { ControlPanel } from './panels/ControlPanel.js';
 import { IterationsPanel } from './panels/IterationsPanel.js';
@@ -201,6 +202,7 @@ function Studio({ session }: { session: DocumentSession }) {
           <div className="center">
             <ToolOptions onFit={fit} onZoom={zoom} />
             <CanvasView session={session} />
+            <LivePanel session={session} />
             <QueuePanel />
             <Gallery
               onFavourite={(c) => void favourite(studio, session, c)}

@@ -208,6 +208,72 @@ describe('history that helps', () => {
   }, 200_000);
 });
 
+describe('live mode', () => {
+  /** The page's `generate` calls for previews (their job ids) and its `jobs.cancel` calls, in order. */
+  const previews: string[] = [];
+  const cancels: string[] = [];
+
+  it('previews the frame after each change, cancels stale runs, and keeps a preview as a layer', async () => {
+    const page = ui.page;
+    page.on('requestfinished', (req) => {
+      if (!req.url().endsWith('/api/call')) return;
+      const body = req.postDataJSON() as { method?: string; params?: { request?: { preview?: boolean }; jobId?: string } };
+      if (body.method === 'jobs.cancel' && body.params?.jobId) cancels.push(body.params.jobId);
+      if (body.method === 'generate' && body.params?.request?.preview) {
+        void req.response().then(async (res) => {
+          const json = (await res?.json()) as { result?: { jobId?: string } } | undefined;
+          if (json?.result?.jobId) previews.push(json.result.jobId);
+        });
+      }
+    });
+    const historyBefore = (await call('library.search', {})).total;
+    await ui.page.getByTestId('generation-mode').selectOption('sketch');
+    // Big enough that a preview is still running when the next stroke lands.
+    await ui.settings({ width: 256, height: 256 });
+    await page.getByTestId('live-toggle').click();
+    const image = page.getByTestId('live-image');
+    await image.waitFor({ timeout: 120_000 });
+    const first = await image.getAttribute('data-job-id');
+
+    // A stroke makes a new preview.
+    await ui.press('b');
+    await ui.drag([{ x: 20, y: 120 }, { x: 200, y: 120 }]);
+    await expect.poll(() => image.getAttribute('data-job-id'), { timeout: 120_000 }).not.toBe(first);
+    await page.getByTestId('live-status').and(page.locator('[data-updating="false"]')).waitFor({ timeout: 120_000 });
+    const second = await image.getAttribute('data-job-id');
+    expect(previews).toContain(second);
+
+    // Another stroke while that one runs: the running preview is cancelled, the newest one shown.
+    const sent = previews.length;
+    await ui.drag([{ x: 20, y: 60 }, { x: 200, y: 200 }]);
+    await expect.poll(() => previews.length, { timeout: 60_000 }).toBe(sent + 1);
+    const running = previews.at(-1)!;
+    await page.getByTestId('live-status').and(page.locator('[data-updating="true"]')).waitFor({ timeout: 60_000 });
+    await ui.drag([{ x: 200, y: 60 }, { x: 20, y: 200 }]);
+    await expect.poll(() => cancels, { timeout: 60_000 }).toContain(running);
+    await expect.poll(async () => (await image.getAttribute('data-job-id')) === previews.at(-1) && previews.at(-1) !== running, { timeout: 120_000 }).toBe(true);
+    await page.screenshot({ path: path.join(screenshotsDir, 'live-mode.png') });
+    // Previews are not history.
+    expect((await call('library.search', {})).total).toBe(historyBefore);
+
+    // One click keeps it as a layer.
+    const seed = (await image.getAttribute('alt'))!.replace(/^.*seed /, '');
+    await page.getByTestId('live-keep-layer').click();
+    await expect.poll(() => ui.layerNames()).toContain(`Live preview #${seed}`);
+  }, 300_000);
+
+  it('lets a full generation go first', async () => {
+    const before = await ids();
+    await ui.settings({ width: 64, height: 64, batch: 2 });
+    await ui.page.getByTestId('generate').click();
+    await nextBatch(before, 2);
+    // Whatever previews ran meanwhile, the history holds only the full generation's.
+    expect((await call('library.get', { id: (await shownGeneration())! })).request?.preview).toBeUndefined();
+    await ui.page.getByTestId('live-toggle').click();
+    await ui.page.getByTestId('live-image').waitFor({ state: 'detached' });
+  }, 200_000);
+});
+
 describe('connection and queue survive a crash', () => {
   // Its own studio: `npm run web`'s way (no --port, so the port and token of the last run in
   // this data folder are used again), killed and started again under an open tab.

@@ -92,4 +92,20 @@ describe('the job journal', () => {
     expect(after.entries().entries.map((e) => [e.request.seed, e.state])).toEqual([[13, 'queued']]);
     after.close();
   });
+
+  it('neither journals nor records a live preview', async () => {
+    const journal = JobJournal.open(path.join(home, 'previews'));
+    const recorded: RecordGenerationInput[] = [];
+    const events: StudioEvent[] = [];
+    const a = area(journal, recorded, events);
+    const jobId = (await a.handlers.generate({ request: request(5, { preview: true }) } as never, {} as never)).jobId;
+    expect(journal.entries().entries).toEqual([]);
+    // Cancelled while it runs: a run that started and stopped is history, but not a preview.
+    await expect.poll(() => a.queue.get(jobId)?.state, { timeout: 30_000 }).toBe('running');
+    await a.handlers['jobs.cancel']({ jobId } as never, {} as never);
+    await expect.poll(() => events.some((e) => e.type === 'job.failed' && e.jobId === jobId), { timeout: 30_000 }).toBe(true);
+    expect(recorded).toEqual([]);
+    await a.close();
+  });
 });
+

@@ -4,7 +4,7 @@ import { EARLIER_BATCHES, type JobsState, reduceJobs, stageBatch } from '../../r
 
 // The renderer's job-event handling as a pure reducer: every transition and its effects.
 
-const empty: JobsState = { jobs: [], staging: [], earlier: [], compare: [] };
+const empty: JobsState = { jobs: [], staging: [], earlier: [], compare: [], live: null };
 const request = { model: 'starter', prompt: 'a lake', seed: 10, batch: 2 };
 
 function candidate(index: number): CandidateSummary {
@@ -127,5 +127,21 @@ describe('job events reducer', () => {
     // Nothing lost, nothing said.
     expect(run(synced.state, { type: 'synced', jobs: [] }).effects).toHaveLength(1);
     expect(run(empty, { type: 'synced', jobs: [] }).effects).toEqual([]);
+  });
+
+  it('puts a live preview beside the canvas, not in the strip, and cancels it quietly', () => {
+    const previewRequest = { ...request, batch: 1, preview: true };
+    const shown = run(
+      empty,
+      { type: 'submitted', jobId: 'l1', request: previewRequest, purpose: 'live' },
+      { type: 'job.completed', jobId: 'l1', generationId: 'preview_l1', candidates: [{ ...candidate(0), url: 'data:image/png;base64,AAA' }] },
+    );
+    expect(shown.state.live).toEqual({ jobId: 'l1', url: 'data:image/png;base64,AAA', seed: 10, width: 64, height: 64, request: previewRequest });
+    expect(shown.state.staging).toEqual([]);
+    expect(shown.effects).toEqual([]);
+    const stale = run(shown.state, { type: 'submitted', jobId: 'l2', request: previewRequest, purpose: 'live' }, { type: 'job.failed', jobId: 'l2', cancelled: true, error: { code: 'cancelled', message: 'cancelled' } });
+    expect(stale.effects).toEqual([]);
+    expect(stale.state.jobs).toEqual([]);
+    expect(stale.state.live?.jobId).toBe('l1');
   });
 });

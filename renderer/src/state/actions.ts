@@ -16,7 +16,7 @@ import {
 import { generationMode } from '../canvas/mode.js';
 import { toPngDataUrl } from '../canvas/raster.js';
 import { frameOutside, growToInclude } from '../canvas/outpaint.js';
-import { type CanvasView, renderControls, renderInit, renderMask, renderOutpaint } from '../canvas/request-images.js';
+import { type CanvasView, renderControls, renderInit, renderMask, renderOutpaint, renderRegions } from '../canvas/request-images.js';
 import { frameHasPicture, resolveMode } from '../canvas/sources.js';
 import { type DocumentSession } from './document.js';
 import { type GenerationInputs, type JobView, type StagedCandidate, type StudioController, errorMessage } from './studio.js';
@@ -50,27 +50,35 @@ export async function controlInputs(studio: StudioController, session: DocumentS
 }
 
 /**
- * Generate: what the mode control says (docs: issue 12, item 1) — from the sketch (txt2img with
- * the control maps), from the canvas (img2img of what the frame shows, at the panel's
- * strength), or filling the painted mask (inpaint); automatic by default.
+ * What Generate sends from the canvas: what the mode control says (docs/canvas.md) —
+ * from the sketch (txt2img with the control maps), from the canvas (img2img of what the frame
+ * shows, at the panel's strength), or filling the painted mask (inpaint); automatic by
+ * default. Live mode previews the same inputs.
  */
+export async function canvasInputs(studio: StudioController, session: DocumentSession): Promise<{ inputs: GenerationInputs; mask?: { layerId: string; part: string } }> {
+  const view = canvasView(studio, session);
+  const controls = await controlInputs(studio, session);
+  const mask = await renderMask(view);
+  const regions = renderRegions(view);
+  const mode = resolveMode(generationMode.get().choice, { picture: frameHasPicture(view.doc, view.frame), mask: mask !== undefined, outside: frameOutside(view.doc, view.frame) });
+  if (mode === 'sketch') return { inputs: { controls, regions, projectId: session.doc.id } };
+  if (mode === 'extend') {
+    // The engine's mask feather reaches ceil(3σ) pixels: kept off the canvas's own pixels.
+    const { init, mask: outside } = await renderOutpaint(view, Math.ceil(3 * studio.state.settings.maskBlur) + 1);
+    return { inputs: { init: { png: init }, mask: { png: outside }, controls, regions, projectId: session.doc.id } };
+  }
+  // Strength and the mask options come from the settings, through requestFromSettings.
+  const init: ImageRef = { png: await renderInit(view) };
+  const inpaint = mode === 'inpaint' && mask;
+  const inputs: GenerationInputs = { init, controls, regions, projectId: session.doc.id, ...(inpaint ? { mask: { png: mask.png } } : {}) };
+  return inpaint && 'part' in mask.layer.image ? { inputs, mask: { layerId: mask.layer.id, part: mask.layer.image.part } } : { inputs };
+}
+
 export async function generateFromCanvas(studio: StudioController, session: DocumentSession): Promise<string | undefined> {
   try {
-    const view = canvasView(studio, session);
-    const controls = await controlInputs(studio, session);
-    const mask = await renderMask(view);
-    const mode = resolveMode(generationMode.get().choice, { picture: frameHasPicture(view.doc, view.frame), mask: mask !== undefined, outside: frameOutside(view.doc, view.frame) });
-    if (mode === 'sketch') return await studio.generate({ controls, projectId: session.doc.id }, 'generate');
-    if (mode === 'extend') {
-      // The engine's mask feather reaches ceil(3σ) pixels: kept off the canvas's own pixels.
-      const { init, mask: outside } = await renderOutpaint(view, Math.ceil(3 * studio.state.settings.maskBlur) + 1);
-      return await studio.generate({ init: { png: init }, mask: { png: outside }, controls, projectId: session.doc.id }, 'generate');
-    }
-    // Strength and the mask options come from the settings, through requestFromSettings.
-    const init: ImageRef = { png: await renderInit(view) };
-    const inputs: GenerationInputs = { init, controls, projectId: session.doc.id, ...(mode === 'inpaint' && mask ? { mask: { png: mask.png } } : {}) };
+    const { inputs, mask } = await canvasInputs(studio, session);
     const jobId = await studio.generate(inputs, 'generate');
-    if (jobId && mode === 'inpaint' && mask && 'part' in mask.layer.image) pendingMasks.set(jobId, { layerId: mask.layer.id, part: mask.layer.image.part });
+    if (jobId && mask) pendingMasks.set(jobId, mask);
     return jobId;
   } catch (error) {
     studio.toast('error', `Could not prepare the generation: ${errorMessage(error)}`);
@@ -96,6 +104,7 @@ export async function refineCandidate(studio: StudioController, session: Documen
     const inputs: GenerationInputs = {
       init: { png: await renderInit(onCanvas ? view : { ...view, assets: { ...view.assets, [part]: candidate.url } }, extra) },
       controls,
+      regions: renderRegions(view),
       parentCandidateId: candidate.id,
       projectId: session.doc.id,
       ...(mask ? { mask: { png: mask.png } } : {}),
@@ -188,6 +197,20 @@ export function acceptCandidate(studio: StudioController, session: DocumentSessi
     void studio.api.call('library.rate', { candidateId: candidate.id, accepted: true }).catch(() => undefined);
   } catch (error) {
     studio.toast('error', `Could not accept the candidate: ${errorMessage(error)}`);
+  }
+}
+
+/** Live mode's preview kept as a layer: its pixels as a new paint layer at the frame (undoable). */
+export function keepLiveAsLayer(studio: StudioController, session: DocumentSession): void {
+  const live = studio.state.live;
+  if (!live) return;
+  try {
+    const image = session.addAsset(live.url);
+    const layer = createLayer('paint', { name: `Live preview #${live.seed}`, image, ...frameOf(studio) });
+    session.history.change((doc) => addLayer(doc, layer, topmostContentIndex(doc.layers)), 'Keep live preview');
+    session.history.select([layer.id]);
+  } catch (error) {
+    studio.toast('error', `Could not keep the preview: ${errorMessage(error)}`);
   }
 }
 

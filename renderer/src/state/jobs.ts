@@ -8,8 +8,8 @@ export interface JobView {
   jobId: string;
   state: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
   request: GenerationRequestInput;
-  /** What the artist asked for: a first pass, a refinement of a candidate, or variations. */
-  purpose: 'generate' | 'refine' | 'variations';
+  /** What the artist asked for: a first pass, a refinement of a candidate, variations, or a live preview. */
+  purpose: 'generate' | 'refine' | 'variations' | 'live';
   position?: number;
   step?: number;
   totalSteps?: number;
@@ -35,8 +35,24 @@ export interface StagedBatch {
 /** How many earlier batches the strip keeps reachable (older ones stay in Iterations and History). */
 export const EARLIER_BATCHES = 24;
 
+/** Live mode's latest preview (docs: issue 15): pixels inline, not in the library. */
+export interface LivePreview {
+  jobId: string;
+  /** data: URL of the PNG. */
+  url: string;
+  seed: number;
+  width: number;
+  height: number;
+  /** The request as sent, for keeping it as a candidate (a full run of the same request). */
+  request: GenerationRequestInput;
+  /** When it arrived (performance clock of the window), for latency reports. */
+  at?: number;
+}
+
 /** The slice of the studio's state that job events change. */
 export interface JobsState {
+  /** Live mode's newest preview; an older one stays until a newer arrives. */
+  live: LivePreview | null;
   jobs: readonly JobView[];
   /** The latest finished generation's candidates (the staging strip). */
   staging: readonly StagedCandidate[];
@@ -154,6 +170,12 @@ export function reduceJobs(state: JobsState, action: JobAction): JobTransition {
       };
     case 'job.completed': {
       const job = state.jobs.find((j) => j.jobId === action.jobId);
+      if (job?.purpose === 'live') {
+        // A preview goes beside the canvas, not into the strip or the document.
+        const c = action.candidates[0];
+        const live = c ? { jobId: action.jobId, url: c.url, seed: c.seed, width: c.width, height: c.height, request: job.request } : state.live;
+        return { state: { ...state, jobs: without(state.jobs, action.jobId), live }, effects: [] };
+      }
       const request = job?.request ?? NO_REQUEST;
       const staging = action.candidates.map((c) => ({ ...c, generationId: action.generationId, request: candidateRequest(request, c) }));
       return {
@@ -162,6 +184,8 @@ export function reduceJobs(state: JobsState, action: JobAction): JobTransition {
       };
     }
     case 'job.failed':
+      // Live previews are cancelled at every new stroke: that is their way, not news.
+      if (state.jobs.find((j) => j.jobId === action.jobId)?.purpose === 'live' && action.cancelled) return { state: { ...state, jobs: without(state.jobs, action.jobId) }, effects: [] };
       return {
         state: { ...state, jobs: without(state.jobs, action.jobId) },
         effects: [action.cancelled ? { kind: 'toast', level: 'info', message: 'Generation cancelled' } : { kind: 'toast', level: 'error', message: `Generation failed: ${action.error.message}` }],

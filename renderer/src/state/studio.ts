@@ -4,14 +4,14 @@ import { seedAfterRun, seedForRun } from '../prompt/seeds.js';
 import { type Viewport } from '../canvas/viewport.js';
 import { type DocumentSession } from './document.js';
 import { DocumentSync } from './document-sync.js';
-import { type JobAction, type JobView, type StagedBatch, type StagedCandidate, reduceJobs, stageBatch } from './jobs.js';
+import { type JobAction, type JobView, type LivePreview, type StagedBatch, type StagedCandidate, reduceJobs, stageBatch } from './jobs.js';
 import { LocalPersistence, type Preset, withPrompt } from './persistence.js';
 import type { RequestInputs } from '../../../app/projects/document/index.js';
 import { type GenerationSettings, defaultSettings, requestFromSettings } from './settings.js';
 import { createStore, type Store } from './store.js';
 import { type Toast, Toaster } from './toasts.js';
 
-export type { JobView, StagedBatch, StagedCandidate } from './jobs.js';
+export type { JobView, LivePreview, StagedBatch, StagedCandidate } from './jobs.js';
 export type { Preset } from './persistence.js';
 export type { Toast } from './toasts.js';
 
@@ -37,6 +37,9 @@ export interface StudioUiState {
   jobs: readonly JobView[];
   /** The current generation's candidates (the staging strip). */
   staging: readonly StagedCandidate[];
+  /** Live mode: on while the artist wants previews at every change; the newest preview. */
+  liveOn: boolean;
+  live: LivePreview | null;
   /** Batches the strip showed before, newest first. */
   earlier: readonly StagedBatch[];
   /**
@@ -54,6 +57,10 @@ export interface StudioUiState {
   /** Prompts used before, for autocomplete. */
   promptHistory: string[];
 }
+
+/** Live previews' steps: LCM needs about four; through DPM++ 2M four give a readable draft of the composition. */
+export const LIVE_STEPS_LCM = 4;
+export const LIVE_STEPS = 4;
 
 export function errorMessage(error: unknown): string {
   if (error instanceof ApiError) return error.message;
@@ -95,6 +102,8 @@ export class StudioController {
       jobs: [],
       staging: [],
       earlier: [],
+      liveOn: false,
+      live: null,
       variationStrength: 0.5,
       favourites: new Set(),
       compare: [],
@@ -270,19 +279,43 @@ export class StudioController {
     return this.submit(request, 'variations', true);
   }
 
+  /**
+   * A live preview of `inputs` (docs: issue 15): the panel's seed as it is (no policy), one
+   * candidate, few steps — LCM's own sampler where the model has it, else DPM++ 2M — and
+   * `preview`, so the service neither records nor journals it.
+   */
+  async preview(inputs: GenerationInputs): Promise<string | undefined> {
+    const { seed: _ignored, ...images } = inputs;
+    const settings = this.state.settings;
+    const model = this.state.models.find((m) => m.id === settings.model);
+    const fast = model?.info?.lcm ? { sampler: 'lcm' as const, steps: LIVE_STEPS_LCM, cfg: Math.min(settings.cfg, 2) } : { sampler: 'dpmpp_2m' as const, steps: LIVE_STEPS };
+    const request: GenerationRequestInput = { ...requestFromSettings(settings, settings.seed, images), ...fast, batch: 1, preview: true };
+    return this.submit(request, 'live', false);
+  }
+
   private async submit(request: GenerationRequestInput, purpose: JobView['purpose'], advanceSeed: boolean): Promise<string | undefined> {
     if (!request.model) {
       this.toast('error', 'Choose a model first');
       return undefined;
     }
+    // A full generation goes first: a live preview in its way is cancelled (live mode never holds up the queue).
+    if (purpose !== 'live') for (const j of this.state.jobs) if (j.purpose === 'live') void this.cancel(j.jobId);
     const result = await this.attempt('Generation was refused', () => this.api.call('generate', { request }));
     if (!result) return undefined;
-    this.rememberPrompt(request.prompt);
+    if (purpose !== 'live') this.rememberPrompt(request.prompt);
     const policy = this.state.settings.seedPolicy;
     // With a variation the seed the policy chose is the variation seed (the main one is the parent's).
     if (advanceSeed) this.updateSettings({ seed: seedAfterRun(policy, request.variation?.seed ?? request.seed, request.batch ?? 1) });
     this.dispatch({ type: 'submitted', jobId: result.jobId, request, purpose });
     return result.jobId;
+  }
+
+  /** Live mode's preview kept as a candidate: the same request run in full (same pixels), recorded, in the strip. */
+  async keepLiveAsCandidate(): Promise<string | undefined> {
+    const live = this.state.live;
+    if (!live) return undefined;
+    const { preview: _preview, ...request } = live.request;
+    return this.submit(request, 'generate', false);
   }
 
   async cancel(jobId: string): Promise<void> {
@@ -302,8 +335,8 @@ export class StudioController {
 
   /** Applies a job action through the reducer, then carries out its effects. */
   private dispatch(action: JobAction): void {
-    const { jobs, staging, earlier, compare } = this.state;
-    const { state, effects } = reduceJobs({ jobs, staging, earlier, compare }, action);
+    const { jobs, staging, earlier, compare, live } = this.state;
+    const { state, effects } = reduceJobs({ jobs, staging, earlier, compare, live }, action);
     this.store.set(state);
     for (const effect of effects) {
       if (effect.kind === 'toast') this.toast(effect.level, effect.message);

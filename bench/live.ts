@@ -1,0 +1,97 @@
+// npm run bench:live [-- --strokes N --size S --steps N]
+// Live mode's stroke-to-preview latency (docs: issue 15) with the bundled starter model:
+// each "stroke" adds a line to a scribble map, which is sent as live mode sends it (the
+// preview request of renderer/src/state/studio.ts: fixed seed, one candidate, few steps,
+// DPM++ 2M — or LCM's sampler where the model has it — `preview: true`, the starter's scribble
+// ControlNet) through the in-process studio; the latency is from the stroke's end to the
+// preview's pixels in job.completed, plus the UI's debounce (state/live.ts). The first
+// preview (model loading) is not counted. Prints p50/p95.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { PNG } from 'pngjs';
+import type { StudioEvent } from '../app/contract/index.js';
+import { type StudioService, createStudio } from '../app/service/index.js';
+
+const { values } = parseArgs({
+  options: {
+    strokes: { type: 'string', default: '20' },
+    size: { type: 'string', default: '256' },
+    steps: { type: 'string' },
+  },
+});
+const STROKES = Number(values.strokes);
+const SIZE = Number(values.size);
+/** The UI's quiet time before a preview starts (renderer/src/state/live.ts). */
+const DEBOUNCE_MS = 250;
+
+const starterDir = path.resolve('resources/models/starter');
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-live-'));
+const studio: StudioService = await createStudio({ transport: 'cli', home, starterDir });
+const arrived = new Map<string, { event: StudioEvent; at: number }>();
+studio.subscribe((e) => {
+  if (e.type === 'job.completed' || e.type === 'job.failed') arrived.set(e.jobId, { event: e, at: performance.now() });
+});
+
+/** The sketch so far, drawn as the canvas renders it for the scribble control: black ink on white. */
+const sketch = new PNG({ width: SIZE, height: SIZE });
+sketch.data.fill(255);
+function stroke(i: number): string {
+  const y0 = ((i * 37) % (SIZE - 20)) + 10;
+  const y1 = ((i * 71 + 50) % (SIZE - 20)) + 10;
+  for (let x = 10; x < SIZE - 10; x++) {
+    const y = Math.round(y0 + ((y1 - y0) * (x - 10)) / (SIZE - 20));
+    for (let w = -2; w <= 2; w++) {
+      const o = ((y + w) * SIZE + x) * 4;
+      if (o >= 0 && o < sketch.data.length) sketch.data.fill(0, o, o + 3);
+    }
+  }
+  return PNG.sync.write(sketch).toString('base64');
+}
+
+async function preview(i: number, lcm: boolean): Promise<number> {
+  const start = performance.now();
+  const png = stroke(i);
+  const fast = lcm ? { sampler: 'lcm' as const, steps: Number(values.steps ?? 4), cfg: 2 } : { sampler: 'dpmpp_2m' as const, steps: Number(values.steps ?? 4) };
+  const { jobId } = await studio.call('generate', {
+    request: {
+      model: 'starter',
+      prompt: 'a red house beside a lake under a blue sky',
+      seed: 1,
+      width: SIZE,
+      height: SIZE,
+      batch: 1,
+      ...fast,
+      controls: [{ type: 'scribble', model: path.join(starterDir, 'controlnet'), image: { png }, preprocess: 'scribble' }],
+      preview: true,
+    },
+  });
+  for (;;) {
+    const done = arrived.get(jobId);
+    if (done) {
+      if (done.event.type === 'job.failed') throw new Error(`preview failed: ${JSON.stringify(done.event.error)}`);
+      return done.at - start + DEBOUNCE_MS;
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+const pct = (xs: number[], p: number): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+};
+
+try {
+  const models = await studio.call('models.list', {});
+  const lcm = models.find((m) => m.id === 'starter')?.info?.lcm ?? false;
+  console.log(`bench:live — ${os.cpus().length} CPU(s) (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load ${os.loadavg()[0]!.toFixed(1)}`);
+  console.log(`starter model at ${SIZE}², ${lcm ? 'LCM' : 'DPM++ 2M'} ${values.steps ?? 4} steps, scribble ControlNet, ${STROKES} strokes, debounce ${DEBOUNCE_MS} ms included`);
+  await preview(0, lcm); // loads the model and opens the sessions
+  const latencies: number[] = [];
+  for (let i = 1; i <= STROKES; i++) latencies.push(await preview(i, lcm));
+  console.log(`stroke → preview: p50 ${pct(latencies, 50).toFixed(0)} ms, p95 ${pct(latencies, 95).toFixed(0)} ms (min ${Math.min(...latencies).toFixed(0)}, max ${Math.max(...latencies).toFixed(0)})`);
+} finally {
+  await studio.close();
+  fs.rmSync(home, { recursive: true, force: true });
+}

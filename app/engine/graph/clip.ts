@@ -1,6 +1,7 @@
 import { InvalidModelError } from '../model/errors.js';
 import { A, GraphBuilder, type BuiltGraph, type FloatType } from './core.js';
-import { attention, gelu, layerNorm, linear, quickGelu } from './nn.js';
+import { addLayerNorm, attention, layerNorm, linear, linearGelu, quickGelu } from './nn.js';
+import type { FusedChoice } from './fused.js';
 import type { WeightSource } from './weights.js';
 
 // transformers' CLIPTextModel (CLIP-L for SD 1.x, OpenCLIP-H in CLIP form for SD 2.x) with the
@@ -47,11 +48,13 @@ export interface ClipBuildOptions {
   idsType?: 'int32' | 'int64';
   /** Which hidden_states.{i} outputs to add (all, as Optimum; the penultimate only; none). */
   hiddenStates?: 'all' | 'penultimate' | 'none';
+  /** Fused operators for a provider (fused.ts; default plain ONNX). The causal attention stays plain. */
+  fused?: FusedChoice;
 }
 
 export function buildClipTextEncoder(config: Record<string, unknown>, weights: WeightSource, opts: ClipBuildOptions = {}): BuiltGraph {
   const cfg = parseClipConfig(config);
-  const g = new GraphBuilder({ name: 'text_encoder', weights, dtype: opts.dtype ?? 'float32', ...(opts.compute ? { compute: opts.compute } : {}) });
+  const g = new GraphBuilder({ name: 'text_encoder', weights, dtype: opts.dtype ?? 'float32', ...(opts.compute ? { compute: opts.compute } : {}), ...(opts.fused ? { fused: opts.fused } : {}) });
   const d = cfg.hiddenSize;
   const p = 'text_model';
   const ids = g.input('input_ids', opts.idsType ?? 'int64', ['batch', 'sequence']);
@@ -78,9 +81,9 @@ export function buildClipTextEncoder(config: Record<string, unknown>, weights: W
     const q = linear(g, h, `${l}.self_attn.q_proj`, d);
     const k = linear(g, h, `${l}.self_attn.k_proj`, d);
     const v = linear(g, h, `${l}.self_attn.v_proj`, d);
-    x = g.op1('Add', [x, linear(g, attention(g, q, k, v, cfg.heads, d, { mask }), `${l}.self_attn.out_proj`, d)]);
-    const m = linear(g, layerNorm(g, x, `${l}.layer_norm2`, cfg.eps), `${l}.mlp.fc1`, d);
-    const act = cfg.act === 'quick_gelu' ? quickGelu(g, m) : gelu(g, m);
+    const a = addLayerNorm(g, x, linear(g, attention(g, q, k, v, cfg.heads, d, { mask }), `${l}.self_attn.out_proj`, d), `${l}.layer_norm2`, cfg.eps);
+    x = a.sum;
+    const act = cfg.act === 'quick_gelu' ? quickGelu(g, linear(g, a.normed, `${l}.mlp.fc1`, d)) : linearGelu(g, a.normed, `${l}.mlp.fc1`, d);
     x = g.op1('Add', [x, linear(g, act, `${l}.mlp.fc2`, cfg.intermediateSize)]);
     states.push(x);
   }

@@ -2,6 +2,7 @@ import { InvalidModelError } from '../model/errors.js';
 import { GraphBuilder, type BuiltGraph, type FloatType } from './core.js';
 import { conv2d, convOut, silu } from './nn.js';
 import { encoderHalf, midBlock, parseUnetConfig, unetInputs } from './unet-blocks.js';
+import type { FusedChoice } from './fused.js';
 import type { WeightSource } from './weights.js';
 
 // diffusers' ControlNetModel: the UNet's encoder half with the conditioning image's embedding
@@ -13,6 +14,8 @@ import type { WeightSource } from './weights.js';
 export interface ControlNetBuildOptions {
   dtype?: FloatType;
   compute?: FloatType;
+  /** Fused operators for a provider (fused.ts; default plain ONNX). */
+  fused?: FusedChoice;
 }
 
 /** controlnet_cond_embedding: conv_in, pairs of (conv, strided conv), conv_out, SiLU between. */
@@ -32,7 +35,7 @@ export function buildControlNet(config: Record<string, unknown>, weights: Weight
   const condChannels = config.conditioning_channels ?? 3;
   if (typeof condChannels !== 'number') throw new InvalidModelError('controlnet', 'controlnet config: conditioning_channels must be a number');
   if (config.global_pool_conditions === true) throw new InvalidModelError('controlnet', 'controlnet config: global_pool_conditions is not supported');
-  const g = new GraphBuilder({ name: 'controlnet', weights, dtype: opts.dtype ?? 'float32', ...(opts.compute ? { compute: opts.compute } : {}) });
+  const g = new GraphBuilder({ name: 'controlnet', weights, dtype: opts.dtype ?? 'float32', ...(opts.compute ? { compute: opts.compute } : {}), ...(opts.fused ? { fused: opts.fused } : {}) });
   const { sample, timestep, context } = unetInputs(g, cfg);
   const cond = g.input('controlnet_cond', g.dtype, ['batch', condChannels, 'image_height', 'image_width']);
   const scale = g.input('conditioning_scale', 'float32', [1]);

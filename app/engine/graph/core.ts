@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import { InvalidModelError } from '../model/errors.js';
+import { fusedOps, type FusedChoice, type FusedOp } from './fused.js';
 import { ONNX_PROTO } from './onnx-schema.js';
 import { elementCount, fromFloat32Values, toFloat32Values, type WeightSource } from './weights.js';
 
@@ -35,6 +36,8 @@ export interface GraphOptions {
   dtype: FloatType;
   /** Type the graph computes in (default: dtype). float16 storage + float32 compute runs fp16 files on CPUs. */
   compute?: FloatType;
+  /** Fused com.microsoft operators to emit where the provider has them (fused.ts; default none: plain ONNX). */
+  fused?: FusedChoice;
 }
 
 interface ExternalRef {
@@ -66,6 +69,7 @@ export class GraphBuilder {
   readonly dtype: FloatType;
   readonly compute: FloatType;
   readonly weights: WeightSource;
+  private readonly fusedSet: ReadonlySet<FusedOp>;
   private readonly nodes: object[] = [];
   private readonly inline: object[] = [];
   private readonly externals: ExternalRef[] = [];
@@ -82,6 +86,12 @@ export class GraphBuilder {
     this.dtype = opts.dtype;
     this.compute = opts.compute ?? opts.dtype;
     this.weights = opts.weights;
+    this.fusedSet = fusedOps(opts.fused, this.compute);
+  }
+
+  /** Whether this graph may emit the com.microsoft operator `op` (else the layer takes its plain ONNX form). */
+  fuses(op: FusedOp): boolean {
+    return this.fusedSet.has(op);
   }
 
   fresh(prefix: string): string {

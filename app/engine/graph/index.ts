@@ -5,6 +5,7 @@ import { buildControlNet } from './controlnet.js';
 import { writeModel, type FloatType, type WrittenModel } from './core.js';
 import { buildUnet } from './unet.js';
 import { buildVaeDecoder, buildVaeEncoder } from './vae.js';
+import type { FusedChoice } from './fused.js';
 import type { WeightSource } from './weights.js';
 
 // Atelier's ONNX graph builder (docs/graph-builder.md): config + named weights → ONNX graphs
@@ -13,6 +14,8 @@ import type { WeightSource } from './weights.js';
 export { buildClipTextEncoder, parseClipConfig } from './clip.js';
 export type { ClipBuildOptions, ClipConfig } from './clip.js';
 export { buildControlNet } from './controlnet.js';
+export { fusedFor, fusedOps, PROVIDER_FUSED_OPS } from './fused.js';
+export type { FusedChoice, FusedOp } from './fused.js';
 export { GraphBuilder, OPSET, readModelProto, rewriteModelProto, writeModel } from './core.js';
 export type { BuiltGraph, FloatType, WeightIndex, WrittenModel } from './core.js';
 export { clipConfigFromWeights, unetConfigFromWeights, vaeConfigFromWeights } from './infer.js';
@@ -45,6 +48,8 @@ export interface PipelineBuildOptions {
   idsType?: ClipBuildOptions['idsType'];
   /** Give unet/ ControlNet residual inputs (needed to use a ControlNet with this model). */
   controlnetResiduals?: boolean;
+  /** Fused operators for the provider the folder is built for (fused.ts; default plain ONNX). */
+  fused?: FusedChoice;
 }
 
 function writeConfig(dir: string, config: Record<string, unknown>): void {
@@ -58,7 +63,7 @@ function writeConfig(dir: string, config: Record<string, unknown>): void {
  * caller's: they do not come from weights.
  */
 export function writePipelineGraphs(dir: string, src: PipelineGraphs, opts: PipelineBuildOptions = {}): Record<string, WrittenModel> {
-  const fp = { ...(opts.dtype ? { dtype: opts.dtype } : {}), ...(opts.compute ? { compute: opts.compute } : {}) };
+  const fp = { ...(opts.dtype ? { dtype: opts.dtype } : {}), ...(opts.compute ? { compute: opts.compute } : {}), ...(opts.fused ? { fused: opts.fused } : {}) };
   const out: Record<string, WrittenModel> = {};
   const part = (name: string, config: Record<string, unknown>, build: () => Parameters<typeof writeModel>[1]): void => {
     writeConfig(path.join(dir, name), config);

@@ -1,6 +1,6 @@
 import { InvalidModelError } from '../model/errors.js';
-import { A, type GraphBuilder } from './core.js';
-import { attention, conv2d, fromTokens, gelu, groupNorm, layerNorm, linear, linearOut, resnet, silu, timestepEmbedding, toTokens } from './nn.js';
+import type { GraphBuilder } from './core.js';
+import { addLayerNorm, attention, conv2d, fromTokens, geglu, groupNorm, layerNorm, linear, linearOut, resnet, silu, timestepEmbedding, toTokens } from './nn.js';
 
 // What diffusers' UNet2DConditionModel and ControlNetModel share: the config (read from a
 // diffusers config.json, with diffusers' defaults), conv_in, the timestep embedding, the down
@@ -99,14 +99,12 @@ function crossAttention(g: GraphBuilder, x: string, context: string, prefix: str
 
 /** diffusers' BasicTransformerBlock: self-attention, cross-attention, GEGLU feed-forward, each pre-LayerNorm with a residual. */
 function transformerBlock(g: GraphBuilder, x: string, context: string, prefix: string, heads: number, width: number, upcast: boolean): string {
+  // each residual add and the LayerNorm after it are one SkipLayerNormalization where fused
   const n1 = layerNorm(g, x, `${prefix}.norm1`, 1e-5);
-  let h = g.op1('Add', [x, crossAttention(g, n1, n1, `${prefix}.attn1`, heads, width, upcast)]);
-  h = g.op1('Add', [h, crossAttention(g, layerNorm(g, h, `${prefix}.norm2`, 1e-5), context, `${prefix}.attn2`, heads, width, upcast)]);
-  const normed = layerNorm(g, h, `${prefix}.norm3`, 1e-5);
-  const proj = linear(g, normed, `${prefix}.ff.net.0.proj`, width);
-  const [hidden, gate] = g.op('Split', [proj, g.ints([linearOut(g, `${prefix}.ff.net.0.proj`) / 2, linearOut(g, `${prefix}.ff.net.0.proj`) / 2])], { axis: A.i(-1) }, 2);
-  const ff = linear(g, g.op1('Mul', [hidden!, gelu(g, gate!)]), `${prefix}.ff.net.2`);
-  return g.op1('Add', [h, ff]);
+  const a1 = addLayerNorm(g, x, crossAttention(g, n1, n1, `${prefix}.attn1`, heads, width, upcast), `${prefix}.norm2`, 1e-5);
+  const a2 = addLayerNorm(g, a1.sum, crossAttention(g, a1.normed, context, `${prefix}.attn2`, heads, width, upcast), `${prefix}.norm3`, 1e-5);
+  const ff = linear(g, geglu(g, a2.normed, `${prefix}.ff.net.0.proj`, width), `${prefix}.ff.net.2`);
+  return g.op1('Add', [a2.sum, ff]);
 }
 
 /** diffusers' Transformer2DModel on [B, C, H, W] (proj_in/proj_out as 1×1 convs, or linears with use_linear_projection). */

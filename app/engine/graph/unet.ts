@@ -1,6 +1,7 @@
 import { A, GraphBuilder, type BuiltGraph, type FloatType } from './core.js';
-import { conv2d, convOut, groupNorm, resnet, silu, upsample2x } from './nn.js';
+import { conv2d, convOut, groupNorm, resnet, upsample2x } from './nn.js';
 import { encoderHalf, midBlock, parseUnetConfig, transformer2d, unetInputs } from './unet-blocks.js';
+import type { FusedChoice } from './fused.js';
 import type { WeightSource } from './weights.js';
 
 // diffusers' UNet2DConditionModel for SD 1.x / 2.x (4- or 9-channel, epsilon or v-prediction —
@@ -13,11 +14,13 @@ export interface UnetBuildOptions {
   compute?: FloatType;
   /** Take ControlNet residuals: down_block_{i}_additional_residual …, mid_block_additional_residual. */
   controlnetResiduals?: boolean;
+  /** Fused operators for a provider (fused.ts; default plain ONNX). */
+  fused?: FusedChoice;
 }
 
 export function buildUnet(config: Record<string, unknown>, weights: WeightSource, opts: UnetBuildOptions = {}): BuiltGraph {
   const cfg = parseUnetConfig(config, 'unet');
-  const g = new GraphBuilder({ name: 'unet', weights, dtype: opts.dtype ?? 'float32', ...(opts.compute ? { compute: opts.compute } : {}) });
+  const g = new GraphBuilder({ name: 'unet', weights, dtype: opts.dtype ?? 'float32', ...(opts.compute ? { compute: opts.compute } : {}), ...(opts.fused ? { fused: opts.fused } : {}) });
   const { sample, timestep, context } = unetInputs(g, cfg);
   const enc = encoderHalf(g, cfg, sample, timestep, context);
   const skips = enc.skips.map((s) => ({ ...s }));
@@ -46,7 +49,7 @@ export function buildUnet(config: Record<string, unknown>, weights: WeightSource
     if (i < n - 1) h = conv2d(g, upsample2x(g, h), `up_blocks.${i}.upsamplers.0.conv`, { inChannels: channels });
   });
   if (convOut(g, 'conv_out') !== cfg.outChannels) throw g.error(`conv_out gives ${convOut(g, 'conv_out')} channels, out_channels says ${cfg.outChannels}`);
-  h = conv2d(g, silu(g, groupNorm(g, h, 'conv_norm_out', cfg.normNumGroups, cfg.normEps)), 'conv_out', { inChannels: channels });
+  h = conv2d(g, groupNorm(g, h, 'conv_norm_out', cfg.normNumGroups, cfg.normEps, true), 'conv_out', { inChannels: channels });
   g.output(h, 'out_sample', g.dtype, ['batch', cfg.outChannels, 'height', 'width']);
   return g.finish({ 'atelier.network': 'unet', 'atelier.config': JSON.stringify(config) });
 }

@@ -1,6 +1,7 @@
 import { InvalidModelError } from '../model/errors.js';
 import { GraphBuilder, type BuiltGraph, type FloatType } from './core.js';
 import { attention, conv2d, convOut, fromTokens, groupNorm, linear, resnet, silu, toTokens, upsample2x } from './nn.js';
+import type { FusedChoice } from './fused.js';
 import type { WeightSource } from './weights.js';
 
 // diffusers' AutoencoderKL as the two graphs of an Optimum export: vae_encoder (image →
@@ -66,10 +67,12 @@ function midBlock(g: GraphBuilder, cfg: VaeConfig, x: string, prefix: string, ch
 export interface VaeBuildOptions {
   dtype?: FloatType;
   compute?: FloatType;
+  /** Fused operators for a provider (fused.ts; default plain ONNX). */
+  fused?: FusedChoice;
 }
 
 function builder(name: string, weights: WeightSource, opts: VaeBuildOptions): GraphBuilder {
-  return new GraphBuilder({ name, weights, dtype: opts.dtype ?? 'float32', ...(opts.compute ? { compute: opts.compute } : {}) });
+  return new GraphBuilder({ name, weights, dtype: opts.dtype ?? 'float32', ...(opts.compute ? { compute: opts.compute } : {}), ...(opts.fused ? { fused: opts.fused } : {}) });
 }
 
 /** Image in [−1, 1] (`sample`, [B, 3, H, W]) → `latent_parameters` [B, 2·latent, H/f, W/f]. */

@@ -98,6 +98,9 @@ describe('SDXL layout', () => {
     folder(['text_encoder/model.onnx', 'unet/model.onnx', 'vae_decoder/model.onnx', 'tokenizer/vocab.json', 'tokenizer/merges.txt'], { ...CONFIGS, 'model_index.json': {}, 'unet/config.json': {} });
     const noSecond = await refusal(readModelLayout(dir, reader({ 'text_encoder/model.onnx': te1, 'unet/model.onnx': unet(added(), 768), 'vae_decoder/model.onnx': vaeDec })));
     expect(noSecond.part).toBe('text_encoder_2/model.onnx');
+    // SDXL's 2048-wide UNet behind CLIP-L alone: the width mismatch says what is missing
+    const wide = await refusal(readModelLayout(dir, reader({ 'text_encoder/model.onnx': te1, 'unet/model.onnx': unet(added()), 'vae_decoder/model.onnx': vaeDec })));
+    expect(wide.message).toMatch(/an SDXL UNet, and text_encoder_2\/model.onnx is missing/);
     const bare = graph([tensor('input_ids', 'int64', ['b', 77])], [tensor('text_embeds', 'float32', ['b', 1280]), tensor('last_hidden_state', 'float32', ['b', 77, 1280])]);
     const error = await refusal(readTextEncoder(dir, reader({ 'text_encoder_2/model.onnx': bare }), undefined, { folder: 'text_encoder_2', sdxl: true }));
     expect(error.message).toMatch(/penultimate/);

@@ -167,7 +167,8 @@ export async function readUnet(dir: string, read: GraphReader, config: JsonObjec
     throw new InvalidModelError('unet/config.json', `unet/config.json says cross_attention_dim ${configCross} but ${PART} takes ${unet.hiddenDim}`);
   }
   if (unet.hiddenDim !== textDim) {
-    throw new InvalidModelError(PART, `text_encoder output dim ${textDim} does not match unet cross-attention dim ${unet.hiddenDim}`);
+    const xlHint = sdxl && !fs.existsSync(path.join(dir, 'text_encoder_2', 'model.onnx')) ? ' (it takes text_embeds/time_ids: an SDXL UNet, and text_encoder_2/model.onnx is missing)' : '';
+    throw new InvalidModelError(PART, `text_encoder output dim ${textDim} does not match unet cross-attention dim ${unet.hiddenDim}${xlHint}`);
   }
   if (unet.inChannels !== 4 && unet.inChannels !== 9) {
     throw new InvalidModelError(PART, `${PART} takes ${unet.inChannels} channels; expected 4 (text/img2img) or 9 (inpainting)`);

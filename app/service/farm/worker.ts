@@ -140,8 +140,10 @@ export class FarmWorker {
    * `invalid_model`.
    */
   private async passOn(job: QueueJob, token: string | undefined): Promise<boolean> {
+    // A job its studio serves models for is fetched, not routed: no need to parse it twice.
+    if ((job.data as { source?: unknown } | undefined)?.source || !this.redis) return false;
     const parsed = FarmJobData.safeParse(job.data);
-    if (!parsed.success || parsed.data.source || !this.redis) return false;
+    if (!parsed.success) return false; // refused, with its reason, in process()
     const missing = parsed.data.models.filter((m) => !this.store.hashes().includes(m.hash)).map((m) => m.hash);
     if (missing.length === 0) return false;
     const holders = await this.holders(missing);

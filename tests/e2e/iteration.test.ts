@@ -206,6 +206,21 @@ describe('history that helps', () => {
     // The same pixels (the files differ: each PNG's stamp names its own generation).
     expect(await Promise.all(again.candidates.map((c) => pixelsOf(c.sha256)))).toEqual(await Promise.all(original.candidates.map((c) => pixelsOf(c.sha256))));
   }, 200_000);
+
+  it('restores an older node of the iteration tree as a new branch that makes it again', async () => {
+    const root = ui.page.getByTestId('project-tree').locator('li').first();
+    expect(await root.getByTestId('tree-seed').first().textContent()).toBe('#100');
+    await root.getByTestId('tree-restore').first().click();
+    await expect.poll(() => ui.page.getByTestId('seed').inputValue()).toBe('100');
+    expect(await ui.page.getByTestId('generation-mode').inputValue()).toBe('sketch');
+    const before = await ids();
+    await ui.page.getByTestId('generate').click();
+    await nextBatch(before, 2);
+    const again = await call('library.get', { id: (await shownGeneration())! });
+    const oldest = (await call('library.search', { sort: 'oldest', limit: 1 })).items[0]!;
+    expect(again.request?.controls.map((c) => c.image)).toEqual((await call('library.get', { id: oldest.id })).request?.controls.map((c) => c.image));
+    expect(await Promise.all(again.candidates.map((c) => pixelsOf(c.sha256)))).toEqual(await Promise.all(oldest.candidates.map((c) => pixelsOf(c.sha256))));
+  }, 200_000);
 });
 
 describe('live mode', () => {

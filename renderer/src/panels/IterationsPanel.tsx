@@ -5,6 +5,7 @@ import { type StagedCandidate } from '../state/studio.js';
 import { useDocument } from '../state/useDocument.js';
 import type { GenerationRequestInput } from '../../../app/contract/index.js';
 import { libraryImageUrl } from '../api/media.js';
+import { recallEntry } from '../history/recall.js';
 import { sourceUrl } from '../canvas/raster.js';
 
 /** The generation's candidates from the document, for the staging strip. */
@@ -26,7 +27,7 @@ function clock(iso: string): string {
 /**
  * The project's iteration tree: each generation, the candidates it made, and under a
  * candidate the refinements made from it. Clicking a generation brings its candidates back
- * into the staging strip.
+ * into the staging strip; ↺ restores it as a new branch (history/recall.ts).
  */
 export function IterationsPanel({ session }: { session: DocumentSession }) {
   const studio = useStudio();
@@ -62,6 +63,16 @@ export function IterationsPanel({ session }: { session: DocumentSession }) {
             </time>
             <span className="tree-prompt muted">{String(node.generation.request.prompt ?? '').slice(0, 32)}</span>
           </span>
+        </button>
+        <button
+          type="button"
+          className="tree-restore"
+          data-testid="tree-restore"
+          title="Restore this step as a new branch: its settings, init image, mask and controls back on the canvas (one undo step)"
+          aria-label="Restore as a new branch"
+          onClick={() => void recallEntry(studio, session, node.generation.id)}
+        >
+          ↺
         </button>
         {node.candidates.some((c) => c.refinements.length > 0) && (
           <ul>

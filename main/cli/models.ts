@@ -3,13 +3,15 @@ import type { ModelInfo } from '../../app/contract/index.js';
 import { terminalJson, terminalText } from '../../app/contract/terminal.js';
 import { inspectControlNetFolder, isControlNetFolder } from '../../app/service/controlnet-inspect.js';
 import { resolveHome } from '../../app/service/index.js';
+import { downloadModel } from '../../app/service/model-download.js';
 import { importModel } from '../../app/service/model-import.js';
 import { withStudio } from './studio.js';
 
 // `atelier models inspect DIR`: what the engine detects in a model folder (the studio's
 // models.inspect), or in a ControlNet folder, without keeping any session open.
 // `atelier models import FILE`: a .safetensors checkpoint or diffusers folder converted into
-// ATELIER_HOME/models and registered (docs/models.md).
+// ATELIER_HOME/models and registered; `atelier models download REPO|URL` fetches one from the
+// Hugging Face Hub first (docs/models.md).
 
 export function describeModel(info: ModelInfo): string {
   const lines = [
@@ -90,5 +92,28 @@ export function registerModelCommands(program: Command): void {
         ...(imported.source.sha256 ? [`sha256     ${imported.source.sha256}`, `hash       ${imported.source.autov2} (A1111 short hash)`] : []),
         `took       ${imported.seconds.toFixed(1)} s`,
       ].join('\n'), { keepNewlines: true }));
+    });
+  models
+    .command('download')
+    .description('download a model from the Hugging Face Hub (an ONNX repo as it is; a checkpoint or diffusers repo, imported) and add it to the model list; resumable; HF_TOKEN for gated repos')
+    .argument('<ref>', 'repo id (owner/name) or an https URL of a .safetensors file')
+    .option('--name <name>', 'model name (default: the repo name)')
+    .option('--revision <rev>', 'branch, tag or commit', 'main')
+    .option('--json', 'print JSON')
+    .action(async (ref: string, opts: { name?: string; revision: string; json?: boolean }) => {
+      let shown = '';
+      const out = await downloadModel({
+        home: resolveHome(),
+        ref,
+        revision: opts.revision,
+        ...(opts.name ? { name: opts.name } : {}),
+        onProgress: (p) => {
+          const line = `${p.file} ${(p.done / 2 ** 20).toFixed(0)}${p.total ? ` / ${(p.total / 2 ** 20).toFixed(0)}` : ''} MiB`;
+          if (line !== shown && process.stderr.isTTY) process.stderr.write(`\r${line.padEnd(60)}`);
+          shown = line;
+        },
+      });
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      console.log(opts.json ? terminalJson({ id: out.entry.id, name: out.entry.name, path: out.path, kind: out.kind }) : terminalText(`added      ${out.entry.name} (id ${out.entry.id})\nfolder     ${out.path}\n${out.kind === 'onnx' ? 'ONNX repo, used as it is' : 'imported from PyTorch weights'}`, { keepNewlines: true }));
     });
 }

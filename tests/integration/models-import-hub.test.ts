@@ -1,0 +1,132 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiError } from '../../app/contract/index.js';
+import { downloadModel } from '../../app/service/model-download.js';
+import { modelsDir } from '../../app/service/model-import.js';
+import { tempHome } from '../helpers/home.js';
+
+// Hub downloads against a local stand-in for huggingface.co on 127.0.0.1 (docs/models.md):
+// model info with siblings and LFS hashes, resolve/ answering with a redirect to a "CDN" path
+// that honours Range, a gated repo, a lying hash, an interrupted transfer, and no server.
+
+const CKPT = path.resolve('tests/fixtures/checkpoint/sd1-tiny.safetensors');
+const ONNX = path.resolve('tests/fixtures/models/sd1-tiny');
+const HINTS = { unet: { heads: 4, normNumGroups: 4, sampleSize: 8 }, vaeNormGroups: 4, clipHeads: 4 };
+const TOKENIZER = path.resolve('tests/fixtures/models/sd1-tiny/tokenizer');
+const { home, cleanup } = tempHome('atelier-hub-');
+let server: http.Server;
+let endpoint: string;
+const seen: { url: string; range?: string; auth?: string }[] = [];
+/** Files per repo: path in the repo → bytes. */
+const repos = new Map<string, Map<string, Buffer>>();
+let cutNext = false;
+let lie = false;
+
+function listFiles(dir: string, base = ''): [string, Buffer][] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${base}${e.name}/`) : [[`${base}${e.name}`, fs.readFileSync(path.join(dir, e.name))] as [string, Buffer]]));
+}
+
+beforeAll(async () => {
+  repos.set('tester/tiny-checkpoint', new Map([['sd1-tiny.safetensors', fs.readFileSync(CKPT)], ['README.md', Buffer.from('# tiny')]]));
+  repos.set('tester/gated', new Map([['sd1-tiny.safetensors', fs.readFileSync(CKPT)]]));
+  repos.set('tester/liar', new Map([['sd1-tiny.safetensors', fs.readFileSync(CKPT)]]));
+  repos.set('tester/tiny-onnx', new Map(listFiles(ONNX)));
+  server = http.createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    seen.push({ url: url.pathname, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { auth: req.headers.authorization } : {}) });
+    let m = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/main$/.exec(url.pathname);
+    const gated = (repo: string) => repo === 'tester/gated' && req.headers.authorization !== 'Bearer secret';
+    if (m) {
+      const files = repos.get(m[1]!);
+      if (!files) return void res.writeHead(404).end();
+      if (gated(m[1]!)) return void res.writeHead(401).end();
+      const siblings = [...files].map(([f, b]) => ({ rfilename: f, size: b.length, ...(f.endsWith('.safetensors') || f.endsWith('.onnx') ? { lfs: { sha256: lie ? '0'.repeat(64) : crypto.createHash('sha256').update(b).digest('hex'), size: b.length } } : {}) }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: m[1], siblings }));
+      return;
+    }
+    m = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(url.pathname);
+    if (m) {
+      if (gated(m[1]!)) return void res.writeHead(401).end();
+      if (!repos.get(m[1]!)?.has(decodeURIComponent(m[2]!))) return void res.writeHead(404).end();
+      res.writeHead(302, { location: `/cdn/${m[1]}/${m[2]}` }).end();
+      return;
+    }
+    m = /^\/cdn\/([^/]+\/[^/]+)\/(.+)$/.exec(url.pathname);
+    const body = m ? repos.get(m[1]!)?.get(decodeURIComponent(m[2]!)) : undefined;
+    if (!body) return void res.writeHead(404).end();
+    const r = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    const start = r ? Number(r[1]) : 0;
+    const slice = body.subarray(start);
+    res.writeHead(r ? 206 : 200, { 'content-length': slice.length, etag: `"${crypto.createHash('sha256').update(body).digest('hex')}"`, ...(r ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
+    if (cutNext) {
+      // an interrupted transfer: half the bytes, then the connection drops
+      cutNext = false;
+      res.write(slice.subarray(0, slice.length >> 1), () => res.destroy());
+      return;
+    }
+    res.end(slice);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  cleanup();
+});
+
+const opts = { hints: HINTS, tokenizerDir: TOKENIZER, dtype: 'float32' as const };
+
+async function refusal(p: Promise<unknown>): Promise<ApiError> {
+  const e = await p.then(() => undefined, (error: unknown) => error);
+  expect(e).toBeInstanceOf(ApiError);
+  return e as ApiError;
+}
+
+describe('Hub downloads (local stand-in)', () => {
+  it('resumes an interrupted checkpoint download with Range, verifies its sha256, imports it', async () => {
+    cutNext = true;
+    const first = await refusal(downloadModel({ home, endpoint, ref: 'tester/tiny-checkpoint', ...opts }));
+    expect(first.message).toMatch(/run it again to resume/);
+    const part = fs.readdirSync(path.join(home, 'downloads', 'tester--tiny-checkpoint@main'));
+    expect(part).toEqual(['sd1-tiny.safetensors.part']);
+    const out = await downloadModel({ home, endpoint, ref: 'tester/tiny-checkpoint', ...opts });
+    expect(out).toMatchObject({ kind: 'imported', path: path.join(modelsDir(home), 'tiny-checkpoint') });
+    expect(out.entry.valid).toBe(true);
+    const ranges = seen.filter((s) => s.url.startsWith('/cdn/tester/tiny-checkpoint')).map((s) => s.range);
+    expect(ranges).toEqual([undefined, `bytes=${fs.statSync(CKPT).size >> 1}-`]);
+  });
+
+  it('downloads an ONNX repo as it is and registers it', async () => {
+    const out = await downloadModel({ home, endpoint, ref: 'tester/tiny-onnx', name: 'tiny onnx' });
+    expect(out).toMatchObject({ kind: 'onnx', path: path.join(modelsDir(home), 'tiny onnx'), entry: { valid: true, name: 'tiny onnx' } });
+    expect(fs.readFileSync(path.join(out.path, 'unet', 'model.onnx')).equals(fs.readFileSync(path.join(ONNX, 'unet', 'model.onnx')))).toBe(true);
+  });
+
+  it('sends HF_TOKEN for gated repos only to the Hub, and says so when it is missing', async () => {
+    const e = await refusal(downloadModel({ home, endpoint, ref: 'tester/gated', token: '', ...opts }));
+    expect(e.code).toBe('unauthorized');
+    expect(e.message).toMatch(/set HF_TOKEN/);
+    seen.length = 0;
+    const out = await downloadModel({ home, endpoint, ref: 'tester/gated', token: 'secret', ...opts });
+    expect(out.kind).toBe('imported');
+    expect(seen.filter((s) => s.url.startsWith('/api/') || s.url.includes('/resolve/')).every((s) => s.auth === 'Bearer secret')).toBe(true);
+  });
+
+  it('discards a file whose sha256 is not the Hub\'s; refuses unknown repos and pickles; says when the Hub cannot be reached', async () => {
+    lie = true;
+    const e = await refusal(downloadModel({ home, endpoint, ref: 'tester/liar', ...opts }));
+    lie = false;
+    expect(e.code).toBe('invalid_file');
+    expect(e.message).toMatch(/sha256 [0-9a-f]{64} is not the Hub's 0{64}; the download was discarded/);
+    expect(fs.existsSync(path.join(modelsDir(home), 'liar'))).toBe(false);
+    expect(fs.readdirSync(path.join(home, 'downloads', 'tester--liar@main'))).toEqual([]);
+    expect((await refusal(downloadModel({ home, endpoint, ref: 'tester/absent' }))).code).toBe('not_found');
+    expect((await refusal(downloadModel({ home, endpoint, ref: `${endpoint}/tester/x/resolve/main/model.ckpt` }))).message).toMatch(/only \.safetensors files/);
+    const closed = await refusal(downloadModel({ home, endpoint: 'http://127.0.0.1:9', ref: 'tester/tiny-checkpoint' }));
+    expect(closed.message).toMatch(/cannot reach 127\.0\.0\.1:9 \(offline\?/);
+  });
+});

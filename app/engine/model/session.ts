@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { DeviceChoice } from '../../contract/index.js';
@@ -67,11 +69,128 @@ export interface OpenedSession {
   device: string;
 }
 
-function sessionOptions(device: string, optimize = true): ort.InferenceSession.SessionOptions {
+/**
+ * How sessions are set up for speed (docs/engine.md, "Session set-up"). `cacheDir`: where
+ * optimised graphs are kept (ORT's optimizedModelFilePath), so that the second load of a graph
+ * on a provider skips graph optimisation; `freeDimensions`: symbolic dimension → size (ORT's
+ * freeDimensionOverrides) for callers that run one shape only — the session then fixes that
+ * shape, and other shapes fail.
+ */
+export interface SessionTuning {
+  cacheDir?: string;
+  freeDimensions?: Readonly<Record<string, number>>;
+}
+
+let defaultTuning: SessionTuning = process.env.ATELIER_ORT_CACHE ? { cacheDir: process.env.ATELIER_ORT_CACHE } : {};
+
+/** The tuning every later openSession uses unless it is given its own (the service sets its cache folder here). */
+export function configureSessions(tuning: SessionTuning): void {
+  defaultTuning = { ...tuning };
+}
+
+/** Symbolic dimension sizes for a UNet (and ControlNet) built by app/engine/graph at one batch and latent size (docs/graph-builder.md names them). */
+export function builderUnetDimensions(shape: { batch: number; latentHeight: number; latentWidth: number; sequence: number }): Record<string, number> {
+  return { batch: shape.batch, height: shape.latentHeight, width: shape.latentWidth, sequence: shape.sequence };
+}
+
+const GRAPH_HASH_LIMIT = 64 << 20;
+const ORT_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
+
+/**
+ * The optimised-graph cache key: the graph file's bytes (up to 64 MiB; of a bigger one its first
+ * and last MiB, size and modification time), name, size and modification time of
+ * each weight file beside it (LoRAs patch model.onnx_data in place, docs/models.md — hashing
+ * gigabytes on every load would cost more than the optimisation saved), the provider, the ORT
+ * version and, on the CPU, the processor (its NCHWc layouts are hardware-specific), and the
+ * fixed dimensions. Hex, 32 characters.
+ */
+export function optimizedCacheKey(file: string, device: string, freeDimensions: Readonly<Record<string, number>> = {}): string {
+  const h = createHash('sha256');
+  const size = fs.statSync(file).size;
+  if (size <= GRAPH_HASH_LIMIT) h.update(fs.readFileSync(file));
+  else {
+    // a graph with its weights inside (an Optimum export): its ends and its stamp, not a gigabyte read per load
+    const fd = fs.openSync(file, 'r');
+    const part = Buffer.alloc(1 << 20);
+    try {
+      h.update(part.subarray(0, fs.readSync(fd, part, 0, part.length, 0)));
+      h.update(part.subarray(0, fs.readSync(fd, part, 0, part.length, size - part.length)));
+    } finally {
+      fs.closeSync(fd);
+    }
+    h.update(`\0${size}\0${fs.statSync(file).mtimeMs}`);
+  }
+  const dir = path.dirname(file);
+  const weights = fs.readdirSync(dir).filter((n) => n !== path.basename(file) && /(\.onnx_data|\.onnx\.data|\.data|\.pb|\.bin)$/.test(n)).sort();
+  for (const name of weights) {
+    const st = fs.statSync(path.join(dir, name));
+    h.update(`\0${name}\0${st.size}\0${st.mtimeMs}`);
+  }
+  const dims = Object.keys(freeDimensions).sort().map((k) => `${k}=${freeDimensions[k]}`);
+  const hardware = device === 'cpu' ? `${os.arch()} ${os.cpus()[0]?.model ?? ''}` : '';
+  h.update(`\0${device}\0${ORT_VERSION}\0${hardware}\0${dims.join(',')}`);
+  return h.digest('hex').slice(0, 32);
+}
+
+function sessionOptions(device: string, optimize = true, freeDimensions?: Readonly<Record<string, number>>): ort.InferenceSession.SessionOptions {
   // logSeverityLevel 3: ORT's own error lines for a provider that fails to start would
   // otherwise land on stderr before we can explain the fallback ourselves. Metadata-only
   // opens (inspect) skip graph optimization, which is most of a big graph's load time.
-  return { executionProviders: [device], graphOptimizationLevel: optimize ? 'all' : 'disabled', logSeverityLevel: 3 };
+  return {
+    executionProviders: [device],
+    graphOptimizationLevel: optimize ? 'all' : 'disabled',
+    logSeverityLevel: 3,
+    ...(freeDimensions && Object.keys(freeDimensions).length > 0 ? { freeDimensionOverrides: { ...freeDimensions } } : {}),
+  };
+}
+
+/**
+ * A session on `ep`, through the optimised-graph cache when `tuning.cacheDir` is set: a cached
+ * graph loads with optimisation off (it is already optimised for this provider and shapes); a
+ * missing one is written by ORT while the session is created, under a temporary name renamed
+ * once the session exists, with its weights in `<key>.<pid>.data`. A cached graph that no longer
+ * loads is removed and rebuilt; a provider that cannot serialise its graph just runs uncached.
+ */
+async function createSession(file: string, ep: string, optimize: boolean, tuning: SessionTuning): Promise<Session> {
+  const dims = tuning.freeDimensions;
+  if (!optimize || !tuning.cacheDir) return ort.InferenceSession.create(file, sessionOptions(ep, optimize, dims));
+  const key = optimizedCacheKey(file, ep, dims);
+  const cached = path.join(tuning.cacheDir, `${key}.onnx`);
+  if (fs.existsSync(cached)) {
+    try {
+      return await ort.InferenceSession.create(cached, sessionOptions(ep, false, dims));
+    } catch {
+      removeCached(tuning.cacheDir, key);
+    }
+  }
+  fs.mkdirSync(tuning.cacheDir, { recursive: true });
+  const pending = path.join(tuning.cacheDir, `${key}.${process.pid}.tmp.onnx`);
+  const options: ort.InferenceSession.SessionOptions = {
+    ...sessionOptions(ep, true, dims),
+    optimizedModelFilePath: pending,
+    // weights beside the optimised graph, not inside it: a full-size UNet is over protobuf's 2 GB
+    // (named per process, so that two processes filling the cache never write one file)
+    extra: { session: { optimized_model_external_initializers_file_name: `${key}.${process.pid}.data`, optimized_model_external_initializers_min_size_in_bytes: '1024' } },
+  };
+  let session: Session;
+  try {
+    session = await ort.InferenceSession.create(file, options);
+  } catch (error) {
+    for (const f of [pending, path.join(tuning.cacheDir, `${key}.${process.pid}.data`)]) fs.rmSync(f, { force: true });
+    // the graph itself may be fine: only the serialisation may have failed
+    try {
+      return await ort.InferenceSession.create(file, sessionOptions(ep, true, dims));
+    } catch {
+      throw error;
+    }
+  }
+  if (fs.existsSync(pending)) fs.renameSync(pending, cached);
+  return session;
+}
+
+/** A cached graph and its weights (any process's) by key. */
+function removeCached(dir: string, key: string): void {
+  for (const name of fs.readdirSync(dir)) if (name.startsWith(`${key}.`)) fs.rmSync(path.join(dir, name), { force: true });
 }
 
 /**
@@ -79,7 +198,7 @@ function sessionOptions(device: string, optimize = true): ort.InferenceSession.S
  * `auto` on the first of AUTO_ORDER whose session actually creates. `fallbacks` collects
  * one line per provider that was tried and failed.
  */
-export async function openSession(file: string, part: string, device: DeviceChoice | string, fallbacks: string[] = [], optimize = true): Promise<OpenedSession> {
+export async function openSession(file: string, part: string, device: DeviceChoice | string, fallbacks: string[] = [], optimize = true, tuning: SessionTuning = defaultTuning): Promise<OpenedSession> {
   if (!fs.existsSync(file)) throw new InvalidModelError(part, `${part} is missing`);
   const bytes = fs.statSync(file).size;
   if (bytes === 0) throw new InvalidModelError(part, `${part} is empty`);
@@ -92,7 +211,7 @@ export async function openSession(file: string, part: string, device: DeviceChoi
       continue;
     }
     try {
-      const session = await ort.InferenceSession.create(file, sessionOptions(ep, optimize));
+      const session = await createSession(file, ep, optimize, tuning);
       return { session, device: ep };
     } catch (error) {
       lastError = error;

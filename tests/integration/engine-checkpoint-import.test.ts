@@ -101,7 +101,6 @@ describe('checkpoint import', () => {
     expect(mi.info).toMatchObject({ family: mr.info.family, unetInChannels: 4, acceptsControlnet: true, dtype: 'float32' });
     const a = await generate(mi, out.path, {});
     expect(same(a, await generate(mr, ref, {}))).toBe(true);
-    expect(same(a, await generate(mi, out.path, { seed: 8 }))).toBe(false);
     const init = gradient(32);
     expect(same(await generate(mi, out.path, { init: { path: 'i.png' }, strength: 0.6 }, { init }), await generate(mr, ref, { init: { path: 'i.png' }, strength: 0.6 }, { init }))).toBe(true);
     const controls = () => ({ controls: [{ type: 'scribble' as const, model: path.join(ref, 'controlnet'), image: { path: 'c.png' }, weight: 1 }] });

@@ -74,7 +74,15 @@ describe('the strip keeps its history', () => {
     expect(await earlier.getByTestId('earlier-candidate').evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id')))).toEqual(first);
     expect(await earlier.textContent()).toMatch(/txt2img #100–101 · 2/);
 
-    await earlier.locator('button').click();
+    // A candidate compared with one of an earlier batch: pixels and parameters side by side.
+    await ui.candidates().nth(0).getByTestId('compare').click();
+    await earlier.getByTestId('earlier-compare').nth(1).click();
+    const diff = ui.page.getByTestId('compare-overlay').getByTestId('param-diff');
+    await expect.poll(() => diff.textContent()).toMatch(/seed200101/);
+    expect(await ui.page.getByTestId('compare-overlay').locator('img').count()).toBe(2);
+    await ui.page.getByTestId('compare-close').click();
+
+    await earlier.getByTestId('earlier-show').click();
     await expect.poll(ids).toEqual(first);
     await expect.poll(() => ui.page.getByTestId('earlier-batch').getByTestId('earlier-candidate').evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id')))).toEqual(second);
   }, 300_000);

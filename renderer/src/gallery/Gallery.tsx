@@ -100,23 +100,37 @@ function batchLabel(batch: StagedBatch): string {
 
 /**
  * Earlier batches, newest first, beside the strip (so the strip's height, and the canvas
- * above it, stay as they were): a row of small pictures each; a click brings the batch back.
+ * above it, stay as they were): a click on a batch's label brings it back; a click on one of
+ * its pictures marks it for Compare, so a candidate can be compared with an older one
+ * (pixels and parameters).
  */
 function EarlierBatches({ batches, onShow }: { batches: readonly StagedBatch[]; onShow: (batch: StagedBatch) => void }) {
+  const studio = useStudio();
+  const compare = useUi((s) => s.compare);
   return (
     <div className="earlier" data-testid="earlier-batches">
       <h3>Earlier</h3>
       <ol>
         {batches.map((b) => (
-          <li key={b.generationId} data-testid="earlier-batch" data-generation-id={b.generationId}>
-            <button type="button" className="earlier-batch" onClick={() => onShow(b)} title="Show this batch in the strip">
-              <span className="muted">{batchLabel(b)}</span>
-              <span className="earlier-thumbs">
-                {b.candidates.map((c) => (
-                  <img key={c.id} src={c.url} alt={`Earlier candidate seed ${c.seed}`} data-testid="earlier-candidate" data-candidate-id={c.id} />
-                ))}
-              </span>
+          <li key={b.generationId} className="earlier-batch" data-testid="earlier-batch" data-generation-id={b.generationId}>
+            <button type="button" className="earlier-show" data-testid="earlier-show" onClick={() => onShow(b)} title="Show this batch in the strip">
+              {batchLabel(b)}
             </button>
+            <span className="earlier-thumbs">
+              {b.candidates.map((c) => (
+                <button
+                  key={c.id}
+                  type="button"
+                  className={compare.includes(c.id) ? 'comparing' : ''}
+                  aria-pressed={compare.includes(c.id)}
+                  data-testid="earlier-compare"
+                  title="Compare with another candidate"
+                  onClick={() => studio.toggleCompare(c.id)}
+                >
+                  <img src={c.url} alt={`Earlier candidate seed ${c.seed}`} data-testid="earlier-candidate" data-candidate-id={c.id} />
+                </button>
+              ))}
+            </span>
           </li>
         ))}
       </ol>

@@ -110,7 +110,8 @@ export class FarmWorker {
 
   private async process(job: QueueJob, token?: string): Promise<FarmResult> {
     const jobId = job.id ?? '';
-    if (await this.passOn(job, token)) {
+    // A routing check that cannot reach Redis leaves the job here: running it is never wrong.
+    if (await this.passOn(job, token).catch(() => false)) {
       // BullMQ's way to say "not mine after all": the job waits in the delayed set, no attempt spent.
       throw new DelayedError();
     }

@@ -7,12 +7,15 @@ import {
   buildClipTextEncoder,
   buildUnet,
   buildVaeDecoder,
+  parseUnetConfig,
+  RandomWeights,
   readModelProto,
   readSafetensorsBytes,
   readSafetensorsHeader,
   safetensorsWeights,
   writeModel,
   type BuiltGraph,
+  unetWeightShapes,
   type FusedChoice,
 } from '../../app/engine/graph/index.js';
 
@@ -171,5 +174,28 @@ describe('fused operator choice per provider', () => {
     expect([...found.contrib.keys()]).toEqual(['MultiHeadAttention']);
     expect(() => build({ ops: ['FlashAttention' as 'Gelu'] })).toThrow(/unknown fused operator FlashAttention/);
     expect(() => build('rocm' as 'cpu')).toThrow(/unknown provider rocm/);
+  });
+});
+
+describe('random UNet weights (bench/gpu.ts)', () => {
+  it('have exactly the names and shapes of the torch fixtures\' state dicts (conv and linear projections)', () => {
+    for (const net of ['unet-sd1', 'unet-sd2-inpaint']) {
+      const shapes = unetWeightShapes(parseUnetConfig(config(net)));
+      const torch = weights(net);
+      expect(new Set(shapes.keys())).toEqual(new Set(torch.names()));
+      for (const [name, shape] of shapes) expect([name, shape]).toEqual([name, torch.info(name)!.shape]);
+    }
+  });
+
+  it('are the same bytes for the same seed, others for another, and build a UNet that runs', async () => {
+    const shapes = unetWeightShapes(parseUnetConfig(config('unet-sd1')));
+    const name = 'down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight';
+    expect(new RandomWeights(shapes, 3).read(name)).toEqual(new RandomWeights(shapes, 3).read(name));
+    expect(new RandomWeights(shapes, 4).read(name)).not.toEqual(new RandomWeights(shapes, 3).read(name));
+    const ref = io('unet-sd1');
+    const feeds = { sample: tensor(ref.get('sample')!), timestep: tensor(ref.get('timestep')!), encoder_hidden_states: tensor(ref.get('encoder_hidden_states')!) };
+    const out = (await run(buildUnet(config('unet-sd1'), new RandomWeights(shapes, 3)), feeds)).out_sample!;
+    expect(out.every(Number.isFinite)).toBe(true);
+    expect(Math.max(...out.map(Math.abs))).toBeGreaterThan(0.01);
   });
 });

@@ -91,9 +91,21 @@ const shapeStyle = {
 export const RectangleShape = z.object({ type: z.literal('rectangle'), ...shapeStyle, x: coordinate, y: coordinate, width: length, height: length }).strict();
 export const EllipseShape = z.object({ type: z.literal('ellipse'), ...shapeStyle, x: coordinate, y: coordinate, width: length, height: length }).strict();
 export const LineShape = z.object({ type: z.literal('line'), ...shapeStyle, x1: coordinate, y1: coordinate, x2: coordinate, y2: coordinate }).strict();
-/** A labelled box: "what goes here" (e.g. "red barn"), used for layout and regional prompts. */
+/**
+ * A labelled box: "what goes here" (e.g. "red barn"), used for layout and, as a regional prompt
+ * (docs/canvas.md), with its label as the region's prompt at `weight` (omitted: 1; 0: layout only).
+ */
 export const RegionShape = z
-  .object({ type: z.literal('region'), ...shapeStyle, x: coordinate, y: coordinate, width: length, height: length, label: z.string().max(1000) })
+  .object({
+    type: z.literal('region'),
+    ...shapeStyle,
+    x: coordinate,
+    y: coordinate,
+    width: length,
+    height: length,
+    label: z.string().max(1000),
+    weight: z.number().min(0).max(2).optional(),
+  })
   .strict();
 export const Shape = z.discriminatedUnion('type', [RectangleShape, EllipseShape, LineShape, RegionShape]);
 export type Shape = z.infer<typeof Shape>;

@@ -29,6 +29,8 @@ export interface RequestInputs {
   /** Inpainting mask (white = repaint); the settings' mask options apply only with one. */
   mask?: ImageRef;
   controls?: GenerationRequestInput['controls'];
+  /** Regional prompts (the canvas's region boxes). */
+  regions?: GenerationRequestInput['regions'];
   parentCandidateId?: string;
   projectId?: string;
 }
@@ -45,6 +47,7 @@ export function requestFromSettings(settings: GenerationSettings, seed: number, 
   if (inputs.init) Object.assign(request, { init: inputs.init, strength: settings.strength });
   if (inputs.mask) request.inpaint = { mask: inputs.mask, blur: settings.maskBlur, onlyMasked: settings.onlyMasked, padding: settings.maskPadding };
   if (inputs.controls && inputs.controls.length > 0) request.controls = inputs.controls;
+  if (inputs.regions && inputs.regions.length > 0) request.regions = inputs.regions;
   if (inputs.parentCandidateId !== undefined) request.parentCandidateId = inputs.parentCandidateId;
   if (inputs.projectId !== undefined) request.projectId = inputs.projectId;
   return request;

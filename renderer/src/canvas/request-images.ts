@@ -9,6 +9,7 @@ import type { Rect } from './viewport.js';
 // of the control layers, the init image (what the artist sees in the frame) and the mask.
 
 type ControlInput = NonNullable<GenerationRequestInput['controls']>[number];
+type RegionInput = NonNullable<GenerationRequestInput['regions']>[number];
 
 export interface CanvasView {
   doc: ProjectDocument;
@@ -60,6 +61,37 @@ export async function renderControls(view: CanvasView, model: ModelEntry | undef
     });
   }
   return { controls, skipped };
+}
+
+/**
+ * Regional prompts (docs/canvas.md): every visible labelled region box with a weight above 0
+ * becomes a region — its label the prompt, its box a white mask at the frame (the engine
+ * feathers it). A box wholly outside the frame acts nowhere and is left out.
+ */
+export function renderRegions(view: CanvasView): RegionInput[] {
+  const { frame, out } = view;
+  const sx = out.width / frame.width;
+  const sy = out.height / frame.height;
+  const regions: RegionInput[] = [];
+  for (const layer of view.doc.layers) {
+    if (layer.kind !== 'shapes' || !layer.visible) continue;
+    for (const s of layer.shapes) {
+      if (s.type !== 'region' || !s.label.trim() || (s.weight ?? 1) === 0) continue;
+      const x0 = Math.max(0, Math.round((Math.min(s.x, s.x + s.width) - frame.x) * sx));
+      const y0 = Math.max(0, Math.round((Math.min(s.y, s.y + s.height) - frame.y) * sy));
+      const x1 = Math.min(out.width, Math.round((Math.max(s.x, s.x + s.width) - frame.x) * sx));
+      const y1 = Math.min(out.height, Math.round((Math.max(s.y, s.y + s.height) - frame.y) * sy));
+      if (x1 <= x0 || y1 <= y0) continue;
+      const { canvas, ctx } = makeCanvas(out.width, out.height);
+      ctx.fillStyle = '#000000';
+      ctx.fillRect(0, 0, out.width, out.height);
+      ctx.fillStyle = '#ffffff';
+      ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
+      const png = canvas.toDataURL('image/png').slice('data:image/png;base64,'.length);
+      regions.push({ mask: { png }, prompt: s.label.trim(), weight: s.weight ?? 1 });
+    }
+  }
+  return regions;
 }
 
 /**

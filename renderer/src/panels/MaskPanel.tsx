@@ -5,8 +5,9 @@ import { useStudio } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
 import { useDocument, useSelection } from '../state/useDocument.js';
+import { RegionsPanel } from './RegionsPanel.js';
 
-/** Mask actions: invert, clear, from region boxes, overlay visibility. */
+/** Mask actions: invert, clear, from region boxes, overlay visibility; the regions' prompts below. */
 export function MaskPanel({ session }: { session: DocumentSession }) {
   const studio = useStudio();
   const doc = useDocument(session);
@@ -42,52 +43,55 @@ export function MaskPanel({ session }: { session: DocumentSession }) {
     }
   };
   return (
-    <section className="panel mask-panel" aria-label="Mask" data-testid="mask-panel">
-      <header className="panel-head">
-        <h2>Mask</h2>
-        {mask && (
+    <>
+      <section className="panel mask-panel" aria-label="Mask" data-testid="mask-panel">
+        <header className="panel-head">
+          <h2>Mask</h2>
+          {mask && (
+            <button
+              type="button"
+              data-testid="mask-overlay"
+              aria-pressed={mask.visible}
+              onClick={() => session.history.change((d) => setLayerProperties(d, mask.id, { visible: !mask.visible }), 'Toggle mask overlay')}
+            >
+              {mask.visible ? 'Hide overlay' : 'Show overlay'}
+            </button>
+          )}
+        </header>
+        <div className="row wrap">
+          <button type="button" data-testid="mask-invert" onClick={() => void run('Invert mask', (layer, src) => invertMask(src, layer))}>
+            Invert
+          </button>
+          <button type="button" data-testid="mask-clear" onClick={() => void run('Clear mask', (layer) => Promise.resolve(blankMask(layer.width, layer.height)))}>
+            Clear
+          </button>
           <button
             type="button"
-            data-testid="mask-overlay"
-            aria-pressed={mask.visible}
-            onClick={() => session.history.change((d) => setLayerProperties(d, mask.id, { visible: !mask.visible }), 'Toggle mask overlay')}
+            data-testid="mask-from-regions"
+            disabled={regions.length === 0}
+            title="Mask the area of every labelled region box"
+            onClick={() => {
+              void (async () => {
+                session.history.beginGesture('Mask from regions');
+                try {
+                  for (const r of regions) if (r.type === 'region') await maskFromBox(session, r, studio.state.maskFeather);
+                } catch (error) {
+                  studio.toast('error', errorMessage(error));
+                } finally {
+                  session.history.endGesture();
+                }
+              })();
+            }}
           >
-            {mask.visible ? 'Hide overlay' : 'Show overlay'}
+            From regions
           </button>
-        )}
-      </header>
-      <div className="row wrap">
-        <button type="button" data-testid="mask-invert" onClick={() => void run('Invert mask', (layer, src) => invertMask(src, layer))}>
-          Invert
-        </button>
-        <button type="button" data-testid="mask-clear" onClick={() => void run('Clear mask', (layer) => Promise.resolve(blankMask(layer.width, layer.height)))}>
-          Clear
-        </button>
-        <button
-          type="button"
-          data-testid="mask-from-regions"
-          disabled={regions.length === 0}
-          title="Mask the area of every labelled region box"
-          onClick={() => {
-            void (async () => {
-              session.history.beginGesture('Mask from regions');
-              try {
-                for (const r of regions) if (r.type === 'region') await maskFromBox(session, r, studio.state.maskFeather);
-              } catch (error) {
-                studio.toast('error', errorMessage(error));
-              } finally {
-                session.history.endGesture();
-              }
-            })();
-          }}
-        >
-          From regions
-        </button>
-        <button type="button" data-testid="mask-crop" disabled={!croppable || !mask} title="Keep the selected picture layer only where the mask is painted" onClick={() => void crop()}>
-          Crop layer
-        </button>
-      </div>
-      <p className="hint">{mask ? 'White areas are repainted when you refine a candidate.' : 'Paint with M to mark what a refinement may change.'}</p>
-    </section>
+          <button type="button" data-testid="mask-crop" disabled={!croppable || !mask} title="Keep the selected picture layer only where the mask is painted" onClick={() => void crop()}>
+            Crop layer
+          </button>
+        </div>
+        <p className="hint">{mask ? 'White areas are repainted when you refine a candidate.' : 'Paint with M to mark what a refinement may change.'}</p>
+      </section>
+      <RegionsPanel session={session} />
+    </>
   );
 }

@@ -1,0 +1,103 @@
+import { useState } from 'react';
+import { updateShape } from '../state/doc-ops.js';
+import { useStudio } from '../state/context.js';
+import { type DocumentSession } from '../state/document.js';
+import { errorMessage } from '../state/studio.js';
+import { useDocument } from '../state/useDocument.js';
+
+// Regional prompts (docs/canvas.md): every labelled region box (G) is a region whose label is
+// its prompt; here the artist edits each box's prompt and weight. An edit is one undo step,
+// made when the field is left (or Enter), not one per keystroke.
+
+interface RegionRow {
+  layerId: string;
+  shapeId: string;
+  label: string;
+  weight: number;
+  locked: boolean;
+}
+
+function RegionEditor({ session, row, index }: { session: DocumentSession; row: RegionRow; index: number }) {
+  const studio = useStudio();
+  const [prompt, setPrompt] = useState(row.label);
+  const [weight, setWeight] = useState(String(row.weight));
+  const commit = (changes: { label?: string; weight?: number }, label: string) => {
+    try {
+      session.history.change((doc) => updateShape(doc, row.layerId, row.shapeId, changes), label);
+    } catch (error) {
+      studio.toast('error', `${label}: ${errorMessage(error)}`);
+    }
+  };
+  const commitPrompt = () => {
+    if (prompt !== row.label) commit({ label: prompt }, 'Region prompt');
+  };
+  const commitWeight = () => {
+    const w = Number(weight);
+    if (!Number.isFinite(w) || w < 0 || w > 2) {
+      studio.toast('error', `A region's weight is a number from 0 to 2 (0: layout only), not “${weight}”`);
+      setWeight(String(row.weight));
+      return;
+    }
+    if (w !== row.weight) commit({ weight: w }, 'Region weight');
+  };
+  return (
+    <li className="row" data-testid="region-row" data-shape-id={row.shapeId}>
+      <span aria-hidden="true">{index + 1}.</span>
+      <input
+        data-testid="region-prompt"
+        aria-label={`Prompt of region ${index + 1}`}
+        placeholder="what goes here"
+        value={prompt}
+        disabled={row.locked}
+        onChange={(e) => setPrompt(e.target.value)}
+        onBlur={commitPrompt}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') commitPrompt();
+        }}
+      />
+      <input
+        data-testid="region-weight"
+        aria-label={`Weight of region ${index + 1}`}
+        type="number"
+        min={0}
+        max={2}
+        step={0.1}
+        style={{ width: '4.5em' }}
+        value={weight}
+        disabled={row.locked}
+        onChange={(e) => setWeight(e.target.value)}
+        onBlur={commitWeight}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') commitWeight();
+        }}
+      />
+    </li>
+  );
+}
+
+/** The region boxes of the visible shapes layers, each with its own prompt and weight. */
+export function RegionsPanel({ session }: { session: DocumentSession }) {
+  const doc = useDocument(session);
+  const rows: RegionRow[] = doc.layers.flatMap((l) =>
+    l.kind === 'shapes' && l.visible
+      ? l.shapes.flatMap((s) => (s.type === 'region' ? [{ layerId: l.id, shapeId: s.id, label: s.label, weight: s.weight ?? 1, locked: l.locked }] : []))
+      : [],
+  );
+  return (
+    <section className="panel regions-panel" aria-label="Regions" data-testid="regions-panel">
+      <header className="panel-head">
+        <h2>Regions</h2>
+      </header>
+      {rows.length === 0 ? (
+        <p className="hint">Draw a region box (G) and give it a prompt: inside it, that prompt leads; the main prompt covers the rest.</p>
+      ) : (
+        <ol className="regions" style={{ listStyle: 'none', margin: 0, padding: 0, display: 'flex', flexDirection: 'column', gap: 4 }}>
+          {rows.map((row, i) => (
+            // Keyed by the stored values too: an undo or another edit remounts the fields with them.
+            <RegionEditor key={`${row.shapeId}:${row.label}:${row.weight}`} session={session} row={row} index={i} />
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}

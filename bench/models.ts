@@ -191,10 +191,10 @@ async function child(file: string, home: string): Promise<void> {
   const loraFile = path.join(path.dirname(file), 'lora.safetensors');
   const modules = writeLora(loraFile, imported.path);
   const l0 = performance.now();
-  applyLoras(imported.path, [{ file: loraFile, weight: 0.8 }], path.join(home, 'cache', 'lora'));
+  await applyLoras(imported.path, [{ file: loraFile, weight: 0.8 }], path.join(home, 'cache', 'lora'));
   const lora = (performance.now() - l0) / 1000;
   const l1 = performance.now();
-  applyLoras(imported.path, [{ file: loraFile, weight: 0.8 }], path.join(home, 'cache', 'lora'));
+  await applyLoras(imported.path, [{ file: loraFile, weight: 0.8 }], path.join(home, 'cache', 'lora'));
   const loraCached = (performance.now() - l1) / 1000;
   console.log(JSON.stringify({ total, stages, maxRssMiB: importRssMiB, sizes, autov2: imported.source.autov2, modules, lora, loraCached, loraRssMiB: process.resourceUsage().maxRSS / 1024 }));
 }

@@ -81,7 +81,7 @@ export async function preparePromptModel(home: string, modelPath: string, prompt
   const texts = loras ? [loras.prompt, loras.negativePrompt] : [prompt, negativePrompt];
   const used = embeddingsUsed(home, texts);
   if (used.length === 0) return loras;
-  const embedded = applyEmbeddings(loras?.modelPath ?? modelPath, used.map((e) => readEmbedding(e.file, e.name)), path.join(home, 'cache', 'embeddings'));
+  const embedded = await applyEmbeddings(loras?.modelPath ?? modelPath, used.map((e) => readEmbedding(e.file, e.name)), path.join(home, 'cache', 'embeddings'));
   const replace = (text: string) => used.reduce((t, e) => t.replace(nameRegex(e.name), embedded.replacements[e.name]!), text);
   return { modelPath: embedded.dir, prompt: replace(texts[0]!), negativePrompt: replace(texts[1]!), loraHashes: loras?.loraHashes ?? '', notes: loras?.notes ?? [] };
 }
@@ -102,7 +102,7 @@ export async function preparePromptLoras(home: string, modelPath: string, prompt
     if (!fs.existsSync(file)) throw new ApiError('not_found', `LoRA "${name}" not found: no ${name}.safetensors in ${lorasDir(home)}`, { lora: name });
     uses.push({ name, file, weight, sha256: await fileSha256(file) });
   }
-  const patched = applyLoras(modelPath, uses.map(({ file, weight, sha256 }) => ({ file, weight, sha256 })), path.join(home, 'cache', 'lora'));
+  const patched = await applyLoras(modelPath, uses.map(({ file, weight, sha256 }) => ({ file, weight, sha256 })), path.join(home, 'cache', 'lora'));
   return {
     modelPath: patched.dir,
     prompt: pos.prompt,

@@ -54,9 +54,9 @@ describe('textual-inversion embeddings', () => {
     const base = folder('base', clip);
     const emb = readEmbedding(EMB);
     expect(emb).toMatchObject({ name: 'tiny-style', count: 2, width: 32 });
-    const out = applyEmbeddings(base, [emb], path.join(tmp, 'cache'));
+    const out = await applyEmbeddings(base, [emb], path.join(tmp, 'cache'));
     expect(out.replacements).toEqual({ 'tiny-style': '<emb_tiny-style_0><emb_tiny-style_1>' });
-    expect(applyEmbeddings(base, [emb], path.join(tmp, 'cache'))).toMatchObject({ dir: out.dir, cached: true });
+    expect(await applyEmbeddings(base, [emb], path.join(tmp, 'cache'))).toMatchObject({ dir: out.dir, cached: true });
 
     // the reference: rows 517 and 323 ("red") replaced by the vectors
     const info = clip.info(TABLE)!;
@@ -73,7 +73,7 @@ describe('textual-inversion embeddings', () => {
     expect(Buffer.from(withEmbedding.data).equals(Buffer.from(plain.data))).toBe(false);
   });
 
-  it('refuses SDXL embeddings, other widths and files that are not embeddings, naming them', () => {
+  it('refuses SDXL embeddings, other widths and files that are not embeddings, naming them', async () => {
     const write = (name: string, tensors: Record<string, number[]>) => {
       const header: Record<string, unknown> = {};
       let offset = 0;
@@ -94,7 +94,7 @@ describe('textual-inversion embeddings', () => {
     const wide = readEmbedding(write('sd2-style.safetensors', { emb_params: [3, 1024] }));
     let caught: unknown;
     try {
-      applyEmbeddings(folder('base2', safetensorsWeights(path.join(GRAPH, 'clip', 'model.safetensors'))), [wide], path.join(tmp, 'cache2'));
+      await applyEmbeddings(folder('base2', safetensorsWeights(path.join(GRAPH, 'clip', 'model.safetensors'))), [wide], path.join(tmp, 'cache2'));
     } catch (error) {
       caught = error;
     }

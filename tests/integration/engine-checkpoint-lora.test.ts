@@ -89,13 +89,13 @@ describe('LoRA', () => {
   it('kohya and PEFT LoRAs (linear, 1×1 and 3×3 LoCon, text encoder) give the torch-merged weights\' image; the base is untouched; the set is cached', async () => {
     const cache = path.join(tmp, 'cache');
     const before = sha(path.join(base, 'unet', 'model.onnx_data'));
-    const kohya = applyLoras(base, [{ file: path.join(LORA, 'lora-kohya.safetensors'), weight: 0.8 }], cache);
+    const kohya = await applyLoras(base, [{ file: path.join(LORA, 'lora-kohya.safetensors'), weight: 0.8 }], cache);
     expect(kohya).toMatchObject({ cached: false, unmatched: {}, patchedWeights: 7 });
     expect(sha(path.join(base, 'unet', 'model.onnx_data'))).toBe(before);
-    const peft = applyLoras(base, [{ file: path.join(LORA, 'lora-peft.safetensors'), weight: 0.8 }], cache);
+    const peft = await applyLoras(base, [{ file: path.join(LORA, 'lora-peft.safetensors'), weight: 0.8 }], cache);
     expect(peft.dir).not.toBe(kohya.dir);
-    expect(applyLoras(base, [{ file: path.join(LORA, 'lora-kohya.safetensors'), weight: 0.8 }], cache)).toMatchObject({ dir: kohya.dir, cached: true });
-    expect(applyLoras(base, [{ file: path.join(LORA, 'lora-kohya.safetensors'), weight: 0.5 }], cache).dir).not.toBe(kohya.dir);
+    expect(await applyLoras(base, [{ file: path.join(LORA, 'lora-kohya.safetensors'), weight: 0.8 }], cache)).toMatchObject({ dir: kohya.dir, cached: true });
+    expect((await applyLoras(base, [{ file: path.join(LORA, 'lora-kohya.safetensors'), weight: 0.5 }], cache)).dir).not.toBe(kohya.dir);
 
     const merged = folder('merged', safetensorsWeights(path.join(LORA, 'merged.safetensors')));
     const [plain, withKohya, withPeft, reference] = [await generate(base), await generate(kohya.dir), await generate(peft.dir), await generate(merged)];
@@ -107,7 +107,7 @@ describe('LoRA', () => {
     expect(Buffer.from(withPeft.data).equals(Buffer.from(withKohya.data))).toBe(true);
   });
 
-  it('refuses LoRAs for another family, for SDXL, matching nothing, or not LoRAs at all — naming the file, writing nothing', () => {
+  it('refuses LoRAs for another family, for SDXL, matching nothing, or not LoRAs at all — naming the file, writing nothing', async () => {
     const cache = path.join(tmp, 'cache-bad');
     const cases: [string, Record<string, number[]>, RegExp][] = [
       ['sd2-lora.safetensors', { 'lora_unet_down_blocks_1_attentions_1_transformer_blocks_0_attn2_to_k.lora_down.weight': [4, 1024], 'lora_unet_down_blocks_1_attentions_1_transformer_blocks_0_attn2_to_k.lora_up.weight': [32, 4] }, /sd2-lora\.safetensors does not fit this model: .*attn2_to_k is \[32 × 1024\] in the LoRA, \[32 × 32\] in the model/],
@@ -120,7 +120,7 @@ describe('LoRA', () => {
       const file = loraFile(name, tensors);
       let caught: unknown;
       try {
-        applyLoras(base, [{ file, weight: 1 }], cache);
+        await applyLoras(base, [{ file, weight: 1 }], cache);
       } catch (error) {
         caught = error;
       }
@@ -131,7 +131,7 @@ describe('LoRA', () => {
     const cut = path.join(tmp, 'cut-lora.safetensors');
     const whole = fs.readFileSync(path.join(LORA, 'lora-kohya.safetensors'));
     fs.writeFileSync(cut, whole.subarray(0, whole.length - 100));
-    expect(() => applyLoras(base, [{ file: cut, weight: 1 }], cache)).toThrow(/cut-lora\.safetensors: tensor .* ends past the end of the file/);
+    await expect(applyLoras(base, [{ file: cut, weight: 1 }], cache)).rejects.toThrow(/cut-lora\.safetensors: tensor .* ends past the end of the file/);
     expect(fs.existsSync(cache) ? fs.readdirSync(cache) : []).toEqual([]);
   });
 });

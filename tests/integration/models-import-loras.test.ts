@@ -63,7 +63,7 @@ describe('LoRA prompt tags', () => {
     const withLora = await run(entry.id, 'a red house <lora:style:0.8> on a hill');
     // the patched folder's image equals the torch-merged weights' (engine-checkpoint-lora.test.ts); here: the service applies it
     const loraSha = crypto.createHash('sha256').update(fs.readFileSync(path.join(lorasDir(home), 'style.safetensors'))).digest('hex');
-    const patched = applyLoras(entry.path, [{ file: path.join(lorasDir(home), 'style.safetensors'), weight: 0.8, sha256: loraSha }], path.join(home, 'cache', 'lora'));
+    const patched = await applyLoras(entry.path, [{ file: path.join(lorasDir(home), 'style.safetensors'), weight: 0.8, sha256: loraSha }], path.join(home, 'cache', 'lora'));
     expect(patched.cached).toBe(true);
     expect(withLora.pixels.equals(plain.pixels)).toBe(false);
     const record = (await studio.call('library.get', { id: withLora.generationId })) as { prompt: string };
@@ -87,7 +87,7 @@ describe('LoRA prompt tags', () => {
     fs.mkdirSync(embeddingsDir(home), { recursive: true });
     const file = path.join(embeddingsDir(home), 'tiny-style.safetensors');
     fs.copyFileSync(path.resolve('tests/fixtures/checkpoint/embeddings/tiny-style.safetensors'), file);
-    const embedded = applyEmbeddings(entry.path, [readEmbedding(file)], path.join(home, 'reference-embeddings'));
+    const embedded = await applyEmbeddings(entry.path, [readEmbedding(file)], path.join(home, 'reference-embeddings'));
     const byName = await run(entry.id, 'a red house on a Tiny-Style hill');
     const byTokens = await run(embedded.dir, `a red house on a ${embedded.replacements['tiny-style']!} hill`);
     expect(byName.pixels.equals(byTokens.pixels)).toBe(true);

@@ -63,7 +63,7 @@ export interface EmbeddedModel {
 }
 
 /** `base` with the embeddings' vectors appended to its token table, under `cacheRoot`. */
-export function applyEmbeddings(base: string, embeddings: Embedding[], cacheRoot: string): EmbeddedModel {
+export async function applyEmbeddings(base: string, embeddings: Embedding[], cacheRoot: string): Promise<EmbeddedModel> {
   const abs = path.resolve(base);
   const indexFile = path.join(abs, 'text_encoder', 'model.onnx.weights.json');
   if (!fs.existsSync(indexFile)) throw new InvalidModelError('text_encoder/model.onnx', `embeddings apply to models Atelier built (atelier models import); ${path.basename(abs)}/text_encoder has no model.onnx.weights.json`);
@@ -104,7 +104,7 @@ export function applyEmbeddings(base: string, embeddings: Embedding[], cacheRoot
     // text encoder: the table copied to the end of the weight file with the new rows after it
     const te = path.join(tmp, 'text_encoder');
     fs.mkdirSync(te);
-    for (const f of fs.readdirSync(path.join(abs, 'text_encoder'))) fs.copyFileSync(path.join(abs, 'text_encoder', f), path.join(te, f), f === index.data ? fs.constants.COPYFILE_FICLONE : 0);
+    for (const f of fs.readdirSync(path.join(abs, 'text_encoder'))) await fs.promises.copyFile(path.join(abs, 'text_encoder', f), path.join(te, f), f === index.data ? fs.constants.COPYFILE_FICLONE : 0);
     const dataFile = path.join(te, index.data);
     const rows = Buffer.alloc(table.length);
     const fd = fs.openSync(dataFile, 'r+');

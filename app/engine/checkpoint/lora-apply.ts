@@ -63,7 +63,11 @@ function link(from: string, to: string): void {
   }
 }
 
-export function applyLoras(base: string, loras: LoraUse[], cacheRoot: string): PatchedModel {
+/**
+ * Asynchronous so that the service stays responsive: the large copy runs on libuv's thread
+ * pool and the event loop gets a turn after every changed tensor.
+ */
+export async function applyLoras(base: string, loras: LoraUse[], cacheRoot: string): Promise<PatchedModel> {
   const abs = path.resolve(base);
   const index = { unet: readIndex(abs, 'unet'), text_encoder: readIndex(abs, 'text_encoder') };
   const model: ModelWeights = { unet: new Map(), text_encoder: new Map() };
@@ -92,7 +96,7 @@ export function applyLoras(base: string, loras: LoraUse[], cacheRoot: string): P
       fs.mkdirSync(path.join(tmp, entry));
       for (const f of fs.readdirSync(from)) {
         // copied, not linked: ONNX Runtime finds model.onnx_data beside the path it opens
-        fs.copyFileSync(path.join(from, f), path.join(tmp, entry, f), f === 'model.onnx_data' ? fs.constants.COPYFILE_FICLONE : 0);
+        await fs.promises.copyFile(path.join(from, f), path.join(tmp, entry, f), f === 'model.onnx_data' ? fs.constants.COPYFILE_FICLONE : 0);
       }
     }
     for (const net of NETWORKS) {
@@ -118,6 +122,7 @@ export function applyLoras(base: string, loras: LoraUse[], cacheRoot: string): P
             fs.writeSync(fd, bytes, 0, bytes.byteLength, t.offset);
             patchedWeights++;
           }
+          await new Promise((r) => setImmediate(r));
         }
       } finally {
         fs.closeSync(fd);

@@ -342,7 +342,7 @@ async function recoverJournal(
   queue: JobBackend<DecodedInputs>,
   deps: { library: GenerationLibrary; emit: (event: StudioEvent) => void; decode: (request: GenerationRequest) => Promise<DecodedInputs> },
 ): Promise<void> {
-  const { entries, unreadable } = journal.entries();
+  const { entries, unreadable } = journal.entries({ left: true });
   const recordFailure = async (request: GenerationRequest, error: string) => {
     const record = await deps.library.recordGeneration({ request, appVersion: APP_VERSION, status: 'failed', error, candidates: [] });
     deps.emit({ type: 'library.changed', change: 'recorded', generationIds: [record.id] });

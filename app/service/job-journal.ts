@@ -8,7 +8,9 @@ import { GenerationRequest } from '../contract/index.js';
 // or a kill the studio finds them again — waiting jobs are queued again, a job that was
 // running is recorded as failed with the reason — instead of losing them silently. Requests
 // are kept as the service received them (images inline), so a job needs nothing else to run.
-// A farm keeps its jobs in Redis and does not use this.
+// A farm keeps its jobs in Redis and does not use this. Each row names the process that owns
+// it: a studio and an `atelier generate` may share a data folder, and one starting must not
+// take over the jobs of the other while it still runs.
 
 export interface JournalEntry {
   jobId: string;
@@ -39,13 +41,14 @@ export class JobJournal {
       job_id TEXT NOT NULL UNIQUE,
       state TEXT NOT NULL CHECK (state IN ('queued', 'running')),
       queued_at TEXT NOT NULL,
-      request_json TEXT NOT NULL
+      request_json TEXT NOT NULL,
+      pid INTEGER NOT NULL
     )`);
     return new JobJournal(db);
   }
 
   add(jobId: string, request: GenerationRequest, queuedAt: string): void {
-    this.db.prepare('INSERT INTO jobs (job_id, state, queued_at, request_json) VALUES (?, ?, ?, ?)').run(jobId, 'queued', queuedAt, JSON.stringify(request));
+    this.db.prepare('INSERT INTO jobs (job_id, state, queued_at, request_json, pid) VALUES (?, ?, ?, ?, ?)').run(jobId, 'queued', queuedAt, JSON.stringify(request), process.pid);
   }
 
   markRunning(jobId: string): void {
@@ -54,19 +57,24 @@ export class JobJournal {
 
   /** A job queued again after a restart takes its new id, keeping its place. */
   rename(from: string, to: string): void {
-    this.db.prepare("UPDATE jobs SET job_id = ?, state = 'queued' WHERE job_id = ?").run(to, from);
+    this.db.prepare("UPDATE jobs SET job_id = ?, state = 'queued', pid = ? WHERE job_id = ?").run(to, process.pid, from);
   }
 
   remove(jobId: string): void {
     this.db.prepare('DELETE FROM jobs WHERE job_id = ?').run(jobId);
   }
 
-  /** What the journal holds, oldest first: the jobs a previous run left. */
-  entries(): { entries: JournalEntry[]; unreadable: UnreadableEntry[] } {
-    const rows = this.db.prepare('SELECT job_id, state, queued_at, request_json FROM jobs ORDER BY seq').all() as Array<{ job_id: string; state: string; queued_at: string; request_json: string }>;
+  /**
+   * What the journal holds, oldest first. `left: true`: only the jobs of processes that are no
+   * longer running (what a crash or a kill left), not those of another studio or `atelier
+   * generate` at work on the same data folder.
+   */
+  entries(options: { left?: boolean } = {}): { entries: JournalEntry[]; unreadable: UnreadableEntry[] } {
+    const rows = this.db.prepare('SELECT job_id, state, queued_at, request_json, pid FROM jobs ORDER BY seq').all() as Array<{ job_id: string; state: string; queued_at: string; request_json: string; pid: number }>;
     const entries: JournalEntry[] = [];
     const unreadable: UnreadableEntry[] = [];
     for (const row of rows) {
+      if (options.left && processAlive(row.pid)) continue;
       let parsed: ReturnType<typeof GenerationRequest.safeParse>;
       try {
         parsed = GenerationRequest.safeParse(JSON.parse(row.request_json));
@@ -82,5 +90,15 @@ export class JobJournal {
 
   close(): void {
     this.db.close();
+  }
+}
+
+/** Whether a process with this id runs (ours included); EPERM means it runs as another user. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApiError, GenerationRequest, type StudioEvent } from '../../app/contract/index.js';
@@ -36,7 +37,24 @@ function area(journal: JobJournal, recorded: RecordGenerationInput[], events: St
   return createGenerationArea({ home, transport: 'cli', emit: (e) => events.push(e), library, engine, journal, starterDir: path.resolve('tests/fixtures/models/sd1-tiny') });
 }
 
+/** Runs `code` (with JobJournal in scope) in a child Node process that then exits. */
+function inAnotherProcess(code: string): void {
+  const script = `import { JobJournal } from './app/service/job-journal.ts';\n${code}`;
+  const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`child failed: ${result.stderr}`);
+}
+
 describe('the job journal', () => {
+  it('leaves the jobs of a process still running to it', () => {
+    const dir = path.join(home, 'shared');
+    const journal = JobJournal.open(dir);
+    journal.add('j_mine', request(1), '2026-01-01T00:00:00.000Z');
+    inAnotherProcess(`const j = JobJournal.open(${JSON.stringify(dir)}); j.add('j_gone', ${JSON.stringify(request(2))}, 'x'); j.close();`);
+    expect(journal.entries().entries.map((e) => e.jobId)).toEqual(['j_mine', 'j_gone']);
+    expect(journal.entries({ left: true }).entries.map((e) => e.jobId)).toEqual(['j_gone']);
+    journal.close();
+  });
+
   it('keeps jobs while they wait and run, and lets them go when they end', async () => {
     const journal = JobJournal.open(path.join(home, 'live'));
     const recorded: RecordGenerationInput[] = [];
@@ -59,13 +77,19 @@ describe('the job journal', () => {
 
   it('after a crash: the running job is recorded failed with the reason, waiting ones run again', async () => {
     const dir = path.join(home, 'crashed');
-    const before = JobJournal.open(dir);
-    before.add('j_was_running', request(10), '2026-01-01T00:00:00.000Z');
-    before.markRunning('j_was_running');
-    before.add('j_waiting', request(11), '2026-01-01T00:00:01.000Z');
-    before.add('j_lost_image', request(12, { init: { sha256: 'e'.repeat(64) } }), '2026-01-01T00:00:02.000Z');
-    before.add('j_waiting_too', request(13), '2026-01-01T00:00:03.000Z');
-    before.close(); // the process dies here
+    // Another process queues four jobs, starts the first, and is gone.
+    const left = [
+      ['j_was_running', request(10)],
+      ['j_waiting', request(11)],
+      ['j_lost_image', request(12, { init: { sha256: 'e'.repeat(64) } })],
+      ['j_waiting_too', request(13)],
+    ];
+    inAnotherProcess(
+      `const j = JobJournal.open(${JSON.stringify(dir)});
+       for (const [id, r] of ${JSON.stringify(left)}) j.add(id, r, new Date().toISOString());
+       j.markRunning('j_was_running');
+       j.close();`,
+    );
 
     const journal = JobJournal.open(dir);
     const recorded: RecordGenerationInput[] = [];

@@ -265,6 +265,15 @@ export const ProjectDocument = z
       .strict(),
     /** Bottom first: layers[0] is drawn first (OpenRaster and PSD list top first; exports reverse). */
     layers: z.array(Layer).max(MAX_LAYERS),
+    /**
+     * Top-left of the generation frame in canvas pixels (docs/canvas.md); it may lie partly
+     * outside the canvas (outpainting). Its size is the settings' width × height. Omitted (files
+     * written before it, still schema 2: an optional field needs no migration): 0, 0.
+     */
+    frame: z
+      .object({ x: z.number().int().min(-MAX_CANVAS).max(MAX_CANVAS), y: z.number().int().min(-MAX_CANVAS).max(MAX_CANVAS) })
+      .strict()
+      .optional(),
     settings: GenerationSettings,
     generations: z.array(Generation).max(10_000),
     createdAt: z.string().max(64),

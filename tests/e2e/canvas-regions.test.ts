@@ -137,7 +137,7 @@ describe('regional prompts from region boxes (starter model)', () => {
     expect(right.red - right.blue).toBeGreaterThan(first.right.red - first.right.blue);
   }, 240_000);
 
-  it('keeps the boxes, their prompts and weights through save and open; a weight edit is one undo step', async () => {
+  it('keeps the boxes, their prompts and weights, and the frame\'s place through save and open; a weight edit is one undo step', async () => {
     const weight = ui.page.getByTestId('region-weight').nth(1);
     await weight.fill('0.5');
     await weight.press('Enter');
@@ -146,12 +146,19 @@ describe('regional prompts from region boxes (starter model)', () => {
     await expect.poll(() => ui.page.getByTestId('region-weight').nth(1).inputValue()).toBe('1');
     await ui.redo();
     await expect.poll(() => ui.page.getByTestId('region-weight').nth(1).inputValue()).toBe('0.5');
+    // The frame moved (V) 64 px right: its place is saved with the project.
+    await ui.press('v');
+    await ui.drag([{ x: 100, y: 100 }, { x: 164, y: 100 }]);
+    const frameAttr = () => ui.page.getByTestId('canvas').getAttribute('data-frame');
+    await expect.poll(frameAttr).toBe('64,0,256,256');
     const file = path.join(studio.home, 'regions.atelier');
     await ui.saveAs(file);
     ui.page.once('dialog', (d) => void d.accept());
     await ui.newProject();
     await expect.poll(() => ui.page.getByTestId('region-row').count()).toBe(0);
+    await expect.poll(frameAttr).toBe('0,0,256,256');
     await ui.open(file);
+    await expect.poll(frameAttr).toBe('64,0,256,256');
     await expect.poll(() => ui.page.getByTestId('region-prompt').evaluateAll((els) => els.map((e) => (e as unknown as { value: string }).value))).toEqual(['a blue house', 'a red house']);
     await expect.poll(() => ui.page.getByTestId('region-weight').nth(1).inputValue()).toBe('0.5');
   }, 120_000);

@@ -146,11 +146,12 @@ describe('gesture plans', () => {
     expect(live.at(-1)).toEqual({ op: 'viewport', viewport: { x: 20, y: 10, scale: 1 } });
   });
 
-  it('the move tool drags the frame live, and a handle resize is one settings step snapped to the multiple', () => {
+  it('the move tool drags the frame live into the document, and a handle resize is one settings step snapped to the multiple', () => {
     const c = ctx(docWith(), [], { frame: { x: 10, y: 10, width: 256, height: 256 } });
     const moved = drag('select', c, [at(50, 50), at(80, 70)]);
     expect(moved.live.at(-1)).toEqual({ op: 'frame', x: 40, y: 30 });
-    expect(moved.plan).toBeNull();
+    expect(moved.plan).toEqual({ label: 'Move frame', ops: [{ op: 'commit-frame', x: 40, y: 30 }] });
+    expect(drag('select', c, [at(50, 50), at(80, 70), at(50, 50)]).plan).toBeNull();
     const resized = drag('select', c, [at(266, 138, { target: 'frame-handle-right' }), at(400, 138), at(390, 500)]);
     expect(resized.live.filter((o) => o.op === 'frame-size').at(-1)).toEqual({ op: 'frame-size', width: 384, height: 256 });
     expect(resized.plan).toEqual({ label: 'Resize frame', ops: [{ op: 'commit-frame-size', from: { width: 256, height: 256 }, to: { width: 384, height: 256 } }] });

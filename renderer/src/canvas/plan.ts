@@ -100,6 +100,9 @@ async function applyDocumentOp(op: Op, env: PlanEnv): Promise<void> {
     case 'place':
       history.change((d) => updateLayer(d, op.layerId, op.kind, op.placement));
       return;
+    case 'commit-frame':
+      history.applyRemote((d) => ({ ...d, frame: { x: op.x, y: op.y } }));
+      return;
     case 'commit-frame-size':
       history.change((d) => updateDocumentSettings(d, op.to));
       return;

@@ -34,7 +34,7 @@ export function withStarterLayers(doc: ProjectDocument): ProjectDocument {
 function adopt(studio: StudioController, session: DocumentSession, opened: OpenedProject, document = opened.snapshot.document, keepSettings = false): void {
   session.load(document, opened.snapshot.assets, opened.path, opened.sessionId);
   const favourites = new Set(document.generations.flatMap((g) => g.candidates.filter((c) => c.favourite).map((c) => c.id)));
-  studio.store.set({ frame: { x: 0, y: 0 }, staging: lastCandidates(document, opened.snapshot.assets), earlier: [], compare: [], favourites });
+  studio.store.set({ frame: document.frame ?? { x: 0, y: 0 }, staging: lastCandidates(document, opened.snapshot.assets), earlier: [], compare: [], favourites });
   // A new project keeps the panel as the artist left it; an opened one brings its own settings
   // (the panel edits the document's settings in their own shape).
   if (!keepSettings) studio.store.set({ settings: document.settings });

@@ -191,7 +191,10 @@ export function acceptCandidate(studio: StudioController, session: DocumentSessi
       const grown = growToInclude(doc, f).doc;
       return addLayer(grown, layer, topmostContentIndex(grown.layers));
     }, frameOutside(session.doc, f) ? 'Accept and extend the canvas' : 'Accept candidate');
-    if (dx !== 0 || dy !== 0) studio.store.set({ frame: { x: f.x + dx, y: f.y + dy } });
+    if (dx !== 0 || dy !== 0) {
+      studio.store.set({ frame: { x: f.x + dx, y: f.y + dy } });
+      session.history.applyRemote((doc) => ({ ...doc, frame: { x: f.x + dx, y: f.y + dy } }));
+    }
     session.history.select([layer.id]);
     // The layer is on the canvas already; marking it accepted in the history is a convenience that may fail quietly.
     void studio.api.call('library.rate', { candidateId: candidate.id, accepted: true }).catch(() => undefined);

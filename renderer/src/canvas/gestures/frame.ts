@@ -4,9 +4,10 @@ import type { Gesture } from './types.js';
 
 // The move tool (V): drag the generation frame, or resize it by a handle. The frame's size is
 // the generation size: it snaps to the model's multiple during the drag, and the drag becomes
-// one undo step in the document's generation settings.
+// one undo step in the document's generation settings. A move ends by writing the position
+// into the document, so it is saved with the project (not an undo step, as a view change).
 
-type FrameState = { kind: 'move'; offset: Point; last: Point } | { kind: 'resize'; handle: FrameHandle; start: Rect; size: { width: number; height: number } };
+type FrameState = { kind: 'move'; offset: Point; from: Point; last: Point } | { kind: 'resize'; handle: FrameHandle; start: Rect; size: { width: number; height: number } };
 
 function handleOf(target: string): FrameHandle | undefined {
   const name = /^frame-handle-(\w+)$/.exec(target)?.[1];
@@ -18,7 +19,8 @@ export const frameMove: Gesture<FrameState> = {
     if (p.button !== 0) return { state: null };
     const handle = handleOf(p.target);
     if (handle) return { state: { kind: 'resize', handle, start: ctx.frame, size: { width: ctx.frame.width, height: ctx.frame.height } } };
-    return { state: { kind: 'move', offset: { x: p.at.x - ctx.frame.x, y: p.at.y - ctx.frame.y }, last: { x: ctx.frame.x, y: ctx.frame.y } } };
+    const from = { x: ctx.frame.x, y: ctx.frame.y };
+    return { state: { kind: 'move', offset: { x: p.at.x - ctx.frame.x, y: p.at.y - ctx.frame.y }, from, last: from } };
   },
   move(state, p, ctx) {
     if (state.kind === 'move') {
@@ -31,7 +33,10 @@ export const frameMove: Gesture<FrameState> = {
     return { state: { ...state, size }, ops: [{ op: 'frame-size', ...size }] };
   },
   end(state) {
-    if (state.kind === 'move') return null;
+    if (state.kind === 'move') {
+      if (state.last.x === state.from.x && state.last.y === state.from.y) return null;
+      return { label: 'Move frame', ops: [{ op: 'commit-frame', ...state.last }] };
+    }
     const from = { width: state.start.width, height: state.start.height };
     if (state.size.width === from.width && state.size.height === from.height) return null;
     return { label: 'Resize frame', ops: [{ op: 'commit-frame-size', from, to: state.size }] };

@@ -51,6 +51,8 @@ export interface NewLayer {
 export type Op =
   | { op: 'viewport'; viewport: Viewport }
   | { op: 'frame'; x: number; y: number }
+  /** The frame's position into the document (saved with it; not an undo step). */
+  | { op: 'commit-frame'; x: number; y: number }
   | { op: 'frame-size'; width: number; height: number }
   /** Commits a resized frame to the document's generation settings (the drag's one undo step). */
   | { op: 'commit-frame-size'; from: { width: number; height: number }; to: { width: number; height: number } }

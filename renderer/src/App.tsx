@@ -7,6 +7,7 @@ import { toolForKey } from './canvas/gestures/index.js';
 import { MAX_SCALE, fitToView, zoomStep } from './canvas/viewport.js';
 import { Gallery } from './gallery/Gallery.js';
 import { LivePanel } from './gallery/LivePanel.js';
+import { RegionMixer } from './gallery/RegionMixer.js';
 import { HistoryView } from './history/HistoryView.js';
 import { ControlPanel } from './panels/ControlPanel.js';
 import { IterationsPanel } from './panels/IterationsPanel.js';
@@ -210,6 +211,7 @@ function Studio({ session }: { session: DocumentSession }) {
               onRefine={(c) => void refineCandidate(studio, session, c)}
               onVariations={(c) => void variations(studio, c)}
             />
+            <RegionMixer session={session} />
           </div>
           <aside className="side">
             <PromptPanel session={session} onGenerate={generate} />

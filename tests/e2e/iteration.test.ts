@@ -297,6 +297,42 @@ describe('live mode', () => {
   }, 200_000);
 });
 
+describe('per-region candidate mixing', () => {
+  it('takes each region box\'s winner from a different candidate and cycles the alternatives in place', async () => {
+    await ui.settings({ width: 64, height: 64, batch: 2 });
+    await ui.press('g');
+    await ui.page.getByTestId('region-label').fill('sky');
+    await ui.drag([{ x: 4, y: 4 }, { x: 60, y: 28 }]);
+    await ui.page.getByTestId('region-label').fill('lake');
+    await ui.drag([{ x: 4, y: 36 }, { x: 60, y: 60 }]);
+    const before = await ids();
+    await ui.page.getByTestId('generate').click();
+    const batch = await nextBatch(before, 2);
+    const mixer = ui.page.getByTestId('region-mixer');
+    const row = (label: string) => mixer.locator(`[data-testid="mixer-region"][data-label="${label}"]`);
+    await expect.poll(() => mixer.getByTestId('mixer-region').count()).toBe(2);
+
+    await row('sky').locator(`[data-testid="mixer-pick"][data-candidate-id="${batch[0]}"]`).click();
+    await row('lake').locator(`[data-testid="mixer-pick"][data-candidate-id="${batch[1]}"]`).click();
+    await expect.poll(() => ui.layerNames()).toEqual(expect.arrayContaining(['Region “sky”', 'Region “lake”']));
+    await expect.poll(() => row('sky').getAttribute('data-candidate-id')).toBe(batch[0]);
+    await expect.poll(() => row('lake').getAttribute('data-candidate-id')).toBe(batch[1]);
+    await ui.page.screenshot({ path: path.join(screenshotsDir, 'region-mixer.png') });
+
+    // The alternatives are one click away: the sky cycles through the batch, in the same layer.
+    const layers = (await ui.layerNames()).length;
+    await row('sky').getByTestId('mixer-cycle').click();
+    await expect.poll(() => row('sky').getAttribute('data-candidate-id')).toBe(batch[1]);
+    await row('sky').getByTestId('mixer-cycle').click();
+    await expect.poll(() => row('sky').getAttribute('data-candidate-id')).toBe(batch[0]);
+    expect((await ui.layerNames()).length).toBe(layers);
+    // Undo takes back the last change of the sky only.
+    await ui.undo();
+    await expect.poll(() => row('sky').getAttribute('data-candidate-id')).toBe(batch[1]);
+    expect(await row('lake').getAttribute('data-candidate-id')).toBe(batch[1]);
+  }, 200_000);
+});
+
 describe('connection and queue survive a crash', () => {
   // Its own studio: `npm run web`'s way (no --port, so the port and token of the last run in
   // this data folder are used again), killed and started again under an open tab.

@@ -22,15 +22,14 @@ interface Placement {
 
 /**
  * PNG data URL of a library image, drawn through a canvas so that it is a part like any
- * other. With `onCanvas`, the image is placed at `at` on a black picture of the canvas's size
- * (a control layer's own map covers the whole canvas: canvas/request-images.ts).
+ * other. With `onCanvas`, the image is placed at `at` on a clear picture of the canvas's size
+ * (a control layer's own map covers the whole canvas: canvas/request-images.ts, which renders
+ * it over black, so clear outside the frame is what the map had there).
  */
 async function libraryPart(sha256: string, map?: (data: Uint8ClampedArray) => void, onCanvas?: { width: number; height: number; at: Placement }): Promise<string> {
   const img = await loadImage(libraryImageUrl(sha256));
   const { canvas, ctx } = makeCanvas(onCanvas?.width ?? img.naturalWidth, onCanvas?.height ?? img.naturalHeight);
   if (onCanvas) {
-    ctx.fillStyle = '#000000';
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
     ctx.drawImage(img, onCanvas.at.x, onCanvas.at.y, onCanvas.at.width, onCanvas.at.height);
   } else ctx.drawImage(img, 0, 0);
   if (map) {
@@ -111,6 +110,8 @@ export async function recallEntry(studio: StudioController, session: DocumentSes
 function recalledControl(control: ControlInput, image: { part: string }): Layer {
   return createControlLayer({
     name: `Recalled ${control.type}`,
+    // Shown faintly over the picture; the request takes the map itself, whatever the opacity.
+    opacity: 0.35,
     controlType: control.type,
     model: control.model,
     preprocess: control.preprocess,

@@ -226,7 +226,7 @@ export async function favourite(studio: StudioController, session: DocumentSessi
 }
 
 /** Below masks and control layers, so overlays stay on top of accepted images. */
-function topmostContentIndex(layers: readonly Layer[]): number {
+export function topmostContentIndex(layers: readonly Layer[]): number {
   let index = layers.length;
   while (index > 0 && (layers[index - 1]?.kind === 'mask' || layers[index - 1]?.kind === 'control')) index--;
   return index;

@@ -105,6 +105,21 @@ describe('models import: VAE swap', () => {
     const notVae = await importModel({ home, source: path.join(CKPT, 'sd1-tiny.safetensors'), name: 'bad-vae', hints: HINTS, tokenizerDir: TOKENIZER, vae: path.join(CKPT, 'lora', 'lora-kohya.safetensors') }).then(() => undefined, (e: unknown) => e as ApiError);
     expect(notVae?.message).toMatch(/lora-kohya\.safetensors is not a VAE/);
   });
+
+  it('imports a checkpoint without a VAE only with --vae', async () => {
+    const buf = fs.readFileSync(path.join(CKPT, 'sd1-tiny.safetensors'));
+    const n = Number(buf.readBigUInt64LE(0));
+    const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
+    for (const k of Object.keys(header)) if (k.startsWith('first_stage_model.')) delete header[k];
+    const raw = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(raw.length));
+    const noVae = scratch('no-vae.safetensors');
+    fs.writeFileSync(noVae, Buffer.concat([len, raw, buf.subarray(8 + n)]));
+    expect((await refusal(noVae, 'no-vae')).message).toMatch(/no-vae\.safetensors has no VAE \(first_stage_model\.\*\): import it with a VAE of its own \(--vae\)/);
+    const { imported } = await importModel({ home, source: noVae, name: 'no-vae', hints: HINTS, tokenizerDir: TOKENIZER, dtype: 'float32', vae: path.join(CKPT, 'vae-alt.safetensors') });
+    expect(fs.readFileSync(path.join(imported.path, 'vae_decoder', 'model.onnx_data')).equals(fs.readFileSync(path.join(modelsDir(home), 'with-vae', 'vae_decoder', 'model.onnx_data')))).toBe(true);
+  });
 });
 
 describe('models import: bad input', () => {

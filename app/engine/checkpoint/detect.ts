@@ -17,7 +17,8 @@ export interface DetectedCheckpoint {
   /** Present when the file itself says (a `v_pred` key); otherwise the importer decides. */
   prediction?: 'v_prediction';
   unet: WeightSource;
-  vae: WeightSource;
+  /** Absent only when the caller brings its own VAE (`withoutVae`). */
+  vae?: WeightSource;
   textEncoder: WeightSource;
 }
 
@@ -41,7 +42,7 @@ function notACheckpoint(label: string, keys: string[]): InvalidModelError {
   return say(`is not a Stable Diffusion checkpoint Atelier knows (no ${UNET}input_blocks.0.0.weight; first keys: ${keys.slice(0, 3).join(', ') || 'none'})`);
 }
 
-export function detectCheckpoint(file: string, all: WeightSource, headerKeys: string[]): DetectedCheckpoint {
+export function detectCheckpoint(file: string, all: WeightSource, headerKeys: string[], opts: { withoutVae?: boolean } = {}): DetectedCheckpoint {
   const label = path.basename(file);
   const keys = all.names();
   if (has(keys, (k) => k.startsWith('conditioner.embedders.')) || all.info(`${UNET}label_emb.0.0.weight`)) {
@@ -64,14 +65,15 @@ export function detectCheckpoint(file: string, all: WeightSource, headerKeys: st
   } else {
     throw new InvalidModelError('text_encoder', `${label} has no text encoder (${CLIP}* or ${OPENCLIP}*): a UNet-only file cannot be imported as a model`);
   }
-  if (!has(keys, (k) => k.startsWith(VAE))) throw new InvalidModelError('vae', `${label} has no VAE (${VAE}*): a file without one cannot be imported as a model`);
+  const hasVae = has(keys, (k) => k.startsWith(VAE));
+  if (!hasVae && !opts.withoutVae) throw new InvalidModelError('vae', `${label} has no VAE (${VAE}*): import it with a VAE of its own (--vae)`);
   const unet = mappedWeights(all, `${label} (UNet)`, ldmUnetMap(keys, UNET, label));
-  const vae = mappedWeights(all, `${label} (VAE)`, ldmVaeMap(keys, VAE, label));
+  const vae = hasVae ? mappedWeights(all, `${label} (VAE)`, ldmVaeMap(keys, VAE, label)) : undefined;
   const width = textEncoder.info('text_model.embeddings.token_embedding.weight')?.shape[1];
   const context = unet.info('down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight')?.shape[1] ?? unet.info('mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight')?.shape[1];
   if (width === undefined) throw new InvalidModelError('text_encoder', `${label}: the text encoder has no token embedding`);
   if (context !== undefined && context !== width) throw new InvalidModelError('unet', `${label}: the UNet's cross attention takes ${context}-wide text, the text encoder gives ${width}`);
-  const detected: DetectedCheckpoint = { family, inChannels, unet, vae, textEncoder };
+  const detected: DetectedCheckpoint = { family, inChannels, unet, textEncoder, ...(vae ? { vae } : {}) };
   if (headerKeys.includes('v_pred')) detected.prediction = 'v_prediction';
   return detected;
 }

@@ -168,8 +168,9 @@ export async function importCheckpoint(source: string, opts: ImportOptions): Pro
     bytes = folder.bytes;
   } else {
     const header = readSafetensorsHeader(abs);
-    const detected = detectCheckpoint(abs, safetensorsWeights(abs), [...header.entries.keys()]);
-    nets = { family: detected.family, inChannels: detected.inChannels, unet: { weights: detected.unet }, vae: { weights: detected.vae }, textEncoder: { weights: detected.textEncoder } };
+    const detected = detectCheckpoint(abs, safetensorsWeights(abs), [...header.entries.keys()], { withoutVae: opts.vae !== undefined });
+    // Without a VAE of its own the file must come with --vae (replaced below).
+    nets = { family: detected.family, inChannels: detected.inChannels, unet: { weights: detected.unet }, vae: { weights: detected.vae ?? detected.unet }, textEncoder: { weights: detected.textEncoder } };
     if (detected.prediction) Object.assign(nets, { prediction: detected.prediction, predictionFrom: 'file' });
     bytes = fs.statSync(abs).size;
   }

@@ -157,6 +157,8 @@ export const ModelInfo = z.object({
   dtype: z.enum(['float32', 'float16']),
   components: z.record(z.string(), z.object({ path: z.string(), inputs: z.array(z.string()), outputs: z.array(z.string()) })),
   controlnets: z.array(z.string()),
+  /** The control map each of `controlnets` takes, from its config.json (app/engine/model/controlnet-type.ts); absent: unknown. */
+  controlnetTypes: z.record(z.string(), ControlType).optional(),
   notes: z.array(z.string()),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;

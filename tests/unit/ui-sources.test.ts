@@ -10,7 +10,7 @@ const raster = { x: 0, y: 0, width: 256, height: 256 };
 const docWith = (...layers: Layer[]): ProjectDocument => layers.reduce((d, l) => addLayer(d, l), createDocument({ width: 256, height: 256 }));
 
 function model(over: Partial<ModelEntry> & { controlnets?: string[]; acceptsControlnet?: boolean } = {}): ModelEntry {
-  const { controlnets = [], acceptsControlnet = true, ...rest } = over;
+  const { controlnets = ['/models/starter/controlnet'], acceptsControlnet = true, ...rest } = over;
   return {
     id: 'starter',
     name: 'Starter',
@@ -32,6 +32,8 @@ function model(over: Partial<ModelEntry> & { controlnets?: string[]; acceptsCont
       dtype: 'float32',
       components: {},
       controlnets,
+      // As the engine reads it from the starter's controlnet/config.json ("conditioning").
+      controlnetTypes: Object.fromEntries(controlnets.map((c) => [c, 'scribble' as const])),
       notes: [],
     },
     ...rest,
@@ -57,18 +59,19 @@ describe('every mark guides', () => {
     expect(controlSourceLayers(docWith(sketch, picture, canny), canny).map((l) => l.id)).toEqual(['gen']);
   });
 
-  it('knows what the starter’s and named ControlNets take, and says when a control does not fit', () => {
+  it('takes what a ControlNet takes from the engine (ModelInfo.controlnetTypes), and says when a control does not fit', () => {
     const starter = model();
     expect(controlnetTakes('/models/starter/controlnet', starter)).toBe('scribble');
-    expect(controlnetTakes('/cn/control_v11p_sd15_canny', starter)).toBe('canny');
-    expect(controlnetTakes('/cn/sd-controlnet-depth/', undefined)).toBe('depth');
+    expect(controlnetTakes('/models/starter/controlnet/', starter)).toBe('scribble');
+    // No guessing from folder names in the studio: a ControlNet the model does not report is unknown.
+    expect(controlnetTakes('/cn/control_v11p_sd15_canny', starter)).toBeNull();
     expect(controlnetTakes('/cn/my-net', undefined)).toBeNull();
     const canny = createControlLayer({ id: 'cn', name: 'Canny control', controlType: 'canny', sourceLayerId: 'gen', preprocess: 'canny' });
     expect(controlWarning(canny, starter)).toMatch(/takes scribble maps, not canny/);
     expect(controlWarning(scribble, starter)).toBeNull();
-    // A ControlNet named for the type of its own control layer is fine.
+    // A layer's own ControlNet that the model does not report is sent as set.
     expect(controlWarning({ ...canny, model: '/cn/control_v11p_sd15_canny' }, starter)).toBeNull();
-    expect(controlWarning(scribble, model({ acceptsControlnet: false }))).toMatch(/has no ControlNet/);
+    expect(controlWarning(scribble, model({ acceptsControlnet: false, controlnets: [] }))).toMatch(/has no ControlNet/);
   });
 });
 

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ModelInfo } from '../../contract/index.js';
+import type { ControlType, ModelInfo } from '../../contract/index.js';
 import { findShippedControlNets } from './controlnet-layout.js';
+import { readControlNetType } from './controlnet-type.js';
 import { InvalidModelError } from './errors.js';
 import { type GraphIO, type GraphReader, num, readJson } from './graph-io.js';
 import { readSdxl } from './sdxl-layout.js';
@@ -15,6 +16,16 @@ import { readVaeDecoder, readVaeEncoder, vaeScaling } from './vae-layout.js';
 // them together, checks the parts against each other and says what the model is (ModelInfo).
 
 export type { GraphIO, GraphReader } from './graph-io.js';
+
+/** The control map each shipped ControlNet takes, where its config.json or name says. */
+function controlnetTypes(dirs: readonly string[]): Record<string, ControlType> {
+  const out: Record<string, ControlType> = {};
+  for (const dir of dirs) {
+    const type = readControlNetType(dir);
+    if (type) out[dir] = type;
+  }
+  return out;
+}
 export { readControlNetLayout } from './controlnet-layout.js';
 export { orderResiduals, residualPlan } from './unet-layout.js';
 
@@ -297,6 +308,7 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
     dtype: unet.sampleType === 'float16' ? 'float16' : 'float32',
     components,
     controlnets,
+    controlnetTypes: controlnetTypes(controlnets),
     notes,
   };
   return {

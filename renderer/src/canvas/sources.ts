@@ -30,27 +30,16 @@ export function hasMarks(layers: readonly Layer[]): boolean {
   return layers.some((l) => (l.kind === 'sketch' && l.strokes.length > 0) || (l.kind === 'shapes' && l.shapes.length > 0));
 }
 
-const TYPE_WORDS: Array<[RegExp, ControlType]> = [
-  [/scribble/i, 'scribble'],
-  [/canny/i, 'canny'],
-  [/lineart/i, 'lineart'],
-  [/softedge|(^|[^a-z])(hed|pidi)([^a-z]|$)/i, 'softedge'],
-  [/depth/i, 'depth'],
-  [/openpose|(^|[^a-z])pose([^a-z]|$)/i, 'pose'],
-];
-
 /**
- * The kind of control map a ControlNet was trained on, when it can be told: the shipped
- * starter's is scribble (resources/models/starter/controlnet/config.json, "conditioning"), and
- * published ControlNets name theirs in the folder (control_v11p_sd15_canny, sd-controlnet-depth…).
- * null: unknown, sent as the artist set it.
+ * The kind of control map a ControlNet was trained on, as the engine read it from the
+ * ControlNet's config.json (ModelInfo.controlnetTypes; the starter's says scribble). null:
+ * unknown (a ControlNet the model does not ship, or one that does not say), sent as set.
  */
 export function controlnetTakes(controlnet: string, model: ModelEntry | undefined): ControlType | null {
+  const types = model?.info?.controlnetTypes;
+  if (!types) return null;
   const folder = controlnet.replace(/[\\/]+$/, '');
-  const last = folder.split(/[\\/]/).slice(-2).join('/');
-  if (model?.builtIn && model.id === 'starter' && folder.startsWith(model.path.replace(/[\\/]+$/, ''))) return 'scribble';
-  for (const [pattern, type] of TYPE_WORDS) if (pattern.test(last)) return type;
-  return null;
+  return types[folder] ?? types[controlnet] ?? null;
 }
 
 /**

@@ -61,13 +61,14 @@ beforeAll(async () => {
     const r = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = r ? Number(r[1]) : 0;
     const slice = body.subarray(start);
-    res.writeHead(r ? 206 : 200, { 'content-length': slice.length, etag: `"${crypto.createHash('sha256').update(body).digest('hex')}"`, ...(r ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
     if (cutNext) {
-      // an interrupted transfer: half the bytes, then the connection drops
+      // a transfer cut short: the connection ends cleanly after half the bytes
       cutNext = false;
-      res.write(slice.subarray(0, slice.length >> 1), () => res.destroy());
+      const half = slice.subarray(0, slice.length >> 1);
+      res.writeHead(r ? 206 : 200, { 'content-length': half.length }).end(half);
       return;
     }
+    res.writeHead(r ? 206 : 200, { 'content-length': slice.length, etag: `"${crypto.createHash('sha256').update(body).digest('hex')}"`, ...(r ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
     res.end(slice);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -91,13 +92,16 @@ describe('Hub downloads (local stand-in)', () => {
     cutNext = true;
     const first = await refusal(downloadModel({ home, endpoint, ref: 'tester/tiny-checkpoint', ...opts }));
     expect(first.message).toMatch(/run it again to resume/);
-    const part = fs.readdirSync(path.join(home, 'downloads', 'tester--tiny-checkpoint@main'));
-    expect(part).toEqual(['sd1-tiny.safetensors.part']);
+    const staged = path.join(home, 'downloads', 'tester--tiny-checkpoint@main');
+    expect(fs.readdirSync(staged)).toEqual(['sd1-tiny.safetensors.part']);
+    // what arrived: the half the server sent
+    const got = fs.statSync(path.join(staged, 'sd1-tiny.safetensors.part')).size;
+    expect(got).toBe(fs.statSync(CKPT).size >> 1);
     const out = await downloadModel({ home, endpoint, ref: 'tester/tiny-checkpoint', ...opts });
     expect(out).toMatchObject({ kind: 'imported', path: path.join(modelsDir(home), 'tiny-checkpoint') });
     expect(out.entry.valid).toBe(true);
     const ranges = seen.filter((s) => s.url.startsWith('/cdn/tester/tiny-checkpoint')).map((s) => s.range);
-    expect(ranges).toEqual([undefined, `bytes=${fs.statSync(CKPT).size >> 1}-`]);
+    expect(ranges).toEqual([undefined, `bytes=${got}-`]);
   });
 
   it('downloads an ONNX repo as it is and registers it', async () => {

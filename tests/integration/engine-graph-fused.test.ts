@@ -162,6 +162,13 @@ describe('fused operator choice per provider', () => {
     expect(found.plain.has('Sigmoid')).toBe(true); // the time embedding's SiLU stays plain
   });
 
+  it('the VAE decoder for CUDA fuses every GroupNorm, with SiLU where its conv_norm_out and resnets have one', () => {
+    const found = ops(buildVaeDecoder(config('vae'), weights('vae'), { fused: 'cuda' }));
+    expect(found.plain.has('InstanceNormalization')).toBe(false);
+    expect(found.plain.has('Sigmoid')).toBe(false);
+    expect(found.nodes.filter((n) => n.opType === 'GroupNorm' && n.attribute?.find((a) => a.name === 'activation')?.i === 1).length).toBeGreaterThan(1);
+  });
+
   it('WebGPU gets BiasSplitGelu but plain group normalisation', () => {
     const found = build('webgpu');
     expect(found.contrib.has('BiasSplitGelu')).toBe(true);

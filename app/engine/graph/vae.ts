@@ -1,6 +1,6 @@
 import { InvalidModelError } from '../model/errors.js';
 import { GraphBuilder, type BuiltGraph, type FloatType } from './core.js';
-import { attention, conv2d, convOut, fromTokens, groupNorm, linear, resnet, silu, toTokens, upsample2x } from './nn.js';
+import { attention, conv2d, convOut, fromTokens, groupNorm, linear, resnet, toTokens, upsample2x } from './nn.js';
 import type { FusedChoice } from './fused.js';
 import type { WeightSource } from './weights.js';
 
@@ -94,7 +94,7 @@ export function buildVaeEncoder(config: Record<string, unknown>, weights: Weight
     if (b < ch.length - 1) h = conv2d(g, h, `encoder.down_blocks.${b}.downsamplers.0.conv`, { stride: 2, pads: [0, 0, 1, 1], inChannels: channels });
   });
   h = midBlock(g, cfg, h, 'encoder.mid_block', channels);
-  h = conv2d(g, silu(g, groupNorm(g, h, 'encoder.conv_norm_out', cfg.normNumGroups, EPS)), 'encoder.conv_out', { inChannels: channels });
+  h = conv2d(g, groupNorm(g, h, 'encoder.conv_norm_out', cfg.normNumGroups, EPS, true), 'encoder.conv_out', { inChannels: channels });
   h = conv2d(g, h, 'quant_conv', { inChannels: 2 * cfg.latentChannels });
   g.output(h, 'latent_parameters', g.dtype, ['batch', 2 * cfg.latentChannels, 'latent_height', 'latent_width']);
   return g.finish({ 'atelier.network': 'vae_encoder', 'atelier.config': JSON.stringify(config) });
@@ -119,7 +119,7 @@ export function buildVaeDecoder(config: Record<string, unknown>, weights: Weight
     }
     if (b < rev.length - 1) h = conv2d(g, upsample2x(g, h), `decoder.up_blocks.${b}.upsamplers.0.conv`, { inChannels: channels });
   });
-  h = conv2d(g, silu(g, groupNorm(g, h, 'decoder.conv_norm_out', cfg.normNumGroups, EPS)), 'decoder.conv_out', { inChannels: channels });
+  h = conv2d(g, groupNorm(g, h, 'decoder.conv_norm_out', cfg.normNumGroups, EPS, true), 'decoder.conv_out', { inChannels: channels });
   g.output(h, 'sample', g.dtype, ['batch', cfg.outChannels, 'height', 'width']);
   return g.finish({ 'atelier.network': 'vae_decoder', 'atelier.config': JSON.stringify(config) });
 }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Locator, type Page, chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { API_VERSION, type MethodName, type Params, type Result } from '../../app/contract/index.js';
@@ -35,8 +35,13 @@ async function pixelsOf(sha256: string): Promise<string> {
   return createHash('sha256').update(PNG.sync.read(await response.body()).data).digest('hex');
 }
 
-const ids = () => ui.candidates().evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id') ?? ''));
-const seeds = () => ui.candidates().evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seed'))));
+/** An attribute of every element a locator matches (no DOM types on the Node side: a cast). */
+function attrs(locator: Locator, name: string): Promise<string[]> {
+  return locator.evaluateAll((els, n) => els.map((e) => (e as unknown as { getAttribute(a: string): string | null }).getAttribute(n) ?? ''), name);
+}
+
+const ids = () => attrs(ui.candidates(), 'data-candidate-id');
+const seeds = async () => (await attrs(ui.candidates(), 'data-seed')).map(Number);
 const shownGeneration = () => ui.page.locator('.strip').getAttribute('data-generation-id');
 
 /** Waits until the strip shows `count` candidates none of which are in `before`. */
@@ -71,7 +76,7 @@ describe('the strip keeps its history', () => {
     // The first batch is one row below, with its pictures.
     const earlier = ui.page.getByTestId('earlier-batch');
     await expect.poll(() => earlier.count()).toBe(1);
-    expect(await earlier.getByTestId('earlier-candidate').evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id')))).toEqual(first);
+    expect(await attrs(earlier.getByTestId('earlier-candidate'), 'data-candidate-id')).toEqual(first);
     expect(await earlier.textContent()).toMatch(/txt2img #100–101 · 2/);
 
     // A candidate compared with one of an earlier batch: pixels and parameters side by side.
@@ -84,7 +89,7 @@ describe('the strip keeps its history', () => {
 
     await earlier.getByTestId('earlier-show').click();
     await expect.poll(ids).toEqual(first);
-    await expect.poll(() => ui.page.getByTestId('earlier-batch').getByTestId('earlier-candidate').evaluateAll((els) => els.map((e) => e.getAttribute('data-candidate-id')))).toEqual(second);
+    await expect.poll(() => attrs(ui.page.getByTestId('earlier-batch').getByTestId('earlier-candidate'), 'data-candidate-id')).toEqual(second);
   }, 300_000);
 
   it('opens Compare over the studio with Accept, Refine and Favourite on both sides', async () => {

@@ -1,7 +1,8 @@
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blendRegions, downsampleArea, regionBlends } from '../../app/engine/pipeline/regions.js';
 import type { RgbaImage } from '../../app/engine/index.js';
-import { parseRegionSpec } from '../../main/cli/generate-options.js';
+import { parseRegionSpec, requestFromOptions } from '../../main/cli/generate-options.js';
 
 // Regional prompts' arithmetic (app/engine/pipeline/regions.ts): masks → latent blends, and
 // the blend of the conditional predictions. The pipeline runs are in
@@ -82,6 +83,17 @@ describe('--region MASK:PROMPT[:WEIGHT]', () => {
     expect(parseRegionSpec('left.png:a red house:0.8')).toEqual({ mask: 'left.png', prompt: 'a red house', weight: 0.8 });
     expect(parseRegionSpec('C:\\m\\r.PNG:style: ink:1.5')).toEqual({ mask: 'C:\\m\\r.PNG', prompt: 'style: ink', weight: 1.5 });
     expect(parseRegionSpec('r.png:route 66')).toEqual({ mask: 'r.png', prompt: 'route 66' });
+  });
+
+  it('becomes GenerationRequest.regions: the mask by path, weight 1 unless given', () => {
+    const mask = 'tests/fixtures/images/a1111-txt2img.png';
+    const request = requestFromOptions({ model: 'starter', prompt: 'two houses', control: [], controlnet: [], device: 'cpu', out: '.', region: [`${mask}:a red house`, `${mask}:a blue house:0.5`] });
+    expect(request.regions).toEqual([
+      { mask: { path: path.resolve(mask) }, prompt: 'a red house', weight: 1, feather: 16 },
+      { mask: { path: path.resolve(mask) }, prompt: 'a blue house', weight: 0.5, feather: 16 },
+    ]);
+    expect(() => requestFromOptions({ model: 'starter', prompt: 'x', control: [], controlnet: [], device: 'cpu', out: '.', region: ['missing.png:a house'] })).toThrow(/region mask .*missing\.png does not exist/);
+    expect(() => requestFromOptions({ model: 'starter', prompt: 'x', control: [], controlnet: [], device: 'cpu', out: '.', region: [`${mask}:a house:3`] })).toThrow(/regions\.0\.weight/);
   });
 
   it('refuses a spec without an image or without a prompt', () => {

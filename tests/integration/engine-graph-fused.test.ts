@@ -70,8 +70,16 @@ async function run(built: BuiltGraph, feeds: Record<string, ort.Tensor>): Promis
 }
 
 /** Node op types by domain ('' = ONNX) and the opset imports of a written graph. */
-function ops(built: BuiltGraph): { contrib: Map<string, number>; plain: Set<string>; domains: string[]; nodes: Array<{ opType: string; domain?: string; attribute?: Array<{ name: string; i?: number }> }> } {
-  const proto = readModelProto(write(built)) as { graph: { node: Array<{ opType: string; domain?: string; attribute?: Array<{ name: string; i?: number }> }> }; opsetImport: Array<{ domain?: string }> };
+interface NodeProto {
+  opType: string;
+  domain?: string;
+  input?: string[];
+  output?: string[];
+  attribute?: Array<{ name: string; i?: number }>;
+}
+
+function ops(built: BuiltGraph): { contrib: Map<string, number>; plain: Set<string>; domains: string[]; nodes: NodeProto[] } {
+  const proto = readModelProto(write(built)) as { graph: { node: NodeProto[] }; opsetImport: Array<{ domain?: string }> };
   const contrib = new Map<string, number>();
   const plain = new Set<string>();
   for (const n of proto.graph.node) {
@@ -149,12 +157,18 @@ describe('fused operator choice per provider', () => {
     }
   });
 
-  it('CUDA gets GroupNorm with the SiLU fused and NCHW layout, and BiasSplitGelu for GEGLU, in float16 too', () => {
+  it('CUDA gets GroupNorm with the SiLU fused, NHWC between transposes and float32 scale/shift, and BiasSplitGelu for GEGLU, in float16 too', () => {
     const found = build('cuda', 'float16');
     expect([...found.contrib.keys()].sort()).toEqual(['BiasSplitGelu', 'GroupNorm', 'MultiHeadAttention', 'SkipLayerNormalization']);
     const norms = found.nodes.filter((n) => n.opType === 'GroupNorm');
     const attr = (n: (typeof norms)[number], name: string) => n.attribute?.find((a) => a.name === name)?.i ?? 0;
-    expect(norms.every((n) => attr(n, 'channels_last') === 0 && attr(n, 'groups') === 4)).toBe(true);
+    // the CUDA kernel refuses channels_last 0 and float16 gamma/beta (contrib_ops/cuda/diffusion/group_norm.cc)
+    expect(norms.every((n) => attr(n, 'channels_last') === 1 && attr(n, 'groups') === 4)).toBe(true);
+    const producers = new Map(found.nodes.map((n) => [n.output?.[0], n]));
+    for (const n of norms) {
+      expect(producers.get(n.input?.[0])?.opType).toBe('Transpose');
+      for (const w of [n.input?.[1], n.input?.[2]]) expect(producers.get(w)?.opType).toBe('Cast'); // float16 weights → float32
+    }
     // resnets and conv_norm_out are followed by SiLU; the transformers' input norms are not
     expect(norms.some((n) => attr(n, 'activation') === 1)).toBe(true);
     expect(norms.some((n) => attr(n, 'activation') === 0)).toBe(true);

@@ -11,7 +11,7 @@ export type FusedOp =
   | 'MultiHeadAttention'
   /** residual Add + LayerNormalization, with the sum as a second result */
   | 'SkipLayerNormalization'
-  /** GroupNorm (+ SiLU) in NCHW (channels_last 0) */
+  /** GroupNorm (+ SiLU), NHWC (channels_last 1) between transposes, float32 scale and shift */
   | 'GroupNorm'
   /** GEGLU after its projection's MatMul: (x + b) split in two, left · GELU(right) */
   | 'BiasSplitGelu'

@@ -45,15 +45,22 @@ export function convOut(g: GraphBuilder, prefix: string): number {
  * torch.nn.GroupNorm over [B, C, H, W] (followed by SiLU with `withSilu`): InstanceNormalization
  * over [B, groups, C/groups·H·W] (what every runtime implements; ONNX's GroupNormalization
  * changed meaning between opsets), then the per-channel scale and shift — or one
- * com.microsoft.GroupNorm in NCHW with the SiLU as its activation where the provider has it.
+ * com.microsoft.GroupNorm (NHWC, between transposes) with the SiLU as its activation where the
+ * provider has it.
  */
 export function groupNorm(g: GraphBuilder, x: string, prefix: string, groups: number, eps: number, withSilu = false): string {
   const c = g.weightShape(`${prefix}.weight`)[0]!;
   if (c % groups !== 0) throw g.error(`${prefix}: ${c} channels do not split into ${groups} groups`);
   if (g.fuses('GroupNorm')) {
-    const gamma = g.weight(`${prefix}.weight`, { expect: [c] });
-    const beta = g.weight(`${prefix}.bias`, { expect: [c] });
-    return g.op('GroupNorm', [x, gamma, beta], { epsilon: A.f(eps), groups: A.i(groups), activation: A.i(withSilu ? 1 : 0), channels_last: A.i(0) }, 1, MS)[0]!;
+    // ORT's CUDA kernel takes NHWC only (channels_last 0 is refused at run time) and float32
+    // scale and shift whatever the input type (contrib_ops/cuda/diffusion/group_norm.cc):
+    // transposes around it, and casts of the weights that ORT folds at load.
+    const f32 = (w: string): string => (g.compute === 'float32' ? w : g.cast(w, 'float32'));
+    const gamma = f32(g.weight(`${prefix}.weight`, { expect: [c] }));
+    const beta = f32(g.weight(`${prefix}.bias`, { expect: [c] }));
+    const nhwc = g.op1('Transpose', [x], { perm: A.ints([0, 2, 3, 1]) });
+    const y = g.op('GroupNorm', [nhwc, gamma, beta], { epsilon: A.f(eps), groups: A.i(groups), activation: A.i(withSilu ? 1 : 0), channels_last: A.i(1) }, 1, MS)[0]!;
+    return g.op1('Transpose', [y], { perm: A.ints([0, 3, 1, 2]) });
   }
   const normed = plainGroupNorm(g, x, prefix, groups, eps, c);
   return withSilu ? silu(g, normed) : normed;

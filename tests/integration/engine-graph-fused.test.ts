@@ -16,6 +16,7 @@ import {
   writeModel,
   type BuiltGraph,
   unetWeightShapes,
+  biasSplitGeluFits,
   type FusedChoice,
 } from '../../app/engine/graph/index.js';
 
@@ -157,9 +158,10 @@ describe('fused operator choice per provider', () => {
     }
   });
 
-  it('CUDA gets GroupNorm with the SiLU fused, NHWC between transposes and float32 scale/shift, and BiasSplitGelu for GEGLU, in float16 too', () => {
+  it('CUDA gets GroupNorm with the SiLU fused, NHWC between transposes and float32 scale/shift, in float16 too', () => {
     const found = build('cuda', 'float16');
-    expect([...found.contrib.keys()].sort()).toEqual(['BiasSplitGelu', 'GroupNorm', 'MultiHeadAttention', 'SkipLayerNormalization']);
+    // the fixture's 16/32-wide blocks are no width CUDA's BiasSplitGelu takes: GEGLU stays Split + Gelu
+    expect([...found.contrib.keys()].sort()).toEqual(['Gelu', 'GroupNorm', 'MultiHeadAttention', 'SkipLayerNormalization']);
     const norms = found.nodes.filter((n) => n.opType === 'GroupNorm');
     const attr = (n: (typeof norms)[number], name: string) => n.attribute?.find((a) => a.name === name)?.i ?? 0;
     // the CUDA kernel refuses channels_last 0 and float16 gamma/beta (contrib_ops/cuda/diffusion/group_norm.cc)
@@ -181,6 +183,19 @@ describe('fused operator choice per provider', () => {
     expect(found.plain.has('InstanceNormalization')).toBe(false);
     expect(found.plain.has('Sigmoid')).toBe(false);
     expect(found.nodes.filter((n) => n.opType === 'GroupNorm' && n.attribute?.find((a) => a.name === 'activation')?.i === 1).length).toBeGreaterThan(1);
+  });
+
+  it('CUDA gets BiasSplitGelu for GEGLU only at the widths its kernel takes (SD\'s 320/640/1280)', () => {
+    expect(biasSplitGeluFits('cuda', 2560)).toBe(true);
+    expect(biasSplitGeluFits('cuda', 10240)).toBe(true);
+    expect(biasSplitGeluFits('cuda', 256)).toBe(false);
+    expect(biasSplitGeluFits('webgpu', 256)).toBe(true);
+    const shapes = unetWeightShapes(parseUnetConfig({ ...config('unet-sd1'), block_out_channels: [320, 640, 640], attention_head_dim: 8, norm_num_groups: 32 }));
+    // build only: the graph is not written (about 100 MB of random weights), its nodes are counted
+    const built = buildUnet({ ...config('unet-sd1'), block_out_channels: [320, 640, 640], attention_head_dim: 8, norm_num_groups: 32 }, new RandomWeights(shapes), { fused: 'cuda' });
+    const proto = built.graph.proto(new Map(built.externals.map((e) => [e.initializer, { offset: 0, length: 0 }])), 'x', {}) as { graph: { node: NodeProto[] } };
+    // one per transformer block: 2 × 2 down, 1 mid, 2 × 3 up
+    expect(proto.graph.node.filter((n) => n.opType === 'BiasSplitGelu').length).toBe(11);
   });
 
   it('WebGPU gets BiasSplitGelu but plain group normalisation', () => {

@@ -70,6 +70,8 @@ export class GraphBuilder {
   readonly compute: FloatType;
   readonly weights: WeightSource;
   private readonly fusedSet: ReadonlySet<FusedOp>;
+  /** The provider the fused operators are for ('none', or 'custom' for an explicit set): some kernels take only some shapes. */
+  readonly fusedTarget: string;
   private readonly nodes: object[] = [];
   private readonly inline: object[] = [];
   private readonly externals: ExternalRef[] = [];
@@ -87,6 +89,7 @@ export class GraphBuilder {
     this.compute = opts.compute ?? opts.dtype;
     this.weights = opts.weights;
     this.fusedSet = fusedOps(opts.fused, this.compute);
+    this.fusedTarget = typeof opts.fused === 'object' ? 'custom' : (opts.fused ?? 'none');
   }
 
   /** Whether this graph may emit the com.microsoft operator `op` (else the layer takes its plain ONNX form). */

@@ -57,6 +57,15 @@ export function fusedOps(choice: FusedChoice | undefined, compute: FloatType): R
   return row.types.includes(compute) ? new Set(row.ops) : new Set();
 }
 
+/**
+ * Whether BiasSplitGelu takes a projection of `width` (2·D) features on `target`: ORT's CUDA
+ * kernel refuses all but 2560, 5120 and 10240 at run time (SD's 320/640/1280-wide blocks;
+ * contrib_ops/cuda/diffusion/bias_split_gelu.cc); WebGPU's takes any width.
+ */
+export function biasSplitGeluFits(target: string, width: number): boolean {
+  return target !== 'cuda' || width === 2560 || width === 5120 || width === 10240;
+}
+
 /** The fused choice for an execution provider name as session.ts opens it ('dml', 'coreml' … get plain graphs). */
 export function fusedFor(device: string): FusedChoice {
   return device === 'cpu' || device === 'cuda' || device === 'webgpu' ? device : 'none';

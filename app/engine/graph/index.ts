@@ -14,7 +14,7 @@ import type { WeightSource } from './weights.js';
 export { buildClipTextEncoder, parseClipConfig } from './clip.js';
 export type { ClipBuildOptions, ClipConfig } from './clip.js';
 export { buildControlNet } from './controlnet.js';
-export { fusedFor, fusedOps, PROVIDER_FUSED_OPS } from './fused.js';
+export { biasSplitGeluFits, fusedFor, fusedOps, PROVIDER_FUSED_OPS } from './fused.js';
 export { RandomWeights, unetWeightShapes } from './random.js';
 export type { FusedChoice, FusedOp } from './fused.js';
 export { GraphBuilder, OPSET, readModelProto, rewriteModelProto, writeModel } from './core.js';

@@ -1,4 +1,5 @@
 import { A, type GraphBuilder } from './core.js';
+import { biasSplitGeluFits } from './fused.js';
 
 // Layers as plain ONNX opset-17 operators, each taking the weights under a diffusers /
 // transformers module prefix (docs/graph-builder.md lists the operator choices), or as
@@ -155,7 +156,7 @@ export function linearGelu(g: GraphBuilder, x: string, prefix: string, inFeature
 export function geglu(g: GraphBuilder, x: string, prefix: string, inFeatures: number): string {
   const out = linearOut(g, prefix);
   if (out % 2 !== 0) throw g.error(`${prefix} gives ${out} features, which do not split into hidden and gate`);
-  if (g.fuses('BiasSplitGelu') && g.hasWeight(`${prefix}.bias`)) {
+  if (g.fuses('BiasSplitGelu') && biasSplitGeluFits(g.fusedTarget, out) && g.hasWeight(`${prefix}.bias`)) {
     const { product } = matmulOnly(g, x, prefix, inFeatures);
     return g.op('BiasSplitGelu', [product, g.weight(`${prefix}.bias`, { expect: [out] })], {}, 1, MS)[0]!;
   }

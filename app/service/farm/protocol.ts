@@ -32,7 +32,8 @@ export const FarmJobData = z
     /** The engine's request: `model` and each control's `model` are content hashes, image references are the hashes of `images`. */
     request: GenerationRequest,
     models: z.array(ModelRef).min(1).max(9),
-    images: z.object({ init: Base64Png.optional(), mask: Base64Png.optional(), controls: z.array(Base64Png).max(8) }).strict(),
+    // `regions`: one fitted mask per request.regions (docs/canvas.md, "Regional prompts"); absent on older studios' jobs.
+    images: z.object({ init: Base64Png.optional(), mask: Base64Png.optional(), controls: z.array(Base64Png).max(8), regions: z.array(Base64Png).max(8).optional() }).strict(),
     source: ModelSource.nullable(),
   })
   .strict();

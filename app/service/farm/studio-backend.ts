@@ -196,6 +196,8 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
     const [init, mask] = [await png(images.init), await png(images.mask)];
     const controls: Buffer[] = [];
     for (const c of images.controls ?? []) controls.push((await png(c))!);
+    const regions: Buffer[] = [];
+    for (const r of images.regions ?? []) regions.push((await png(r))!);
     const ref = (bytes: Buffer): ImageRef => ({ sha256: pngSha256(bytes) });
     const engine = prepared.engineRequest;
     const request: GenerationRequest = {
@@ -208,6 +210,8 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
         if (!models.some((m) => m.hash === control.hash)) models.push(control);
         return { ...c, model: control.hash, image: ref(controls[i]!) };
       }),
+      // Each region's mask travels fitted, as the pipeline takes it, named by its PNG's hash.
+      ...(engine.regions && engine.regions.length > 0 ? { regions: engine.regions.map((r, i) => ({ ...r, mask: ref(regions[i]!) })) } : {}),
     };
     const data = {
       v: 1 as const,
@@ -215,7 +219,7 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
       jobId: job.id,
       request,
       models,
-      images: { ...(init ? { init: init.toString('base64') } : {}), ...(mask ? { mask: mask.toString('base64') } : {}), controls: controls.map((b) => b.toString('base64')) },
+      images: { ...(init ? { init: init.toString('base64') } : {}), ...(mask ? { mask: mask.toString('base64') } : {}), controls: controls.map((b) => b.toString('base64')), ...(regions.length > 0 ? { regions: regions.map((b) => b.toString('base64')) } : {}) },
       source: this.options.models?.source() ?? null,
     };
     // Checked on the way out too: what this studio cannot vouch for never reaches a worker.

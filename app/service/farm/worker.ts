@@ -195,6 +195,12 @@ export class FarmWorker {
     };
     if (sent.controls.length !== farmRequest.controls.length) throw new ApiError('bad_request', 'The job has not one image per control');
     for (const [i, c] of farmRequest.controls.entries()) images.controls!.push((await image(sent.controls[i], c.image as { sha256?: string }, `control image ${i + 1}`))!);
+    const regions = farmRequest.regions ?? [];
+    if ((sent.regions ?? []).length !== regions.length) throw new ApiError('bad_request', 'The job has not one mask per region');
+    if (regions.length > 0) {
+      images.regions = [];
+      for (const [i, r] of regions.entries()) images.regions.push((await image(sent.regions![i], r.mask as { sha256?: string }, `region ${i + 1}'s mask`))!);
+    }
     const request: GenerationRequest = { ...farmRequest, model: folder(farmRequest.model), controls: farmRequest.controls.map((c) => ({ ...c, model: folder(c.model) })) };
 
     let device = this.device;

@@ -112,12 +112,19 @@ export type Shape = z.infer<typeof Shape>;
 
 /** Placement of a raster on the canvas; the image is drawn scaled to width × height. */
 const rasterPlacement = { image: RasterRef, x: coordinate, y: coordinate, width: length.min(1), height: length.min(1) };
+/**
+ * How a picture layer is turned within its rectangle (docs/canvas.md, "Move, scale, rotate,
+ * flip"): mirrored first (flipX left↔right, flipY top↔bottom), then rotated `rotation`
+ * degrees clockwise about the rectangle's centre. Optional, so files written before them open
+ * unchanged (absent = 0 / false).
+ */
+const orientation = { rotation: z.number().min(-360).max(360).optional(), flipX: z.boolean().optional(), flipY: z.boolean().optional() };
 
 export const SketchLayer = z.object({ kind: z.literal('sketch'), ...layerBase, strokes: z.array(Stroke).max(MAX_STROKES) }).strict();
 export const ShapesLayer = z.object({ kind: z.literal('shapes'), ...layerBase, shapes: z.array(Shape).max(MAX_STROKES) }).strict();
-export const PaintLayer = z.object({ kind: z.literal('paint'), ...layerBase, ...rasterPlacement }).strict();
+export const PaintLayer = z.object({ kind: z.literal('paint'), ...layerBase, ...rasterPlacement, ...orientation }).strict();
 export const ReferenceLayer = z
-  .object({ kind: z.literal('reference'), ...layerBase, ...rasterPlacement, /** Where it came from, for the artist's memory. */ source: z.string().max(4096).nullable() })
+  .object({ kind: z.literal('reference'), ...layerBase, ...rasterPlacement, ...orientation, /** Where it came from, for the artist's memory. */ source: z.string().max(4096).nullable() })
   .strict();
 /** White = repaint, black = keep (the engine's InpaintOptions.mask convention). */
 export const MaskLayer = z.object({ kind: z.literal('mask'), ...layerBase, ...rasterPlacement, /** Overlay colour on the canvas. */ colour: Colour }).strict();
@@ -152,7 +159,7 @@ export const ControlLayer = z
   .refine((c) => (c.image === null) !== (c.sourceLayerId === null), { message: 'a control layer has either an image or a source layer', path: ['image'] });
 /** A candidate placed on the canvas: its pixels are the candidate's (by reference since schema 2). */
 export const GeneratedLayer = z
-  .object({ kind: z.literal('generated'), ...layerBase, ...rasterPlacement, image: ImageSource, generationId: Id, candidateId: Id })
+  .object({ kind: z.literal('generated'), ...layerBase, ...rasterPlacement, ...orientation, image: ImageSource, generationId: Id, candidateId: Id })
   .strict();
 
 export const Layer = z.discriminatedUnion('kind', [SketchLayer, ShapesLayer, PaintLayer, ReferenceLayer, MaskLayer, ControlLayer, GeneratedLayer]);

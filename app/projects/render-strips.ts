@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Layer, ProjectDocument } from '../contract/projects.js';
-import { type ProjectAssets, pngDimensions, sourceKey } from './document/index.js';
-import { PICTURE_KINDS, type Rgba, compositeOver, partBytes, sharpImage, undecodable, vectorLayerSvg } from './render.js';
+import { type ProjectAssets, isTurned, pngDimensions, sourceKey } from './document/index.js';
+import { PICTURE_KINDS, type Rgba, compositeOver, decodePng, partBytes, sharpImage, sharpRaw, turnPixels, undecodable, vectorLayerSvg } from './render.js';
 
 // Large flattened exports in strips (issue 17: a 16000² export of a 1.1 MB project took 61 s
 // and 3.5 GB, one canvas-sized buffer per layer plus the result). Each picture layer is first
@@ -47,6 +47,13 @@ async function layerSource(doc: ProjectDocument, assets: ProjectAssets, layer: L
   // anything else resized (Lanczos 3) to its rounded size at its rounded offset.
   const w = Math.max(1, Math.round(layer.width));
   const h = Math.max(1, Math.round(layer.height));
+  if (isTurned(layer)) {
+    // Rotated or flipped (docs/canvas.md, "Move, scale, rotate, flip"): turned whole in memory,
+    // as `renderLayer` does it (libvips rotates a whole image), then tiled like any other.
+    const turned = await turnPixels(await decodePng(png, w, h), layer);
+    await sharpRaw(turned.image).tiff(TIFF).toFile(file).catch(undecodable);
+    return { file, left: turned.left, top: turned.top, width: turned.image.width, height: turned.image.height, opacity: layer.opacity };
+  }
   let image = sharpImage(png, { sequentialRead: true }).ensureAlpha();
   if (native.width !== w || native.height !== h || ![layer.x, layer.y, layer.width, layer.height].every(Number.isInteger)) {
     image = image.resize(w, h, { fit: 'fill', kernel: 'lanczos3' });

@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { type Layer, MAX_CANVAS, type ProjectDocument, type Shape, type Stroke } from '../contract/projects.js';
 import { ApiError } from '../contract/errors.js';
-import { type ProjectAssets, findLayer, pngDimensions, pressureWidth, sourceKey } from './document/index.js';
+import { type Placement, type ProjectAssets, findLayer, isTurned, pngDimensions, pressureWidth, sourceKey } from './document/index.js';
 import { pngBytes } from './png-data.js';
 
 /**
@@ -163,7 +163,7 @@ export interface PlacedPixels {
 }
 
 export async function placeLayer(doc: ProjectDocument, assets: ProjectAssets, layer: Layer): Promise<PlacedPixels> {
-  if (layer.kind === 'paint' || layer.kind === 'reference' || layer.kind === 'mask' || layer.kind === 'generated') {
+  if (layer.kind === 'mask' || ((layer.kind === 'paint' || layer.kind === 'reference' || layer.kind === 'generated') && !isTurned(layer))) {
     const { x, y, width, height } = layer;
     if ([x, y, width, height].every(Number.isInteger)) {
       const png = partBytes(assets, sourceKey(layer.image));
@@ -197,10 +197,31 @@ export async function renderLayer(doc: ProjectDocument, assets: ProjectAssets, l
       if (w * h > MAX_PLACED_PIXELS) throw new ApiError('invalid_file', `Layer "${layer.name}" is placed at ${w}×${h} pixels; at most ${MAX_PLACED_PIXELS} are rendered`);
       const image = await decodePng(partBytes(assets, sourceKey(layer.image)), w, h);
       const canvas = emptyRgba(width, height);
-      blit(canvas, image, Math.round(layer.x), Math.round(layer.y));
+      if (layer.kind !== 'mask' && isTurned(layer)) {
+        const turned = await turnPixels(image, layer);
+        blit(canvas, turned.image, turned.left, turned.top);
+      } else blit(canvas, image, Math.round(layer.x), Math.round(layer.y));
       return canvas;
     }
   }
+}
+
+/**
+ * A placed raster (already at its placed size) mirrored, then rotated clockwise about its
+ * centre (docs/canvas.md, "Move, scale, rotate, flip"), with where its bounding box sits on the
+ * canvas. libvips mirrors before it rotates and widens the image to the rotated box,
+ * transparent outside the picture, so the box's centre stays the rectangle's centre.
+ */
+export async function turnPixels(image: Rgba, placement: Placement): Promise<{ image: Rgba; left: number; top: number }> {
+  let pipeline = sharpRaw(image);
+  if (placement.flipY) pipeline = pipeline.flip();
+  if (placement.flipX) pipeline = pipeline.flop();
+  const rotation = placement.rotation ?? 0;
+  if (rotation % 360 !== 0) pipeline = pipeline.rotate(rotation, { background: { r: 0, g: 0, b: 0, alpha: 0 } });
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true }).catch(undecodable);
+  const cx = placement.x + placement.width / 2;
+  const cy = placement.y + placement.height / 2;
+  return { image: { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }, left: Math.round(cx - info.width / 2), top: Math.round(cy - info.height / 2) };
 }
 
 /**

@@ -22,6 +22,7 @@ export * from './assets.js';
 export * from './migrate.js';
 export * from './errors.js';
 export * from './pressure.js';
+export * from './placement.js';
 export type {
   Candidate,
   ControlLayer,

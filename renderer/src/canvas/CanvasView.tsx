@@ -7,7 +7,8 @@ import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
 import { FRAME_HANDLES, handlePosition } from './frame.js';
 import { type Gesture, type GestureContext, type PointerSample, type Preview, TOOLS, panGesture } from './gestures/index.js';
-import { CORNERS, cornerPosition, isPlaced } from './gestures/transform.js';
+import { isPlaced } from './gestures/transform.js';
+import { TransformHandles } from './TransformHandles.js';
 import { LayerNode, native } from './LayerNodes.js';
 import { type PlanEnv, applyLive, applyPlan, ensureMaskLayer } from './plan.js';
 import { blankMask, drawShape, drawStrokes, fillMaskRect, traceStroke } from './raster.js';
@@ -257,28 +258,7 @@ export function CanvasView({ session }: { session: DocumentSession }) {
             }}
           />
         </KLayer>
-        {tool === 'transform' && transformed && (
-          <KLayer name="transform-handles">
-            {CORNERS.map((c) => {
-              const at = cornerPosition(transformed, c);
-              const side = 12 / viewport.scale;
-              return (
-                <Rect
-                  key={c}
-                  name={`transform-handle-${c}`}
-                  x={at.x - side / 2}
-                  y={at.y - side / 2}
-                  width={side}
-                  height={side}
-                  fill="#ffffff"
-                  stroke="#6aa9ff"
-                  strokeWidth={2 / viewport.scale}
-                  hitStrokeWidth={0}
-                />
-              );
-            })}
-          </KLayer>
-        )}
+        {tool === 'transform' && transformed && <TransformHandles layer={transformed} scale={viewport.scale} />}
         {tool === 'select' && (
           <KLayer name="frame-handles">
             {FRAME_HANDLES.map((h) => {
@@ -323,7 +303,11 @@ export function CanvasView({ session }: { session: DocumentSession }) {
 function drawPreview(c: CanvasRenderingContext2D, preview: Preview, scale: number): void {
   c.save();
   if (preview.kind === 'box') {
-    const { x, y, width, height } = preview.rect;
+    const { x, y, width, height, rotation = 0 } = preview.rect;
+    // Turned about the box's centre, as the layer will be (app/projects/document/placement.ts).
+    c.translate(x + width / 2, y + height / 2);
+    c.rotate((rotation * Math.PI) / 180);
+    c.translate(-(x + width / 2), -(y + height / 2));
     c.fillStyle = '#6aa9ff22';
     c.fillRect(x, y, width, height);
     c.strokeStyle = '#6aa9ff';

@@ -40,9 +40,12 @@ const ShapesContent = memo(function ShapesContent({ layer }: { layer: Extract<La
   );
 });
 
-function RasterContent({ src, x, y, width, height }: { src: string; x: number; y: number; width: number; height: number }) {
+function RasterContent({ src, x, y, width, height, rotation = 0, flipX = false, flipY = false }: { src: string; x: number; y: number; width: number; height: number; rotation?: number; flipX?: boolean; flipY?: boolean }) {
   const image = useLoaded(src, loadImage);
-  return image ? <KImage image={image} x={x} y={y} width={width} height={height} listening={false} /> : null;
+  // Turned about its centre, mirrored first (app/projects/document/placement.ts): Konva applies scale before rotation.
+  return image ? (
+    <KImage image={image} x={x + width / 2} y={y + height / 2} offsetX={width / 2} offsetY={height / 2} width={width} height={height} rotation={rotation} scaleX={flipX ? -1 : 1} scaleY={flipY ? -1 : 1} listening={false} />
+  ) : null;
 }
 
 function MaskContent({ src, colour, x, y, width, height }: { src: string; colour: string; x: number; y: number; width: number; height: number }) {
@@ -61,7 +64,7 @@ export const LayerNode = memo(function LayerNode({ layer, assets, canvasWidth, c
   } else {
     const src = sourceUrl(layer.image, assets);
     if (src && layer.kind === 'mask') content = <MaskContent src={src} colour={layer.colour.slice(0, 7)} x={layer.x} y={layer.y} width={layer.width} height={layer.height} />;
-    else if (src) content = <RasterContent src={src} x={layer.x} y={layer.y} width={layer.width} height={layer.height} />;
+    else if (src && layer.kind !== 'mask') content = <RasterContent src={src} x={layer.x} y={layer.y} width={layer.width} height={layer.height} rotation={layer.rotation} flipX={layer.flipX} flipY={layer.flipY} />;
   }
   return (
     <KLayer listening={false} visible={layer.visible} opacity={layer.opacity} name={`doc-layer layer-${layer.kind}`} id={layer.id} clipX={0} clipY={0} clipWidth={canvasWidth} clipHeight={canvasHeight}>

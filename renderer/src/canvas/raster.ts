@@ -1,4 +1,4 @@
-import { type Layer, type ProjectAssets, type ProjectDocument, type Shape, type Stroke, constantPressure, pressureWidth, widthRuns } from '../../../app/projects/document/index.js';
+import { type Layer, type Placement, type ProjectAssets, type ProjectDocument, type Shape, type Stroke, constantPressure, isTurned, placementMatrix, pressureWidth, widthRuns } from '../../../app/projects/document/index.js';
 import { libraryImageUrl } from '../api/media.js';
 import type { MaskArea } from './gestures/types.js';
 import type { Rect } from './viewport.js';
@@ -170,6 +170,8 @@ export async function drawLayer(ctx: CanvasRenderingContext2D, layer: Layer, ass
   const img = await loadImage(src);
   ctx.save();
   ctx.globalAlpha *= layer.opacity;
+  // A turned layer (rotated, flipped) is drawn through its placement matrix, as the canvas shows it.
+  if (layer.kind !== 'mask' && isTurned(layer)) ctx.transform(...placementMatrix(layer));
   ctx.drawImage(img, layer.x, layer.y, layer.width, layer.height);
   ctx.restore();
 }
@@ -211,13 +213,15 @@ export function blankPaint(width: number, height: number): string {
  * Draws a stroke (canvas coordinates) into a placed raster's pixels, as drawStrokes draws it on
  * the canvas (pressure widths; an eraser stroke clears), and returns the new PNG data URL.
  */
-export async function paintStroke(src: string, placement: Rect, stroke: Stroke): Promise<string> {
+export async function paintStroke(src: string, placement: Placement, stroke: Stroke): Promise<string> {
   const img = await loadImage(src);
   const { canvas, ctx } = makeCanvas(img.naturalWidth, img.naturalHeight);
   ctx.drawImage(img, 0, 0);
   const sx = img.naturalWidth / placement.width;
   const sy = img.naturalHeight / placement.height;
-  ctx.setTransform(sx, 0, 0, sy, -placement.x * sx, -placement.y * sy);
+  const toPixels = new DOMMatrix([sx, 0, 0, sy, -placement.x * sx, -placement.y * sy]);
+  // On a turned layer the stroke lands where it shows: canvas → unturned rectangle → pixels.
+  ctx.setTransform(isTurned(placement) ? toPixels.multiply(new DOMMatrix(placementMatrix(placement)).inverse()) : toPixels);
   drawStrokes(ctx, [stroke]);
   return canvas.toDataURL('image/png');
 }

@@ -1,5 +1,5 @@
 import type { ControlType, ModelEntry } from '../../../app/contract/index.js';
-import type { ControlLayer, Layer, ProjectDocument } from '../../../app/projects/document/index.js';
+import { type ControlLayer, type Layer, type ProjectDocument, turnedBounds } from '../../../app/projects/document/index.js';
 import type { Rect } from './viewport.js';
 
 // What a generation reads from the canvas (docs/canvas.md, What is generated from), decided without pixels:
@@ -75,7 +75,7 @@ function overlaps(a: Rect, b: Rect): boolean {
 
 /** Whether a picture layer (not a mark: marks guide, they are not a picture to start from) shows inside the frame. */
 export function frameHasPicture(doc: ProjectDocument, frame: Rect): boolean {
-  return doc.layers.some((l) => l.visible && l.opacity > 0 && PICTURE_KINDS.has(l.kind) && 'x' in l && overlaps(frame, l));
+  return doc.layers.some((l) => l.visible && l.opacity > 0 && PICTURE_KINDS.has(l.kind) && 'x' in l && overlaps(frame, l.kind === 'mask' ? l : turnedBounds(l)));
 }
 
 /** What a press of Generate does with the canvas. */

@@ -66,8 +66,8 @@ export type Op =
   | { op: 'mask'; points: number[]; width: number; feather: number; mode: 'paint' | 'erase' }
   /** Adds a selected area to the mask layer (made when there is none), feathered. */
   | { op: 'mask-area'; area: MaskArea; feather: number }
-  /** Moves or scales a placed layer (paint, reference, candidate, mask). */
-  | { op: 'place'; layerId: string; kind: 'paint' | 'reference' | 'generated' | 'mask'; placement: Rect }
+  /** Moves, scales, rotates or flips a placed layer (paint, reference, candidate; a mask moves and scales only). */
+  | { op: 'place'; layerId: string; kind: 'paint' | 'reference' | 'generated' | 'mask'; placement: Rect & { rotation?: number; flipX?: boolean; flipY?: boolean } }
   /** Tells the artist why nothing happened. */
   | { op: 'hint'; message: string };
 
@@ -84,8 +84,8 @@ export interface Plan {
 export type Preview =
   | { kind: 'stroke'; stroke: Stroke; opacity: number; /** false: drawn at one width, as masks are painted. */ pressure: boolean }
   | { kind: 'shape'; shape: Shape; dashed: boolean }
-  /** Where a layer being moved or scaled will go. */
-  | { kind: 'box'; rect: Rect };
+  /** Where a layer being moved, scaled or rotated will go (rotation in degrees about its centre). */
+  | { kind: 'box'; rect: Rect & { rotation?: number } };
 
 export interface Step<S> {
   /** null: the gesture does not go on (a refusal, or a button it ignores). */

@@ -1,3 +1,5 @@
+import { PNG } from 'pngjs';
+import type { Request } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { useStudio } from './harness.js';
 
@@ -215,4 +217,67 @@ describe('canvas', () => {
     await expect.poll(() => ui.isMasked({ x: 235, y: 115 })).toBe(false);
     expect(await ui.isMasked({ x: 120, y: 220 })).toBe(true);
   });
+
+  it('rotates a picture layer by its handle in one undo step, and the composite sent shows it rotated', async () => {
+    ui.page.once('dialog', (d) => void d.accept()); // "Discard unsaved changes?"
+    await ui.newProject();
+    // Left half red, right half blue, dropped on the canvas.
+    const png = new PNG({ width: 256, height: 256 });
+    for (let i = 0; i < 256 * 256; i++) png.data.set(i % 256 < 128 ? [220, 30, 30, 255] : [30, 30, 220, 255], i * 4);
+    await ui.page.evaluate(`(async () => {
+      const bytes = Uint8Array.from(atob('${PNG.sync.write(png).toString('base64')}'), (c) => c.charCodeAt(0));
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], 'halves.png', { type: 'image/png' }));
+      window.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    })()`);
+    await expect.poll(() => ui.layerNames()).toContain('halves.png');
+    const red = async (p: { x: number; y: number }) => {
+      const [r, , b] = await ui.pixel(p);
+      return r - b > 100;
+    };
+    const blue = async (p: { x: number; y: number }) => {
+      const [r, , b] = await ui.pixel(p);
+      return b - r > 100;
+    };
+    await ui.layer('halves.png').getByTestId('layer-name').click();
+    await ui.press('t');
+    // Scaled down from the top-left corner to (64, 64)–(256, 256), so the rotate handle is on the stage.
+    await ui.drag([{ x: 0, y: 0 }, { x: 64, y: 64 }], { steps: 6 });
+    await expect.poll(() => ui.isWhite({ x: 30, y: 30 })).toBe(true);
+    expect(await blue({ x: 220, y: 100 })).toBe(true);
+    // The rotate handle sits 28 screen px above the top edge's middle; a quarter turn clockwise
+    // about the centre (160, 160) puts the red (left) half on top.
+    const handle = { x: 160, y: 64 - 28 / (await ui.scale()) };
+    await ui.drag([handle, { x: 230, y: 90 }, { x: 250, y: 160 }], { steps: 8 });
+    await expect.poll(() => red({ x: 220, y: 100 })).toBe(true);
+    expect(await blue({ x: 100, y: 220 })).toBe(true);
+    // One undo step: back to the scaled, unturned picture.
+    await ui.undo();
+    await expect.poll(() => blue({ x: 220, y: 100 })).toBe(true);
+    expect(await ui.isWhite({ x: 30, y: 30 })).toBe(true);
+    await ui.redo();
+    await expect.poll(() => red({ x: 220, y: 100 })).toBe(true);
+    // The init image sent is what the frame shows: red above, blue below, across the picture.
+    const sent = new Promise<Record<string, unknown>>((resolve) => {
+      const listen = (req: Request) => {
+        if (!req.url().endsWith('/api/call') || req.method() !== 'POST') return;
+        const body = req.postDataJSON() as { method?: string; params?: { request?: Record<string, unknown> } };
+        if (body.method !== 'generate' || !body.params?.request) return;
+        ui.page.off('request', listen);
+        resolve(body.params.request);
+      };
+      ui.page.on('request', listen);
+    });
+    await ui.page.getByTestId('generate').click();
+    const init = PNG.sync.read(Buffer.from(((await sent).init as { png: string }).png, 'base64'));
+    const mean = (x0: number, y0: number, w: number, h: number) => {
+      const sum = [0, 0, 0];
+      for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) for (let c = 0; c < 3; c++) sum[c]! += init.data[(y * init.width + x) * 4 + c]!;
+      return sum.map((v) => v / (w * h)) as [number, number, number];
+    };
+    const [tr, , tb] = mean(80, 76, 160, 64);
+    const [br, , bb] = mean(80, 180, 160, 64);
+    expect(tr - tb).toBeGreaterThan(150);
+    expect(bb - br).toBeGreaterThan(150);
+  }, 120_000);
 });

@@ -210,6 +210,17 @@ export function blankPaint(width: number, height: number): string {
 }
 
 /**
+ * Canvas coordinates → the pixels of a placed raster of `width` × `height`: for a turned layer
+ * through the inverse of its placement matrix (canvas → unturned rectangle), then scaled.
+ */
+export function canvasToPixels(placement: Placement, width: number, height: number): DOMMatrix {
+  const sx = width / placement.width;
+  const sy = height / placement.height;
+  const toPixels = new DOMMatrix([sx, 0, 0, sy, -placement.x * sx, -placement.y * sy]);
+  return isTurned(placement) ? toPixels.multiply(new DOMMatrix(placementMatrix(placement)).inverse()) : toPixels;
+}
+
+/**
  * Draws a stroke (canvas coordinates) into a placed raster's pixels, as drawStrokes draws it on
  * the canvas (pressure widths; an eraser stroke clears), and returns the new PNG data URL.
  */
@@ -217,11 +228,8 @@ export async function paintStroke(src: string, placement: Placement, stroke: Str
   const img = await loadImage(src);
   const { canvas, ctx } = makeCanvas(img.naturalWidth, img.naturalHeight);
   ctx.drawImage(img, 0, 0);
-  const sx = img.naturalWidth / placement.width;
-  const sy = img.naturalHeight / placement.height;
-  const toPixels = new DOMMatrix([sx, 0, 0, sy, -placement.x * sx, -placement.y * sy]);
-  // On a turned layer the stroke lands where it shows: canvas → unturned rectangle → pixels.
-  ctx.setTransform(isTurned(placement) ? toPixels.multiply(new DOMMatrix(placementMatrix(placement)).inverse()) : toPixels);
+  // On a turned layer the stroke lands where it shows.
+  ctx.setTransform(canvasToPixels(placement, img.naturalWidth, img.naturalHeight));
   drawStrokes(ctx, [stroke]);
   return canvas.toDataURL('image/png');
 }
@@ -306,15 +314,14 @@ export async function maskIsEmpty(src: string, size: { width: number; height: nu
  * A placed raster's pixels kept only where the mask is white (its grey levels become
  * alpha), for cropping a layer to a selection; returns the new PNG data URL.
  */
-export async function cropToMask(src: string, placement: Rect, maskSrc: string, maskPlacement: Rect): Promise<string> {
+export async function cropToMask(src: string, placement: Placement, maskSrc: string, maskPlacement: Rect): Promise<string> {
   const img = await loadImage(src);
   const { canvas, ctx } = makeCanvas(img.naturalWidth, img.naturalHeight);
   ctx.drawImage(img, 0, 0);
-  const sx = img.naturalWidth / placement.width;
-  const sy = img.naturalHeight / placement.height;
-  // Outside the mask layer nothing is selected: start from none, then the mask's own alpha.
+  // Outside the mask layer nothing is selected: start from none, then the mask's own alpha
+  // (seen through the layer's turn when it is rotated or flipped).
   const alpha = makeCanvas(img.naturalWidth, img.naturalHeight);
-  alpha.ctx.setTransform(sx, 0, 0, sy, -placement.x * sx, -placement.y * sy);
+  alpha.ctx.setTransform(canvasToPixels(placement, img.naturalWidth, img.naturalHeight));
   alpha.ctx.drawImage(await tintMask(maskSrc, '#ffffff'), maskPlacement.x, maskPlacement.y, maskPlacement.width, maskPlacement.height);
   ctx.globalCompositeOperation = 'destination-in';
   ctx.drawImage(alpha.canvas, 0, 0);

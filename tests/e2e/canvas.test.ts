@@ -279,5 +279,10 @@ describe('canvas', () => {
     const [br, , bb] = mean(80, 180, 160, 64);
     expect(tr - tb).toBeGreaterThan(150);
     expect(bb - br).toBeGreaterThan(150);
+    // Shift+H flips it left↔right before the turn: blue comes on top; one undo takes it back.
+    await ui.page.keyboard.press('Shift+H');
+    await expect.poll(() => blue({ x: 220, y: 100 })).toBe(true);
+    await ui.undo();
+    await expect.poll(() => red({ x: 220, y: 100 })).toBe(true);
   }, 120_000);
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type Layer, type ProjectDocument, addLayer, containsPoint, createDocument, createLayer, dragRotation, isTurned, normalizeAngle, placementMatrix, restoreDocument, toCanvas, toLocal, turnedBounds, turnedCorners, updateLayer } from '../../app/projects/document/index.js';
 import { renderLayer, turnPixels } from '../../app/projects/render.js';
 import { TOOLS, type GestureContext, type Op, type Plan, type PointerSample } from '../../renderer/src/canvas/gestures/index.js';
+import { flipPlan } from '../../renderer/src/canvas/gestures/transform.js';
 
 // Rotated and flipped picture layers (docs/canvas.md, "Move, scale, rotate, flip"): the shared
 // placement math, the transform tool's rotate and flip handles, and the export's pixels.
@@ -98,6 +99,14 @@ describe('the transform tool turns picture layers', () => {
     // The nw corner (unturned) shows at (175, 75) before and after.
     close(turnedCorners(placement)[0]!, turnedCorners({ ...ref, rotation: 90 })[0]!);
     expect(placement.rotation).toBe(90);
+  });
+
+  it('flips by its shortcut as by its button, and back', () => {
+    const plan = flipPlan(doc, ['ref'], 'y');
+    expect(plan).toEqual({ label: 'Flip layer', ops: [{ op: 'place', layerId: 'ref', kind: 'reference', placement: { x: 100, y: 100, width: 100, height: 50, flipY: true } }] });
+    const flipped = updateLayer(doc, 'ref', 'reference', { flipY: true });
+    expect(flipPlan(flipped, ['ref'], 'y')).toMatchObject({ ops: [{ placement: { flipY: false } }] });
+    expect(flipPlan(doc, [], 'x')).toEqual({ hint: expect.stringMatching(/to flip it/) });
   });
 
   it('refuses to rotate a mask', () => {

@@ -7,7 +7,7 @@ import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
 import { FRAME_HANDLES, handlePosition } from './frame.js';
 import { type Gesture, type GestureContext, type PointerSample, type Preview, TOOLS, panGesture } from './gestures/index.js';
-import { isPlaced } from './gestures/transform.js';
+import { flipPlan, isPlaced } from './gestures/transform.js';
 import { TransformHandles } from './TransformHandles.js';
 import { LayerNode, native } from './LayerNodes.js';
 import { type PlanEnv, applyLive, applyPlan, ensureMaskLayer } from './plan.js';
@@ -96,6 +96,21 @@ export function CanvasView({ session }: { session: DocumentSession }) {
       window.removeEventListener('keyup', up);
     };
   }, []);
+
+  // Shift+H / Shift+V flip the selected layer while the transform tool is on (docs/canvas.md).
+  useEffect(() => {
+    const flip = (e: KeyboardEvent) => {
+      if (studio.state.tool !== 'transform' || !e.shiftKey || e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target)) return;
+      const axis = e.key.toLowerCase() === 'h' ? 'x' : e.key.toLowerCase() === 'v' ? 'y' : null;
+      if (!axis) return;
+      e.preventDefault();
+      const plan = flipPlan(history.document, history.selection, axis);
+      if ('hint' in plan) env.hint(plan.hint);
+      else void applyPlan(plan, env).catch((error: unknown) => studio.toast('error', errorMessage(error)));
+    };
+    window.addEventListener('keydown', flip);
+    return () => window.removeEventListener('keydown', flip);
+  }, [studio, history, env]);
 
   // Undo/redo of a frame resize changes the document's generation size: the panel follows.
   // Only within one document (a project opened or made anew sets the panel itself).

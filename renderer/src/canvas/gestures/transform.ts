@@ -1,7 +1,7 @@
 import { type Layer, type Placement, type ProjectDocument, centre, containsPoint, dragRotation, scaleTurned } from '../../../../app/projects/document/index.js';
 import type { Point, Rect } from '../viewport.js';
 import { refusal } from './targets.js';
-import type { Gesture, GestureContext } from './types.js';
+import type { Gesture, GestureContext, Plan } from './types.js';
 
 // The transform tool (T): move a picture layer by dragging it, scale it by a corner handle
 // (the opposite corner stays; the aspect ratio is kept unless Shift is held), rotate it by the
@@ -94,6 +94,17 @@ function modeFor(handle: Handle | undefined, p: Point, layer: Placed): Mode {
 
 function samePlacement(a: Placement, b: Placement): boolean {
   return a.x === b.x && a.y === b.y && a.width === b.width && a.height === b.height && (a.rotation ?? 0) === (b.rotation ?? 0) && !!a.flipX === !!b.flipX && !!a.flipY === !!b.flipY;
+}
+
+/** The flip shortcuts (Shift+H left↔right, Shift+V top↔bottom): the same step as the ⇋ / ⇵ buttons, on the selected layer. */
+export function flipPlan(doc: ProjectDocument, selection: readonly string[], axis: 'x' | 'y'): Plan | { hint: string } {
+  const layer = doc.layers.find((l) => l.id === selection[0]);
+  if (!isPlaced(layer) || layer.kind === 'mask') return { hint: 'Select a picture, paint or candidate layer to flip it' };
+  const why = refusal(layer);
+  if (why) return { hint: why };
+  const start = placementOf(layer);
+  const placement = { ...start, ...(axis === 'x' ? { flipX: !start.flipX } : { flipY: !start.flipY }) };
+  return { label: 'Flip layer', ops: [{ op: 'place', layerId: layer.id, kind: layer.kind, placement }] };
 }
 
 const LABELS: Record<Mode['kind'], string> = { move: 'Move layer', scale: 'Scale layer', rotate: 'Rotate layer', flip: 'Flip layer' };

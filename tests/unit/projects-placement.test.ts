@@ -144,6 +144,23 @@ describe('exports draw the layer turned', () => {
     expect([quarter.left, quarter.top]).toEqual([Math.round(11 - 0.5), Math.round(10.5 - 1)]);
   });
 
+  it('the strip export draws a turned layer as the one-piece flatten does', async () => {
+    const { decodePng, encodePng, flatten } = await import('../../app/projects/render.js');
+    const { flattenToPngInStrips } = await import('../../app/projects/render-strips.js');
+    const big = { width: 8, height: 4, data: new Uint8Array(8 * 4 * 4) };
+    for (let p = 0; p < 32; p++) big.data.set(p % 8 < 4 ? [200, 20, 20, 255] : [20, 20, 200, 255], p * 4);
+    const assets = { 'parts/p8.png': `data:image/png;base64,${(await encodePng(big)).toString('base64')}` };
+    const layer = createLayer('paint', { id: 'q', image: part(8), x: 4, y: 6, width: 8, height: 4 });
+    const base = docWith(layer);
+    const turned = updateLayer({ ...base, canvas: { ...base.canvas, width: 16, height: 16 } }, 'q', 'paint', { rotation: 90, flipY: true });
+    const strips = await decodePng(await flattenToPngInStrips(turned, assets));
+    const whole = await flatten(turned, assets);
+    expect(Buffer.from(strips.data).equals(Buffer.from(whole.data))).toBe(true);
+    // Turned a quarter: the red (left) half is on top, within the turned box (x 6..10, y 4..12).
+    expect(pixel(whole, 8, 5)).toEqual([200, 20, 20, 255]);
+    expect(pixel(whole, 8, 10)).toEqual([20, 20, 200, 255]);
+  });
+
   it('renderLayer places a flipped layer mirrored on the canvas', async () => {
     const { encodePng } = await import('../../app/projects/render.js');
     const png = await encodePng(image);

@@ -1,4 +1,4 @@
-import { useMemo, useRef, useState } from 'react';
+import { useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { mergeSuggestions, parseEmphasis, suggestPhrases, wordAt } from './emphasis.js';
 import { useLibraryPhrases } from './useLibraryPhrases.js';
 
@@ -34,15 +34,24 @@ export function PromptField({ label, testId, value, onChange, history, fromLibra
   const library = useLibraryPhrases(word, open && fromLibrary);
   const suggestions = useMemo(() => (open ? mergeSuggestions(suggestPhrases(history, word), library.phrases) : []), [open, history, word, library]);
 
+  // Where the caret goes once an accepted phrase is in the box. Placed in a layout effect
+  // when that text commits, not in a later animation frame: on a busy machine a frame could
+  // come after the artist typed on, and pull the caret back into what they typed.
+  const pendingCaret = useRef<{ text: string; pos: number } | null>(null);
+  useLayoutEffect(() => {
+    const pending = pendingCaret.current;
+    const box = area.current;
+    if (!pending || !box || value !== pending.text) return;
+    pendingCaret.current = null;
+    box.focus();
+    box.setSelectionRange(pending.pos, pending.pos);
+  }, [value]);
+
   const accept = (phrase: string) => {
     const next = value.slice(0, start) + phrase + value.slice(caret);
+    pendingCaret.current = { text: next, pos: start + phrase.length };
     onChange(next);
     setOpen(false);
-    const pos = start + phrase.length;
-    requestAnimationFrame(() => {
-      area.current?.setSelectionRange(pos, pos);
-      area.current?.focus();
-    });
   };
 
   return (

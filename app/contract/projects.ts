@@ -126,8 +126,23 @@ export const PaintLayer = z.object({ kind: z.literal('paint'), ...layerBase, ...
 export const ReferenceLayer = z
   .object({ kind: z.literal('reference'), ...layerBase, ...rasterPlacement, ...orientation, /** Where it came from, for the artist's memory. */ source: z.string().max(4096).nullable() })
   .strict();
-/** White = repaint, black = keep (the engine's InpaintOptions.mask convention). */
-export const MaskLayer = z.object({ kind: z.literal('mask'), ...layerBase, ...rasterPlacement, /** Overlay colour on the canvas. */ colour: Colour }).strict();
+/**
+ * White = repaint, black = keep (the engine's InpaintOptions.mask convention). With a non-empty
+ * `regionPrompt` the mask is a regional prompt instead (docs/canvas.md, "Regional prompts"):
+ * white = the region, at `regionWeight` (omitted: 1; 0: off), and it is no inpaint mask. Both
+ * optional, so files written before them open unchanged.
+ */
+export const MaskLayer = z
+  .object({
+    kind: z.literal('mask'),
+    ...layerBase,
+    ...rasterPlacement,
+    /** Overlay colour on the canvas. */
+    colour: Colour,
+    regionPrompt: z.string().max(1000).optional(),
+    regionWeight: z.number().min(0).max(2).optional(),
+  })
+  .strict();
 /**
  * A ControlNet conditioning layer: either its own control map (image) or another layer of this
  * document rendered as the control map (sourceLayerId, e.g. a sketch layer through scribble).

@@ -2,6 +2,7 @@ import type { GenerationRequestInput, ModelEntry } from '../../../app/contract/i
 import type { Layer, MaskLayer, ProjectAssets, ProjectDocument } from '../../../app/projects/document/index.js';
 import { canvasInFrame } from './outpaint.js';
 import { makeCanvas, maskIsEmpty, renderFrame, sourceUrl } from './raster.js';
+import { inpaintMaskLayer, regionMaskLayers } from './region-masks.js';
 import { controlSourceLayers, controlWarning, controlnetFor, hasMarks, pictureLayers } from './sources.js';
 import type { Rect } from './viewport.js';
 
@@ -64,16 +65,26 @@ export async function renderControls(view: CanvasView, model: ModelEntry | undef
 }
 
 /**
- * Regional prompts (docs/canvas.md): every visible labelled region box with a weight above 0
- * becomes a region — its label the prompt, its box a white mask at the frame (the engine
- * feathers it). A box wholly outside the frame acts nowhere and is left out.
+ * Regional prompts (docs/canvas.md), in layer order: every visible labelled region box with a
+ * weight above 0 becomes a region — its label the prompt, its box a white mask at the frame
+ * (the engine feathers it) — and so does every visible mask layer with a region prompt, its
+ * pixels white-on-black at the frame as the inpaint mask renders. A box wholly outside the
+ * frame, or a mask with nothing painted, acts nowhere and is left out.
  */
-export function renderRegions(view: CanvasView): RegionInput[] {
+export async function renderRegions(view: CanvasView): Promise<RegionInput[]> {
   const { frame, out } = view;
   const sx = out.width / frame.width;
   const sy = out.height / frame.height;
   const regions: RegionInput[] = [];
+  const masks = new Set(regionMaskLayers(view.doc));
   for (const layer of view.doc.layers) {
+    if (layer.kind === 'mask' && masks.has(layer)) {
+      const src = sourceUrl(layer.image, view.assets);
+      if (!src || (await maskIsEmpty(src, layer))) continue;
+      const png = await renderFrame(view.doc, view.assets, [{ ...layer, opacity: 1 }], frame, out, '#000000');
+      regions.push({ mask: { png }, prompt: (layer.regionPrompt ?? '').trim(), weight: layer.regionWeight ?? 1 });
+      continue;
+    }
     if (layer.kind !== 'shapes' || !layer.visible) continue;
     for (const s of layer.shapes) {
       if (s.type !== 'region' || !s.label.trim() || (s.weight ?? 1) === 0) continue;
@@ -110,9 +121,12 @@ export async function renderInit(view: CanvasView, extra: Layer[] = []): Promise
   return renderFrame(view.doc, view.assets, [...layers.slice(0, at), ...extra, ...layers.slice(at)], view.frame, view.out, view.doc.canvas.background);
 }
 
-/** The topmost visible mask layer's pixels at the frame, or undefined when nothing is masked. */
+/**
+ * The inpaint mask's pixels at the frame (the topmost visible mask layer that is not a region
+ * mask), or undefined when nothing is masked.
+ */
 export async function renderMask(view: CanvasView): Promise<{ layer: MaskLayer; png: string } | undefined> {
-  const mask = [...view.doc.layers].reverse().find((l): l is MaskLayer => l.kind === 'mask' && l.visible);
+  const mask = inpaintMaskLayer(view.doc);
   if (!mask) return undefined;
   const src = sourceUrl(mask.image, view.assets);
   if (!src || (await maskIsEmpty(src, mask))) return undefined;

@@ -1,8 +1,8 @@
 import { useEffect, useState } from 'react';
-import { type MaskLayer } from '../../../app/projects/document/index.js';
 import { generationMode, useGenerationMode } from '../canvas/mode.js';
 import { frameOutside } from '../canvas/outpaint.js';
 import { maskIsEmpty, sourceUrl } from '../canvas/raster.js';
+import { inpaintMaskLayer } from '../canvas/region-masks.js';
 import { MODE_LABELS, type ModeChoice, frameHasPicture, resolveMode } from '../canvas/sources.js';
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
@@ -10,10 +10,13 @@ import { useDocument } from '../state/useDocument.js';
 
 const SHORT: Record<ReturnType<typeof resolveMode>, string> = { sketch: 'from sketch', canvas: 'from canvas', inpaint: 'fill mask', extend: 'extend' };
 
-/** Whether the topmost visible mask has anything painted (checked when its pixels change). */
+/**
+ * Whether the inpaint mask (the topmost visible mask that is not a region mask) has anything
+ * painted (checked when its pixels change).
+ */
 function useMaskPainted(session: DocumentSession): boolean {
   const doc = useDocument(session);
-  const mask = [...doc.layers].reverse().find((l): l is MaskLayer => l.kind === 'mask' && l.visible);
+  const mask = inpaintMaskLayer(doc);
   const src = mask ? sourceUrl(mask.image, session.assets) : undefined;
   const [checked, setChecked] = useState<{ src: string; painted: boolean } | null>(null);
   const width = mask?.width ?? 0;

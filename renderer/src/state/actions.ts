@@ -59,7 +59,7 @@ export async function canvasInputs(studio: StudioController, session: DocumentSe
   const view = canvasView(studio, session);
   const controls = await controlInputs(studio, session);
   const mask = await renderMask(view);
-  const regions = renderRegions(view);
+  const regions = await renderRegions(view);
   const mode = resolveMode(generationMode.get().choice, { picture: frameHasPicture(view.doc, view.frame), mask: mask !== undefined, outside: frameOutside(view.doc, view.frame) });
   if (mode === 'sketch') return { inputs: { controls, regions, projectId: session.doc.id } };
   if (mode === 'extend') {
@@ -104,7 +104,7 @@ export async function refineCandidate(studio: StudioController, session: Documen
     const inputs: GenerationInputs = {
       init: { png: await renderInit(onCanvas ? view : { ...view, assets: { ...view.assets, [part]: candidate.url } }, extra) },
       controls,
-      regions: renderRegions(view),
+      regions: await renderRegions(view),
       parentCandidateId: candidate.id,
       projectId: session.doc.id,
       ...(mask ? { mask: { png: mask.png } } : {}),

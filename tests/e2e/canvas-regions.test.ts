@@ -162,4 +162,34 @@ describe('regional prompts from region boxes (starter model)', () => {
     await expect.poll(() => ui.page.getByTestId('region-prompt').evaluateAll((els) => els.map((e) => (e as unknown as { value: string }).value))).toEqual(['a blue house', 'a red house']);
     await expect.poll(() => ui.page.getByTestId('region-weight').nth(1).inputValue()).toBe('0.5');
   }, 120_000);
+
+  it('uses a painted mask as a region: its prompt and its pixels go with the request, and it is no inpaint mask', async () => {
+    ui.page.once('dialog', (d) => void d.accept());
+    await ui.newProject();
+    await expect.poll(() => ui.page.getByTestId('region-row').count()).toBe(0);
+    await ui.settings({ batch: 1, steps: 2 });
+    await ui.press('m');
+    await ui.page.getByTestId('stroke-width').fill('120');
+    await ui.drag([{ x: 196, y: 4 }, { x: 196, y: 252 }]);
+    await expect.poll(() => ui.isMasked({ x: 230, y: 128 })).toBe(true);
+    const field = ui.page.getByTestId('mask-region-prompt');
+    await expect.poll(() => field.count()).toBe(1);
+    await field.fill('a blue house');
+    await field.press('Enter');
+    await expect.poll(() => ui.page.getByTestId('mask-region-row').getAttribute('data-region')).toBe('true');
+    // A region mask does not count as a painted inpaint mask.
+    await expect.poll(() => ui.page.getByTestId('mode-control').getAttribute('data-mode')).not.toBe('inpaint');
+    const before = await attributes(ui.candidates(), 'data-candidate-id');
+    const count = sent.length;
+    await ui.page.getByTestId('generate').click();
+    await nextCandidate(before);
+    expect(sent.length).toBe(count + 1);
+    const request = sent.at(-1)!;
+    expect(request.mask).toBeUndefined();
+    const regions = request.regions as Array<{ prompt: string; weight: number; mask: { png: string } }>;
+    expect(regions.map((r) => [r.prompt, r.weight])).toEqual([['a blue house', 1]]);
+    const mask = PNG.sync.read(Buffer.from(regions[0]!.mask.png, 'base64'));
+    const at = (x: number, y: number) => mask.data[(y * mask.width + x) * 4]!;
+    expect([at(230, 128), at(200, 40), at(60, 128), at(20, 200)]).toEqual([255, 255, 0, 0]);
+  }, 120_000);
 });

@@ -176,7 +176,15 @@ describe('regional prompts from region boxes (starter model)', () => {
     await expect.poll(() => field.count()).toBe(1);
     await field.fill('a blue house');
     await field.press('Enter');
-    await expect.poll(() => ui.page.getByTestId('mask-region-row').getAttribute('data-region')).toBe('true');
+    const isRegion = () => ui.page.getByTestId('mask-region-row').getAttribute('data-region');
+    await expect.poll(isRegion).toBe('true');
+    // Setting the prompt is one undo step.
+    await ui.undo();
+    await expect.poll(isRegion).toBe('false');
+    expect(await field.inputValue()).toBe('');
+    await ui.redo();
+    await expect.poll(isRegion).toBe('true');
+    expect(await field.inputValue()).toBe('a blue house');
     // A region mask does not count as a painted inpaint mask.
     await expect.poll(() => ui.page.getByTestId('mode-control').getAttribute('data-mode')).not.toBe('inpaint');
     const before = await attributes(ui.candidates(), 'data-candidate-id');

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { type InputHTMLAttributes, useState } from 'react';
 import { type ProjectDocument, updateLayer, updateShape } from '../state/doc-ops.js';
 import { useStudio } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
@@ -24,7 +24,15 @@ interface MaskRow extends RegionRow {
   name: string;
 }
 
-function RegionEditor({ session, row, index }: { session: DocumentSession; row: RegionRow; index: number }) {
+/** The undo-step names and the weight's meaning at 0, per kind of region. */
+interface RegionWords {
+  prompt: string;
+  weight: string;
+  zero: string;
+}
+
+/** A row's prompt and weight as typed, and their commits: one undo step each, checked. */
+function useRegionFields(session: DocumentSession, row: RegionRow, words: RegionWords, trim: boolean) {
   const studio = useStudio();
   const [prompt, setPrompt] = useState(row.label);
   const [weight, setWeight] = useState(String(row.weight));
@@ -36,47 +44,58 @@ function RegionEditor({ session, row, index }: { session: DocumentSession; row: 
     }
   };
   const commitPrompt = () => {
-    if (prompt !== row.label) commit({ label: prompt }, 'Region prompt');
+    const next = trim ? prompt.trim() : prompt;
+    if (next !== row.label) commit({ label: next }, words.prompt);
   };
   const commitWeight = () => {
     const w = Number(weight);
     if (!Number.isFinite(w) || w < 0 || w > 2) {
-      studio.toast('error', `A region's weight is a number from 0 to 2 (0: layout only), not “${weight}”`);
+      studio.toast('error', `A region's weight is a number from 0 to 2 (0: ${words.zero}), not “${weight}”`);
       setWeight(String(row.weight));
       return;
     }
-    if (w !== row.weight) commit({ weight: w }, 'Region weight');
+    if (w !== row.weight) commit({ weight: w }, words.weight);
   };
+  return { prompt, setPrompt, weight, setWeight, commitPrompt, commitWeight };
+}
+
+/** A field that commits when left or on Enter, not on every keystroke. */
+function CommitInput({ onCommit, ...props }: InputHTMLAttributes<HTMLInputElement> & { onCommit: () => void }) {
+  return (
+    <input
+      {...props}
+      onBlur={onCommit}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter') onCommit();
+      }}
+    />
+  );
+}
+
+const weightField = { type: 'number', min: 0, max: 2, step: 0.1, style: { width: '4.5em' } } as const;
+
+function RegionEditor({ session, row, index }: { session: DocumentSession; row: RegionRow; index: number }) {
+  const f = useRegionFields(session, row, { prompt: 'Region prompt', weight: 'Region weight', zero: 'layout only' }, false);
   return (
     <li className="row" data-testid="region-row" data-shape-id={row.key}>
       <span aria-hidden="true">{index + 1}.</span>
-      <input
+      <CommitInput
         data-testid="region-prompt"
         aria-label={`Prompt of region ${index + 1}`}
         placeholder="what goes here"
-        value={prompt}
+        value={f.prompt}
         disabled={row.locked}
-        onChange={(e) => setPrompt(e.target.value)}
-        onBlur={commitPrompt}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter') commitPrompt();
-        }}
+        onChange={(e) => f.setPrompt(e.target.value)}
+        onCommit={f.commitPrompt}
       />
-      <input
+      <CommitInput
         data-testid="region-weight"
         aria-label={`Weight of region ${index + 1}`}
-        type="number"
-        min={0}
-        max={2}
-        step={0.1}
-        style={{ width: '4.5em' }}
-        value={weight}
+        {...weightField}
+        value={f.weight}
         disabled={row.locked}
-        onChange={(e) => setWeight(e.target.value)}
-        onBlur={commitWeight}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter') commitWeight();
-        }}
+        onChange={(e) => f.setWeight(e.target.value)}
+        onCommit={f.commitWeight}
       />
     </li>
   );
@@ -87,59 +106,29 @@ function RegionEditor({ session, row, index }: { session: DocumentSession; row: 
  * inpaint mask; emptying the prompt makes it an inpaint mask again.
  */
 function MaskRegionEditor({ session, row }: { session: DocumentSession; row: MaskRow }) {
-  const studio = useStudio();
-  const [prompt, setPrompt] = useState(row.label);
-  const [weight, setWeight] = useState(String(row.weight));
-  const commit = (changes: { label?: string; weight?: number }, label: string) => {
-    try {
-      session.history.change((doc) => row.edit(doc, changes), label);
-    } catch (error) {
-      studio.toast('error', `${label}: ${errorMessage(error)}`);
-    }
-  };
-  const commitPrompt = () => {
-    if (prompt.trim() !== row.label) commit({ label: prompt.trim() }, row.label ? 'Mask region prompt' : 'Use mask as region');
-  };
-  const commitWeight = () => {
-    const w = Number(weight);
-    if (!Number.isFinite(w) || w < 0 || w > 2) {
-      studio.toast('error', `A region's weight is a number from 0 to 2 (0: off), not “${weight}”`);
-      setWeight(String(row.weight));
-      return;
-    }
-    if (w !== row.weight) commit({ weight: w }, 'Mask region weight');
-  };
+  const words = { prompt: row.label ? 'Mask region prompt' : 'Use mask as region', weight: 'Mask region weight', zero: 'off' };
+  const f = useRegionFields(session, row, words, true);
   return (
     <li className="row" data-testid="mask-region-row" data-layer-id={row.key} data-region={row.label ? 'true' : 'false'}>
       <span title={row.label ? 'This mask is a region' : 'Give this mask a prompt to use it as a region (it is then no inpaint mask)'}>{row.name}</span>
-      <input
+      <CommitInput
         data-testid="mask-region-prompt"
         aria-label={`Region prompt of mask “${row.name}”`}
         placeholder="use this mask as a region: its prompt"
-        value={prompt}
+        value={f.prompt}
         disabled={row.locked}
-        onChange={(e) => setPrompt(e.target.value)}
-        onBlur={commitPrompt}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter') commitPrompt();
-        }}
+        onChange={(e) => f.setPrompt(e.target.value)}
+        onCommit={f.commitPrompt}
       />
       {row.label && (
-        <input
+        <CommitInput
           data-testid="mask-region-weight"
           aria-label={`Region weight of mask “${row.name}”`}
-          type="number"
-          min={0}
-          max={2}
-          step={0.1}
-          style={{ width: '4.5em' }}
-          value={weight}
+          {...weightField}
+          value={f.weight}
           disabled={row.locked}
-          onChange={(e) => setWeight(e.target.value)}
-          onBlur={commitWeight}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter') commitWeight();
-          }}
+          onChange={(e) => f.setWeight(e.target.value)}
+          onCommit={f.commitWeight}
         />
       )}
     </li>

@@ -49,8 +49,9 @@ async function keepBackup(target: string): Promise<void> {
   await fs.rename(staging, backup);
 }
 
-async function syncDirectory(dir: string): Promise<void> {
-  // Windows cannot open a folder for fsync; NTFS journals the rename itself.
+/** fsync a folder so a rename or link in it survives a crash. */
+export async function syncDirectory(dir: string): Promise<void> {
+  // Windows cannot open a folder for fsync; NTFS journals renames and links itself.
   if (process.platform === 'win32') return;
   const handle = await fs.open(dir, 'r');
   try {

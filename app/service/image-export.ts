@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { syncDirectory } from '../projects/safe-save.js';
 
 // Writing a library image out as a new file in a folder the user named (`atelier generate
 // --out`): the bytes the library recorded, so the file carries exactly the stamp the studio's
@@ -73,21 +74,10 @@ export async function writeNewPng(dir: string, base: string, bytes: Uint8Array):
         if (await fs.lstat(file).then(() => true, () => false)) continue;
         await fs.rename(temp, file);
       }
-      await syncFolder(folder);
+      await syncDirectory(folder);
       return file;
     }
   } finally {
     await fs.rm(temp, { force: true });
-  }
-}
-
-async function syncFolder(dir: string): Promise<void> {
-  // Windows cannot open a folder for fsync; NTFS journals the link itself.
-  if (process.platform === 'win32') return;
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

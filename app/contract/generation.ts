@@ -116,6 +116,12 @@ export const GenerationRequest = z
      * the schedule's first `switchAt` fraction, the refiner (an SDXL refiner folder) the rest.
      */
     refiner: z.object({ model: z.string().min(1), switchAt: z.number().gt(0).lt(1).default(0.8) }).strict().optional(),
+    /**
+     * A VAE used for this generation instead of the model's own (docs/models.md, "VAE swap"):
+     * a `.safetensors` VAE file, a diffusers VAE folder, or the name of a VAE file in
+     * ATELIER_HOME/vae (as LoRAs live in ATELIER_HOME/loras). Omitted: the model's own VAE.
+     */
+    vae: z.string().min(1).max(4096).optional(),
     device: DeviceChoice.default('auto'),
     /** Lineage: the candidate this generation refines. */
     parentCandidateId: z.string().optional(),

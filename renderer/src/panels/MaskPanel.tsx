@@ -1,5 +1,6 @@
 import { type MaskLayer, setLayerImage, setLayerProperties } from '../state/doc-ops.js';
 import { ensureMaskLayer, maskFromBox } from '../canvas/CanvasView.js';
+import { inpaintMaskLayer, isRegionMask } from '../canvas/region-masks.js';
 import { blankMask, cropToMask, invertMask, sourceUrl } from '../canvas/raster.js';
 import { useStudio } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
@@ -11,9 +12,10 @@ import { RegionsPanel } from './RegionsPanel.js';
 export function MaskPanel({ session }: { session: DocumentSession }) {
   const studio = useStudio();
   const doc = useDocument(session);
-  const mask = [...doc.layers].reverse().find((l): l is MaskLayer => l.kind === 'mask');
   const selection = useSelection(session);
   const selected = doc.layers.find((l) => l.id === selection[0]);
+  // The mask the buttons act on: the selected one, else the inpaint mask (not a region mask).
+  const mask = selected?.kind === 'mask' ? selected : (inpaintMaskLayer(doc) ?? [...doc.layers].reverse().find((l): l is MaskLayer => l.kind === 'mask' && !isRegionMask(l)));
   const croppable = selected && (selected.kind === 'paint' || selected.kind === 'reference' || selected.kind === 'generated') ? selected : undefined;
   const crop = async () => {
     if (!croppable || !mask) return;

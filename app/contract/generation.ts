@@ -81,6 +81,28 @@ export const RegionPrompt = z
   .strict();
 export type RegionPrompt = z.infer<typeof RegionPrompt>;
 
+const PixelSize = z.object({ width: z.number().int().min(1).max(16_384), height: z.number().int().min(1).max(16_384) }).strict();
+
+/**
+ * SDXL's micro-conditioning (diffusers' original_size, crops_coords_top_left, target_size,
+ * aesthetic_score, negative_aesthetic_score): what the UNet is told about the picture it makes.
+ * Omitted: the generation size for both sizes, crop (0, 0), aesthetic scores 6 and 2.5. The
+ * aesthetic scores condition a refiner (five time ids) only; the negative's sizes and crop are
+ * the positive's, as diffusers has them when no negative_* is given.
+ */
+export const SdxlConditioning = z
+  .object({
+    /** The size the picture "was" before any resize: a small one looks upscaled, a large one sharp. */
+    originalSize: PixelSize.optional(),
+    /** Pixels cropped off the top and left: (0, 0) centres the subject; more reads as a cropped photo. */
+    crop: z.object({ top: z.number().int().min(0).max(16_384), left: z.number().int().min(0).max(16_384) }).strict().optional(),
+    targetSize: PixelSize.optional(),
+    aestheticScore: z.number().min(0).max(10).optional(),
+    negativeAestheticScore: z.number().min(0).max(10).optional(),
+  })
+  .strict();
+export type SdxlConditioning = z.infer<typeof SdxlConditioning>;
+
 export const GenerationRequest = z
   .object({
     /** Model folder or registered model id ('starter' is the bundled one). */
@@ -116,6 +138,8 @@ export const GenerationRequest = z
      * the schedule's first `switchAt` fraction, the refiner (an SDXL refiner folder) the rest.
      */
     refiner: z.object({ model: z.string().min(1), switchAt: z.number().gt(0).lt(1).default(0.8) }).strict().optional(),
+    /** SDXL micro-conditioning (docs/engine.md, "SDXL"); an omitted field is diffusers' default. */
+    sdxlConditioning: SdxlConditioning.optional(),
     /**
      * A VAE used for this generation instead of the model's own (docs/models.md, "VAE swap"):
      * a `.safetensors` VAE file, a diffusers VAE folder, or the name of a VAE file in

@@ -1,4 +1,4 @@
-import { ApiError, type RegionPrompt } from '../../contract/index.js';
+import { ApiError, type RegionPrompt, type SdxlConditioning } from '../../contract/index.js';
 import { maskFromImage } from '../control/mask.js';
 import { gaussianBlur } from '../control/field.js';
 import { resizeImage } from '../image.js';
@@ -101,6 +101,7 @@ export async function prepareRegions(
   masks: RgbaImage[],
   size: { width: number; height: number },
   timings: Record<string, number>,
+  micro?: SdxlConditioning,
 ): Promise<ActiveRegion[]> {
   if (regions.length === 0) return [];
   if (masks.length < regions.length) throw new ApiError('bad_request', `${regions.length} regions requested but ${masks.length} region masks given`);
@@ -112,7 +113,7 @@ export async function prepareRegions(
   for (const [i, region] of regions.entries()) {
     const scratch: Record<string, number> = {};
     const { cond } = await encodePrompts(model, tokenizers, region.prompt, '', false, scratch);
-    out.push({ cond, blend: blends[i]!, ...(model.layout.sdxl ? { added: addedCond(model.layout.sdxl, cond, undefined, width, height) } : {}) });
+    out.push({ cond, blend: blends[i]!, ...(model.layout.sdxl ? { added: addedCond(model.layout.sdxl, cond, undefined, width, height, micro) } : {}) });
   }
   timings.regionTextEncoder = performance.now() - t;
   return out;

@@ -59,6 +59,11 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
   if (mode !== 'txt2img' && !images.init) bad(`${mode} needs an init image`);
   if (mode === 'inpaint' && !images.mask) bad('inpainting needs a mask image');
   if (mode !== 'txt2img' && !layout.vaeEncoder) throw new ApiError('invalid_model', `vae_encoder/model.onnx is missing: ${mode} needs it`, { part: 'vae_encoder/model.onnx' });
+  const micro = request.sdxlConditioning;
+  if (micro && !layout.sdxl) bad(`original size, crop, target size and aesthetic score are SDXL's micro-conditioning; this model is ${info.family}, not SDXL`);
+  if (micro && (micro.aestheticScore !== undefined || micro.negativeAestheticScore !== undefined) && layout.sdxl?.timeIdsWidth === 6 && !request.refiner) {
+    bad('an aesthetic score conditions an SDXL refiner (five time ids); this model takes none and no refiner is given');
+  }
   if (request.controls.length > (images.controls?.length ?? 0)) bad(`${request.controls.length} controls requested but ${images.controls?.length ?? 0} control images given`);
 
   const init = images.init ? flattenOnto(images.init) : undefined;
@@ -177,9 +182,9 @@ async function preparePlan(
   const useCfg = !lcmCond && request.cfg > 1;
   const { cond, uncond } = await encodePrompts(model, await tokenizersFor(model), request.prompt, request.negativePrompt, useCfg, timings);
   const plan: Plan = { model, request, width, height, latentWidth, latentHeight, unet, useCfg, cond, ...(uncond ? { uncond } : {}), controls, timings, stepTimes };
-  if (layout.sdxl) plan.added = addedCond(layout.sdxl, cond, uncond, width, height);
+  if (layout.sdxl) plan.added = addedCond(layout.sdxl, cond, uncond, width, height, request.sdxlConditioning);
   if (lcmCond) plan.timestepCond = guidanceScaleEmbedding(request.cfg, unet.timestepCondDim ?? 256);
-  if (request.regions && request.regions.length > 0) plan.regions = await prepareRegions(model, await tokenizersFor(model), request.regions, images.regions ?? [], size, timings);
+  if (request.regions && request.regions.length > 0) plan.regions = await prepareRegions(model, await tokenizersFor(model), request.regions, images.regions ?? [], size, timings, request.sdxlConditioning);
 
   if (work) {
     const t = performance.now();

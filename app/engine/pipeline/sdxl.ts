@@ -1,4 +1,4 @@
-import { ApiError } from '../../contract/index.js';
+import { ApiError, type SdxlConditioning } from '../../contract/index.js';
 import type { AddedCondLayout, SdxlLayout } from '../model/layout.js';
 import { floatTensor, numericTensor, type ort } from '../model/session.js';
 import { concatBatch } from './tensor.js';
@@ -14,14 +14,20 @@ export const AESTHETIC_SCORE = 6;
 export const NEGATIVE_AESTHETIC_SCORE = 2.5;
 
 /**
- * time_ids for a generation at width × height, uncropped, with the original size equal to the
- * target size (diffusers' defaults; the negative's original size is the same).
+ * time_ids for a generation at width × height: the request's micro-conditioning (contract
+ * SdxlConditioning) where it says, else diffusers' defaults — original size = target size =
+ * the generation size, no crop, aesthetic scores 6 / 2.5; (height, width) and (top, left)
+ * order, and the negative's sizes and crop equal the positive's (diffusers' _get_add_time_ids).
  */
-export function timeIds(sdxl: Pick<SdxlLayout, 'timeIdsWidth'>, width: number, height: number): { cond: Float32Array; uncond: Float32Array } {
+export function timeIds(sdxl: Pick<SdxlLayout, 'timeIdsWidth'>, width: number, height: number, micro: SdxlConditioning = {}): { cond: Float32Array; uncond: Float32Array } {
+  const original = micro.originalSize ?? { width, height };
+  const crop = micro.crop ?? { top: 0, left: 0 };
+  const target = micro.targetSize ?? { width, height };
   if (sdxl.timeIdsWidth === 5) {
-    return { cond: Float32Array.of(height, width, 0, 0, AESTHETIC_SCORE), uncond: Float32Array.of(height, width, 0, 0, NEGATIVE_AESTHETIC_SCORE) };
+    const ids = (score: number) => Float32Array.of(original.height, original.width, crop.top, crop.left, score);
+    return { cond: ids(micro.aestheticScore ?? AESTHETIC_SCORE), uncond: ids(micro.negativeAestheticScore ?? NEGATIVE_AESTHETIC_SCORE) };
   }
-  const ids = Float32Array.of(height, width, 0, 0, height, width);
+  const ids = Float32Array.of(original.height, original.width, crop.top, crop.left, target.height, target.width);
   return { cond: ids, uncond: ids };
 }
 
@@ -34,8 +40,8 @@ export interface AddedCond {
   timeIdsWidth: number;
 }
 
-export function addedCond(sdxl: SdxlLayout, cond: PromptEmbedding, uncond: PromptEmbedding | undefined, width: number, height: number): AddedCond {
-  const ids = timeIds(sdxl, width, height);
+export function addedCond(sdxl: SdxlLayout, cond: PromptEmbedding, uncond: PromptEmbedding | undefined, width: number, height: number, micro?: SdxlConditioning): AddedCond {
+  const ids = timeIds(sdxl, width, height, micro);
   if (!cond.pooled || (uncond && !uncond.pooled)) throw new ApiError('invalid_model', 'text_encoder_2 gave no pooled text_embeds', { part: 'text_encoder_2/model.onnx' });
   const base = { pooledDim: sdxl.pooledDim, timeIdsWidth: sdxl.timeIdsWidth };
   if (uncond) return { textEmbeds: concatBatch([uncond.pooled!, cond.pooled]), timeIds: concatBatch([ids.uncond, ids.cond]), batch: 2, ...base };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GenerationMode, GenerationRequest } from './generation.js';
+import { LibraryRef, PART_PATTERN, PngDataUrl, ProjectDocument } from './projects.js';
 
 // StudioApi members for the library: the searchable history of every generation and
 // candidate, lineage, recall (re-run exactly), rating/tagging, deletion, import and export.
@@ -74,6 +75,26 @@ export const GenerationRecord = GenerationSummary.extend({
   importNote: z.string().nullable(),
 });
 export type GenerationRecord = z.infer<typeof GenerationRecord>;
+
+/**
+ * The document as a generation ran from it: canvas, layer stack (masks, controls, region
+ * boxes and mask regions are layers) and frame. Raster layers name their pixels by part, as
+ * in the document; `parts` maps each part to the library image holding its bytes.
+ */
+export const DocumentSnapshot = z
+  .object({
+    canvas: ProjectDocument.shape.canvas,
+    layers: ProjectDocument.shape.layers,
+    frame: z.object({ x: z.number().int(), y: z.number().int() }).strict(),
+  })
+  .strict();
+export type DocumentSnapshot = z.infer<typeof DocumentSnapshot>;
+
+const PartPath = z.string().regex(PART_PATTERN);
+/** A part's bytes (PNG data URL) or, when the library has them already, their hash. */
+export const SnapshotParts = z.record(PartPath, z.union([PngDataUrl, LibraryRef]));
+export const StoredSnapshot = z.object({ sha256: Sha256, parts: z.record(PartPath, Sha256) });
+export type StoredSnapshot = z.infer<typeof StoredSnapshot>;
 
 export const LibrarySort = z.enum(['newest', 'oldest', 'rating', 'relevance']);
 
@@ -229,6 +250,17 @@ export const libraryMethods = {
     result: z.object({ files: z.array(z.string()) }),
   },
   'library.backup': { params: z.object({ file: z.string().min(1) }).strict(), result: z.object({ file: z.string(), bytes: z.number().int() }) },
+  /**
+   * Keeps the document a generation ran from (docs/canvas.md, "Branches"): layer pixels go
+   * into the image store by content hash (a part the library has is named by `{ sha256 }`,
+   * not sent again), the snapshot JSON is stored once per distinct content.
+   */
+  'library.putSnapshot': {
+    params: z.object({ generationId: z.string().min(1), snapshot: DocumentSnapshot, parts: SnapshotParts }).strict(),
+    result: StoredSnapshot.extend({ newImages: z.number().int(), bytes: z.number().int() }),
+  },
+  /** The document a generation ran from; null when none was kept (older or imported entries). */
+  'library.snapshot': { params: z.object({ id: z.string().min(1) }).strict(), result: StoredSnapshot.extend({ snapshot: DocumentSnapshot }).nullable() },
 } as const;
 
 /** Something in the history changed: lists can refresh. */

@@ -82,11 +82,20 @@ export function deleteEntries(lib: LibraryDb, ids: string[], options: { withDesc
     const deletedCandidates =
       (lib.db.prepare('SELECT count(*) AS n FROM candidates WHERE generation_id IN (SELECT value FROM json_each(?))').get(json) as { n: number }).n +
       lib.db.prepare('DELETE FROM candidates WHERE id IN (SELECT value FROM json_each(?)) AND generation_id NOT IN (SELECT value FROM json_each(?))').run(JSON.stringify([...candidateIds]), json).changes;
+    // The snapshots these generations ran from, and the layer images they keep (docs/canvas.md, "Branches").
+    const snapshots = (
+      lib.db.prepare('SELECT DISTINCT snapshot_sha256 AS s FROM generations WHERE snapshot_sha256 IS NOT NULL AND id IN (SELECT value FROM json_each(?))').all(json) as Array<{ s: string }>
+    ).map((r) => r.s);
+    for (const s of snapshots) touched.push(...(lib.db.prepare('SELECT image_sha256 AS sha FROM snapshot_images WHERE snapshot_sha256 = ?').all(s) as Array<{ sha: string }>));
     const deletedGenerations = lib.db.prepare('DELETE FROM generations WHERE id IN (SELECT value FROM json_each(?))').run(json).changes;
+    const unusedSnapshot = lib.db.prepare('DELETE FROM snapshots WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM generations WHERE snapshot_sha256 = ?)');
+    for (const s of snapshots) unusedSnapshot.run(s, s);
     for (const g of ratedParents) if (!generationIds.has(g)) refreshGenerationRating(lib, g);
-    const stillUsed = lib.db.prepare('SELECT EXISTS (SELECT 1 FROM candidates WHERE image_sha256 = ?) OR EXISTS (SELECT 1 FROM generation_inputs WHERE image_sha256 = ?) AS used');
-    for (const { sha } of touched) {
-      if ((stillUsed.get(sha, sha) as { used: number }).used) continue;
+    const stillUsed = lib.db.prepare(
+      'SELECT EXISTS (SELECT 1 FROM candidates WHERE image_sha256 = @s) OR EXISTS (SELECT 1 FROM generation_inputs WHERE image_sha256 = @s) OR EXISTS (SELECT 1 FROM snapshot_images WHERE image_sha256 = @s) AS used',
+    );
+    for (const sha of new Set(touched.map((t) => t.sha))) {
+      if ((stillUsed.get({ s: sha }) as { used: number }).used) continue;
       lib.db.prepare('DELETE FROM images WHERE sha256 = ?').run(sha);
       unreferenced.push(sha);
     }

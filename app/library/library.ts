@@ -12,6 +12,7 @@
  *   });                                          // → GenerationRecord with candidate ids
  *   library.search({ text: 'red fox*', minRating: 3 }); library.get(id); library.recall(id);
  *   library.lineage(id); library.rate(...); library.tag(...); library.delete(...);
+ *   await library.putSnapshot(generationId, document, parts); library.snapshot(id);
  *   await library.importFiles(paths); await library.exportGeneration(id, dir); await library.backup(file);
  *   library.imagePath(sha256); library.close();
  *
@@ -37,6 +38,8 @@ import type {
   PromptPhrasesQueryInput,
   PromptPhrasesResult,
   RecallResult,
+  StoredSnapshot,
+  DocumentSnapshot,
 } from '../contract/library.js';
 import * as curation from './curation.js';
 import { ImageStore, type StoredImage, type StoredImageWithBytes } from './image-store.js';
@@ -47,6 +50,7 @@ import type { RecordGenerationInput } from './recording.js';
 import * as reliability from './reliability.js';
 import { LibraryCorruptError, type OpenLibraryOptions, markerPath, sessionMarkers } from './reliability.js';
 import * as rows from './rows.js';
+import * as snapshots from './snapshots.js';
 import type { LibraryDb } from './rows.js';
 import { LATEST_VERSION, LibraryVersionError } from './schema.js';
 import * as transfer from './transfer.js';
@@ -189,6 +193,18 @@ export class Library implements LibraryDb {
   /** Content hash of a model folder (see model-hash.ts), rehashed only when its files change. */
   modelHash(dir: string): string {
     return lineage.modelHash(this, dir);
+  }
+
+  // Document snapshots (snapshots.ts)
+
+  /** Keeps the document a generation ran from; layer pixels by content hash (docs/canvas.md, "Branches"). */
+  putSnapshot(generationId: string, snapshot: DocumentSnapshot, parts: Readonly<Record<string, snapshots.SnapshotPart>>): Promise<StoredSnapshot & { newImages: number; bytes: number }> {
+    return snapshots.putSnapshot(this, generationId, snapshot, parts);
+  }
+
+  /** The document a generation (or a candidate's generation) ran from, or null. */
+  snapshot(id: string): (StoredSnapshot & { snapshot: DocumentSnapshot }) | null {
+    return snapshots.getSnapshot(this, id);
   }
 
   // Import and export (transfer.ts)

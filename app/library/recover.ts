@@ -8,7 +8,7 @@ import { Library, libraryRoot } from './library.js';
 // be read, table by table, dropping rows that lost what they point to. Images are files
 // and were never at risk; rows that reach them come back with the salvage.
 
-const TABLES = ['images', 'models', 'projects', 'tags', 'generations', 'candidates', 'generation_inputs', 'generation_tags'] as const;
+const TABLES = ['images', 'models', 'projects', 'tags', 'snapshots', 'snapshot_images', 'generations', 'candidates', 'generation_inputs', 'generation_tags'] as const;
 
 export interface RecoveryReport {
   damagedCopy: string;

@@ -5,6 +5,7 @@ import { ApiError } from '../contract/errors.js';
 import { fsyncDir } from './image-store.js';
 import type { LibraryDb } from './rows.js';
 import { migrate } from './schema.js';
+import { deleteUnusedSnapshots } from './snapshots.js';
 
 // Keeping the library sound: integrity and consistency checks, collecting orphaned files,
 // online backups, and the per-process markers that tell a clean shutdown from a crash.
@@ -36,19 +37,24 @@ export function checkConsistency(lib: LibraryDb): string[] {
 }
 
 /**
- * Removes image files no row points to, image rows nothing references, and leftover
+ * Removes image files no row points to, image rows nothing references (no candidate, input
+ * or document snapshot), snapshots no generation points to, and leftover
  * temporary files — all older than graceMs (a writer in another process may be between
  * writing a file and committing its row).
  */
 export function collectOrphans(lib: LibraryDb, options: { graceMs?: number } = {}): { files: number; rows: number } {
   const graceMs = options.graceMs ?? 10 * 60_000;
   const cutoff = Date.now() - graceMs;
-  const rows = lib.db
-    .prepare(
-      `DELETE FROM images WHERE created_at < ? AND sha256 NOT IN (SELECT image_sha256 FROM candidates)
-       AND sha256 NOT IN (SELECT image_sha256 FROM generation_inputs)`,
-    )
-    .run(cutoff).changes;
+  // A snapshot no generation points to goes first, so the layer images only it kept follow.
+  const rows =
+    deleteUnusedSnapshots(lib, cutoff) +
+    lib.db
+      .prepare(
+        `DELETE FROM images WHERE created_at < ? AND sha256 NOT IN (SELECT image_sha256 FROM candidates)
+         AND sha256 NOT IN (SELECT image_sha256 FROM generation_inputs)
+         AND sha256 NOT IN (SELECT image_sha256 FROM snapshot_images)`,
+      )
+      .run(cutoff).changes;
   const known = lib.db.prepare('SELECT 1 FROM images WHERE sha256 = ?');
   let files = 0;
   for (const entry of lib.images.walk()) {

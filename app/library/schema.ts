@@ -148,6 +148,30 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO prompts_fts(prompts_fts) VALUES ('rebuild');
     `,
   },
+  {
+    version: 3,
+    why: 'document snapshots: the canvas a generation ran from, content-addressed, layer pixels as library images (docs/canvas.md, "Branches")',
+    up: `
+      -- One row per distinct snapshot (SHA-256 of its JSON): generations made from an
+      -- unchanged document share it. data is the gzipped JSON.
+      CREATE TABLE snapshots (
+        sha256 TEXT PRIMARY KEY CHECK (length(sha256) = 64),
+        data BLOB NOT NULL,
+        bytes INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      -- The library images a snapshot's layers show (paint, references, masks, control maps):
+      -- what keeps them from orphan collection.
+      CREATE TABLE snapshot_images (
+        snapshot_sha256 TEXT NOT NULL REFERENCES snapshots(sha256) ON DELETE CASCADE,
+        image_sha256 TEXT NOT NULL REFERENCES images(sha256),
+        PRIMARY KEY (snapshot_sha256, image_sha256)
+      ) WITHOUT ROWID;
+      CREATE INDEX snapshot_images_image ON snapshot_images(image_sha256);
+      ALTER TABLE generations ADD COLUMN snapshot_sha256 TEXT REFERENCES snapshots(sha256) ON DELETE SET NULL;
+      CREATE INDEX generations_snapshot ON generations(snapshot_sha256) WHERE snapshot_sha256 IS NOT NULL;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

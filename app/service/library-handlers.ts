@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { libraryMethods } from '../contract/index.js';
 import { type Library, LibraryCorruptError, LibraryVersionError, openLibrary } from '../library/index.js';
 import { ApiError } from '../contract/errors.js';
+import { dataUrlToPng } from '../projects/document/index.js';
 import type { AreaHandlers, ServiceContext } from './context.js';
 
 // The library area of the StudioApi: one Library per studio, opened at ctx.home and closed
@@ -58,6 +59,9 @@ export function libraryHandlers(library: Library, options: LibraryAreaOptions = 
       return { results };
     },
     'library.export': async ({ id, dir }) => ({ files: await library.exportGeneration(id, path.resolve(dir)) }),
+    'library.putSnapshot': ({ generationId, snapshot, parts }) =>
+      library.putSnapshot(generationId, snapshot, Object.fromEntries(Object.entries(parts).map(([part, source]) => [part, typeof source === 'string' ? Buffer.from(dataUrlToPng(source)) : source]))),
+    'library.snapshot': ({ id }) => library.snapshot(id),
     'library.backup': ({ file }) => {
       if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new ApiError('bad_request', `${file} is a folder; name the backup file`);
       return library.backup(file);

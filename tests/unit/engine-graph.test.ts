@@ -77,7 +77,8 @@ describe('graph builder: bad input is a clear invalid_model error', () => {
   });
 
   it('refuses what SD 1.x/2.x graphs do not have, by name', () => {
-    expect(thrown(() => parseUnetConfig({ ...config('unet-sd1'), addition_embed_type: 'text_time' })).message).toMatch(/addition_embed_type .* not supported/);
+    expect(thrown(() => parseUnetConfig({ ...config('unet-sd1'), addition_embed_type: 'text_image' })).message).toMatch(/addition_embed_type .* not supported/);
+    expect(thrown(() => parseUnetConfig({ ...config('unet-sd1'), addition_embed_type: 'text_time' })).message).toMatch(/needs projection_class_embeddings_input_dim/);
     expect(thrown(() => parseUnetConfig({ ...config('unet-sd1'), down_block_types: ['CrossAttnDownBlock2D', 'FancyBlock', 'DownBlock2D'] })).message).toMatch(/down_block_types must be 3 of/);
     expect(thrown(() => parseUnetConfig({ ...config('unet-sd1'), attention_head_dim: [1, 2] })).message).toMatch(/attention_head_dim must be a number or one per block \(3\)/);
     expect(thrown(() => buildClipTextEncoder({ ...config('clip'), hidden_act: 'relu' }, weights('clip'))).message).toMatch(/hidden_act relu is not supported/);
@@ -214,13 +215,13 @@ describe('graph builder: configs derived from the weights', () => {
     expect(unetConfigFromWeights(sd2).use_linear_projection).toBe(true);
   });
 
-  it('marks SDXL and LCM UNets so that the builder refuses them by name', () => {
+  it('reads SDXL\'s added conditioning from add_embedding; refuses sizes that do not add up', () => {
     const base = weights('unet-sd1');
     const sdxl = new MemoryWeights('sdxl.safetensors').set('add_embedding.linear_1.weight', new Float32Array(4), [2, 2]);
     const both: WeightSource = { label: 'sdxl.safetensors', names: () => [...base.names(), ...sdxl.names()], info: (n) => base.info(n) ?? sdxl.info(n), read: (n) => (base.info(n) ? base.read(n) : sdxl.read(n)) };
     const inferred = unetConfigFromWeights(both, { heads: 4, normNumGroups: 4 });
-    expect(inferred.addition_embed_type).toBe('text_time');
-    expect(thrown(() => buildUnet(inferred, both)).message).toMatch(/addition_embed_type \("text_time"\) is not supported by the graph builder yet/);
+    expect(inferred).toMatchObject({ addition_embed_type: 'text_time', addition_time_embed_dim: 256, projection_class_embeddings_input_dim: 2 });
+    expect(thrown(() => buildUnet(inferred, both)).message).toMatch(/projection_class_embeddings_input_dim 2 is not text_embeds \(-1534\) plus whole time ids of 256/);
   });
 
   it('reads CLIP and AutoencoderKL settings from their weights; builds the same graphs', () => {

@@ -8,7 +8,10 @@ import type { WeightSource } from './weights.js';
 // outputs of an Optimum export: last_hidden_state, pooler_output (the final-norm state at the
 // end-of-text token, found as the highest id as in CLIP's original configs) and the hidden
 // states after the embeddings and after every layer — hidden_states.{L−1} is the penultimate
-// one that "clip skip" uses (docs/graph-builder.md).
+// one that "clip skip" uses (docs/graph-builder.md). With a projection (transformers'
+// CLIPTextModelWithProjection: SDXL's OpenCLIP-bigG text_encoder_2) the pooled state goes
+// through text_projection and is output as text_embeds, in place of pooler_output, as Optimum
+// exports text_encoder_2 and app/engine/model/text-encoder-layout.ts reads it.
 
 export interface ClipConfig {
   hiddenSize: number;
@@ -19,6 +22,13 @@ export interface ClipConfig {
   vocabSize: number;
   act: 'quick_gelu' | 'gelu';
   eps: number;
+  /** projection_dim of a CLIPTextModelWithProjection (text_embeds' width); undefined: no projection. */
+  projectionDim?: number;
+}
+
+/** Whether a transformers config describes CLIPTextModelWithProjection (SDXL's text_encoder_2). */
+export function withProjection(raw: Record<string, unknown>): boolean {
+  return Array.isArray(raw.architectures) && raw.architectures.includes('CLIPTextModelWithProjection');
 }
 
 export function parseClipConfig(raw: Record<string, unknown>, part = 'text_encoder'): ClipConfig {
@@ -38,6 +48,7 @@ export function parseClipConfig(raw: Record<string, unknown>, part = 'text_encod
     vocabSize: num('vocab_size', 49408),
     act,
     eps: num('layer_norm_eps', 1e-5),
+    ...(withProjection(raw) ? { projectionDim: num('projection_dim', 768) } : {}),
   };
 }
 
@@ -92,11 +103,15 @@ export function buildClipTextEncoder(config: Record<string, unknown>, weights: W
   const eos = g.op1('ArgMax', [g.cast(ids, 'float32')], { axis: A.i(-1), keepdims: A.i(1) });
   const pooled = g.op1('GatherND', [last, eos], { batch_dims: A.i(1) });
 
+  if (cfg.projectionDim !== undefined) {
+    const proj = g.weight('text_projection.weight', { expect: [cfg.projectionDim, d], transpose: true });
+    g.output(g.op1('MatMul', [pooled, proj]), 'text_embeds', g.dtype, ['batch', cfg.projectionDim]);
+  }
   g.output(last, 'last_hidden_state', g.dtype, ['batch', 'sequence', d]);
-  g.output(pooled, 'pooler_output', g.dtype, ['batch', d]);
+  if (cfg.projectionDim === undefined) g.output(pooled, 'pooler_output', g.dtype, ['batch', d]);
   const which = opts.hiddenStates ?? 'all';
   states.forEach((s, i) => {
     if (which === 'all' || (which === 'penultimate' && i === cfg.layers - 1)) g.output(s, `hidden_states.${i}`, g.dtype, ['batch', 'sequence', d]);
   });
-  return g.finish({ 'atelier.network': 'clip_text_model', 'atelier.config': JSON.stringify(config) });
+  return g.finish({ 'atelier.network': cfg.projectionDim === undefined ? 'clip_text_model' : 'clip_text_model_with_projection', 'atelier.config': JSON.stringify(config) });
 }

@@ -16,6 +16,8 @@ export interface ControlNetBuildOptions {
   compute?: FloatType;
   /** Fused operators for a provider (fused.ts; default plain ONNX). */
   fused?: FusedChoice;
+  /** SDXL ControlNets: text_embeds' width (unet-sdxl.ts). */
+  textEmbedsDim?: number;
 }
 
 /** controlnet_cond_embedding: conv_in, pairs of (conv, strided conv), conv_out, SiLU between. */
@@ -31,7 +33,7 @@ function condEmbedding(g: GraphBuilder, cond: string, condChannels: number): str
 }
 
 export function buildControlNet(config: Record<string, unknown>, weights: WeightSource, opts: ControlNetBuildOptions = {}): BuiltGraph {
-  const cfg = parseUnetConfig(config, 'controlnet');
+  const cfg = { ...parseUnetConfig(config, 'controlnet'), ...(opts.textEmbedsDim ? { textEmbedsDim: opts.textEmbedsDim } : {}) };
   const condChannels = config.conditioning_channels ?? 3;
   if (typeof condChannels !== 'number') throw new InvalidModelError('controlnet', 'controlnet config: conditioning_channels must be a number');
   if (config.global_pool_conditions === true) throw new InvalidModelError('controlnet', 'controlnet config: global_pool_conditions is not supported');

@@ -11,7 +11,7 @@ import type { WeightSource } from './weights.js';
 // Atelier's ONNX graph builder (docs/graph-builder.md): config + named weights → ONNX graphs
 // with external weights, in the diffusers/Optimum folder layout the engine loads.
 
-export { buildClipTextEncoder, parseClipConfig } from './clip.js';
+export { buildClipTextEncoder, parseClipConfig, withProjection } from './clip.js';
 export type { ClipBuildOptions, ClipConfig } from './clip.js';
 export { buildControlNet } from './controlnet.js';
 export { biasSplitGeluFits, fusedFor, fusedOps, PROVIDER_FUSED_OPS } from './fused.js';
@@ -23,6 +23,8 @@ export { clipConfigFromWeights, unetConfigFromWeights, vaeConfigFromWeights } fr
 export type { UnetKnown } from './infer.js';
 export { buildUnet } from './unet.js';
 export { parseUnetConfig } from './unet-blocks.js';
+export { addedInputs, parseAddedCond } from './unet-sdxl.js';
+export type { AddedCond } from './unet-sdxl.js';
 export type { UnetConfig } from './unet-blocks.js';
 export { buildVaeDecoder, buildVaeEncoder, parseVaeConfig } from './vae.js';
 export { MemoryWeights, readSafetensorsBytes, readSafetensorsHeader, safetensorsWeights, withPrefix } from './weights.js';
@@ -35,7 +37,10 @@ export interface NetworkSource {
 }
 
 export interface PipelineGraphs {
-  textEncoder: NetworkSource;
+  /** SD's text encoder; SDXL's CLIP-L (absent for the SDXL refiner, which has only text_encoder_2). */
+  textEncoder?: NetworkSource;
+  /** SDXL's OpenCLIP-bigG (config architectures: CLIPTextModelWithProjection), written as text_encoder_2/. */
+  textEncoder2?: NetworkSource;
   unet: NetworkSource;
   /** AutoencoderKL weights: encoder.*, decoder.*, quant_conv.*, post_quant_conv.* */
   vae: NetworkSource;
@@ -59,9 +64,9 @@ function writeConfig(dir: string, config: Record<string, unknown>): void {
 }
 
 /**
- * Writes text_encoder/, unet/, vae_encoder/, vae_decoder/ (and controlnet/) with model.onnx,
- * model.onnx_data and config.json each. The tokenizer/, scheduler/ and model_index.json are the
- * caller's: they do not come from weights.
+ * Writes text_encoder/ (and SDXL's text_encoder_2/), unet/, vae_encoder/, vae_decoder/ (and
+ * controlnet/) with model.onnx, model.onnx_data and config.json each. The tokenizers,
+ * scheduler/ and model_index.json are the caller's: they do not come from weights.
  */
 export function writePipelineGraphs(dir: string, src: PipelineGraphs, opts: PipelineBuildOptions = {}): Record<string, WrittenModel> {
   const fp = { ...(opts.dtype ? { dtype: opts.dtype } : {}), ...(opts.compute ? { compute: opts.compute } : {}), ...(opts.fused ? { fused: opts.fused } : {}) };
@@ -70,13 +75,19 @@ export function writePipelineGraphs(dir: string, src: PipelineGraphs, opts: Pipe
     writeConfig(path.join(dir, name), config);
     out[name] = writeModel(path.join(dir, name), build());
   };
-  part('text_encoder', src.textEncoder.config, () => buildClipTextEncoder(src.textEncoder.config, src.textEncoder.weights, { ...fp, ...(opts.idsType ? { idsType: opts.idsType } : {}) }));
-  part('unet', src.unet.config, () => buildUnet(src.unet.config, src.unet.weights, { ...fp, controlnetResiduals: opts.controlnetResiduals === true }));
+  const ids = opts.idsType ? { idsType: opts.idsType } : {};
+  const { textEncoder: te, textEncoder2: te2 } = src;
+  if (!te && !te2) throw new TypeError('writePipelineGraphs: a text encoder is needed');
+  if (te) part('text_encoder', te.config, () => buildClipTextEncoder(te.config, te.weights, { ...fp, ...ids }));
+  // SDXL: text_embeds is text_encoder_2's projection, which settles how many time ids the UNet takes
+  const projection = te2 && typeof te2.config.projection_dim === 'number' ? { textEmbedsDim: te2.config.projection_dim } : {};
+  if (te2) part('text_encoder_2', te2.config, () => buildClipTextEncoder(te2.config, te2.weights, { ...fp, ...ids }));
+  part('unet', src.unet.config, () => buildUnet(src.unet.config, src.unet.weights, { ...fp, ...projection, controlnetResiduals: opts.controlnetResiduals === true }));
   part('vae_encoder', src.vae.config, () => buildVaeEncoder(src.vae.config, src.vae.weights, fp));
   part('vae_decoder', src.vae.config, () => buildVaeDecoder(src.vae.config, src.vae.weights, fp));
   if (src.controlnet) {
     const cn = src.controlnet;
-    part('controlnet', cn.config, () => buildControlNet(cn.config, cn.weights, fp));
+    part('controlnet', cn.config, () => buildControlNet(cn.config, cn.weights, { ...fp, ...projection }));
   }
   return out;
 }

@@ -25,6 +25,8 @@ export interface UnetKnown {
   headDim?: number;
   normNumGroups?: number;
   sampleSize?: number;
+  /** SDXL: addition_time_embed_dim (the sinusoid width per time id; default 256, SDXL's). */
+  timeEmbedDim?: number;
 }
 
 /**
@@ -61,8 +63,14 @@ export function unetConfigFromWeights(w: WeightSource, known: UnetKnown = {}): R
     sample_size: known.sampleSize ?? 64,
     down_block_types: crossDown.map((c) => (c ? 'CrossAttnDownBlock2D' : 'DownBlock2D')),
   };
-  // What SDXL and LCM UNets carry: kept in the config so the builder refuses them by name.
-  if (w.info('add_embedding.linear_1.weight')) config.addition_embed_type = 'text_time';
+  // SDXL's added conditioning (unet-sdxl.ts); LCM's cond_proj is kept so the builder refuses it by name.
+  if (w.info('add_embedding.linear_1.weight')) {
+    Object.assign(config, {
+      addition_embed_type: 'text_time',
+      addition_time_embed_dim: known.timeEmbedDim ?? 256,
+      projection_class_embeddings_input_dim: shapeOf(w, 'add_embedding.linear_1.weight', part)[1],
+    });
+  }
   if (w.info('time_embedding.cond_proj.weight')) config.time_cond_proj_dim = shapeOf(w, 'time_embedding.cond_proj.weight', part)[1];
   if (controlnet) {
     const p = 'controlnet_cond_embedding';
@@ -77,29 +85,36 @@ export function unetConfigFromWeights(w: WeightSource, known: UnetKnown = {}): R
   return config;
 }
 
-/** A transformers CLIPTextConfig from CLIPTextModel weights (text_model.*). Heads default to width/64 (CLIP-L 12, OpenCLIP-H 16); the activation to quick_gelu, gelu at width 1024 (SD 2.x's OpenCLIP-H). */
+/**
+ * A transformers CLIPTextConfig from CLIPTextModel weights (text_model.*; with text_projection.weight:
+ * CLIPTextModelWithProjection, SDXL's text_encoder_2). Heads default to width/64 (CLIP-L 12,
+ * OpenCLIP-H 16, bigG 20); the activation to quick_gelu, gelu at width 1024 or 1280 (OpenCLIP-H and
+ * -bigG, trained with GELU).
+ */
 export function clipConfigFromWeights(w: WeightSource, known: { heads?: number; hiddenAct?: 'quick_gelu' | 'gelu' } = {}): Record<string, unknown> {
   const part = 'text_encoder';
   const [vocab, hidden] = shapeOf(w, 'text_model.embeddings.token_embedding.weight', part);
   const layers = count(w, (i) => `text_model.encoder.layers.${i}.self_attn.q_proj.weight`);
   if (layers === 0) throw new InvalidModelError(part, `${part}: no text_model.encoder.layers.0 in ${w.label}`);
   if (known.heads === undefined && hidden! % 64 !== 0) throw new InvalidModelError(part, `${part}: width ${hidden} does not split into 64-wide heads; the number of heads must be given`);
+  const projection = w.info('text_projection.weight')?.shape;
   return {
-    architectures: ['CLIPTextModel'],
+    architectures: [projection ? 'CLIPTextModelWithProjection' : 'CLIPTextModel'],
     model_type: 'clip_text_model',
+    ...(projection ? { projection_dim: projection[0] } : {}),
     vocab_size: vocab,
     hidden_size: hidden,
     intermediate_size: shapeOf(w, 'text_model.encoder.layers.0.mlp.fc1.weight', part)[0],
     num_hidden_layers: layers,
     num_attention_heads: known.heads ?? hidden! / 64,
     max_position_embeddings: shapeOf(w, 'text_model.embeddings.position_embedding.weight', part)[0],
-    hidden_act: known.hiddenAct ?? (hidden === 1024 ? 'gelu' : 'quick_gelu'),
+    hidden_act: known.hiddenAct ?? (hidden === 1024 || hidden === 1280 ? 'gelu' : 'quick_gelu'),
     layer_norm_eps: 1e-5,
   };
 }
 
 /** An AutoencoderKL config from its weights (encoder.*, decoder.*, quant_conv, post_quant_conv). */
-export function vaeConfigFromWeights(w: WeightSource, known: { normNumGroups?: number; scalingFactor?: number; sampleSize?: number } = {}): Record<string, unknown> {
+export function vaeConfigFromWeights(w: WeightSource, known: { normNumGroups?: number; scalingFactor?: number; sampleSize?: number; forceUpcast?: boolean } = {}): Record<string, unknown> {
   const part = 'vae';
   const blocks = count(w, (i) => `encoder.down_blocks.${i}.resnets.0.conv1.weight`);
   if (blocks === 0) throw new InvalidModelError(part, `${part}: no encoder.down_blocks.0.resnets.0.conv1.weight in ${w.label} (not an AutoencoderKL in diffusers naming?)`);
@@ -115,5 +130,7 @@ export function vaeConfigFromWeights(w: WeightSource, known: { normNumGroups?: n
     sample_size: known.sampleSize ?? 512,
     down_block_types: new Array<string>(blocks).fill('DownEncoderBlock2D'),
     up_block_types: new Array<string>(blocks).fill('UpDecoderBlock2D'),
+    // SDXL's VAE overflows in float16: diffusers decodes it in float32 (the pipeline reads this)
+    ...(known.forceUpcast !== undefined ? { force_upcast: known.forceUpcast } : {}),
   };
 }

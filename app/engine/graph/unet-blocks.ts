@@ -1,6 +1,7 @@
 import { InvalidModelError } from '../model/errors.js';
 import type { GraphBuilder } from './core.js';
 import { addLayerNorm, attention, conv2d, fromTokens, geglu, groupNorm, layerNorm, linear, linearOut, resnet, silu, timestepEmbedding, toTokens } from './nn.js';
+import { addedTimeEmbedding, parseAddedCond, type AddedCond } from './unet-sdxl.js';
 
 // What diffusers' UNet2DConditionModel and ControlNetModel share: the config (read from a
 // diffusers config.json, with diffusers' defaults), conv_in, the timestep embedding, the down
@@ -25,6 +26,10 @@ export interface UnetConfig {
   freqShift: number;
   downBlockTypes: string[];
   upBlockTypes: string[];
+  /** SDXL's added conditioning (addition_embed_type "text_time"; unet-sdxl.ts). */
+  added?: AddedCond;
+  /** text_embeds' width when the caller knows it (text_encoder_2's projection; unet-sdxl.ts addedInputs). */
+  textEmbedsDim?: number;
 }
 
 const DOWN = new Set(['CrossAttnDownBlock2D', 'DownBlock2D']);
@@ -44,8 +49,9 @@ export function parseUnetConfig(raw: Record<string, unknown>, part = 'unet'): Un
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidModelError(part, `${part} config: ${key} must be a number`);
     return v;
   };
-  for (const key of ['addition_embed_type', 'class_embed_type', 'encoder_hid_dim', 'time_cond_proj_dim']) {
-    if (raw[key] !== undefined && raw[key] !== null) throw new InvalidModelError(part, `${part} config: ${key} (${JSON.stringify(raw[key])}) is not supported by the graph builder yet (SD 1.x/2.x only)`);
+  const added = parseAddedCond(raw, part);
+  for (const key of ['class_embed_type', 'encoder_hid_dim', 'time_cond_proj_dim']) {
+    if (raw[key] !== undefined && raw[key] !== null) throw new InvalidModelError(part, `${part} config: ${key} (${JSON.stringify(raw[key])}) is not supported by the graph builder yet (SD 1.x/2.x/XL only)`);
   }
   for (const key of ['dual_cross_attention', 'only_cross_attention', 'resnet_time_scale_shift']) {
     const v = raw[key];
@@ -86,6 +92,7 @@ export function parseUnetConfig(raw: Record<string, unknown>, part = 'unet'): Un
     freqShift: num('freq_shift', 0),
     downBlockTypes: down as string[],
     upBlockTypes: up as string[],
+    ...(added ? { added } : {}),
   };
 }
 
@@ -135,6 +142,7 @@ export function encoderHalf(g: GraphBuilder, cfg: UnetConfig, sample: string, ti
   let temb = timestepEmbedding(g, timestep, ch[0]!, cfg.flipSinToCos, cfg.freqShift);
   if (g.compute !== 'float32') temb = g.cast(temb, g.compute);
   temb = linear(g, silu(g, linear(g, temb, 'time_embedding.linear_1', ch[0])), 'time_embedding.linear_2');
+  if (cfg.added) temb = addedTimeEmbedding(g, cfg, temb);
   let h = conv2d(g, sample, 'conv_in', { inChannels: cfg.inChannels });
   if (addToInput) h = addToInput(h);
   let channels = ch[0]!;

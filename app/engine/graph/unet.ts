@@ -4,7 +4,8 @@ import { encoderHalf, midBlock, parseUnetConfig, transformer2d, unetInputs } fro
 import type { FusedChoice } from './fused.js';
 import type { WeightSource } from './weights.js';
 
-// diffusers' UNet2DConditionModel for SD 1.x / 2.x (4- or 9-channel, epsilon or v-prediction —
+// diffusers' UNet2DConditionModel for SD 1.x / 2.x and SDXL (4- or 9-channel; SDXL's added
+// conditioning in unet-sdxl.ts; epsilon or v-prediction —
 // the prediction type is the scheduler's business), optionally with ControlNet residual inputs
 // named as app/engine/model/layout.ts reads them (docs/engine.md, docs/graph-builder.md).
 
@@ -16,10 +17,12 @@ export interface UnetBuildOptions {
   controlnetResiduals?: boolean;
   /** Fused operators for a provider (fused.ts; default plain ONNX). */
   fused?: FusedChoice;
+  /** SDXL: text_embeds' width (text_encoder_2's projection_dim); else SDXL base's 6 time ids are assumed (unet-sdxl.ts). */
+  textEmbedsDim?: number;
 }
 
 export function buildUnet(config: Record<string, unknown>, weights: WeightSource, opts: UnetBuildOptions = {}): BuiltGraph {
-  const cfg = parseUnetConfig(config, 'unet');
+  const cfg = { ...parseUnetConfig(config, 'unet'), ...(opts.textEmbedsDim ? { textEmbedsDim: opts.textEmbedsDim } : {}) };
   const g = new GraphBuilder({ name: 'unet', weights, dtype: opts.dtype ?? 'float32', ...(opts.compute ? { compute: opts.compute } : {}), ...(opts.fused ? { fused: opts.fused } : {}) });
   const { sample, timestep, context } = unetInputs(g, cfg);
   const enc = encoderHalf(g, cfg, sample, timestep, context);

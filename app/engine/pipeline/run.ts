@@ -14,14 +14,16 @@ import { downsampleNearest, imageToSigned, imageToUnit, signedToImage } from './
 import { addedCond } from './sdxl.js';
 import { prepareRegions } from './regions.js';
 import { runSteps, type ActiveControl, type Plan, type StepContext } from './steps.js';
+import { candidatesPerCall, groupsOf } from './batching.js';
 import { encodePrompts } from './text.js';
 export { controlActive } from './steps.js';
 import type { EngineCandidate, LoadedModel, PipelineImages, PipelineResult, RgbaImage, RunOptions } from './types.js';
 
 // The denoising loop in plain sight (diffusers' StableDiffusion{,Img2Img,Inpaint,ControlNet}
-// pipelines and A1111's processing.py are the references). Candidates run one after the
-// other at batch 1 (×2 with classifier-free guidance), each with its own TorchCpuGenerator
-// seeded seed + k, so candidate k is exactly a single run with that seed.
+// pipelines and A1111's processing.py are the references). Candidates run in groups that share
+// one UNet call per step (batching.ts: as many as the provider's memory budget holds, one at a
+// time on the CPU), each with its own TorchCpuGenerator seeded seed + k and its own scheduler,
+// so candidate k is a single run with that seed.
 
 const tokenizers = new WeakMap<EngineModel, Promise<ClipTokenizer[]>>();
 
@@ -108,11 +110,18 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
   const plan = await preparePlan(model, request, images, { width, height }, work, workMask, timings, stepTimes);
   const refiner = request.refiner ? await prepareRefiner(model, request, { width, height }, mode, timings, stepTimes) : undefined;
   const candidates: EngineCandidate[] = [];
-  for (let k = 0; k < request.batch; k++) {
-    const decoded = await generateCandidate(plan, k, opts, mode, refiner);
-    // Inpainting was stretched to the generation size: stretch the result back onto the init's pixel grid.
-    const image = mode === 'inpaint' && (init!.width !== width || init!.height !== height) ? await resizeImage(decoded, init!.width, init!.height, 'exact') : decoded;
-    candidates.push({ index: k, seed: candidateSeeds(request, k).seed, image });
+  const perCall = candidatesPerCall(
+    { device: model.device, latentWidth: plan.latentWidth, latentHeight: plan.latentHeight, halves: plan.useCfg ? 2 : 1, candidates: request.batch },
+    opts.candidateBatch,
+  );
+  timings.candidatesPerCall = perCall;
+  for (const group of groupsOf(request.batch, perCall)) {
+    const decoded = await generateGroup(plan, group, opts, mode, refiner);
+    for (const [j, k] of group.entries()) {
+      // Inpainting was stretched to the generation size: stretch the result back onto the init's pixel grid.
+      const image = mode === 'inpaint' && (init!.width !== width || init!.height !== height) ? await resizeImage(decoded[j]!, init!.width, init!.height, 'exact') : decoded[j]!;
+      candidates.push({ index: k, seed: candidateSeeds(request, k).seed, image });
+    }
   }
   await model.done(layout.vaeDecoder.file);
   if (refiner) await refiner.plan.model.done(refiner.plan.model.layout.vaeDecoder.file);
@@ -270,7 +279,8 @@ function timestepCutoff(scheduler: { timesteps: number[] }, numTrain: number, fr
   return { above, below: scheduler.timesteps.length - above };
 }
 
-async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: string, refiner?: RefinerPart): Promise<RgbaImage> {
+/** One candidate's generator, scheduler and initial latents, drawn in diffusers' order. */
+function prepareCandidate(plan: Plan, k: number, opts: RunOptions, mode: string): { ctx: StepContext; latents: Float32Array; start: number } {
   const { model, request, unet, latentWidth: lw, latentHeight: lh } = plan;
   const layout = model.layout;
   const n = lw * lh;
@@ -279,8 +289,7 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
   const config = parseSchedulerConfig(layout.schedulerConfig, request.sampler);
   const scheduler = createScheduler(request.sampler, config);
   scheduler.setTimesteps(request.steps);
-  const timesteps = scheduler.timesteps;
-  const steps = timesteps.length;
+  const steps = scheduler.timesteps.length;
 
   const strengthMax = mode === 'txt2img' || request.strength >= 1;
   const start = mode === 'txt2img' ? 0 : startStepForStrength(steps, request.strength);
@@ -311,24 +320,45 @@ async function generateCandidate(plan: Plan, k: number, opts: RunOptions, mode: 
     done: 0,
     total: steps - start,
   };
-  if (!refiner) {
-    latents = await runSteps(plan, ctx, latents, start, steps);
-    throwIfAborted(opts.signal);
-    return vaeDecode(plan, latents);
+  return { ctx, latents, start };
+}
+
+/**
+ * Candidates `ks` denoised together (one UNet call per step for all of them, runSteps), then
+ * decoded one by one (the VAE at batch 1 keeps its memory at one image's).
+ */
+async function generateGroup(plan: Plan, ks: number[], opts: RunOptions, mode: string, refiner?: RefinerPart): Promise<RgbaImage[]> {
+  const prepared = ks.map((k) => prepareCandidate(plan, k, opts, mode));
+  const group = prepared.map((p) => p.ctx);
+  let latents = prepared.map((p) => p.latents);
+  const { start } = prepared[0]!;
+  const { scheduler } = group[0]!;
+  const steps = scheduler.timesteps.length;
+  let last = plan;
+  if (!refiner) latents = await runSteps(plan, group, latents, start, steps);
+  else {
+    // Base → refiner: the base stops at the cutoff (denoising_end), the refiner's own schedule
+    // continues from there on the same latents and generator without adding noise (denoising_start).
+    const { request } = plan;
+    const config = parseSchedulerConfig(plan.model.layout.schedulerConfig, request.sampler);
+    const rConfig = parseSchedulerConfig(refiner.plan.model.layout.schedulerConfig, request.sampler);
+    const rSchedulers = group.map(() => createScheduler(request.sampler, rConfig));
+    for (const r of rSchedulers) r.setTimesteps(request.steps);
+    const end = Math.max(start, timestepCutoff(scheduler, config.numTrainTimesteps, refiner.switchAt).above);
+    const rSteps = rSchedulers[0]!.timesteps.length;
+    const rFrom = Math.max(start, rSteps - timestepCutoff(rSchedulers[0]!, rConfig.numTrainTimesteps, refiner.switchAt).below);
+    for (const ctx of group) ctx.total = end - start + (rSteps - rFrom);
+    latents = await runSteps(plan, group, latents, start, end);
+    const rGroup = group.map((ctx, j) => ({ scheduler: rSchedulers[j]!, generator: ctx.generator, k: ctx.k, opts, done: ctx.done, total: ctx.total }));
+    latents = await runSteps(refiner.plan, rGroup, latents, rFrom, rSteps);
+    last = refiner.plan;
   }
-  // Base → refiner: the base stops at the cutoff (denoising_end), the refiner's own schedule
-  // continues from there on the same latents and generator without adding noise (denoising_start).
-  const rConfig = parseSchedulerConfig(refiner.plan.model.layout.schedulerConfig, request.sampler);
-  const rScheduler = createScheduler(request.sampler, rConfig);
-  rScheduler.setTimesteps(request.steps);
-  const end = Math.max(start, timestepCutoff(scheduler, config.numTrainTimesteps, refiner.switchAt).above);
-  const rSteps = rScheduler.timesteps.length;
-  const rFrom = Math.max(start, rSteps - timestepCutoff(rScheduler, rConfig.numTrainTimesteps, refiner.switchAt).below);
-  ctx.total = end - start + (rSteps - rFrom);
-  latents = await runSteps(plan, ctx, latents, start, end);
-  latents = await runSteps(refiner.plan, { scheduler: rScheduler, generator, k, opts, done: ctx.done, total: ctx.total }, latents, rFrom, rSteps);
-  throwIfAborted(opts.signal);
-  return vaeDecode(refiner.plan, latents);
+  const images: RgbaImage[] = [];
+  for (const l of latents) {
+    throwIfAborted(opts.signal);
+    images.push(await vaeDecode(last, l));
+  }
+  return images;
 }
 
 async function vaeDecode(plan: Plan, latents: Float32Array): Promise<RgbaImage> {

@@ -7,6 +7,7 @@ import type { Scheduler } from '../schedulers/index.js';
 import { throwIfAborted } from './errors.js';
 import { addedFeeds, type AddedCond } from './sdxl.js';
 import { blendRegions, type ActiveRegion } from './regions.js';
+import { conditioningFeeds } from './control-feeds.js';
 import { concatBatch, latentToPreview } from './tensor.js';
 import type { PromptEmbedding } from './text.js';
 import type { RunOptions } from './types.js';
@@ -76,10 +77,32 @@ export function timestepTensor(t: number, batch: number, layout: { timestepType:
   return numericTensor(new Float32Array(batch).fill(v), [batch], layout.timestepType);
 }
 
-export function hiddenBatch(plan: Plan): { data: Float32Array; dims: number[] } {
+/**
+ * The text for a UNet call on `candidates` candidates at once: [uncond × B, cond × B] with CFG,
+ * else [cond × B] — the layout of the sample batch runSteps builds (uncond halves first).
+ */
+export function hiddenBatch(plan: Plan, candidates = 1): { data: Float32Array; dims: number[] } {
   const dim = plan.model.layout.textDim;
-  if (plan.useCfg) return { data: concatBatch([plan.uncond!.data, plan.cond.data]), dims: [2, plan.cond.sequence, dim] };
-  return { data: plan.cond.data, dims: [1, plan.cond.sequence, dim] };
+  const halves = plan.useCfg ? [plan.uncond!.data, plan.cond.data] : [plan.cond.data];
+  return { data: repeatHalves(halves, candidates), dims: [halves.length * candidates, plan.cond.sequence, dim] };
+}
+
+/** [h0 × B, h1 × B, …]: each half repeated once per candidate, in order (B = 1 returns the halves concatenated). */
+export function repeatHalves(halves: readonly Float32Array[], candidates: number): Float32Array {
+  if (halves.length === 1 && candidates === 1) return halves[0]!;
+  return concatBatch(halves.flatMap((h) => Array.from({ length: candidates }, () => h)));
+}
+
+/** SDXL's added conditioning for B candidates, laid out as hiddenBatch lays out the text. */
+function addedBatch(added: AddedCond | undefined, candidates: number): AddedCond | undefined {
+  if (!added || candidates === 1) return added;
+  const split = (data: Float32Array, width: number) => Array.from({ length: added.batch }, (_, h) => data.subarray(h * width, (h + 1) * width));
+  return {
+    ...added,
+    textEmbeds: repeatHalves(split(added.textEmbeds, added.pooledDim), candidates),
+    timeIds: repeatHalves(split(added.timeIds, added.timeIdsWidth), candidates),
+    batch: added.batch * candidates,
+  };
 }
 
 /**
@@ -101,7 +124,7 @@ async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t
       [L.sampleName]: floatTensor(sample, [batch, 4, lh, lw], L.sampleType),
       [L.timestepName]: timestepTensor(t, batch, L),
       [L.hiddenName]: floatTensor(hidden.data, hidden.dims, L.hiddenType),
-      [L.condName]: floatTensor(batch === 1 ? c.cond : concatBatch(Array.from({ length: batch }, () => c.cond)), [batch, 3, plan.height, plan.width], L.condType),
+      ...(await conditioningFeeds(c, batch, plan)),
       ...addedFeeds(L.added, added),
     };
     if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
@@ -109,7 +132,8 @@ async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t
     const residuals = [...L.downOutputNames, L.midOutputName].map((name) => toFloat32(out[name]!));
     // Without a conditioning_scale input the weight applies to the residuals themselves.
     if (!L.scaleName) for (const r of residuals) for (let j = 0; j < r.length; j++) r[j] = r[j]! * c.weight;
-    if (!sum) sum = residuals.map((r) => Float32Array.from(r));
+    // the first ControlNet's outputs are this step's own arrays: summed into in place, not copied
+    if (!sum) sum = residuals;
     else residuals.forEach((r, j) => {
       const s = sum![j]!;
       if (s.length !== r.length) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${r.length} values where another ControlNet gave ${s.length}`);
@@ -133,7 +157,7 @@ async function predict(
     [unet.hiddenName]: floatTensor(hidden.data, hidden.dims, unet.hiddenType),
     ...addedFeeds(unet.added, p.added),
   };
-  if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(batch === 2 ? concatBatch([plan.timestepCond!, plan.timestepCond!]) : plan.timestepCond!, [batch, plan.timestepCond!.length], unet.timestepCondType!);
+  if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(repeatHalves([plan.timestepCond!], batch), [batch, plan.timestepCond!.length], unet.timestepCondType!);
   if (unet.downResidualNames.length > 0) {
     const tc = performance.now();
     const residuals = plan.controls.length > 0 ? await runControlNets(plan, p.controlSample, batch, t, hidden, p.added, p.step, p.total) : undefined;
@@ -153,75 +177,93 @@ async function predict(
   return toFloat32((await session.run(feeds))[unet.outName]!);
 }
 
-/** Runs steps [from, to) of ctx.scheduler on `latentsIn`; returns the latents after them. */
-export async function runSteps(plan: Plan, ctx: StepContext, latentsIn: Float32Array, from: number, to: number): Promise<Float32Array> {
+/**
+ * Runs steps [from, to) for a group of candidates (each its own scheduler, generator and
+ * latents) through one UNet (and ControlNet) call per step: the sample batch is
+ * [uncond_0 … uncond_B−1, cond_0 … cond_B−1] with CFG (docs/engine.md, "Candidates in one
+ * batch"); returns each candidate's latents after them. A group of one is the batch-1 run.
+ */
+export async function runSteps(plan: Plan, group: StepContext[], latentsIn: Float32Array[], from: number, to: number): Promise<Float32Array[]> {
   const { model, request, unet, latentWidth: lw, latentHeight: lh } = plan;
   const n = lw * lh;
-  const { scheduler, generator, blend, opts, k } = ctx;
-  const timesteps = scheduler.timesteps;
-  let latents = latentsIn;
+  const B = group.length;
+  const timesteps = group[0]!.scheduler.timesteps;
+  const latents = [...latentsIn];
   const session = await model.session(unet.file, unet.part);
-  const hidden = hiddenBatch(plan);
-  const batch = plan.useCfg ? 2 : 1;
-  const total = ctx.total;
+  const halves = plan.useCfg ? 2 : 1;
+  const batch = halves * B;
+  const hidden = hiddenBatch(plan, B);
+  const added = addedBatch(plan.added, B);
+  const total = group[0]!.total;
   const previewEvery = Math.max(1, Math.ceil(total / 10));
+  const signal = group[0]!.opts.signal;
 
   for (let i = from; i < to; i++) {
-    throwIfAborted(opts.signal);
+    throwIfAborted(signal);
     const tStep = performance.now();
     const t = timesteps[i]!;
-    const scaled = scheduler.scaleModelInput(latents, i);
-    let unetSample = scaled;
-    if (unet.inChannels === 9) unetSample = concatBatch([scaled, plan.latentMask!, ctx.maskedImageLatents!]);
-    const sampleBatch = batch === 2 ? concatBatch([unetSample, unetSample]) : unetSample;
-    const controlSample = batch === 2 ? concatBatch([scaled, scaled]) : scaled;
-    const step = ctx.done + i - from;
-    const out = await predict(plan, session, { sample: sampleBatch, controlSample, batch, hidden, added: plan.added, t, step, total });
+    const scaled = group.map((ctx, j) => ctx.scheduler.scaleModelInput(latents[j]!, i));
+    const unetSamples = unet.inChannels === 9 ? scaled.map((s, j) => concatBatch([s, plan.latentMask!, group[j]!.maskedImageLatents!])) : scaled;
+    const sampleBatch = halves === 2 ? concatBatch([...unetSamples, ...unetSamples]) : concatBatch(unetSamples);
+    const controlSample = halves === 2 ? concatBatch([...scaled, ...scaled]) : concatBatch(scaled);
+    const step = group[0]!.done + i - from;
+    const out = await predict(plan, session, { sample: sampleBatch, controlSample, batch, hidden, added, t, step, total });
+    const condOf = (j: number) => out.subarray(((halves - 1) * B + j) * 4 * n, ((halves - 1) * B + j + 1) * 4 * n);
+    let conds = Array.from({ length: B }, (_, j) => condOf(j));
     // Regional prompts: each region's conditional prediction, blended into the base's by its mask.
-    let condOut = out.subarray(batch === 2 ? 4 * n : 0, batch === 2 ? 8 * n : 4 * n);
     if (plan.regions && plan.regions.length > 0) {
       const predictions: Float32Array[] = [];
+      const regionSample = concatBatch(unetSamples);
+      const regionControl = concatBatch(scaled);
       for (const r of plan.regions) {
-        const rHidden = { data: r.cond.data, dims: [1, r.cond.sequence, model.layout.textDim] };
-        predictions.push(await predict(plan, session, { sample: unetSample, controlSample: scaled, batch: 1, hidden: rHidden, added: r.added, t, step, total }));
+        const rHidden = { data: repeatHalves([r.cond.data], B), dims: [B, r.cond.sequence, model.layout.textDim] };
+        predictions.push(await predict(plan, session, { sample: regionSample, controlSample: regionControl, batch: B, hidden: rHidden, added: addedBatch(r.added, B), t, step, total }));
       }
-      condOut = blendRegions(condOut, predictions, plan.regions.map((r) => r.blend), n);
+      const blends = plan.regions.map((r) => r.blend);
+      conds = conds.map((c, j) => blendRegions(c, predictions.map((p) => p.subarray(j * 4 * n, (j + 1) * 4 * n)), blends, n));
     }
-    let modelOutput: Float32Array;
-    if (batch === 2) {
-      // classifier-free guidance: uncond + cfg·(cond − uncond) (Ho & Salimans 2022)
-      modelOutput = new Float32Array(4 * n);
-      for (let q = 0; q < 4 * n; q++) {
-        const u = out[q]!;
-        modelOutput[q] = u + request.cfg * (condOut[q]! - u);
-      }
-    } else modelOutput = condOut;
-    latents = scheduler.step(modelOutput, i, latents, generator);
-
-    if (blend) {
-      // ordinary UNet inpainting: keep the unmasked region on the original's noise path
-      // (diffusers StableDiffusionInpaintPipeline, num_channels_unet == 4)
-      const proper = i < timesteps.length - 1 ? scheduler.addNoise(blend.imageLatents, blend.noise, i + 1) : blend.imageLatents;
-      const m = plan.latentMask!;
-      for (let c = 0; c < 4; c++) {
-        for (let p = 0; p < n; p++) {
-          const q = c * n + p;
-          latents[q] = (1 - m[p]!) * proper[q]! + m[p]! * latents[q]!;
+    for (let j = 0; j < B; j++) {
+      const ctx = group[j]!;
+      const condOut = conds[j]!;
+      let modelOutput: Float32Array;
+      if (halves === 2) {
+        // classifier-free guidance: uncond + cfg·(cond − uncond) (Ho & Salimans 2022)
+        const uncond = out.subarray(j * 4 * n, (j + 1) * 4 * n);
+        modelOutput = new Float32Array(4 * n);
+        for (let q = 0; q < 4 * n; q++) {
+          const u = uncond[q]!;
+          modelOutput[q] = u + request.cfg * (condOut[q]! - u);
+        }
+      } else modelOutput = condOut;
+      const next = ctx.scheduler.step(modelOutput, i, latents[j]!, ctx.generator);
+      if (ctx.blend) {
+        // ordinary UNet inpainting: keep the unmasked region on the original's noise path
+        // (diffusers StableDiffusionInpaintPipeline, num_channels_unet == 4)
+        const proper = i < timesteps.length - 1 ? ctx.scheduler.addNoise(ctx.blend.imageLatents, ctx.blend.noise, i + 1) : ctx.blend.imageLatents;
+        const m = plan.latentMask!;
+        for (let c = 0; c < 4; c++) {
+          for (let p = 0; p < n; p++) {
+            const q = c * n + p;
+            next[q] = (1 - m[p]!) * proper[q]! + m[p]! * next[q]!;
+          }
         }
       }
+      latents[j] = next;
     }
     plan.stepTimes.push(performance.now() - tStep);
-    if (opts.onProgress) {
+    for (let j = 0; j < B; j++) {
+      const ctx = group[j]!;
+      if (!ctx.opts.onProgress) continue;
       const done = ctx.done + i - from + 1;
       const withPreview = done % previewEvery === 0 || done === total;
-      opts.onProgress({
-        candidateIndex: k,
+      ctx.opts.onProgress({
+        candidateIndex: ctx.k,
         step: done,
         totalSteps: total,
-        ...(withPreview ? { latentPreview: latentToPreview(scheduler.lastPredictedOriginal ?? latents, lw, lh, model.layout.preview) } : {}),
+        ...(withPreview ? { latentPreview: latentToPreview(ctx.scheduler.lastPredictedOriginal ?? latents[j]!, lw, lh, model.layout.preview) } : {}),
       });
     }
   }
-  ctx.done += Math.max(0, to - from);
+  for (const ctx of group) ctx.done += Math.max(0, to - from);
   return latents;
 }

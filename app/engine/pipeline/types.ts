@@ -52,6 +52,11 @@ export interface PipelineResult {
 export interface RunOptions {
   onProgress?: (p: PipelineProgress) => void;
   signal?: AbortSignal;
+  /**
+   * The most candidates denoised in one UNet call per step (pipeline/batching.ts); default: the
+   * provider's memory budget (ATELIER_CANDIDATE_BATCH for the whole process).
+   */
+  candidateBatch?: number;
 }
 
 export interface LoadOptions {

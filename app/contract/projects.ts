@@ -225,6 +225,8 @@ export const GenerationSettings = z
     onlyMasked: InpaintOptions.shape.onlyMasked,
     maskPadding: InpaintOptions.shape.padding,
     device: g.device,
+    /** SDXL base → refiner (docs/engine.md): a refiner model id and the switch fraction; absent: none. */
+    refiner: g.refiner,
   })
   .strict();
 export type GenerationSettings = z.infer<typeof GenerationSettings>;

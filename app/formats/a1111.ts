@@ -38,7 +38,7 @@ const num = (n: number): string => String(Number(n.toFixed(6)));
  */
 export function formatA1111Parameters(
   request: GenerationRequest,
-  extras: { seed: number; modelName?: string; modelHash?: string; appVersion?: string; width: number; height: number; loraHashes?: string },
+  extras: { seed: number; modelName?: string; modelHash?: string; appVersion?: string; width: number; height: number; loraHashes?: string; refiner?: string },
 ): string {
   const sampler = A1111_SAMPLERS[request.sampler];
   const fields: Array<[string, string | number | undefined]> = [
@@ -52,6 +52,9 @@ export function formatA1111Parameters(
     ['Model', extras.modelName],
     // A1111's "Lora hashes": "name: first 10 hex digits of the file's sha256, …" (docs/models.md).
     ['Lora hashes', extras.loraHashes],
+    // A1111 / Forge's SDXL refiner: "Refiner: name [hash], Refiner switch at: 0.8".
+    ['Refiner', request.refiner ? (extras.refiner ?? request.refiner.model.split(/[\\/]/).filter(Boolean).pop()) : undefined],
+    ['Refiner switch at', request.refiner ? num(request.refiner.switchAt) : undefined],
   ];
   const mode = modeOf(request);
   if (mode !== 'txt2img') fields.push(['Denoising strength', num(request.strength)]);

@@ -53,6 +53,8 @@ export interface PngStamp extends Omit<AtelierPngRecord, 'format' | 'version' | 
   height: number;
   /** A1111's `Lora hashes` value, for the parameters line only (the record keeps the prompt's tags). */
   loraHashes?: string;
+  /** A1111's `Refiner` value ("name [hash]"), for the parameters line; the switch comes from request.refiner. */
+  refiner?: string;
 }
 
 export interface RgbaPixels {
@@ -63,12 +65,13 @@ export interface RgbaPixels {
 
 /** The two text chunks of a stamp, in the order they are written. */
 export function stampText(stamp: PngStamp): { parameters: string; record: AtelierPngRecord } {
-  const { request, seed, width, height, loraHashes, ...who } = stamp;
+  const { request, seed, width, height, loraHashes, refiner, ...who } = stamp;
   const parameters = formatA1111Parameters(request, {
     seed,
     width,
     height,
     ...(loraHashes ? { loraHashes } : {}),
+    ...(refiner ? { refiner } : {}),
     modelName: who.modelName ?? undefined,
     modelHash: who.modelHash ?? undefined,
     appVersion: who.appVersion ?? undefined,

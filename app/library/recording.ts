@@ -29,6 +29,8 @@ export interface RecordGenerationInput {
   modelHash?: string | null;
   /** A1111's "Lora hashes" for the PNG parameters, when the prompt used LoRAs. */
   loraHashes?: string;
+  /** A1111's "Refiner" value ("name [hash]") for the PNG parameters, when an SDXL refiner ran. */
+  refiner?: string;
   device?: string | null;
   appVersion?: string | null;
   /** Milliseconds by phase; `total` becomes the duration. */
@@ -67,6 +69,7 @@ export async function recordGeneration(lib: LibraryDb, input: RecordGenerationIn
             appVersion: input.appVersion ?? null,
             createdAt: new Date(createdAt).toISOString(),
             ...(input.loraHashes ? { loraHashes: input.loraHashes } : {}),
+            ...(input.refiner ? { refiner: input.refiner } : {}),
           });
     candidates.push({ id, index: candidate.index, seed: candidate.seed, image: await storeImage(lib, png) });
   }

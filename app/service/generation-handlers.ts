@@ -66,6 +66,8 @@ export interface PreparedRun {
   fitted: FittedInputs;
   /** A1111's "Lora hashes" when the prompt's <lora:…> tags were applied. */
   loraHashes?: string;
+  /** The SDXL refiner as resolved (registered id or folder → folder and name), for A1111's "Refiner: name [hash]". */
+  refiner?: { name: string; path: string };
 }
 
 /**
@@ -122,6 +124,8 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     ctx.modelName = model.name;
     const info = await registry.info(model.path);
     const controls = request.controls.map((c) => ({ ...c, model: registry.resolve(c.model).path }));
+    // The refiner is named as the model is: a registered id or a folder (docs/engine.md, "base → refiner").
+    const refiner = request.refiner ? registry.resolve(request.refiner.model) : undefined;
     const fitted = await fitInputs(request, info, job.payload);
     // <lora:NAME:WEIGHT> tags and embedding names: the engine opens the model with those applied and encodes the prompt without the tags (docs/models.md).
     const loras = await preparePromptModel(options.home, model.path, request.prompt, request.negativePrompt);
@@ -130,10 +134,11 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       ...(loras ? { prompt: loras.prompt, negativePrompt: loras.negativePrompt } : {}),
       model: loras?.modelPath ?? model.path,
       controls,
+      ...(refiner && request.refiner ? { refiner: { ...request.refiner, model: refiner.path } } : {}),
       width: fitted.width,
       height: fitted.height,
     };
-    return { modelName: model.name, modelPath: model.path, engineRequest, fitted, ...(loras?.loraHashes ? { loraHashes: loras.loraHashes } : {}) };
+    return { modelName: model.name, modelPath: model.path, engineRequest, fitted, ...(loras?.loraHashes ? { loraHashes: loras.loraHashes } : {}), ...(refiner ? { refiner: { name: refiner.name, path: refiner.path } } : {}) };
   };
 
   const started = (job: Job<DecodedInputs>, ctx: RunContext, device: string): void => {
@@ -171,6 +176,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       modelName: prepared.modelName,
       modelHash: ctx.modelHash,
       ...(prepared.loraHashes ? { loraHashes: prepared.loraHashes } : {}),
+      ...(prepared.refiner ? { refiner: `${prepared.refiner.name} [${library.modelHash(prepared.refiner.path).slice(0, 10)}]` } : {}),
       device: ctx.device,
       appVersion: APP_VERSION,
       timings: { ...result.timings, wallMs: Date.now() - ctx.startedAt },

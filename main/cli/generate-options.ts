@@ -96,6 +96,35 @@ export function parseRegionSpec(spec: string): RegionSpec {
   return { mask, prompt, ...(weight !== undefined ? { weight } : {}) };
 }
 
+/** --refiner MODEL[:SWITCH]: a folder or registered id, then the fraction of the schedule the base runs. */
+export function parseRefinerSpec(spec: string): { model: string; switchAt?: number } {
+  const tail = /^(.*):([^:]*)$/s.exec(spec);
+  // A trailing field that looks like a number is the switch; C:\… keeps its colon.
+  if (tail && tail[1] && DECIMAL.test(tail[2]!.trim())) {
+    const switchAt = Number(tail[2]!.trim());
+    if (!(switchAt > 0 && switchAt < 1)) throw new InvalidArgumentError(`--refiner ${spec}: SWITCH ${tail[2]} must lie between 0 and 1 (the fraction of the steps the base runs)`);
+    return { model: tail[1], switchAt };
+  }
+  if (!spec.trim()) throw new InvalidArgumentError('--refiner needs a model (MODEL[:SWITCH])');
+  return { model: spec };
+}
+
+/** WxH, e.g. 1024x768 (× accepted too). */
+export function parseSize(name: string) {
+  return (text: string): { width: number; height: number } => {
+    const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/i.exec(text);
+    if (!m) throw new InvalidArgumentError(`${name} must be WIDTHxHEIGHT in pixels, e.g. 1024x1024, not ${JSON.stringify(text)}`);
+    return { width: Number(m[1]), height: Number(m[2]) };
+  };
+}
+
+/** TOP,LEFT in pixels (diffusers' crops_coords_top_left order). */
+export function parseCrop(text: string): { top: number; left: number } {
+  const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`--crop-top-left must be TOP,LEFT in pixels, e.g. 0,0, not ${JSON.stringify(text)}`);
+  return { top: Number(m[1]), left: Number(m[2]) };
+}
+
 export interface GenerateOptions {
   model: string;
   prompt: string;
@@ -117,6 +146,14 @@ export interface GenerateOptions {
   /** --region specs (MASK:PROMPT[:WEIGHT]); optional so callers that build options by hand need not. */
   region?: string[];
   preprocess?: 'none' | 'canny' | 'scribble';
+  /** --refiner MODEL[:SWITCH] (SDXL base → refiner). */
+  refiner?: string;
+  /** SDXL micro-conditioning (GenerationRequest.sdxlConditioning). */
+  originalSize?: { width: number; height: number };
+  cropTopLeft?: { top: number; left: number };
+  targetSize?: { width: number; height: number };
+  aestheticScore?: number;
+  negativeAestheticScore?: number;
   device: DeviceChoice;
   out: string;
   json?: boolean;
@@ -180,6 +217,19 @@ export function requestFromOptions(opts: GenerateOptions): GenerationRequest {
   if (opts.batch !== undefined) input.batch = opts.batch;
   if (opts.strength !== undefined) input.strength = opts.strength;
   if (opts.init) input.init = { path: mustExist(opts.init, 'init image') };
+  if (opts.refiner !== undefined) {
+    const r = parseRefinerSpec(opts.refiner);
+    // A folder goes as an absolute path; anything else as a registered model id, which the service resolves or refuses.
+    input.refiner = { model: fs.existsSync(r.model) ? path.resolve(r.model) : r.model, ...(r.switchAt !== undefined ? { switchAt: r.switchAt } : {}) };
+  }
+  const micro = {
+    ...(opts.originalSize ? { originalSize: opts.originalSize } : {}),
+    ...(opts.cropTopLeft ? { crop: opts.cropTopLeft } : {}),
+    ...(opts.targetSize ? { targetSize: opts.targetSize } : {}),
+    ...(opts.aestheticScore !== undefined ? { aestheticScore: opts.aestheticScore } : {}),
+    ...(opts.negativeAestheticScore !== undefined ? { negativeAestheticScore: opts.negativeAestheticScore } : {}),
+  };
+  if (Object.keys(micro).length > 0) input.sdxlConditioning = micro;
   const regions = (opts.region ?? []).map(parseRegionSpec);
   if (regions.length > 0) input.regions = regions.map((r) => ({ mask: { path: mustExist(r.mask, 'region mask') }, prompt: r.prompt, ...(r.weight !== undefined ? { weight: r.weight } : {}) }));
   if (opts.mask) {

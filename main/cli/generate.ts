@@ -7,7 +7,7 @@ import type { StudioService } from '../../app/service/index.js';
 import { sweepStrayExports } from '../../app/service/image-export.js';
 import { STARTER_MODEL_ID } from '../../app/service/models-registry.js';
 import { assertWritableFolder } from '../../app/service/paths.js';
-import { checkMaskSize, type GenerateOptions, number, requestFromOptions } from './generate-options.js';
+import { checkMaskSize, type GenerateOptions, number, parseCrop, parseSize, requestFromOptions } from './generate-options.js';
 import { withStudio } from './studio.js';
 
 // `atelier generate`: the CLI's door to the one generation path. It submits the request to the
@@ -190,6 +190,12 @@ export function registerGenerateCommands(program: Command): void {
     .option('--region <spec>', 'MASK.png:PROMPT[:WEIGHT] (repeatable): the prompt inside the mask\'s white area, the base prompt elsewhere; WEIGHT 0..2, default 1', collect, [])
     .option('--controlnet <dir>', 'ControlNet folder for each --control, in the same order (repeatable; default: the model\'s own controlnet/ folder)', collect, [])
     .addOption(new Option('--preprocess <mode>', 'how control images become control maps (default: scribble for scribble controls, canny for canny, else none; use none for ready-made maps)').choices(['none', 'canny', 'scribble']))
+    .option('--refiner <model[:switch]>', 'SDXL: a refiner (folder or registered id) takes over after SWITCH of the steps (0..1, default 0.8)')
+    .option('--original-size <WxH>', 'SDXL micro-conditioning: the size the picture "was" (default: the generation size)', parseSize('--original-size'))
+    .option('--crop-top-left <top,left>', 'SDXL micro-conditioning: pixels cropped off the top and left (default 0,0)', parseCrop)
+    .option('--target-size <WxH>', 'SDXL micro-conditioning: the target size (default: the generation size)', parseSize('--target-size'))
+    .option('--aesthetic-score <n>', 'SDXL refiner: the aesthetic score it is told (default 6)', number('aesthetic-score'))
+    .option('--negative-aesthetic-score <n>', 'SDXL refiner: the negative\'s aesthetic score (default 2.5)', number('negative-aesthetic-score'))
     .addOption(new Option('--device <device>', 'execution provider').choices(DeviceChoice.options).default('auto'))
     .option('--out <dir>', 'folder for the PNGs (created when missing)', '.')
     .option('--json', 'print a JSON summary')

@@ -46,6 +46,8 @@ export function requestFromSettings(settings: GenerationSettings, seed: number, 
   for (const key of SHARED_FIELDS) Object.assign(request, { [key]: settings[key] });
   if (inputs.init) Object.assign(request, { init: inputs.init, strength: settings.strength });
   if (inputs.mask) request.inpaint = { mask: inputs.mask, blur: settings.maskBlur, onlyMasked: settings.onlyMasked, padding: settings.maskPadding };
+  // The SDXL refiner hands off text-to-image and img2img runs; inpainting goes without it (docs/engine.md).
+  if (settings.refiner && !inputs.mask) request.refiner = settings.refiner;
   if (inputs.controls && inputs.controls.length > 0) request.controls = inputs.controls;
   if (inputs.regions && inputs.regions.length > 0) request.regions = inputs.regions;
   if (inputs.parentCandidateId !== undefined) request.parentCandidateId = inputs.parentCandidateId;
@@ -64,6 +66,9 @@ export function settingsFromRequest(base: GenerationSettings, request: Partial<G
     if (value !== undefined) Object.assign(next, { [key]: value });
   }
   if (request.seed !== undefined) next.seed = request.seed;
+  // A recalled run had a refiner or had none: either way it replaces the panel's.
+  if (request.refiner) next.refiner = { model: request.refiner.model, switchAt: request.refiner.switchAt ?? 0.8 };
+  else delete next.refiner;
   if (request.strength !== undefined) next.strength = request.strength;
   const inpaint = request.inpaint;
   if (inpaint) {

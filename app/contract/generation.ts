@@ -182,7 +182,7 @@ export const ModelInfo = z.object({
   defaultHeight: z.number().int(),
   /** Pixel sizes must be a multiple of this. */
   sizeMultiple: z.number().int(),
-  /** Sizes the model was trained at (SDXL's aspect buckets), when the family has them. */
+  /** Sizes to offer, native size first: SDXL's aspect buckets around the family's native size (docs/engine.md). */
   sizePresets: z.array(z.object({ width: z.number().int(), height: z.number().int() })).optional(),
   dtype: z.enum(['float32', 'float16']),
   components: z.record(z.string(), z.object({ path: z.string(), inputs: z.array(z.string()), outputs: z.array(z.string()) })),

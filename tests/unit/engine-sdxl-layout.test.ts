@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidModelError } from '../../app/engine/model/errors.js';
 import type { GraphIO, GraphReader } from '../../app/engine/model/graph-io.js';
-import { readModelLayout, sdxlSizePresets } from '../../app/engine/model/layout.js';
+import { familySizePresets, readModelLayout } from '../../app/engine/model/layout.js';
 import { readTextEncoder } from '../../app/engine/model/text-encoder-layout.js';
 import { timeIds } from '../../app/engine/pipeline/sdxl.js';
 
@@ -120,9 +120,11 @@ describe('SDXL layout', () => {
   });
 
   it('scales the buckets to a smaller default size and its multiple, without duplicates', () => {
-    const presets = sdxlSizePresets(512, 64);
+    const presets = familySizePresets(512, 64);
     expect(presets[0]).toEqual({ width: 512, height: 512 });
     expect(new Set(presets.map((p) => `${p.width}x${p.height}`)).size).toBe(presets.length);
-    expect(presets.every((p) => p.width % 64 === 0 && p.height % 64 === 0)).toBe(true);
+    expect(presets.every((p) => p.width % 64 === 0 && p.height % 64 === 0)).toBe(true);    // SD 1.x gets SDXL's aspects around 512², the starter around 256².
+    expect(presets.slice(0, 3)).toEqual([{ width: 512, height: 512 }, { width: 576, height: 448 }, { width: 448, height: 576 }]);
+    expect(familySizePresets(256, 32)[1]).toEqual({ width: 288, height: 224 });
   });
 });

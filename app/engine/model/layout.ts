@@ -194,10 +194,12 @@ const TOKENIZER_FILES = ['vocab.json', 'merges.txt'];
 /**
  * SDXL's aspect buckets (the sizes SDXL base was trained at, about one megapixel each, as
  * Fooocus and Krita AI offer them), scaled to the model's default size and its size multiple.
+ * Every family gets them around its own native size (SD 1.x 512², SD 2.x 768², the starter
+ * 256², SDXL 1024²), so the studio's size presets keep the same aspects for each.
  */
 const SDXL_BUCKETS: Array<[number, number]> = [[1024, 1024], [1152, 896], [896, 1152], [1216, 832], [832, 1216], [1344, 768], [768, 1344], [1536, 640], [640, 1536]];
 
-export function sdxlSizePresets(defaultSize: number, multiple: number): Array<{ width: number; height: number }> {
+export function familySizePresets(defaultSize: number, multiple: number): Array<{ width: number; height: number }> {
   const scale = defaultSize / 1024;
   const fit = (v: number): number => Math.max(multiple, Math.round((v * scale) / multiple) * multiple);
   const seen = new Set<string>();
@@ -304,7 +306,7 @@ export async function readModelLayout(dirIn: string, read: GraphReader): Promise
     defaultWidth: sampleSize * vaeScaleFactor,
     defaultHeight: sampleSize * vaeScaleFactor,
     sizeMultiple,
-    ...(sdxlLayout ? { sizePresets: sdxlSizePresets(sampleSize * vaeScaleFactor, sizeMultiple) } : {}),
+    sizePresets: familySizePresets(sampleSize * vaeScaleFactor, sizeMultiple),
     dtype: unet.sampleType === 'float16' ? 'float16' : 'float32',
     components,
     controlnets,

@@ -38,8 +38,11 @@ const num = (n: number): string => String(Number(n.toFixed(6)));
  */
 export function formatA1111Parameters(
   request: GenerationRequest,
-  extras: { seed: number; modelName?: string; modelHash?: string; appVersion?: string; width: number; height: number; loraHashes?: string; refiner?: string },
+  extras: { seed: number; modelName?: string; modelHash?: string; appVersion?: string; width: number; height: number; loraHashes?: string; refiner?: string; vaeHash?: string; variationSeed?: number },
 ): string {
+  // A1111 names a VAE by its file name (sd_vae.get_loaded_vae_name); Atelier's request may hold a path.
+  const vaeName = request.vae ? request.vae.split(/[\\/]/).filter(Boolean).pop() : undefined;
+  const variation = request.variation && request.variation.strength > 0 ? request.variation : undefined;
   const sampler = A1111_SAMPLERS[request.sampler];
   const fields: Array<[string, string | number | undefined]> = [
     ['Steps', request.steps],
@@ -50,6 +53,11 @@ export function formatA1111Parameters(
     ['Size', `${extras.width}x${extras.height}`],
     ['Model hash', extras.modelHash ? extras.modelHash.slice(0, 10) : undefined],
     ['Model', extras.modelName],
+    ['VAE hash', vaeName ? extras.vaeHash : undefined],
+    ['VAE', vaeName],
+    // Candidate k of a batch with a variation used variation seed + k (rng/variation.ts).
+    ['Variation seed', variation ? (extras.variationSeed ?? variation.seed) : undefined],
+    ['Variation seed strength', variation ? num(variation.strength) : undefined],
     // A1111's "Lora hashes": "name: first 10 hex digits of the file's sha256, …" (docs/models.md).
     ['Lora hashes', extras.loraHashes],
     // A1111 / Forge's SDXL refiner: "Refiner: name [hash], Refiner switch at: 0.8".

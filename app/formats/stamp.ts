@@ -39,7 +39,10 @@ export function atelierRecord(
   extras: Omit<AtelierPngRecord, 'format' | 'version' | 'request'> & { seed: number },
 ): AtelierPngRecord {
   const { seed, ...rest } = extras;
-  return { format: 'atelier', version: 1, request: { ...request, seed, batch: 1 }, ...rest };
+  // With a variation every candidate kept the seed and candidate k used variation seed + k
+  // (app/engine/rng/variation.ts): the narrowed request re-runs candidate k alone.
+  const variation = request.variation && request.variation.strength > 0 && request.batch > 1 ? { ...request.variation, seed: request.variation.seed + (rest.index ?? 0) } : request.variation;
+  return { format: 'atelier', version: 1, request: { ...request, seed, batch: 1, ...(variation ? { variation } : {}) }, ...rest };
 }
 
 /** What a stamp says about one image. */
@@ -55,6 +58,8 @@ export interface PngStamp extends Omit<AtelierPngRecord, 'format' | 'version' | 
   loraHashes?: string;
   /** A1111's `Refiner` value ("name [hash]"), for the parameters line; the switch comes from request.refiner. */
   refiner?: string;
+  /** A1111's `VAE hash` (the swapped VAE's), for the parameters line; its name comes from request.vae. */
+  vaeHash?: string;
 }
 
 export interface RgbaPixels {
@@ -65,13 +70,15 @@ export interface RgbaPixels {
 
 /** The two text chunks of a stamp, in the order they are written. */
 export function stampText(stamp: PngStamp): { parameters: string; record: AtelierPngRecord } {
-  const { request, seed, width, height, loraHashes, refiner, ...who } = stamp;
+  const { request, seed, width, height, loraHashes, refiner, vaeHash, ...who } = stamp;
   const parameters = formatA1111Parameters(request, {
     seed,
     width,
     height,
     ...(loraHashes ? { loraHashes } : {}),
     ...(refiner ? { refiner } : {}),
+    ...(vaeHash ? { vaeHash } : {}),
+    ...(request.variation && request.batch > 1 ? { variationSeed: request.variation.seed + (who.index ?? 0) } : {}),
     modelName: who.modelName ?? undefined,
     modelHash: who.modelHash ?? undefined,
     appVersion: who.appVersion ?? undefined,

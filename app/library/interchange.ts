@@ -245,6 +245,9 @@ function parseA1111(text: string): ImportedMetadata {
   if (hires) meta.notes.push('made with hires fix; recalled without the upscale pass');
   if (params.RNG !== 'CPU') meta.notes.push(`${sourceLabel(source)} drew the noise on the ${params.RNG ?? 'GPU'}; Atelier draws it like torch on the CPU, so the same seed gives a different image`);
   meta.request = toRequest(meta, a1111Sampler(params.Sampler, params['Schedule type']), meta.sampler);
+  // A1111's variation seed ("Variation seed: N, Variation seed strength: S"): the same noise blend (app/engine/rng/variation.ts).
+  const variation = GenerationRequest.shape.variation.safeParse({ seed: integer(params['Variation seed']), strength: finite(params['Variation seed strength']) });
+  if (meta.request && variation.success && variation.data && variation.data.strength > 0) meta.request = { ...meta.request, variation: variation.data };
   return meta;
 }
 

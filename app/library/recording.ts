@@ -31,6 +31,8 @@ export interface RecordGenerationInput {
   loraHashes?: string;
   /** A1111's "Refiner" value ("name [hash]") for the PNG parameters, when an SDXL refiner ran. */
   refiner?: string;
+  /** A1111's "VAE hash" for the PNG parameters, when the request swapped the VAE. */
+  vaeHash?: string;
   device?: string | null;
   appVersion?: string | null;
   /** Milliseconds by phase; `total` becomes the duration. */
@@ -70,6 +72,7 @@ export async function recordGeneration(lib: LibraryDb, input: RecordGenerationIn
             createdAt: new Date(createdAt).toISOString(),
             ...(input.loraHashes ? { loraHashes: input.loraHashes } : {}),
             ...(input.refiner ? { refiner: input.refiner } : {}),
+            ...(input.vaeHash ? { vaeHash: input.vaeHash } : {}),
           });
     candidates.push({ id, index: candidate.index, seed: candidate.seed, image: await storeImage(lib, png) });
   }

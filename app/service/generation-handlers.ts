@@ -12,6 +12,7 @@ import type { JobJournal } from './job-journal.js';
 import { type Job, type JobBackend, JobQueue } from './jobs.js';
 import { type Inspect, ModelRegistry } from './models-registry.js';
 import { preparePromptModel } from './model-loras.js';
+import { prepareVae } from './model-vae.js';
 import { toApiError } from './studio.js';
 import { APP_VERSION } from './version.js';
 
@@ -68,6 +69,8 @@ export interface PreparedRun {
   loraHashes?: string;
   /** The SDXL refiner as resolved (registered id or folder → folder and name), for A1111's "Refiner: name [hash]". */
   refiner?: { name: string; path: string };
+  /** A1111's `VAE hash` (10 hex digits) when the request swapped the VAE. */
+  vaeHash?: string;
 }
 
 /**
@@ -129,16 +132,18 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     const fitted = await fitInputs(request, info, job.payload);
     // <lora:NAME:WEIGHT> tags and embedding names: the engine opens the model with those applied and encodes the prompt without the tags (docs/models.md).
     const loras = await preparePromptModel(options.home, model.path, request.prompt, request.negativePrompt);
+    // A VAE chosen for this generation: an overlay of the (patched) model with its graphs (docs/models.md, "VAE swap").
+    const vae = request.vae ? await prepareVae(options.home, loras?.modelPath ?? model.path, request.vae) : undefined;
     const engineRequest: GenerationRequest = {
       ...request,
       ...(loras ? { prompt: loras.prompt, negativePrompt: loras.negativePrompt } : {}),
-      model: loras?.modelPath ?? model.path,
+      model: vae?.modelPath ?? loras?.modelPath ?? model.path,
       controls,
       ...(refiner && request.refiner ? { refiner: { ...request.refiner, model: refiner.path } } : {}),
       width: fitted.width,
       height: fitted.height,
     };
-    return { modelName: model.name, modelPath: model.path, engineRequest, fitted, ...(loras?.loraHashes ? { loraHashes: loras.loraHashes } : {}), ...(refiner ? { refiner: { name: refiner.name, path: refiner.path } } : {}) };
+    return { modelName: model.name, modelPath: model.path, engineRequest, fitted, ...(loras?.loraHashes ? { loraHashes: loras.loraHashes } : {}), ...(refiner ? { refiner: { name: refiner.name, path: refiner.path } } : {}), ...(vae ? { vaeHash: vae.vaeHash } : {}) };
   };
 
   const started = (job: Job<DecodedInputs>, ctx: RunContext, device: string): void => {
@@ -177,6 +182,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       modelHash: ctx.modelHash,
       ...(prepared.loraHashes ? { loraHashes: prepared.loraHashes } : {}),
       ...(prepared.refiner ? { refiner: `${prepared.refiner.name} [${library.modelHash(prepared.refiner.path).slice(0, 10)}]` } : {}),
+      ...(prepared.vaeHash ? { vaeHash: prepared.vaeHash } : {}),
       device: ctx.device,
       appVersion: APP_VERSION,
       timings: { ...result.timings, wallMs: Date.now() - ctx.startedAt },

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApiError } from '../contract/index.js';
-import { applyEmbeddings, applyLoras, readEmbedding, sha256File } from '../engine/checkpoint/index.js';
+import { sha256File } from '../engine/checkpoint/index.js';
+import { runAssetTask } from './asset-tasks.js';
 
 // A1111's prompt syntax for LoRAs, <lora:NAME:WEIGHT> (also <lyco:…>), in the prompt or the
 // negative prompt: NAME is a .safetensors file in ATELIER_HOME/loras. The tags are taken out
@@ -9,6 +10,7 @@ import { applyEmbeddings, applyLoras, readEmbedding, sha256File } from '../engin
 // LoRAs applied, from ATELIER_HOME/cache/lora (docs/models.md). Textual-inversion embeddings
 // are used by writing their file name (ATELIER_HOME/embeddings/NAME.safetensors), as in A1111.
 // The prompt as written is what history and PNG parameters keep, so recall brings both back.
+// Patching runs on a worker thread (asset-tasks.ts), so the API stays responsive.
 
 const TAG = /<(?:lora|lyco):([^:>]+)(?::([^:>]*))?(?::[^>]*)?>/gi;
 
@@ -55,11 +57,12 @@ function embeddingsUsed(home: string, texts: string[]): { name: string; file: st
 
 const hashes = new Map<string, { stamp: string; sha256: string }>();
 
-async function fileSha256(file: string): Promise<string> {
+export async function fileSha256(file: string): Promise<string> {
   const s = fs.statSync(file);
   const stamp = `${s.size}:${s.mtimeMs}`;
   const hit = hashes.get(file);
   if (hit?.stamp === stamp) return hit.sha256;
+  // Streamed in 4 MiB chunks: the event loop gets a turn between them.
   const sha256 = await sha256File(file);
   hashes.set(file, { stamp, sha256 });
   return sha256;
@@ -81,7 +84,7 @@ export async function preparePromptModel(home: string, modelPath: string, prompt
   const texts = loras ? [loras.prompt, loras.negativePrompt] : [prompt, negativePrompt];
   const used = embeddingsUsed(home, texts);
   if (used.length === 0) return loras;
-  const embedded = await applyEmbeddings(loras?.modelPath ?? modelPath, used.map((e) => readEmbedding(e.file, e.name)), path.join(home, 'cache', 'embeddings'));
+  const embedded = await runAssetTask({ kind: 'embeddings', base: loras?.modelPath ?? modelPath, embeddings: used, cacheRoot: path.join(home, 'cache', 'embeddings') });
   const replace = (text: string) => used.reduce((t, e) => t.replace(nameRegex(e.name), embedded.replacements[e.name]!), text);
   return { modelPath: embedded.dir, prompt: replace(texts[0]!), negativePrompt: replace(texts[1]!), loraHashes: loras?.loraHashes ?? '', notes: loras?.notes ?? [] };
 }
@@ -102,7 +105,7 @@ export async function preparePromptLoras(home: string, modelPath: string, prompt
     if (!fs.existsSync(file)) throw new ApiError('not_found', `LoRA "${name}" not found: no ${name}.safetensors in ${lorasDir(home)}`, { lora: name });
     uses.push({ name, file, weight, sha256: await fileSha256(file) });
   }
-  const patched = await applyLoras(modelPath, uses.map(({ file, weight, sha256 }) => ({ file, weight, sha256 })), path.join(home, 'cache', 'lora'));
+  const patched = await runAssetTask({ kind: 'loras', base: modelPath, loras: uses.map(({ file, weight, sha256 }) => ({ file, weight, sha256 })), cacheRoot: path.join(home, 'cache', 'lora') });
   return {
     modelPath: patched.dir,
     prompt: pos.prompt,

@@ -10,3 +10,5 @@ export { applyLoras } from './lora-apply.js';
 export type { LoraUse, PatchedModel } from './lora-apply.js';
 export { applyEmbeddings, embeddingTokens, readEmbedding } from './embeddings.js';
 export type { EmbeddedModel, Embedding } from './embeddings.js';
+export { swapVae } from './vae-swap.js';
+export type { SwappedVae, VaeSwapOptions } from './vae-swap.js';

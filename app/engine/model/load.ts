@@ -6,6 +6,7 @@ import type { LoadedModel, LoadOptions } from '../pipeline/types.js';
 import { InvalidModelError } from './errors.js';
 import { readControlNetLayout, readModelLayout, type ControlNetLayout, type GraphIO, type ModelLayout } from './layout.js';
 import { openSession, openSessionFromBytes, type Session } from './session.js';
+import { splitControlNetHint } from './controlnet-hint.js';
 import { upcastFloat16Graph } from './upcast.js';
 
 /** The session-map key suffix of a graph rewritten to float32. */
@@ -13,7 +14,10 @@ const UPCAST = '#float32';
 
 export interface LoadedControlNet {
   layout: ControlNetLayout;
+  /** The ControlNet; with `hint`, its main part, which takes `hint.outputs` in place of the conditioning image. */
   session: Session;
+  /** The conditioning-image path split off (controlnet-hint.ts): run once per run, not every step. */
+  hint?: { session: Session; outputs: string[] };
 }
 
 /**
@@ -105,7 +109,7 @@ export class EngineModel implements LoadedModel {
     this.refiners.clear();
     // Best effort, as below: one that failed to load holds nothing.
     await Promise.all(refiners.map((p) => p.then((m) => m.release()).catch(() => undefined)));
-    const all = [...this.sessions.values(), ...[...this.controlnets.values()].map((c) => c.then((x) => x.session))];
+    const all = [...this.sessions.values(), ...[...this.controlnets.values()].flatMap((c) => [c.then((x) => x.session), c.then((x) => x.hint?.session ?? noSession)])];
     this.sessions.clear();
     this.controlnets.clear();
     // Releasing is best effort: a session that never finished loading, or whose native
@@ -136,11 +140,39 @@ async function openControlNet(dir: string, device: string, model: ModelLayout): 
     if (layout.downOutputNames.length !== unet.downResidualNames.length) {
       throw new InvalidModelError(name, `ControlNet ${name} gives ${layout.downOutputNames.length} down-block residuals but ${unet.part} takes ${unet.downResidualNames.length}`);
     }
-    return { layout, session };
   } catch (error) {
     await session.release();
     throw error;
   }
+  return (await splitHint(layout, device, session)) ?? { layout, session };
+}
+
+/** A session that holds nothing, for release() of a ControlNet without a hint part. */
+const noSession = { release: async () => undefined };
+
+/**
+ * The ControlNet as its hint and main parts (controlnet-hint.ts), releasing the whole graph's
+ * session, or undefined (the whole graph stays) where the graph cannot be split or a part does
+ * not open on this device.
+ */
+async function splitHint(layout: ControlNetLayout, device: string, whole: Session): Promise<LoadedControlNet | undefined> {
+  let split: ReturnType<typeof splitControlNetHint>;
+  try {
+    split = splitControlNetHint(layout.file, layout.condName);
+  } catch {
+    // a graph protobufjs cannot read whole still runs as it is (ORT read it already)
+    return undefined;
+  }
+  if (!split) return undefined;
+  const part = `${path.basename(layout.dir)}/model.onnx`;
+  const parts = await Promise.allSettled([openSessionFromBytes(split.hint, `${part} (conditioning path)`, device), openSessionFromBytes(split.main, part, device)]);
+  const [hint, main] = parts.map((p) => (p.status === 'fulfilled' ? p.value : undefined));
+  if (!hint || !main) {
+    await Promise.all([hint?.release(), main?.release()]);
+    return undefined;
+  }
+  await whole.release();
+  return { layout, session: main, hint: { session: hint, outputs: split.outputs } };
 }
 
 /** Bytes of the graphs and their external weights in a model folder's first-level parts. */

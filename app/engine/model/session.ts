@@ -132,7 +132,17 @@ export function optimizedCacheKey(file: string, device: string, freeDimensions: 
   return h.digest('hex').slice(0, 32);
 }
 
-function sessionOptions(device: string, optimize = true, freeDimensions?: Readonly<Record<string, number>>): ort.InferenceSession.SessionOptions {
+/**
+ * Session config entries every session gets. `force_spinning_stop`: ORT's intra-op threads
+ * busy-wait for work after each operator, and by default keep doing so after Run returns. A
+ * ControlNet and its UNet are two sessions, each with its own pool, run one after the other
+ * every step: the ControlNet's spinning threads then steal the cores the UNet's threads need
+ * (on 2 cores a ControlNet + UNet step took 98 ms against 40 + 17 ms for the two alone;
+ * docs/performance.md). Stopping the spin when Run returns keeps the spin within a run.
+ */
+const SESSION_CONFIG: Readonly<Record<string, string>> = { force_spinning_stop: '1' };
+
+function sessionOptions(device: string, optimize = true, freeDimensions?: Readonly<Record<string, number>>, config: Readonly<Record<string, string>> = {}): ort.InferenceSession.SessionOptions {
   // logSeverityLevel 3: ORT's own error lines for a provider that fails to start would
   // otherwise land on stderr before we can explain the fallback ourselves. Metadata-only
   // opens (inspect) skip graph optimization, which is most of a big graph's load time.
@@ -140,6 +150,7 @@ function sessionOptions(device: string, optimize = true, freeDimensions?: Readon
     executionProviders: [device],
     graphOptimizationLevel: optimize ? 'all' : 'disabled',
     logSeverityLevel: 3,
+    extra: { session: { ...SESSION_CONFIG, ...config } },
     ...(freeDimensions && Object.keys(freeDimensions).length > 0 ? { freeDimensionOverrides: { ...freeDimensions } } : {}),
   };
 }
@@ -166,11 +177,10 @@ async function createSession(file: string, ep: string, optimize: boolean, tuning
   fs.mkdirSync(tuning.cacheDir, { recursive: true });
   const pending = path.join(tuning.cacheDir, `${key}.${process.pid}.tmp.onnx`);
   const options: ort.InferenceSession.SessionOptions = {
-    ...sessionOptions(ep, true, dims),
-    optimizedModelFilePath: pending,
     // weights beside the optimised graph, not inside it: a full-size UNet is over protobuf's 2 GB
     // (named per process, so that two processes filling the cache never write one file)
-    extra: { session: { optimized_model_external_initializers_file_name: `${key}.${process.pid}.data`, optimized_model_external_initializers_min_size_in_bytes: '1024' } },
+    ...sessionOptions(ep, true, dims, { optimized_model_external_initializers_file_name: `${key}.${process.pid}.data`, optimized_model_external_initializers_min_size_in_bytes: '1024' }),
+    optimizedModelFilePath: pending,
   };
   let session: Session;
   try {

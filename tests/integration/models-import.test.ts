@@ -154,7 +154,8 @@ describe('models import: bad input', () => {
     const cases: [string, Record<string, { shape: number[] }>, RegExp][] = [
       ['lora.safetensors', { 'lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight': { shape: [4, 8] } }, /lora\.safetensors is a LoRA, not a checkpoint/],
       ['embedding.safetensors', { emb_params: { shape: [2, 768] } }, /embedding\.safetensors is a textual-inversion embedding/],
-      ['xl.safetensors', { 'conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight': { shape: [4, 4] } }, /xl\.safetensors is an SDXL checkpoint; .*not supported yet/],
+      ['xl.safetensors', { 'conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight': { shape: [4, 4] } }, /xl\.safetensors holds SDXL text encoders \(conditioner\.embedders\.\*\) but no UNet/],
+      ['xl-odd.safetensors', { 'model.diffusion_model.input_blocks.0.0.weight': { shape: [4, 4, 3, 3] }, 'conditioner.embedders.0.foo.weight': { shape: [4] } }, /xl-odd\.safetensors is an SDXL checkpoint whose text encoders Atelier does not know \(conditioner\.embedders\.0\.foo/],
       ['other.safetensors', { 'transformer.h.0.attn.weight': { shape: [4, 4] } }, /other\.safetensors is not a Stable Diffusion checkpoint Atelier knows/],
       ['pix2pix.safetensors', { 'model.diffusion_model.input_blocks.0.0.weight': { shape: [320, 8, 3, 3] } }, /pix2pix\.safetensors: the UNet takes 8 input channels/],
     ];

@@ -1,14 +1,15 @@
 import path from 'node:path';
 import { InvalidModelError } from '../model/errors.js';
 import type { WeightSource } from '../graph/weights.js';
+import { detectSdxl } from './detect-sdxl.js';
 import { ldmClipMap, ldmUnetMap, ldmVaeMap, mappedWeights, openClipMap } from './keymap.js';
 
 // What a single-file checkpoint is, from its keys and shapes alone (docs/models.md), and its
 // networks as builder-named weight views. Files that are something else (a LoRA, an
-// embedding, a VAE or ControlNet alone, SDXL until its pipeline is built here) are refused
-// by name, so the artist learns what they picked.
+// embedding, a VAE or ControlNet alone) are refused by name, so the artist learns what they
+// picked. SDXL files (sgm's `conditioner.embedders.*` layout) are read in detect-sdxl.ts.
 
-export type CheckpointFamily = 'sd1' | 'sd2';
+export type CheckpointFamily = 'sd1' | 'sd2' | 'sdxl';
 
 export interface DetectedCheckpoint {
   family: CheckpointFamily;
@@ -19,7 +20,12 @@ export interface DetectedCheckpoint {
   unet: WeightSource;
   /** Absent only when the caller brings its own VAE (`withoutVae`). */
   vae?: WeightSource;
-  textEncoder: WeightSource;
+  /** SD's text encoder, SDXL's CLIP-L; absent for the SDXL refiner (OpenCLIP-bigG only). */
+  textEncoder?: WeightSource;
+  /** SDXL: OpenCLIP-bigG as CLIPTextModelWithProjection (text_encoder_2). */
+  textEncoder2?: WeightSource;
+  /** SDXL: the refiner (text_encoder_2 only; time ids with the aesthetic score). */
+  refiner?: boolean;
 }
 
 const UNET = 'model.diffusion_model.';
@@ -27,7 +33,7 @@ const VAE = 'first_stage_model.';
 const CLIP = 'cond_stage_model.transformer.';
 const OPENCLIP = 'cond_stage_model.model.';
 
-function has(keys: string[], test: (k: string) => boolean): boolean {
+export function has(keys: string[], test: (k: string) => boolean): boolean {
   return keys.some(test);
 }
 
@@ -38,6 +44,7 @@ function notACheckpoint(label: string, keys: string[]): InvalidModelError {
   if (has(keys, (k) => k === 'emb_params' || k.startsWith('string_to_param') || k === 'clip_l' || k === 'clip_g')) return say('is a textual-inversion embedding, not a checkpoint');
   if (has(keys, (k) => k.startsWith('control_model.') || k.startsWith('input_hint_block.') || k.startsWith('controlnet_cond_embedding.'))) return say('is a ControlNet, not a checkpoint');
   if (has(keys, (k) => k.startsWith('encoder.conv_in.') || k.startsWith('decoder.conv_in.'))) return say('is a VAE alone, not a checkpoint');
+  if (has(keys, (k) => k.startsWith('conditioner.embedders.'))) return say('holds SDXL text encoders (conditioner.embedders.*) but no UNet (model.diffusion_model.*): text encoders alone cannot be imported as a model');
   if (has(keys, (k) => k.startsWith('double_blocks.') || k.startsWith('joint_blocks.') || k.includes('model.diffusion_model.joint_blocks.'))) return say('is a Flux/SD3-style model, which Atelier cannot import');
   return say(`is not a Stable Diffusion checkpoint Atelier knows (no ${UNET}input_blocks.0.0.weight; first keys: ${keys.slice(0, 3).join(', ') || 'none'})`);
 }
@@ -45,14 +52,14 @@ function notACheckpoint(label: string, keys: string[]): InvalidModelError {
 export function detectCheckpoint(file: string, all: WeightSource, headerKeys: string[], opts: { withoutVae?: boolean } = {}): DetectedCheckpoint {
   const label = path.basename(file);
   const keys = all.names();
-  if (has(keys, (k) => k.startsWith('conditioner.embedders.')) || all.info(`${UNET}label_emb.0.0.weight`)) {
-    throw new InvalidModelError('.', `${label} is an SDXL checkpoint; importing SDXL single files is not supported yet (its pipeline is still being built)`);
-  }
   const convIn = all.info(`${UNET}input_blocks.0.0.weight`);
   if (!convIn) throw notACheckpoint(label, headerKeys);
   const inChannels = convIn.shape[1];
   if (inChannels !== 4 && inChannels !== 9) {
     throw new InvalidModelError('unet', `${label}: the UNet takes ${inChannels} input channels; Atelier imports 4 (text-to-image) and 9 (inpainting) channel models`);
+  }
+  if (has(keys, (k) => k.startsWith('conditioner.embedders.')) || all.info(`${UNET}label_emb.0.0.weight`)) {
+    return detectSdxl(label, all, keys, inChannels, { unet: UNET, vae: VAE }, opts);
   }
   let textEncoder: WeightSource;
   let family: CheckpointFamily;

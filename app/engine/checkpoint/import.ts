@@ -20,7 +20,7 @@ import { readVaeSource } from './vae-source.js';
 export type Prediction = 'epsilon' | 'v_prediction';
 
 export interface ImportProgress {
-  stage: 'hash' | 'text_encoder' | 'unet' | 'vae_encoder' | 'vae_decoder' | 'done';
+  stage: 'hash' | 'text_encoder' | 'text_encoder_2' | 'unet' | 'vae_encoder' | 'vae_decoder' | 'done';
   /** Fraction of the whole import, 0..1. */
   fraction: number;
 }
@@ -31,6 +31,8 @@ export interface ImportHints {
   vaeNormGroups?: number;
   vaeScalingFactor?: number;
   clipHeads?: number;
+  /** SDXL's OpenCLIP-bigG heads (default width / 64: 20). */
+  clip2Heads?: number;
 }
 
 export interface ImportOptions {
@@ -57,6 +59,8 @@ export interface ImportedModel {
   name: string;
   family: CheckpointFamily;
   inpainting: boolean;
+  /** SDXL's refiner (text_encoder_2 only, aesthetic-score time ids). */
+  refiner?: boolean;
   prediction: Prediction;
   /** How the prediction type was chosen. */
   predictionFrom: 'option' | 'file' | 'yaml' | 'config' | 'default';
@@ -105,10 +109,12 @@ function yamlHints(file: string): { prediction?: Prediction; heads?: number; hea
   return out;
 }
 
-function scheduler(prediction: Prediction, base: Record<string, unknown> = {}): Record<string, unknown> {
+/** Euler a defaults for SD (A1111's default sampler); SDXL base's own scheduler_config (EulerDiscreteScheduler, the same betas). */
+function scheduler(prediction: Prediction, base: Record<string, unknown> = {}, xl = false): Record<string, unknown> {
   const pick = (k: string, d: unknown) => (base[k] !== undefined ? base[k] : d);
   return {
-    _class_name: 'EulerAncestralDiscreteScheduler',
+    _class_name: xl ? 'EulerDiscreteScheduler' : 'EulerAncestralDiscreteScheduler',
+    ...(xl ? { interpolation_type: 'linear', use_karras_sigmas: false } : {}),
     num_train_timesteps: pick('num_train_timesteps', 1000),
     beta_start: pick('beta_start', 0.00085),
     beta_end: pick('beta_end', 0.012),
@@ -139,10 +145,14 @@ interface Networks {
   inChannels: number;
   unet: { weights: WeightSource; config?: Record<string, unknown> };
   vae: { weights: WeightSource; config?: Record<string, unknown> };
-  textEncoder: { weights: WeightSource; config?: Record<string, unknown> };
+  /** Absent only for the SDXL refiner. */
+  textEncoder?: { weights: WeightSource; config?: Record<string, unknown> };
+  textEncoder2?: { weights: WeightSource; config?: Record<string, unknown> };
+  refiner?: boolean;
   prediction?: Prediction;
   predictionFrom?: ImportedModel['predictionFrom'];
   tokenizerDir?: string;
+  tokenizer2Dir?: string;
   scheduler?: Record<string, unknown>;
 }
 
@@ -170,7 +180,14 @@ export async function importCheckpoint(source: string, opts: ImportOptions): Pro
     const header = readSafetensorsHeader(abs);
     const detected = detectCheckpoint(abs, safetensorsWeights(abs), [...header.entries.keys()], { withoutVae: opts.vae !== undefined });
     // Without a VAE of its own the file must come with --vae (replaced below).
-    nets = { family: detected.family, inChannels: detected.inChannels, unet: { weights: detected.unet }, vae: { weights: detected.vae ?? detected.unet }, textEncoder: { weights: detected.textEncoder } };
+    nets = {
+      family: detected.family,
+      inChannels: detected.inChannels,
+      unet: { weights: detected.unet },
+      vae: { weights: detected.vae ?? detected.unet },
+      ...(detected.textEncoder ? { textEncoder: { weights: detected.textEncoder } } : {}),
+      ...(detected.textEncoder2 ? { textEncoder2: { weights: detected.textEncoder2 }, refiner: detected.refiner === true } : {}),
+    };
     if (detected.prediction) Object.assign(nets, { prediction: detected.prediction, predictionFrom: 'file' });
     bytes = fs.statSync(abs).size;
   }
@@ -186,13 +203,20 @@ export async function importCheckpoint(source: string, opts: ImportOptions): Pro
   else [prediction, predictionFrom] = [nets.family === 'sd2' ? 'v_prediction' : 'epsilon', 'default'];
 
   const hints = opts.hints ?? {};
-  const unetKnown: UnetKnown = { ...(fromYaml.heads ? { heads: fromYaml.heads } : {}), ...(fromYaml.headDim ? { headDim: fromYaml.headDim } : {}), sampleSize: nets.family === 'sd2' && prediction === 'v_prediction' ? 96 : 64, ...hints.unet };
+  const xl = nets.family === 'sdxl';
+  const sampleSize = xl ? 128 : nets.family === 'sd2' && prediction === 'v_prediction' ? 96 : 64;
+  const unetKnown: UnetKnown = { ...(fromYaml.heads ? { heads: fromYaml.heads } : {}), ...(fromYaml.headDim ? { headDim: fromYaml.headDim } : {}), sampleSize, ...hints.unet };
   const unetConfig = nets.unet.config ?? unetConfigFromWeights(nets.unet.weights, unetKnown);
+  // SDXL's VAE: scaling factor 0.13025, and decoded in float32 (it overflows in float16), as diffusers' config says
   const vaeConfig = nets.vae.config ?? vaeConfigFromWeights(nets.vae.weights, {
     ...(hints.vaeNormGroups ? { normNumGroups: hints.vaeNormGroups } : {}),
-    scalingFactor: hints.vaeScalingFactor ?? fromYaml.scalingFactor ?? 0.18215,
+    scalingFactor: hints.vaeScalingFactor ?? fromYaml.scalingFactor ?? (xl ? 0.13025 : 0.18215),
+    ...(xl ? { forceUpcast: true, sampleSize: 1024 } : {}),
   });
-  const clipConfig = nets.textEncoder.config ?? clipConfigFromWeights(nets.textEncoder.weights, hints.clipHeads ? { heads: hints.clipHeads } : {});
+  const clipConfig = nets.textEncoder ? (nets.textEncoder.config ?? clipConfigFromWeights(nets.textEncoder.weights, hints.clipHeads ? { heads: hints.clipHeads } : {})) : undefined;
+  // OpenCLIP-bigG was trained with GELU, whatever its width
+  const clip2Config = nets.textEncoder2 ? (nets.textEncoder2.config ?? clipConfigFromWeights(nets.textEncoder2.weights, { hiddenAct: 'gelu', ...(hints.clip2Heads ? { heads: hints.clip2Heads } : {}) })) : undefined;
+  const textEmbedsDim = typeof clip2Config?.projection_dim === 'number' ? { textEmbedsDim: clip2Config.projection_dim } : {};
 
   let sha256: string | undefined;
   if (!isDir) sha256 = await sha256File(abs, (done) => progress('hash', (0.15 * done) / bytes));
@@ -202,9 +226,13 @@ export async function importCheckpoint(source: string, opts: ImportOptions): Pro
   const dtype = opts.dtype ?? 'float16';
   const fp = { dtype, compute: opts.compute ?? 'float32' };
   try {
-    const steps: [ImportProgress['stage'], string, Record<string, unknown>, () => Parameters<typeof writeModel>[1], number][] = [
-      ['text_encoder', 'text_encoder', clipConfig, () => buildClipTextEncoder(clipConfig, nets.textEncoder.weights, fp), 0.1],
-      ['unet', 'unet', unetConfig, () => buildUnet(unetConfig, nets.unet.weights, { ...fp, controlnetResiduals: opts.controlnetResiduals !== false }), 0.6],
+    const te = nets.textEncoder;
+    const te2 = nets.textEncoder2;
+    type Step = [ImportProgress['stage'], string, Record<string, unknown>, () => Parameters<typeof writeModel>[1], number];
+    const steps: Step[] = [
+      ...(te && clipConfig ? [['text_encoder', 'text_encoder', clipConfig, () => buildClipTextEncoder(clipConfig, te.weights, fp), te2 ? 0.03 : 0.1] satisfies Step] : []),
+      ...(te2 && clip2Config ? [['text_encoder_2', 'text_encoder_2', clip2Config, () => buildClipTextEncoder(clip2Config, te2.weights, fp), te ? 0.07 : 0.1] satisfies Step] : []),
+      ['unet', 'unet', unetConfig, () => buildUnet(unetConfig, nets.unet.weights, { ...fp, ...textEmbedsDim, controlnetResiduals: opts.controlnetResiduals !== false }), 0.6],
       ['vae_encoder', 'vae_encoder', vaeConfig, () => buildVaeEncoder(vaeConfig, nets.vae.weights, fp), 0.05],
       ['vae_decoder', 'vae_decoder', vaeConfig, () => buildVaeDecoder(vaeConfig, nets.vae.weights, fp), 0.1],
     ];
@@ -216,33 +244,46 @@ export async function importCheckpoint(source: string, opts: ImportOptions): Pro
       writeModel(path.join(tmp, dir), build());
       done += weight * share;
     }
-    const tokenizerDir = path.join(tmp, 'tokenizer');
-    const tokenizerFrom = nets.tokenizerDir ?? ('dir' in opts.tokenizer ? opts.tokenizer.dir : undefined);
-    if (tokenizerFrom) {
-      fs.mkdirSync(tokenizerDir, { recursive: true });
-      for (const f of ['vocab.json', 'merges.txt', 'special_tokens_map.json', 'tokenizer_config.json']) {
-        if (fs.existsSync(path.join(tokenizerFrom, f))) fs.copyFileSync(path.join(tokenizerFrom, f), path.join(tokenizerDir, f));
+    // Both SDXL tokenizers are CLIP's vocabulary; diffusers' SDXL tokenizer_2 (OpenCLIP-bigG) pads with "!", as SD 2.x's does
+    const tokenizers: [string, '<|endoftext|>' | '!'][] = [
+      ...(te ? [['tokenizer', nets.family === 'sd2' ? '!' : '<|endoftext|>'] as [string, '!' | '<|endoftext|>']] : []),
+      ...(te2 ? [['tokenizer_2', '!'] as [string, '!']] : []),
+    ];
+    for (const [sub, pad] of tokenizers) {
+      const tokenizerDir = path.join(tmp, sub);
+      // a tokenizer folder given for SD models serves both SDXL tokenizers, unless a `<dir>_2` sibling (diffusers' tokenizer_2/) is beside it
+      const given = 'dir' in opts.tokenizer ? opts.tokenizer.dir : undefined;
+      const sibling = given && sub === 'tokenizer_2' && fs.existsSync(`${given}_2`) ? `${given}_2` : given;
+      const tokenizerFrom = (sub === 'tokenizer' ? nets.tokenizerDir : nets.tokenizer2Dir) ?? sibling;
+      if (tokenizerFrom) {
+        fs.mkdirSync(tokenizerDir, { recursive: true });
+        for (const f of ['vocab.json', 'merges.txt', 'special_tokens_map.json', 'tokenizer_config.json']) {
+          if (fs.existsSync(path.join(tokenizerFrom, f))) fs.copyFileSync(path.join(tokenizerFrom, f), path.join(tokenizerDir, f));
+        }
+      } else if ('clipBpe' in opts.tokenizer) {
+        writeClipTokenizer(opts.tokenizer.clipBpe, tokenizerDir, pad);
       }
-    } else if ('clipBpe' in opts.tokenizer) {
-      writeClipTokenizer(opts.tokenizer.clipBpe, tokenizerDir, nets.family === 'sd2' ? '!' : '<|endoftext|>');
     }
-    writeJson(path.join(tmp, 'scheduler', 'scheduler_config.json'), scheduler(prediction, nets.scheduler));
+    writeJson(path.join(tmp, 'scheduler', 'scheduler_config.json'), scheduler(prediction, nets.scheduler, xl));
     const src: ImportedModel['source'] = { path: abs, kind: isDir ? 'diffusers-folder' : 'single-file', bytes, ...(sha256 ? { sha256, autov2: autoV2(sha256) } : {}) };
+    const ort = ['diffusers', 'OnnxRuntimeModel'];
+    const refiner = nets.refiner === true;
     writeJson(path.join(tmp, 'model_index.json'), {
-      _class_name: 'OnnxStableDiffusionPipeline',
-      text_encoder: ['diffusers', 'OnnxRuntimeModel'],
-      unet: ['diffusers', 'OnnxRuntimeModel'],
-      vae_encoder: ['diffusers', 'OnnxRuntimeModel'],
-      vae_decoder: ['diffusers', 'OnnxRuntimeModel'],
-      tokenizer: ['transformers', 'CLIPTokenizer'],
-      scheduler: ['diffusers', 'EulerAncestralDiscreteScheduler'],
-      requires_safety_checker: false,
-      atelier: { name, family: nets.family, inpainting: nets.inChannels === 9, prediction, imported: new Date().toISOString(), source: src, ...(vae ? { vae: { path: vae.file } } : {}) },
+      _class_name: !xl ? 'OnnxStableDiffusionPipeline' : refiner ? 'ORTStableDiffusionXLImg2ImgPipeline' : nets.inChannels === 9 ? 'ORTStableDiffusionXLInpaintPipeline' : 'ORTStableDiffusionXLPipeline',
+      ...(te ? { text_encoder: ort, tokenizer: ['transformers', 'CLIPTokenizer'] } : {}),
+      ...(te2 ? { text_encoder_2: ort, tokenizer_2: ['transformers', 'CLIPTokenizer'] } : {}),
+      unet: ort,
+      vae_encoder: ort,
+      vae_decoder: ort,
+      scheduler: ['diffusers', xl ? 'EulerDiscreteScheduler' : 'EulerAncestralDiscreteScheduler'],
+      // SDXL base pipelines zero the negative embeddings for an empty negative prompt; the refiner conditions on the aesthetic score
+      ...(xl ? { force_zeros_for_empty_prompt: !refiner, requires_aesthetics_score: refiner } : { requires_safety_checker: false }),
+      atelier: { name, family: nets.family, inpainting: nets.inChannels === 9, ...(xl ? { refiner } : {}), prediction, imported: new Date().toISOString(), source: src, ...(vae ? { vae: { path: vae.file } } : {}) },
     });
     if (fs.existsSync(target)) throw new ApiError('conflict', `a model named "${name}" appeared in ${opts.modelsDir} during the import`, { path: target });
     fs.renameSync(tmp, target);
     progress('done', 1);
-    return { path: target, name, family: nets.family, inpainting: nets.inChannels === 9, prediction, predictionFrom, source: src, dtype, seconds: (Date.now() - started) / 1000 };
+    return { path: target, name, family: nets.family, inpainting: nets.inChannels === 9, ...(xl ? { refiner } : {}), prediction, predictionFrom, source: src, dtype, seconds: (Date.now() - started) / 1000 };
   } catch (error) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw error;

@@ -10,6 +10,15 @@ interface Mapped {
   source: string;
   /** Rows [start, end) of the source's first dimension (OpenCLIP's in_proj split). */
   rows?: [number, number];
+  /** A matrix stored the other way round (OpenCLIP's text_projection is [width, projection], used as x @ P). */
+  transpose?: boolean;
+}
+
+/** A row-major [rows, cols] matrix of `size`-byte elements, transposed. */
+function transposeBytes(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out.set(bytes.subarray((r * cols + c) * size, (r * cols + c + 1) * size), (c * rows + r) * size);
+  return out;
 }
 
 /** A renamed view of `base`: `map` from builder names to source names (and row slices). */
@@ -18,6 +27,7 @@ export function mappedWeights(base: WeightSource, label: string, map: Map<string
     const m = map.get(name);
     const src = m ? base.info(m.source) : undefined;
     if (!m || !src) return undefined;
+    if (m.transpose) return src.shape.length === 2 ? { dtype: src.dtype, shape: [src.shape[1]!, src.shape[0]!] } : undefined;
     return m.rows ? { dtype: src.dtype, shape: [m.rows[1] - m.rows[0], ...src.shape.slice(1)] } : src;
   };
   return {
@@ -28,8 +38,9 @@ export function mappedWeights(base: WeightSource, label: string, map: Map<string
       const m = map.get(name);
       if (!m) throw new InvalidModelError(label, `${label} has no weight ${name}`);
       const bytes = base.read(m.source);
-      if (!m.rows) return bytes;
       const src = base.info(m.source)!;
+      if (m.transpose) return transposeBytes(bytes, src.shape[0]!, src.shape[1]!, bytesPerElement(src.dtype));
+      if (!m.rows) return bytes;
       const rowBytes = (src.shape.slice(1).reduce((a, b) => a * b, 1)) * bytesPerElement(src.dtype);
       return bytes.subarray(m.rows[0] * rowBytes, m.rows[1] * rowBytes);
     },
@@ -85,6 +96,8 @@ export function ldmUnetMap(keys: string[], prefix: string, label: string): Map<s
     let to: string | undefined;
     let m: RegExpExecArray | null;
     if ((m = /^time_embed\.(0|2)\.(.*)$/.exec(k))) to = `time_embedding.linear_${m[1] === '0' ? 1 : 2}.${m[2]}`;
+    // SDXL's added conditioning (text_embeds ‖ time ids → MLP): diffusers' add_embedding
+    else if ((m = /^label_emb\.0\.(0|2)\.(.*)$/.exec(k))) to = `add_embedding.linear_${m[1] === '0' ? 1 : 2}.${m[2]}`;
     else if ((m = /^input_blocks\.0\.0\.(.*)$/.exec(k))) to = `conv_in.${m[1]}`;
     else if ((m = /^out\.(0|2)\.(.*)$/.exec(k))) to = `${m[1] === '0' ? 'conv_norm_out' : 'conv_out'}.${m[2]}`;
     else if ((m = /^input_blocks\.(\d+)\.(\d)\.(.*)$/.exec(k))) {
@@ -164,14 +177,18 @@ export function ldmClipMap(keys: string[], prefix: string): Map<string, Mapped> 
 /**
  * SD 2.x's OpenCLIP ViT-H text tower (`cond_stage_model.model.*`) as a CLIPTextModel. SD 2.x
  * conditions on the penultimate layer followed by ln_final, so the last residual block is
- * left out, as diffusers' converted SD 2 text encoders (23 layers) do.
+ * left out, as diffusers' converted SD 2 text encoders (23 layers) do. SDXL's OpenCLIP-bigG
+ * (`conditioner.embedders.{1,0}.model.*`, `sdxl`) keeps every block (it takes the penultimate
+ * hidden state and pools after the last) and its text_projection, as CLIPTextModelWithProjection's
+ * `text_projection.weight` (the transpose: open_clip multiplies x @ P).
  */
-export function openClipMap(keys: string[], prefix: string, base: WeightSource, label: string): Map<string, Mapped> {
+export function openClipMap(keys: string[], prefix: string, base: WeightSource, label: string, sdxl = false): Map<string, Mapped> {
   const map = new Map<string, Mapped>();
   const bad: string[] = [];
   const layers = new Set(keys.filter((k) => k.startsWith(`${prefix}transformer.resblocks.`)).map((k) => Number(k.slice(prefix.length).split('.')[2])));
   const last = layers.size - 1;
   const t = 'text_model.';
+  const part = sdxl ? 'text_encoder_2' : 'text_encoder';
   for (const key of keys) {
     if (!key.startsWith(prefix)) continue;
     const k = key.slice(prefix.length);
@@ -179,9 +196,10 @@ export function openClipMap(keys: string[], prefix: string, base: WeightSource, 
     if (k === 'token_embedding.weight') map.set(`${t}embeddings.token_embedding.weight`, { source: key });
     else if (k === 'positional_embedding') map.set(`${t}embeddings.position_embedding.weight`, { source: key });
     else if ((m = /^ln_final\.(.*)$/.exec(k))) map.set(`${t}final_layer_norm.${m[1]}`, { source: key });
+    else if (k === 'text_projection' && sdxl) map.set('text_projection.weight', { source: key, transpose: true });
     else if (k === 'text_projection' || k === 'logit_scale' || k === 'attn_mask') continue; // not used by SD's conditioning
     else if ((m = /^transformer\.resblocks\.(\d+)\.(.*)$/.exec(k))) {
-      if (Number(m[1]) === last) continue;
+      if (Number(m[1]) === last && !sdxl) continue;
       const layer = `${t}encoder.layers.${m[1]}.`;
       const rest = m[2]!;
       let r: RegExpExecArray | null;
@@ -190,12 +208,12 @@ export function openClipMap(keys: string[], prefix: string, base: WeightSource, 
       else if ((r = /^attn\.out_proj\.(.*)$/.exec(rest))) map.set(`${layer}self_attn.out_proj.${r[1]}`, { source: key });
       else if ((r = /^attn\.in_proj_(weight|bias)$/.exec(rest))) {
         const rows = base.info(key)!.shape[0]!;
-        if (rows % 3 !== 0) throw new InvalidModelError('text_encoder', `${label}: ${key} has ${rows} rows, not three equal q/k/v parts`);
+        if (rows % 3 !== 0) throw new InvalidModelError(part, `${label}: ${key} has ${rows} rows, not three equal q/k/v parts`);
         const d = rows / 3;
         ['q', 'k', 'v'].forEach((p, j) => map.set(`${layer}self_attn.${p}_proj.${r![1]}`, { source: key, rows: [j * d, (j + 1) * d] }));
       } else bad.push(key);
     } else bad.push(key);
   }
-  if (bad.length) unknownKeys(label, 'text_encoder', bad);
+  if (bad.length) unknownKeys(label, part, bad);
   return map;
 }

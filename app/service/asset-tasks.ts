@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,8 +35,16 @@ function startWorker(task: AssetTask): Worker {
   return new Worker(boot, { eval: true, workerData: { task } });
 }
 
-/** Runs one task on its own worker thread; failures come back as the ApiError the engine threw. */
-export function runAssetTask<K extends AssetTask['kind']>(task: Extract<AssetTask, { kind: K }>): Promise<Extract<AssetResult, { kind: K }>> {
+/**
+ * Runs one task on its own worker thread; failures come back as the ApiError the engine threw.
+ * Where the thread's entry is not on disk (the desktop bundle inlines app/ into main.cjs and
+ * has no separate entry for it yet), the task runs here, on the main thread, as before.
+ */
+export async function runAssetTask<K extends AssetTask['kind']>(task: Extract<AssetTask, { kind: K }>): Promise<Extract<AssetResult, { kind: K }>> {
+  if (!fs.existsSync(entry)) {
+    const { run } = await import('./asset-run.js');
+    return (await run(task)) as Extract<AssetResult, { kind: K }>;
+  }
   return new Promise((resolve, reject) => {
     const worker = startWorker(task);
     let settled = false;

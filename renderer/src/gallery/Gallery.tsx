@@ -2,6 +2,8 @@ import { useEffect, useState } from 'react';
 import { parameterDiff } from '../state/settings.js';
 import { useStudio, useUi } from '../state/context.js';
 import { type StagedBatch, type StagedCandidate } from '../state/studio.js';
+import { libraryImageUrl } from '../api/media.js';
+import { type InputDiffRow, type InputSide } from './input-diff.js';
 
 interface Actions {
   onFavourite: (c: StagedCandidate) => void;
@@ -138,16 +140,28 @@ function EarlierBatches({ batches, onShow }: { batches: readonly StagedBatch[]; 
   );
 }
 
-interface CompareProps {
+export interface CompareProps {
   a: StagedCandidate;
   b: StagedCandidate;
-  actions: Actions;
+  actions: Pick<Actions, 'onFavourite' | 'onAccept' | 'onRefine'>;
   favourites: ReadonlySet<string>;
   onClose: () => void;
+  /** Inputs that differ (two tree nodes: gallery/NodeCompare.tsx). */
+  inputs?: readonly InputDiffRow[];
+}
+
+function InputCell({ side }: { side: InputSide | null }) {
+  if (!side) return <>—</>;
+  return (
+    <span className="input-cell">
+      {side.sha256 && <img className="diff-thumb" src={libraryImageUrl(side.sha256)} alt="" data-sha256={side.sha256} />}
+      {side.detail} {side.sha256 && <code className="muted">{side.sha256.slice(0, 8)}</code>}
+    </span>
+  );
 }
 
 /** Side by side or under a slider, over the studio (Esc closes), with each side's actions and the parameters that differ. */
-function Compare({ a, b, actions, favourites, onClose }: CompareProps) {
+export function Compare({ a, b, actions, favourites, onClose, inputs = [] }: CompareProps) {
   const [mode, setMode] = useState<'side' | 'slider'>('side');
   const [split, setSplit] = useState(50);
   useEffect(() => {
@@ -242,6 +256,17 @@ function Compare({ a, b, actions, favourites, onClose }: CompareProps) {
                 <td>{d.key}</td>
                 <td>{d.a}</td>
                 <td>{d.b}</td>
+              </tr>
+            ))}
+            {inputs.map((d) => (
+              <tr key={`input ${d.key}`} data-testid="input-diff" data-key={d.key}>
+                <td>{d.key}</td>
+                <td>
+                  <InputCell side={d.a} />
+                </td>
+                <td>
+                  <InputCell side={d.b} />
+                </td>
               </tr>
             ))}
           </tbody>

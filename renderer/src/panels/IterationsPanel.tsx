@@ -1,22 +1,11 @@
-import { type CandidateNode, type GenerationNode, type ProjectDocument, iterationTree } from '../state/doc-ops.js';
+import { useState } from 'react';
+import { type CandidateNode, type GenerationNode, iterationTree } from '../state/doc-ops.js';
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
-import { type StagedCandidate } from '../state/studio.js';
 import { useDocument } from '../state/useDocument.js';
-import type { GenerationRequestInput } from '../../../app/contract/index.js';
-import { libraryImageUrl } from '../api/media.js';
-import { recallEntry } from '../history/recall.js';
-import { sourceUrl } from '../canvas/raster.js';
-
-/** The generation's candidates from the document, for the staging strip. */
-function staged(doc: ProjectDocument, assets: Readonly<Record<string, string>>, node: GenerationNode): StagedCandidate[] {
-  const { init: _i, inpaint: _m, controls: _c, ...request } = node.generation.request;
-  return node.candidates.flatMap(({ candidate: c }) => {
-    // Candidates live in the library (by content hash); older files kept a copy as a part.
-    const url = c.image ? sourceUrl(c.image, assets) : libraryImageUrl(c.sha256);
-    return url ? [{ id: c.id, seed: c.seed, index: c.index, sha256: c.sha256, width: c.width, height: c.height, url, generationId: node.generation.id, request: { ...(request as unknown as GenerationRequestInput), seed: c.seed, batch: 1 } }] : [];
-  });
-}
+import { restoreBranch } from '../history/branches.js';
+import { nodeCandidates, nodeFace } from '../history/node-candidates.js';
+import { NodeCompare } from '../gallery/NodeCompare.js';
 
 /** Hours and minutes of a generation, in the artist's time zone. */
 function clock(iso: string): string {
@@ -24,27 +13,48 @@ function clock(iso: string): string {
   return Number.isNaN(at.getTime()) ? '' : at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
+/** Every node of the tree, by generation id. */
+function byId(roots: readonly GenerationNode[]): Map<string, GenerationNode> {
+  const out = new Map<string, GenerationNode>();
+  const walk = (n: GenerationNode) => {
+    out.set(n.generation.id, n);
+    for (const c of n.candidates) c.refinements.forEach(walk);
+  };
+  roots.forEach(walk);
+  return out;
+}
+
 /**
  * The project's iteration tree: each generation, the candidates it made, and under a
  * candidate the refinements made from it. Clicking a generation brings its candidates back
- * into the staging strip; ↺ restores it as a new branch (history/recall.ts).
+ * into the staging strip; ↺ restores the document it ran from as a new branch
+ * (history/branches.ts); ⇆ on two nodes compares them (gallery/NodeCompare.tsx).
  */
 export function IterationsPanel({ session }: { session: DocumentSession }) {
   const studio = useStudio();
   const doc = useDocument(session);
   const staging = useUi((s) => s.staging);
+  const [picked, setPicked] = useState<readonly string[]>([]);
   const roots = iterationTree(doc);
   const shown = staging[0]?.generationId;
   if (roots.length === 0) return null;
+  const nodes = byId(roots);
   const show = (node: GenerationNode) => {
-    studio.showBatch(staged(doc, session.assets, node));
+    studio.showBatch(nodeCandidates(session.assets, node));
     studio.store.set({ compare: [] });
   };
+  const pick = (id: string) => setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id].slice(-2)));
+  const pair = picked.flatMap((id) => {
+    const node = nodes.get(id);
+    const face = node && nodeFace(session.assets, node);
+    return face ? [face] : [];
+  });
   const renderGeneration = (node: GenerationNode) => {
-    const first = staged(doc, session.assets, node)[0];
+    const first = nodeFace(session.assets, node);
     const seed = node.generation.request.seed;
+    const comparing = picked.includes(node.generation.id);
     return (
-      <li key={node.generation.id}>
+      <li key={node.generation.id} data-generation-id={node.generation.id}>
         <button
           type="button"
           className={node.generation.id === shown ? 'tree-node current' : 'tree-node'}
@@ -68,11 +78,22 @@ export function IterationsPanel({ session }: { session: DocumentSession }) {
           type="button"
           className="tree-restore"
           data-testid="tree-restore"
-          title="Restore this step as a new branch: its settings, init image, mask and controls back on the canvas (one undo step)"
+          title="Restore this step as a new branch: the canvas as it was when it ran (layers, masks, controls, regions, frame) and its settings (one undo step)"
           aria-label="Restore as a new branch"
-          onClick={() => void recallEntry(studio, session, node.generation.id)}
+          onClick={() => void restoreBranch(studio, session, node.generation.id)}
         >
           ↺
+        </button>
+        <button
+          type="button"
+          className={comparing ? 'tree-compare comparing' : 'tree-compare'}
+          data-testid="tree-compare"
+          aria-pressed={comparing}
+          title="Compare with another step: pictures, parameters and inputs"
+          aria-label="Compare this step"
+          onClick={() => pick(node.generation.id)}
+        >
+          ⇆
         </button>
         {node.candidates.some((c) => c.refinements.length > 0) && (
           <ul>
@@ -91,6 +112,7 @@ export function IterationsPanel({ session }: { session: DocumentSession }) {
     <section className="panel iteration-tree" aria-label="Iterations" data-testid="project-tree">
       <h2>Iterations</h2>
       <ul>{roots.map(renderGeneration)}</ul>
+      {pair.length === 2 && pair[0] && pair[1] && <NodeCompare session={session} a={pair[0]} b={pair[1]} onClose={() => setPicked([])} />}
     </section>
   );
 }

@@ -19,6 +19,7 @@ import { frameOutside, growToInclude } from '../canvas/outpaint.js';
 import { type CanvasView, renderControls, renderInit, renderMask, renderOutpaint, renderRegions } from '../canvas/request-images.js';
 import { frameHasPicture, resolveMode } from '../canvas/sources.js';
 import { type DocumentSession } from './document.js';
+import { captureForJob, keepSnapshot } from '../history/branches.js';
 import { type GenerationInputs, type JobView, type StagedCandidate, type StudioController, errorMessage } from './studio.js';
 
 // What the artist's buttons do with the canvas: render layers to the images a request needs,
@@ -78,6 +79,7 @@ export async function generateFromCanvas(studio: StudioController, session: Docu
   try {
     const { inputs, mask } = await canvasInputs(studio, session);
     const jobId = await studio.generate(inputs, 'generate');
+    if (jobId) captureForJob(jobId, studio, session);
     if (jobId && mask) pendingMasks.set(jobId, mask);
     return jobId;
   } catch (error) {
@@ -110,6 +112,7 @@ export async function refineCandidate(studio: StudioController, session: Documen
       ...(mask ? { mask: { png: mask.png } } : {}),
     };
     const jobId = await studio.generate(inputs, 'refine');
+    if (jobId) captureForJob(jobId, studio, session);
     if (jobId && mask && 'part' in mask.layer.image) pendingMasks.set(jobId, { layerId: mask.layer.id, part: mask.layer.image.part });
     return jobId;
   } catch (error) {
@@ -150,6 +153,8 @@ export function recordGeneration(session: DocumentSession, generationId: string,
   const candidates: Candidate[] = staged.map((c) => ({ id: c.id, index: c.index, seed: c.seed, sha256: c.sha256, width: c.width, height: c.height, image: { sha256: c.sha256 }, favourite: false }));
   const mask = job ? pendingMasks.get(job.jobId) : undefined;
   if (job) pendingMasks.delete(job.jobId);
+  // The document it ran from, kept in the library so the tree node can be restored whole.
+  if (job) keepSnapshot(job.jobId, generationId);
   const parent = request.parentCandidateId && findCandidate(session.doc, request.parentCandidateId) ? request.parentCandidateId : null;
   session.history.applyRemote((doc) =>
     addGeneration(doc, {

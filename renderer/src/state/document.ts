@@ -71,6 +71,15 @@ export class DocumentSession {
     return ref;
   }
 
+  /**
+   * Puts back a part the session no longer holds, under its own name (a restored branch,
+   * history/branches.ts): parts are immutable, so a name always means the same bytes.
+   */
+  restoreAsset(part: string, dataUrl: string): void {
+    if (Object.hasOwn(this.assets, part)) return;
+    this.session.set({ assets: { ...this.assets, [part]: dataUrl } });
+  }
+
   /** A file opened or a recovery loaded: not an undo step. */
   load(doc: ProjectDocument, assets: ProjectAssets, path: string | null, sessionId: string | null = null): void {
     this.sentParts = new Set(Object.keys(assets));

@@ -3,6 +3,7 @@ import { desktopEvents } from './desktop.js';
 import { ApiErrorShape } from './errors.js';
 import { generationEvents, generationMethods } from './generation.js';
 import { libraryEvents, libraryMethods } from './library.js';
+import { modelsEvents, modelsMethods } from './models.js';
 import { projectsEvents, projectsMethods } from './projects.js';
 import { statusMethods } from './status.js';
 
@@ -18,6 +19,7 @@ export const methods = {
   ...libraryMethods,
   ...projectsMethods,
   ...generationMethods,
+  ...modelsMethods,
 } as const;
 
 export type Methods = typeof methods;
@@ -62,6 +64,7 @@ export const StudioEvent = z.discriminatedUnion('type', [
   ...generationEvents,
   ...libraryEvents,
   ...projectsEvents,
+  ...modelsEvents,
   ...desktopEvents,
 ]);
 export type StudioEvent = z.infer<typeof StudioEvent>;

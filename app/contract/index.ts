@@ -4,5 +4,6 @@ export * from './status.js';
 export * from './library.js';
 export * from './projects.js';
 export * from './generation.js';
+export * from './models.js';
 export * from './desktop.js';
 export * from './prompts.js';

@@ -1,6 +1,7 @@
 import { createGenerationArea } from './generation-handlers.js';
 import { JobJournal } from './job-journal.js';
 import { libraryHandlers, openStudioLibrary } from './library-handlers.js';
+import { modelsArea } from './models-handlers.js';
 import { libraryImages, projectsArea } from './projects-handlers.js';
 import { EngineClient } from '../engine/client.js';
 import type { EngineTransportFactory } from '../engine/worker/protocol.js';
@@ -59,6 +60,15 @@ export async function createStudio(options: CreateStudioOptions): Promise<Studio
   service.register(libraryHandlers(library, { currentModelHash }), () => library.close());
   service.setMediaResolver((kind, sha256) => (library.hasImage(sha256) ? (kind === 'image' ? library.imagePath(sha256) : library.thumbnailPath(sha256)) : undefined));
   service.register(generation.handlers, generation.close);
+  // The model manager: catalog, imports and Hub downloads as jobs, rename, delete, per-model defaults.
+  const models = modelsArea({
+    home: service.ctx.home,
+    registry: generation.registry,
+    emit: (event) => service.emit(event),
+    modelHash: (dir) => library.modelHash(dir),
+    modelsInUse: () => new Set(generation.queue.list().filter((j) => j.state === 'queued' || j.state === 'running').map((j) => j.request.model)),
+  });
+  service.register(models.handlers, models.idle);
   // Projects: open documents, safe saving, autosave and crash recovery, exports and imports.
   // Documents refer to candidates by hash: the projects area reads and files them in this library.
   const projects = projectsArea(service.ctx, { images: libraryImages(library) });

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApiError, type ModelEntry } from '../contract/index.js';
+import type { ImportProgress } from '../engine/checkpoint/index.js';
 import { importModel, modelsDir, type ModelImportRequest } from './model-import.js';
 import { ModelRegistry } from './models-registry.js';
 
@@ -29,6 +30,8 @@ export interface ModelDownloadRequest extends Omit<ModelImportRequest, 'source' 
   /** Default: https://huggingface.co (tests: a local stand-in). */
   endpoint?: string;
   onProgress?: (p: DownloadProgress) => void;
+  /** The import's progress, for checkpoints and diffusers repos (imported once downloaded). */
+  onImportProgress?: (p: ImportProgress) => void;
 }
 
 interface Sibling {
@@ -122,7 +125,8 @@ export async function downloadModel(req: ModelDownloadRequest): Promise<{ entry:
   const token = req.token ?? process.env.HF_TOKEN;
   const revision = req.revision ?? 'main';
   const downloads = path.join(req.home, 'downloads');
-  const { ref, onProgress, ...importReq } = req;
+  const { ref, onProgress, onImportProgress, ...rest } = req;
+  const importReq: Omit<ModelImportRequest, 'source'> = { ...rest, ...(onImportProgress ? { onProgress: onImportProgress } : {}) };
   const fileOpts = (s?: Sibling) => ({ endpoint, ...(token ? { token } : {}), ...(s?.lfs?.sha256 ? { sha256: s.lfs.sha256 } : {}), ...((s?.lfs?.size ?? s?.size) !== undefined ? { size: s?.lfs?.size ?? s?.size } : {}), ...(onProgress ? { onProgress } : {}) });
 
   if (/^https?:\/\//.test(ref)) {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelEntry } from '../contract/index.js';
 import { importCheckpoint, type ImportedModel, type ImportHints, type ImportProgress, type Prediction } from '../engine/checkpoint/index.js';
+import { readImportSidecar } from './model-sidecar.js';
 import { ModelRegistry } from './models-registry.js';
 
 // Importing a checkpoint file or diffusers folder into ATELIER_HOME/models and registering it
@@ -45,23 +46,41 @@ export interface ModelImportResult {
 export async function importModel(req: ModelImportRequest): Promise<ModelImportResult> {
   const source = path.resolve(req.source);
   const name = req.name ?? path.basename(source).replace(/\.safetensors$/i, '');
+  // What a small or unusual checkpoint's shapes cannot tell may sit beside it (model-sidecar.ts).
+  const sidecar = req.hints || req.tokenizerDir ? {} : readImportSidecar(source);
+  const hints = req.hints ?? sidecar.hints;
+  const tokenizerDir = req.tokenizerDir ?? sidecar.tokenizerDir;
   const imported = await importCheckpoint(source, {
     modelsDir: modelsDir(req.home),
     name,
     ...(req.prediction ? { prediction: req.prediction } : {}),
     ...(req.dtype === 'float32' ? { dtype: 'float32', compute: 'float32' } : { dtype: 'float16', compute: 'float32' }),
-    tokenizer: req.tokenizerDir ? { dir: req.tokenizerDir } : { clipBpe: defaultClipBpe() },
-    ...(req.hints ? { hints: req.hints } : {}),
+    tokenizer: tokenizerDir ? { dir: tokenizerDir } : { clipBpe: defaultClipBpe() },
+    ...(hints ? { hints } : {}),
     ...(req.vae ? { vae: req.vae } : {}),
     ...(req.onProgress ? { onProgress: req.onProgress } : {}),
   });
   const registry = new ModelRegistry({ home: req.home, inspect: async (dir) => (await import('../engine/index.js')).inspectModel(dir) });
   try {
+    copyPreview(source, imported.path);
     const entry = await registry.add(imported.path, imported.name);
     return { imported, entry };
   } catch (error) {
     // A folder the engine cannot open is not left behind as an unusable model.
     fs.rmSync(imported.path, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/** A1111's preview beside a checkpoint (`NAME.preview.png`, also .jpg/.webp) becomes the model folder's preview (the model manager shows it). */
+function copyPreview(source: string, modelDir: string): void {
+  const base = source.replace(/\.safetensors$/i, '');
+  if (base === source) return;
+  for (const ext of ['png', 'jpg', 'jpeg', 'webp']) {
+    const preview = `${base}.preview.${ext}`;
+    if (fs.existsSync(preview) && fs.statSync(preview).isFile()) {
+      fs.copyFileSync(preview, path.join(modelDir, `preview.${ext}`));
+      return;
+    }
   }
 }

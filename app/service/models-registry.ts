@@ -69,6 +69,17 @@ export class ModelRegistry {
     return true;
   }
 
+  /** A registered model's display name (its folder keeps its name, so its id and history stay valid). */
+  async rename(id: string, name: string): Promise<ModelEntry> {
+    if (id === STARTER_MODEL_ID) throw new ApiError('bad_request', 'The bundled starter model cannot be renamed');
+    const stored = this.readStored();
+    const found = stored.find((m) => m.id === id);
+    if (!found) throw new ApiError('not_found', `No registered model "${id}"`);
+    const entry = { ...found, name };
+    this.writeStored(stored.map((m) => (m.id === id ? entry : m)));
+    return this.entry(entry, false);
+  }
+
   /** inspectModel without the cache, wrapping unexpected failures as invalid_model. */
   async inspectFresh(dir: string): Promise<ModelInfo> {
     const abs = path.resolve(dir);

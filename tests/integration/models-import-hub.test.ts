@@ -1,81 +1,36 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../app/contract/index.js';
 import { downloadModel } from '../../app/service/model-download.js';
 import { modelsDir } from '../../app/service/model-import.js';
 import { tempHome } from '../helpers/home.js';
+import { listFiles, startStandInHub, type StandInHub } from '../helpers/stand-in-hub.js';
 
-// Hub downloads against a local stand-in for huggingface.co on 127.0.0.1 (docs/models.md):
-// model info with siblings and LFS hashes, resolve/ answering with a redirect to a "CDN" path
-// that honours Range, a gated repo, a lying hash, an interrupted transfer, and no server.
+// Hub downloads against a local stand-in for huggingface.co on 127.0.0.1 (docs/models.md,
+// tests/helpers/stand-in-hub.ts): model info with siblings and LFS hashes, resolve/ answering
+// with a redirect to a "CDN" path that honours Range, a gated repo, a lying hash, an
+// interrupted transfer, and no server.
 
 const CKPT = path.resolve('tests/fixtures/checkpoint/sd1-tiny.safetensors');
 const ONNX = path.resolve('tests/fixtures/models/sd1-tiny');
 const HINTS = { unet: { heads: 4, normNumGroups: 4, sampleSize: 8 }, vaeNormGroups: 4, clipHeads: 4 };
 const TOKENIZER = path.resolve('tests/fixtures/models/sd1-tiny/tokenizer');
 const { home, cleanup } = tempHome('atelier-hub-');
-let server: http.Server;
+let hub: StandInHub;
 let endpoint: string;
-const seen: { url: string; range?: string; auth?: string }[] = [];
-/** Files per repo: path in the repo → bytes. */
-const repos = new Map<string, Map<string, Buffer>>();
-let cutNext = false;
-let lie = false;
-
-function listFiles(dir: string, base = ''): [string, Buffer][] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${base}${e.name}/`) : [[`${base}${e.name}`, fs.readFileSync(path.join(dir, e.name))] as [string, Buffer]]));
-}
 
 beforeAll(async () => {
-  repos.set('tester/tiny-checkpoint', new Map([['sd1-tiny.safetensors', fs.readFileSync(CKPT)], ['README.md', Buffer.from('# tiny')]]));
-  repos.set('tester/gated', new Map([['sd1-tiny.safetensors', fs.readFileSync(CKPT)]]));
-  repos.set('tester/liar', new Map([['sd1-tiny.safetensors', fs.readFileSync(CKPT)]]));
-  repos.set('tester/tiny-onnx', new Map(listFiles(ONNX)));
-  server = http.createServer((req, res) => {
-    const url = new URL(req.url!, 'http://x');
-    seen.push({ url: url.pathname, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers.authorization ? { auth: req.headers.authorization } : {}) });
-    let m = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/main$/.exec(url.pathname);
-    const gated = (repo: string) => repo === 'tester/gated' && req.headers.authorization !== 'Bearer secret';
-    if (m) {
-      const files = repos.get(m[1]!);
-      if (!files) return void res.writeHead(404).end();
-      if (gated(m[1]!)) return void res.writeHead(401).end();
-      const siblings = [...files].map(([f, b]) => ({ rfilename: f, size: b.length, ...(f.endsWith('.safetensors') || f.endsWith('.onnx') ? { lfs: { sha256: lie ? '0'.repeat(64) : crypto.createHash('sha256').update(b).digest('hex'), size: b.length } } : {}) }));
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: m[1], siblings }));
-      return;
-    }
-    m = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(url.pathname);
-    if (m) {
-      if (gated(m[1]!)) return void res.writeHead(401).end();
-      if (!repos.get(m[1]!)?.has(decodeURIComponent(m[2]!))) return void res.writeHead(404).end();
-      res.writeHead(302, { location: `/cdn/${m[1]}/${m[2]}` }).end();
-      return;
-    }
-    m = /^\/cdn\/([^/]+\/[^/]+)\/(.+)$/.exec(url.pathname);
-    const body = m ? repos.get(m[1]!)?.get(decodeURIComponent(m[2]!)) : undefined;
-    if (!body) return void res.writeHead(404).end();
-    const r = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    const start = r ? Number(r[1]) : 0;
-    const slice = body.subarray(start);
-    if (cutNext) {
-      // a transfer cut short: the connection ends cleanly after half the bytes
-      cutNext = false;
-      const half = slice.subarray(0, slice.length >> 1);
-      res.writeHead(r ? 206 : 200, { 'content-length': half.length }).end(half);
-      return;
-    }
-    res.writeHead(r ? 206 : 200, { 'content-length': slice.length, etag: `"${crypto.createHash('sha256').update(body).digest('hex')}"`, ...(r ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
-    res.end(slice);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  hub = await startStandInHub();
+  endpoint = hub.endpoint;
+  hub.repos.set('tester/tiny-checkpoint', new Map([['sd1-tiny.safetensors', fs.readFileSync(CKPT)], ['README.md', Buffer.from('# tiny')]]));
+  hub.repos.set('tester/gated', new Map([['sd1-tiny.safetensors', fs.readFileSync(CKPT)]]));
+  hub.gated.add('tester/gated');
+  hub.repos.set('tester/liar', new Map([['sd1-tiny.safetensors', fs.readFileSync(CKPT)]]));
+  hub.repos.set('tester/tiny-onnx', new Map(listFiles(ONNX)));
 });
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  await hub.close();
   cleanup();
 });
 
@@ -89,7 +44,7 @@ async function refusal(p: Promise<unknown>): Promise<ApiError> {
 
 describe('Hub downloads (local stand-in)', () => {
   it('resumes an interrupted checkpoint download with Range, verifies its sha256, imports it', async () => {
-    cutNext = true;
+    hub.cutNext = true;
     const first = await refusal(downloadModel({ home, endpoint, ref: 'tester/tiny-checkpoint', ...opts }));
     expect(first.message).toMatch(/run it again to resume/);
     const staged = path.join(home, 'downloads', 'tester--tiny-checkpoint@main');
@@ -100,7 +55,7 @@ describe('Hub downloads (local stand-in)', () => {
     const out = await downloadModel({ home, endpoint, ref: 'tester/tiny-checkpoint', ...opts });
     expect(out).toMatchObject({ kind: 'imported', path: path.join(modelsDir(home), 'tiny-checkpoint') });
     expect(out.entry.valid).toBe(true);
-    const ranges = seen.filter((s) => s.url.startsWith('/cdn/tester/tiny-checkpoint')).map((s) => s.range);
+    const ranges = hub.seen.filter((s) => s.url.startsWith('/cdn/tester/tiny-checkpoint')).map((s) => s.range);
     expect(ranges).toEqual([undefined, `bytes=${got}-`]);
   });
 
@@ -114,16 +69,16 @@ describe('Hub downloads (local stand-in)', () => {
     const e = await refusal(downloadModel({ home, endpoint, ref: 'tester/gated', token: '', ...opts }));
     expect(e.code).toBe('unauthorized');
     expect(e.message).toMatch(/set HF_TOKEN/);
-    seen.length = 0;
+    hub.seen.length = 0;
     const out = await downloadModel({ home, endpoint, ref: 'tester/gated', token: 'secret', ...opts });
     expect(out.kind).toBe('imported');
-    expect(seen.filter((s) => s.url.startsWith('/api/') || s.url.includes('/resolve/')).every((s) => s.auth === 'Bearer secret')).toBe(true);
+    expect(hub.seen.filter((s) => s.url.startsWith('/api/') || s.url.includes('/resolve/')).every((s) => s.auth === 'Bearer secret')).toBe(true);
   });
 
   it('discards a file whose sha256 is not the Hub\'s; refuses unknown repos and pickles; says when the Hub cannot be reached', async () => {
-    lie = true;
+    hub.lie = true;
     const e = await refusal(downloadModel({ home, endpoint, ref: 'tester/liar', ...opts }));
-    lie = false;
+    hub.lie = false;
     expect(e.code).toBe('invalid_file');
     expect(e.message).toMatch(/sha256 [0-9a-f]{64} is not the Hub's 0{64}; the download was discarded/);
     expect(fs.existsSync(path.join(modelsDir(home), 'liar'))).toBe(false);

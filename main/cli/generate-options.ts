@@ -148,6 +148,8 @@ export interface GenerateOptions {
   preprocess?: 'none' | 'canny' | 'scribble';
   /** --refiner MODEL[:SWITCH] (SDXL base → refiner). */
   refiner?: string;
+  /** --vae: a VAE file or folder, or a name in ATELIER_HOME/vae (GenerationRequest.vae). */
+  vae?: string;
   /** SDXL micro-conditioning (GenerationRequest.sdxlConditioning). */
   originalSize?: { width: number; height: number };
   cropTopLeft?: { top: number; left: number };
@@ -222,6 +224,8 @@ export function requestFromOptions(opts: GenerateOptions): GenerationRequest {
     // A folder goes as an absolute path; anything else as a registered model id, which the service resolves or refuses.
     input.refiner = { model: fs.existsSync(r.model) ? path.resolve(r.model) : r.model, ...(r.switchAt !== undefined ? { switchAt: r.switchAt } : {}) };
   }
+  // A path goes absolute (the studio may run elsewhere); a bare name is looked up in ATELIER_HOME/vae by the service.
+  if (opts.vae !== undefined) input.vae = fs.existsSync(opts.vae) ? path.resolve(opts.vae) : opts.vae;
   const micro = {
     ...(opts.originalSize ? { originalSize: opts.originalSize } : {}),
     ...(opts.cropTopLeft ? { crop: opts.cropTopLeft } : {}),

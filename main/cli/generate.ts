@@ -190,6 +190,7 @@ export function registerGenerateCommands(program: Command): void {
     .option('--region <spec>', 'MASK.png:PROMPT[:WEIGHT] (repeatable): the prompt inside the mask\'s white area, the base prompt elsewhere; WEIGHT 0..2, default 1', collect, [])
     .option('--controlnet <dir>', 'ControlNet folder for each --control, in the same order (repeatable; default: the model\'s own controlnet/ folder)', collect, [])
     .addOption(new Option('--preprocess <mode>', 'how control images become control maps (default: scribble for scribble controls, canny for canny, else none; use none for ready-made maps)').choices(['none', 'canny', 'scribble']))
+    .option('--vae <file|name>', 'a VAE for this generation: a .safetensors file, a diffusers VAE folder, or a name in ATELIER_HOME/vae (default: the model\'s own)')
     .option('--refiner <model[:switch]>', 'SDXL: a refiner (folder or registered id) takes over after SWITCH of the steps (0..1, default 0.8)')
     .option('--original-size <WxH>', 'SDXL micro-conditioning: the size the picture "was" (default: the generation size)', parseSize('--original-size'))
     .option('--crop-top-left <top,left>', 'SDXL micro-conditioning: pixels cropped off the top and left (default 0,0)', parseCrop)

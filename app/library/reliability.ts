@@ -46,15 +46,14 @@ export function collectOrphans(lib: LibraryDb, options: { graceMs?: number } = {
   const graceMs = options.graceMs ?? 10 * 60_000;
   const cutoff = Date.now() - graceMs;
   // A snapshot no generation points to goes first, so the layer images only it kept follow.
-  const rows =
-    deleteUnusedSnapshots(lib, cutoff) +
-    lib.db
-      .prepare(
-        `DELETE FROM images WHERE created_at < ? AND sha256 NOT IN (SELECT image_sha256 FROM candidates)
-         AND sha256 NOT IN (SELECT image_sha256 FROM generation_inputs)
-         AND sha256 NOT IN (SELECT image_sha256 FROM snapshot_images)`,
-      )
-      .run(cutoff).changes;
+  deleteUnusedSnapshots(lib, cutoff);
+  const rows = lib.db
+    .prepare(
+      `DELETE FROM images WHERE created_at < ? AND sha256 NOT IN (SELECT image_sha256 FROM candidates)
+       AND sha256 NOT IN (SELECT image_sha256 FROM generation_inputs)
+       AND sha256 NOT IN (SELECT image_sha256 FROM snapshot_images)`,
+    )
+    .run(cutoff).changes;
   const known = lib.db.prepare('SELECT 1 FROM images WHERE sha256 = ?');
   let files = 0;
   for (const entry of lib.images.walk()) {

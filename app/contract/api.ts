@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { assetsMethods } from './assets.js';
 import { desktopEvents } from './desktop.js';
 import { ApiErrorShape } from './errors.js';
 import { generationEvents, generationMethods } from './generation.js';
@@ -20,6 +21,7 @@ export const methods = {
   ...projectsMethods,
   ...generationMethods,
   ...modelsMethods,
+  ...assetsMethods,
 } as const;
 
 export type Methods = typeof methods;

@@ -7,3 +7,4 @@ export * from './generation.js';
 export * from './models.js';
 export * from './desktop.js';
 export * from './prompts.js';
+export * from './assets.js';

@@ -1,6 +1,7 @@
 import { createGenerationArea } from './generation-handlers.js';
 import { JobJournal } from './job-journal.js';
 import { libraryHandlers, openStudioLibrary } from './library-handlers.js';
+import { assetsHandlers } from './assets-handlers.js';
 import { modelsArea } from './models-handlers.js';
 import { libraryImages, projectsArea } from './projects-handlers.js';
 import { EngineClient } from '../engine/client.js';
@@ -69,6 +70,8 @@ export async function createStudio(options: CreateStudioOptions): Promise<Studio
     modelsInUse: () => new Set(generation.queue.list().filter((j) => j.state === 'queued' || j.state === 'running').map((j) => j.request.model)),
   });
   service.register(models.handlers, models.idle);
+  // LoRAs, embeddings and VAEs a prompt can use (the prompt panel's chips, picker and autocomplete).
+  service.register(assetsHandlers(service.ctx.home));
   // Projects: open documents, safe saving, autosave and crash recovery, exports and imports.
   // Documents refer to candidates by hash: the projects area reads and files them in this library.
   const projects = projectsArea(service.ctx, { images: libraryImages(library) });

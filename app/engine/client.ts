@@ -24,6 +24,12 @@ export interface EngineClientOptions {
    * Default 10 minutes; 0 keeps it forever.
    */
   idleStopMs?: number;
+  /**
+   * Where every worker this client starts caches ONNX Runtime's optimised graphs
+   * (model/ort-cache.ts; the studio's is `<home>/cache/ort`). Unset: no cache, unless the
+   * worker's environment names one (ATELIER_ORT_CACHE).
+   */
+  ortCacheDir?: string;
 }
 
 interface Pending {
@@ -56,6 +62,7 @@ export class EngineClient {
   private readonly transport: EngineTransportFactory;
   private readonly cancelGraceMs: number;
   private readonly idleStopMs: number;
+  private readonly ortCacheDir: string | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   /** Workers started so far (a crash makes the next job start another). */
   workersStarted = 0;
@@ -64,6 +71,7 @@ export class EngineClient {
     this.transport = options.transport ?? forkTransportFactory();
     this.cancelGraceMs = options.cancelGraceMs ?? 30_000;
     this.idleStopMs = options.idleStopMs ?? 10 * 60_000;
+    this.ortCacheDir = options.ortCacheDir;
   }
 
   /** Whether a worker process is running now. */
@@ -162,6 +170,8 @@ export class EngineClient {
     const worker: Worker = { transport, ready: false, exited: false, backlog: [], exitWaiters: [] };
     this.worker = worker;
     transport.on('message', (message) => this.onMessage(worker, message));
+    // first in the backlog, so in force before any job
+    if (this.ortCacheDir) this.post(worker, { type: 'configure', settings: { ortCacheDir: this.ortCacheDir } });
     transport.on('exit', (code, signal) => {
       worker.exited = true;
       if (this.worker === worker) this.worker = undefined;

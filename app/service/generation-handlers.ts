@@ -4,6 +4,7 @@ import type { RecordGenerationInput } from '../library/index.js';
 import type { GenerationRecord } from '../contract/library.js';
 import { terminalText } from '../contract/terminal.js';
 import { EngineClient } from '../engine/client.js';
+import { ortCacheDir } from '../engine/model/ort-cache.js';
 import { encodePng } from '../engine/image.js';
 import type { PipelineProgress, PipelineResult } from '../engine/pipeline/types.js';
 import type { AreaHandlers, Transport } from './context.js';
@@ -115,7 +116,8 @@ const NOT_RUN = new Set(['bad_request', 'invalid_model', 'invalid_file', 'not_fo
 export function createGenerationArea(options: GenerationAreaOptions): GenerationArea {
   const inspect: Inspect = options.inspect ?? (async (dir) => (await import('../engine/index.js')).inspectModel(dir));
   const registry = new ModelRegistry({ home: options.home, inspect, starterDir: options.starterDir });
-  const engine = options.engine ?? new EngineClient();
+  // optimised graphs cached under the home, reused by the next worker (docs/engine.md, "Session set-up")
+  const engine = options.engine ?? new EngineClient({ ortCacheDir: ortCacheDir(options.home) });
   const previewInterval = options.previewIntervalMs ?? 500;
   const { library, emit, journal } = options;
   const resolveSha256 = (sha: string) => (library.hasImage(sha) ? library.imagePath(sha) : undefined);

@@ -5,6 +5,7 @@ import { assetsHandlers } from './assets-handlers.js';
 import { modelsArea } from './models-handlers.js';
 import { libraryImages, projectsArea } from './projects-handlers.js';
 import { EngineClient } from '../engine/client.js';
+import { ortCacheDir } from '../engine/model/ort-cache.js';
 import type { EngineTransportFactory } from '../engine/worker/protocol.js';
 import { StudioService, type StudioServiceOptions } from './studio.js';
 import { farmBackend, farmOptionsFromEnv, resolveQueueUrl } from './farm/index.js';
@@ -12,6 +13,8 @@ import { farmBackend, farmOptionsFromEnv, resolveQueueUrl } from './farm/index.j
 export { StudioService, toApiError } from './studio.js';
 export type { ServiceContext, Transport } from './context.js';
 export { resolveHome } from './home.js';
+/** Where the studio, `atelier` and `atelier worker` cache optimised graphs under a home (docs/engine.md). */
+export { ortCacheDir } from '../engine/model/ort-cache.js';
 export { APP_VERSION } from './version.js';
 export { libraryHandlers, openStudioLibrary } from './library-handlers.js';
 // What a door needs to host the engine worker itself (the desktop's utilityProcess).
@@ -43,7 +46,7 @@ export async function createStudio(options: CreateStudioOptions): Promise<Studio
     transport: service.ctx.transport,
     emit: (event) => service.emit(event),
     library,
-    ...(options.engineTransport ? { engine: new EngineClient({ transport: options.engineTransport }) } : {}),
+    ...(options.engineTransport ? { engine: new EngineClient({ transport: options.engineTransport, ortCacheDir: ortCacheDir(service.ctx.home) }) } : {}),
     ...(options.starterDir ? { starterDir: options.starterDir } : {}),
     // With a farm, jobs wait in Redis and run on `atelier worker`s; the local engine stays unused.
     // Without one, the local queue's jobs are journaled so that a crash does not lose them.

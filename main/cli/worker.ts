@@ -2,7 +2,7 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { ApiError, DeviceChoice } from '../../app/contract/index.js';
 import { terminalText } from '../../app/contract/terminal.js';
-import { resolveHome } from '../../app/service/index.js';
+import { ortCacheDir, resolveHome } from '../../app/service/index.js';
 import { FarmWorker, parseQueueUrl, resolveQueueUrl } from '../../app/service/farm/index.js';
 import { number } from './generate-options.js';
 
@@ -31,6 +31,7 @@ export async function workerCommand(opts: WorkerCliOptions): Promise<void> {
     device: opts.device,
     concurrency: opts.concurrency,
     storeDir: opts.store ?? path.join(resolveHome(), 'farm', 'models'),
+    ortCacheDir: ortCacheDir(resolveHome()),
     models: opts.model.map((m) => path.resolve(m)),
     ...(opts.lockMs !== undefined ? { lockDurationMs: opts.lockMs } : {}),
     ...(opts.stalledMs !== undefined ? { stalledIntervalMs: opts.stalledMs } : {}),

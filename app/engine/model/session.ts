@@ -88,6 +88,11 @@ export function configureSessions(tuning: SessionTuning): void {
   defaultTuning = { ...tuning };
 }
 
+/** The tuning openSession uses now (to change one setting and keep the rest). */
+export function sessionTuning(): SessionTuning {
+  return { ...defaultTuning };
+}
+
 /** Symbolic dimension sizes for a UNet (and ControlNet) built by app/engine/graph at one batch and latent size (docs/graph-builder.md names them). */
 export function builderUnetDimensions(shape: { batch: number; latentHeight: number; latentWidth: number; sequence: number }): Record<string, number> {
   return { batch: shape.batch, height: shape.latentHeight, width: shape.latentWidth, sequence: shape.sequence };
@@ -169,7 +174,15 @@ async function createSession(file: string, ep: string, optimize: boolean, tuning
   const cached = path.join(tuning.cacheDir, `${key}.onnx`);
   if (fs.existsSync(cached)) {
     try {
-      return await ort.InferenceSession.create(cached, sessionOptions(ep, false, dims));
+      const session = await ort.InferenceSession.create(cached, sessionOptions(ep, false, dims));
+      // last use, for pruning least recently used entries first (ort-cache.ts)
+      const now = new Date();
+      try {
+        fs.utimesSync(cached, now, now);
+      } catch {
+        // a read-only cache still serves; it just cannot record its use
+      }
+      return session;
     } catch {
       removeCached(tuning.cacheDir, key);
     }

@@ -1,4 +1,5 @@
 import { ApiError, type GenerationRequest } from '../../contract/index.js';
+import type { EngineSettings } from '../model/ort-cache.js';
 import type { LoadModel, LoadedModel, PipelineImages, RunPipeline } from '../pipeline/types.js';
 import type { FromWorker, ToWorker, WorkerError } from './protocol.js';
 
@@ -6,6 +7,8 @@ import type { FromWorker, ToWorker, WorkerError } from './protocol.js';
 export interface EngineModule {
   loadModel: LoadModel;
   runPipeline: RunPipeline;
+  /** Applies the studio's settings (the real engine's configureEngine); a stand-in may lack it. */
+  configureEngine?: (settings: EngineSettings) => unknown;
 }
 
 interface CachedModel {
@@ -46,6 +49,15 @@ export class EngineHost {
         return;
       case 'release':
         void this.release().then(() => this.send({ type: 'released' }));
+        return;
+      case 'configure':
+        // synchronous, so that it is in force for the generate message behind it
+        try {
+          this.engine.configureEngine?.(message.settings);
+        } catch (error) {
+          // a cache that cannot be set up costs speed, not the job
+          console.error(`atelier engine worker: settings not applied: ${error instanceof Error ? error.message : String(error)}`);
+        }
         return;
       case 'test.crash':
         return; // handled by the process wrapper, which alone may kill the process

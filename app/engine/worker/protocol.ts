@@ -1,4 +1,5 @@
 import type { ErrorCode, GenerationRequest } from '../../contract/index.js';
+import type { EngineSettings } from '../model/ort-cache.js';
 import type { PipelineImages, PipelineProgress, PipelineResult } from '../pipeline/types.js';
 
 // The one contract between the studio process and the engine worker. Messages travel by
@@ -12,6 +13,8 @@ export type ToWorker =
   /** `request.model` and every `controls[].model` are folder paths here, already resolved by the service. */
   | { type: 'generate'; jobId: string; request: GenerationRequest; images: PipelineImages }
   | { type: 'cancel'; jobId: string }
+  /** Sent first to every worker the studio starts: where to cache optimised graphs (model/ort-cache.ts). */
+  | { type: 'configure'; settings: EngineSettings }
   /** Free the cached model's sessions (memory back to the system); replies 'released'. */
   | { type: 'release' }
   /**

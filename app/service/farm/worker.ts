@@ -35,6 +35,8 @@ export interface FarmWorkerOptions {
   previewIntervalMs?: number;
   /** One engine per concurrent job (default: a forked engine worker). */
   engine?: () => EngineClient;
+  /** Where the default engines cache optimised graphs (`atelier worker`: <ATELIER_HOME>/cache/ort). */
+  ortCacheDir?: string;
   log?: (line: string) => void;
 }
 
@@ -63,7 +65,7 @@ export class FarmWorker {
     this.store = new ModelStore(options.storeDir);
     this.device = options.device;
     for (let i = 0; i < options.concurrency; i++) {
-      const engine = options.engine?.() ?? new EngineClient({ idleStopMs: 0 });
+      const engine = options.engine?.() ?? new EngineClient({ idleStopMs: 0, ...(options.ortCacheDir ? { ortCacheDir: options.ortCacheDir } : {}) });
       this.engines.push(engine);
       this.freeEngines.push(engine);
     }

@@ -227,6 +227,8 @@ export const GenerationSettings = z
     device: g.device,
     /** SDXL base → refiner (docs/engine.md): a refiner model id and the switch fraction; absent: none. */
     refiner: g.refiner,
+    /** A VAE instead of the model's own (GenerationRequest.vae, docs/models.md "VAE swap"); absent: the model's. */
+    vae: g.vae,
   })
   .strict();
 export type GenerationSettings = z.infer<typeof GenerationSettings>;

@@ -48,6 +48,7 @@ export function requestFromSettings(settings: GenerationSettings, seed: number, 
   if (inputs.mask) request.inpaint = { mask: inputs.mask, blur: settings.maskBlur, onlyMasked: settings.onlyMasked, padding: settings.maskPadding };
   // The SDXL refiner hands off text-to-image and img2img runs; inpainting goes without it (docs/engine.md).
   if (settings.refiner && !inputs.mask) request.refiner = settings.refiner;
+  if (settings.vae) request.vae = settings.vae;
   if (inputs.controls && inputs.controls.length > 0) request.controls = inputs.controls;
   if (inputs.regions && inputs.regions.length > 0) request.regions = inputs.regions;
   if (inputs.parentCandidateId !== undefined) request.parentCandidateId = inputs.parentCandidateId;
@@ -69,6 +70,9 @@ export function settingsFromRequest(base: GenerationSettings, request: Partial<G
   // A recalled run had a refiner or had none: either way it replaces the panel's.
   if (request.refiner) next.refiner = { model: request.refiner.model, switchAt: request.refiner.switchAt ?? 0.8 };
   else delete next.refiner;
+  // The same for a swapped VAE: recall restores it, or the model's own.
+  if (request.vae) next.vae = request.vae;
+  else delete next.vae;
   if (request.strength !== undefined) next.strength = request.strength;
   const inpaint = request.inpaint;
   if (inpaint) {

@@ -29,7 +29,7 @@ export interface PatchedModel {
   patchedWeights: number;
 }
 
-const NETWORKS: LoraNetwork[] = ['unet', 'text_encoder'];
+const NETWORKS: LoraNetwork[] = ['unet', 'text_encoder', 'text_encoder_2'];
 const COMPLETE = '.complete';
 
 function readIndex(base: string, net: LoraNetwork): WeightIndex {
@@ -40,10 +40,15 @@ function readIndex(base: string, net: LoraNetwork): WeightIndex {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as WeightIndex;
 }
 
+/** The networks a folder has: the UNet always; text_encoder (not in SDXL's refiner) and text_encoder_2 (SDXL) when present. */
+function networksOf(base: string): LoraNetwork[] {
+  return NETWORKS.filter((net) => net === 'unet' || fs.existsSync(path.join(base, net)));
+}
+
 function cacheKey(base: string, loras: LoraUse[]): string {
   const h = crypto.createHash('sha256');
   h.update(fs.realpathSync(base));
-  for (const net of NETWORKS) {
+  for (const net of networksOf(base)) {
     const s = fs.statSync(path.join(base, net, 'model.onnx_data'));
     h.update(`|${net}:${s.size}:${s.mtimeMs}`);
   }
@@ -69,9 +74,14 @@ function link(from: string, to: string): void {
  */
 export async function applyLoras(base: string, loras: LoraUse[], cacheRoot: string): Promise<PatchedModel> {
   const abs = path.resolve(base);
-  const index = { unet: readIndex(abs, 'unet'), text_encoder: readIndex(abs, 'text_encoder') };
-  const model: ModelWeights = { unet: new Map(), text_encoder: new Map() };
-  for (const net of NETWORKS) for (const t of index[net].tensors) model[net].set(t.weight, t.shape);
+  const nets = networksOf(abs);
+  const index = Object.fromEntries(nets.map((net) => [net, readIndex(abs, net)])) as Partial<Record<LoraNetwork, WeightIndex>>;
+  const model: ModelWeights = { unet: new Map() };
+  for (const net of nets) {
+    const shapes = new Map<string, readonly number[]>();
+    for (const t of index[net]!.tensors) shapes.set(t.weight, t.shape);
+    model[net] = shapes;
+  }
   // Every file is read and matched before anything is written.
   const plans = loras.map((use) => {
     const lora = readLora(use.file);
@@ -99,10 +109,10 @@ export async function applyLoras(base: string, loras: LoraUse[], cacheRoot: stri
         await fs.promises.copyFile(path.join(from, f), path.join(tmp, entry, f), f === 'model.onnx_data' ? fs.constants.COPYFILE_FICLONE : 0);
       }
     }
-    for (const net of NETWORKS) {
+    for (const net of nets) {
       const deltas = plans.flatMap((p) => p.deltas.filter((d) => d.network === net).map((d) => ({ d, strength: p.use.weight })));
       if (!deltas.length) continue;
-      const idx = index[net];
+      const idx = index[net]!;
       const fd = fs.openSync(path.join(tmp, net, idx.data), 'r+');
       try {
         for (const { d, strength } of deltas) {

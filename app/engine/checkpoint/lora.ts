@@ -1,15 +1,18 @@
 import path from 'node:path';
 import { ApiError } from '../../contract/index.js';
 import { readSafetensorsHeader, safetensorsWeights, toFloat32Values, type WeightSource } from '../graph/weights.js';
+import { ldmUnetAliases } from './lora-names.js';
 
 // LoRA / LoCon / LoHa files (docs/models.md): kohya's naming (lora_unet_*, lora_te_*, with
 // lora_down / lora_up / alpha), diffusers' and PEFT's (unet.* / text_encoder.* with lora_A /
 // lora_B, lora.down / lora.up, or attention-processor *_lora.down / .up), resolved against the
 // weight names of the model they are applied to, and turned into weight deltas:
 // ΔW = alpha/rank · up @ down (LoCon: the same over a convolution's in × kh × kw), LoHa:
-// alpha/rank · (w1_a @ w1_b) ⊙ (w2_a @ w2_b).
+// alpha/rank · (w1_a @ w1_b) ⊙ (w2_a @ w2_b). SDXL: kohya's lora_te1_ (CLIP-L, text_encoder) and
+// lora_te2_ (OpenCLIP-bigG, text_encoder_2), its UNet modules by diffusers' or by the original
+// layout's path (lora-names.ts); PEFT's text_encoder_2.* (LCM-LoRA-SDXL: PEFT names for the UNet).
 
-export type LoraNetwork = 'unet' | 'text_encoder';
+export type LoraNetwork = 'unet' | 'text_encoder' | 'text_encoder_2';
 
 /** A LoRA that cannot be used: `invalid_file` naming the file. */
 export class LoraError extends ApiError {
@@ -26,6 +29,8 @@ interface Group {
   module: string;
   kohya: boolean;
   tensors: Record<string, string>;
+  /** Named as only SDXL LoRAs are (lora_te1_/lora_te2_, text_encoder_2., original-layout UNet paths of SDXL's depth). */
+  sdxl?: boolean;
 }
 
 export interface LoraFile {
@@ -91,14 +96,15 @@ export function readLora(file: string): LoraFile {
   const out: Group[] = [];
   for (const [base, g] of groups) {
     let module = base.replace(/^base_model\.model\./, '');
-    if (module.startsWith('lora_te1_') || module.startsWith('lora_te2_') || module.startsWith('lora_unet_input_blocks_4_1_transformer_blocks_1_')) {
-      throw new LoraError(file, `${label} is a LoRA for SDXL (${base}); it cannot be applied to an SD 1.x/2.x model`);
-    }
+    // a second transformer block in input block 4: SDXL's depth (SD 1.x/2.x have one per attention)
+    if (module.startsWith('lora_unet_input_blocks_4_1_transformer_blocks_1_')) g.sdxl = true;
     if (module.startsWith('lora_unet_')) [g.network, module, g.kohya] = ['unet', module.slice('lora_unet_'.length), true];
     else if (module.startsWith('lora_te_')) [g.network, module, g.kohya] = ['text_encoder', module.slice('lora_te_'.length), true];
+    else if (module.startsWith('lora_te1_')) [g.network, module, g.kohya, g.sdxl] = ['text_encoder', module.slice('lora_te1_'.length), true, true];
+    else if (module.startsWith('lora_te2_')) [g.network, module, g.kohya, g.sdxl] = ['text_encoder_2', module.slice('lora_te2_'.length), true, true];
     else if (module.startsWith('unet.')) [g.network, module] = ['unet', processorModule(module.slice(5))];
     else if (module.startsWith('text_encoder.')) [g.network, module] = ['text_encoder', module.slice('text_encoder.'.length)];
-    else if (module.startsWith('text_encoder_2.')) throw new LoraError(file, `${label} is a LoRA for SDXL (${base}); it cannot be applied to an SD 1.x/2.x model`);
+    else if (module.startsWith('text_encoder_2.')) [g.network, module, g.sdxl] = ['text_encoder_2', module.slice('text_encoder_2.'.length), true];
     else [g.network, module] = [undefined, processorModule(module)]; // bare diffusers UNet names
     g.module = module;
     const need = g.kind === 'loha' ? ['w1a', 'w1b', 'w2a', 'w2b'] : ['down', 'up'];
@@ -110,8 +116,8 @@ export function readLora(file: string): LoraFile {
   return { file, label, groups: out, weights: safetensorsWeights(file) };
 }
 
-/** A model's weights per network: name → shape (from its weight index). */
-export type ModelWeights = Record<LoraNetwork, Map<string, readonly number[]>>;
+/** A model's weights per network: name → shape (from its weight index); SDXL has text_encoder_2, its refiner no text_encoder. */
+export type ModelWeights = { unet: Map<string, readonly number[]> } & Partial<Record<'text_encoder' | 'text_encoder_2', Map<string, readonly number[]>>>;
 
 function values(lora: LoraFile, key: string): { v: Float32Array; shape: readonly number[] } {
   const info = lora.weights.info(key);
@@ -141,24 +147,30 @@ function matmul(a: Float32Array, b: Float32Array, n: number, r: number, m: numbe
  * that match nothing while others do are returned in `unmatched`.
  */
 export function loraDeltas(lora: LoraFile, model: ModelWeights): { deltas: LoraDelta[]; unmatched: string[] } {
-  const kohya: Record<LoraNetwork, Map<string, string>> = { unet: new Map(), text_encoder: new Map() };
-  for (const net of ['unet', 'text_encoder'] as const) {
-    for (const name of model[net].keys()) if (name.endsWith('.weight')) kohya[net].set(name.slice(0, -7).replace(/\./g, '_'), name);
+  const sdxlGroup = lora.groups.find((g) => g.sdxl);
+  if (sdxlGroup && !model.text_encoder_2) {
+    throw new LoraError(lora.file, `${lora.label} is a LoRA for SDXL (${sdxlGroup.module}); it cannot be applied to an SD 1.x/2.x model`);
   }
+  const kohya: Record<LoraNetwork, Map<string, string>> = { unet: new Map(), text_encoder: new Map(), text_encoder_2: new Map() };
+  for (const net of ['unet', 'text_encoder', 'text_encoder_2'] as const) {
+    for (const name of model[net]?.keys() ?? []) if (name.endsWith('.weight')) kohya[net].set(name.slice(0, -7).replace(/\./g, '_'), name);
+  }
+  // SDXL kohya LoRAs name UNet modules by the original layout's paths
+  for (const [ldm, mod] of ldmUnetAliases(model.unet.keys())) kohya.unet.set(ldm.replace(/\./g, '_'), `${mod}.weight`);
   const deltas: LoraDelta[] = [];
   const unmatched: string[] = [];
   for (const g of lora.groups) {
     const nets: LoraNetwork[] = g.network ? [g.network] : ['unet'];
     let found: { net: LoraNetwork; weight: string } | undefined;
     for (const net of nets) {
-      const weight = g.kohya ? kohya[net].get(g.module) : model[net].has(`${g.module}.weight`) ? `${g.module}.weight` : undefined;
+      const weight = g.kohya ? kohya[net].get(g.module) : model[net]?.has(`${g.module}.weight`) ? `${g.module}.weight` : undefined;
       if (weight) found = { net, weight };
     }
     if (!found) {
       unmatched.push(g.module);
       continue;
     }
-    const shape = model[found.net].get(found.weight)!;
+    const shape = model[found.net]!.get(found.weight)!;
     const outCh = shape[0]!;
     const inFlat = shape.slice(1).reduce((a, b) => a * b, 1);
     const { net, weight } = found;

@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { GenerationMode, GenerationRecord, GenerationStatus, GenerationSummary, ImageRef, LibrarySearchQueryInput, LineageResult } from '../../../app/contract/index.js';
 import { libraryImageUrl } from '../api/media.js';
-import { useStudio } from '../state/context.js';
+import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
 import { IterationTree } from './IterationTree.js';
 import { recallEntry } from './recall.js';
+import { sdxlParams } from './sdxl-params.js';
 import { cellPosition, gridWindow } from './window.js';
 
 const CELL = 148;
@@ -190,6 +191,7 @@ export function HistoryView({ session }: { session: DocumentSession }) {
 
 function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session: DocumentSession; onSelect: (id: string) => void; onClose: () => void }) {
   const studio = useStudio();
+  const models = useUi((s) => s.models);
   const [record, setRecord] = useState<GenerationRecord | null>(null);
   const [lineage, setLineage] = useState<LineageResult | null>(null);
   useEffect(() => {
@@ -216,6 +218,7 @@ function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session
     ['mode', record.mode],
     ['model', record.modelName ?? record.model],
     ['model hash', record.modelHash],
+    ...sdxlParams(record.request, models),
     ['sampler', record.sampler],
     ['steps', record.steps],
     ['CFG', record.cfg],

@@ -5,6 +5,11 @@ import { randomSeed, type SeedPolicy } from '../prompt/seeds.js';
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
 import { ModeControl } from './ModeControl.js';
+import { settingsForModel } from '../prompt/model-size.js';
+import { ModelNative, ModelOptions } from './ModelOptions.js';
+import { defaultSettings } from '../state/settings.js';
+import { RefinerSettings } from './RefinerSettings.js';
+import { SizePresets } from './SizePresets.js';
 
 function NumberField(props: { label: string; testId: string; value: number; min: number; max: number; step?: number; onChange: (v: number) => void }) {
   return (
@@ -46,16 +51,12 @@ export function PromptPanel({ session, onGenerate }: { session: DocumentSession;
 
       <label className="field">
         <span className="label">Model</span>
-        <select data-testid="model-picker" value={s.model} onChange={(e) => set({ model: e.target.value })}>
+        <select data-testid="model-picker" value={s.model} onChange={(e) => set(settingsForModel(s, models, e.target.value, defaultSettings))}>
           {models.length === 0 && <option value={s.model}>{s.model}</option>}
-          {models.map((m) => (
-            <option key={m.id} value={m.id} disabled={!m.valid} title={m.error ?? m.path}>
-              {m.name}
-              {m.valid ? '' : ' — unusable'}
-            </option>
-          ))}
+          <ModelOptions models={models} />
         </select>
       </label>
+      <ModelNative model={model} />
       <form
         className="row"
         onSubmit={(e) => {
@@ -86,6 +87,7 @@ export function PromptPanel({ session, onGenerate }: { session: DocumentSession;
         <NumberField label="Width" testId="width" value={s.width} min={64} max={4096} step={multiple} onChange={(width) => set({ width })} />
         <NumberField label="Height" testId="height" value={s.height} min={64} max={4096} step={multiple} onChange={(height) => set({ height })} />
       </div>
+      <SizePresets info={model?.info} />
 
       <div className="row seed-row">
         <NumberField label="Seed" testId="seed" value={s.seed} min={0} max={Number.MAX_SAFE_INTEGER} onChange={(seed) => set({ seed })} />
@@ -110,6 +112,7 @@ export function PromptPanel({ session, onGenerate }: { session: DocumentSession;
         </label>
         <NumberField label="Padding (px)" testId="mask-padding" value={s.maskPadding} min={0} max={512} onChange={(maskPadding) => set({ maskPadding })} />
       </details>
+      <RefinerSettings />
 
       <details className="sub">
         <summary>Presets</summary>

@@ -37,7 +37,22 @@ function skipReason(ep: string): string | undefined {
     // Dawn would print "Couldn't load Vulkan" to stderr from native code before failing.
     return 'no Vulkan loader (libvulkan.so.1) on this machine';
   }
+  if (ep === 'webgpu' && process.platform === 'linux' && !hasGpuDevice()) {
+    // Mesa's lavapipe (a software Vulkan device) would serve WebGPU on the CPU, slower than the
+    // CPU provider; `--device webgpu` still uses it (the WebGPU tests run on it).
+    return 'no GPU device (/dev/dri/renderD*, /dev/nvidia0 or /dev/dxg): only a software Vulkan adapter could serve';
+  }
   return undefined;
+}
+
+/** Whether Linux shows a GPU to user space: a DRM render node (Mesa, AMD, Intel), NVIDIA's device, or WSL's. */
+export function hasGpuDevice(dev = '/dev'): boolean {
+  if (fs.existsSync(path.join(dev, 'nvidia0')) || fs.existsSync(path.join(dev, 'dxg'))) return true;
+  try {
+    return fs.readdirSync(path.join(dev, 'dri')).some((n) => n.startsWith('renderD'));
+  } catch {
+    return false;
+  }
 }
 
 let vulkanLoader: boolean | undefined;

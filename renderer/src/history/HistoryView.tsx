@@ -218,6 +218,8 @@ function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session
     ['mode', record.mode],
     ['model', record.modelName ?? record.model],
     ['model hash', record.modelHash],
+    // A VAE chosen for the run instead of the model's own (docs/models.md, "VAE swap").
+    ['VAE', record.request?.vae],
     ...sdxlParams(record.request, models),
     ['sampler', record.sampler],
     ['steps', record.steps],

@@ -1,6 +1,9 @@
 import { useState } from 'react';
 import { SamplerName } from '../../../app/contract/index.js';
+import { LoraChips } from '../prompt/LoraChips.js';
 import { PromptField } from '../prompt/PromptField.js';
+import { useAssets } from '../prompt/useAssets.js';
+import { VaePicker } from '../prompt/VaePicker.js';
 import { randomSeed, type SeedPolicy } from '../prompt/seeds.js';
 import { useStudio, useUi } from '../state/context.js';
 import { type DocumentSession } from '../state/document.js';
@@ -41,13 +44,17 @@ export function PromptPanel({ session, onGenerate }: { session: DocumentSession;
   const [folder, setFolder] = useState('');
   const [presetName, setPresetName] = useState('');
   const set = studio.updateSettings.bind(studio);
+  // LoRAs, embeddings and VAEs the service has (chips, autocomplete and the VAE picker).
+  const { assets, loaded, refresh } = useAssets();
+  const embeddings = assets.embeddings.map((e) => e.name);
   const model = models.find((m) => m.id === s.model);
   const multiple = model?.info?.sizeMultiple ?? 8;
 
   return (
     <section className="panel prompt-panel" aria-label="Prompt">
-      <PromptField label="Prompt" testId="prompt" value={s.prompt} onChange={(prompt) => set({ prompt })} history={history} fromLibrary />
-      <PromptField label="Negative prompt" testId="negative-prompt" value={s.negativePrompt} onChange={(negativePrompt) => set({ negativePrompt })} history={history} rows={2} />
+      <PromptField label="Prompt" testId="prompt" value={s.prompt} onChange={(prompt) => set({ prompt })} history={history} fromLibrary names={embeddings} />
+      <LoraChips testId="prompt-loras" value={s.prompt} onChange={(prompt) => set({ prompt })} assets={assets} loaded={loaded} refresh={refresh} />
+      <PromptField label="Negative prompt" testId="negative-prompt" value={s.negativePrompt} onChange={(negativePrompt) => set({ negativePrompt })} history={history} rows={2} names={embeddings} />
 
       <label className="field">
         <span className="label">Model</span>
@@ -57,6 +64,7 @@ export function PromptPanel({ session, onGenerate }: { session: DocumentSession;
         </select>
       </label>
       <ModelNative model={model} />
+      <VaePicker value={s.vae} onChange={(vae) => set({ vae })} assets={assets} refresh={refresh} />
       <form
         className="row"
         onSubmit={(e) => {

@@ -10,7 +10,18 @@ interface Props {
   history: readonly string[];
   /** Also suggest phrases from the library's recorded prompts (the positive prompt only). */
   fromLibrary?: boolean;
+  /** Names offered first when the word typed starts them (textual-inversion embeddings, used by name). */
+  names?: readonly string[];
   rows?: number;
+}
+
+const NO_NAMES: readonly string[] = [];
+
+/** Names that the word being typed starts (any case), but not one already typed in full. */
+function suggestNames(names: readonly string[], word: string): string[] {
+  const w = word.toLowerCase();
+  if (!w) return [];
+  return names.filter((n) => n.toLowerCase().startsWith(w) && n.toLowerCase() !== w);
 }
 
 function weightClass(weight: number): string {
@@ -23,7 +34,7 @@ function weightClass(weight: number): string {
  * A prompt box that highlights emphasis syntax: a transparent textarea over a mirror that
  * paints the same text with colours (CSP forbids inline style tags, not style props).
  */
-export function PromptField({ label, testId, value, onChange, history, fromLibrary = false, rows = 3 }: Props) {
+export function PromptField({ label, testId, value, onChange, history, fromLibrary = false, names = NO_NAMES, rows = 3 }: Props) {
   const area = useRef<HTMLTextAreaElement>(null);
   const mirror = useRef<HTMLDivElement>(null);
   const [caret, setCaret] = useState(0);
@@ -32,7 +43,7 @@ export function PromptField({ label, testId, value, onChange, history, fromLibra
   const spans = useMemo(() => parseEmphasis(value), [value]);
   const { start, word } = wordAt(value, caret);
   const library = useLibraryPhrases(word, open && fromLibrary);
-  const suggestions = useMemo(() => (open ? mergeSuggestions(suggestPhrases(history, word), library.phrases) : []), [open, history, word, library]);
+  const suggestions = useMemo(() => (open ? mergeSuggestions([...suggestNames(names, word), ...suggestPhrases(history, word)], library.phrases) : []), [open, names, history, word, library]);
 
   // Where the caret goes once an accepted phrase is in the box. Placed in a layout effect
   // when that text commits, not in a later animation frame: on a busy machine a frame could

@@ -108,7 +108,7 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
   }
 
   const plan = await preparePlan(model, request, images, { width, height }, work, workMask, timings, stepTimes);
-  const refiner = request.refiner ? await prepareRefiner(model, request, { width, height }, mode, timings, stepTimes) : undefined;
+  const refiner = request.refiner ? await prepareRefiner(model, request, { width, height }, mode, timings) : undefined;
   const candidates: EngineCandidate[] = [];
   const perCall = candidatesPerCall(
     { device: model.device, latentWidth: plan.latentWidth, latentHeight: plan.latentHeight, halves: plan.useCfg ? 2 : 1, candidates: request.batch },
@@ -126,17 +126,20 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
   await model.done(layout.vaeDecoder.file);
   if (refiner) await refiner.plan.model.done(refiner.plan.model.layout.vaeDecoder.file);
   summariseSteps(timings, stepTimes);
+  if (refiner) summariseSteps(timings, refiner.plan.stepTimes, 'refiner');
   timings.total = performance.now() - t0;
   return { candidates, device: model.device, timings };
 }
 
-function summariseSteps(timings: Record<string, number>, stepTimes: number[]): void {
+/** unetSteps, unetTotal, unetStepMean/Min/Max (or refinerSteps, … for the refiner's UNet). */
+function summariseSteps(timings: Record<string, number>, stepTimes: number[], prefix: 'unet' | 'refiner' = 'unet'): void {
   if (stepTimes.length === 0) return;
-  timings.unetSteps = stepTimes.length;
-  timings.unetTotal = stepTimes.reduce((a, b) => a + b, 0);
-  timings.unetStepMean = timings.unetTotal / stepTimes.length;
-  timings.unetStepMin = Math.min(...stepTimes);
-  timings.unetStepMax = Math.max(...stepTimes);
+  const total = stepTimes.reduce((a, b) => a + b, 0);
+  timings[`${prefix}Steps`] = stepTimes.length;
+  timings[`${prefix}Total`] = total;
+  timings[`${prefix}StepMean`] = total / stepTimes.length;
+  timings[`${prefix}StepMin`] = Math.min(...stepTimes);
+  timings[`${prefix}StepMax`] = Math.max(...stepTimes);
 }
 
 /** Resizes a mask field with nearest sampling (it is binary; feathering happens at full size). */
@@ -257,15 +260,18 @@ interface RefinerPart {
   switchAt: number;
 }
 
-async function prepareRefiner(model: EngineModel, request: GenerationRequest, size: { width: number; height: number }, mode: string, timings: Record<string, number>, stepTimes: number[]): Promise<RefinerPart> {
+async function prepareRefiner(model: EngineModel, request: GenerationRequest, size: { width: number; height: number }, mode: string, timings: Record<string, number>): Promise<RefinerPart> {
   if (mode === 'inpaint') bad('the base → refiner hand-off is for text-to-image and img2img, not inpainting');
   const refiner = await model.refiner(request.refiner!.model);
   const m = refiner.layout.info.sizeMultiple;
   if (size.width % m !== 0 || size.height % m !== 0) bad(`${size.width}×${size.height} is not a multiple of ${m}, which the refiner needs`);
   // The refiner encodes the prompt with its own encoder(s) and gets no ControlNets.
   const own: Record<string, number> = {};
-  const plan = await preparePlan(refiner, { ...request, controls: [], regions: [] }, {}, size, undefined, undefined, own, stepTimes);
+  // Its UNet steps are timed apart from the base's (refinerSteps, …; bench/engine.ts shows both).
+  const plan = await preparePlan(refiner, { ...request, controls: [], regions: [] }, {}, size, undefined, undefined, own, []);
   timings.refinerTextEncoder = own.textEncoder ?? 0;
+  // From here (its steps, the VAE decode it does for the run) it adds to the run's timings.
+  plan.timings = timings;
   return { plan, switchAt: request.refiner!.switchAt };
 }
 

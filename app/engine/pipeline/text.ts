@@ -80,6 +80,7 @@ export async function encodePrompts(
   let offset = 0;
   for (const [e, te] of encoders.entries()) {
     const all = [...cond[e]!, ...(uncond ? uncond[e]! : [])];
+    const te0 = performance.now();
     const session = await model.session(te.file, te.part);
     const result = await session.run({ [te.idsName]: intTensor(all.flatMap((c) => c.ids), [all.length, 77], te.idsType) });
     const hidden = toFloat32(result[te.hiddenName]!);
@@ -91,6 +92,8 @@ export async function encodePrompts(
     if (te.pooledName) pooled = toFloat32(result[te.pooledName]!);
     offset += te.dim;
     await model.done(te.file);
+    // Each encoder's own time, opening its session included where it is opened per run (SDXL).
+    if (encoders.length > 1) timings[`textEncoder${e + 1}`] = performance.now() - te0;
   }
   timings.textEncoder = performance.now() - t1;
   const size = count * 77 * width;

@@ -5,7 +5,12 @@
 // DPM++ 2M — or LCM's sampler where the model has it — `preview: true`, the starter's scribble
 // ControlNet) through the in-process studio; the latency is from the stroke's end to the
 // preview's pixels in job.completed, plus the UI's debounce (state/live.ts). The first
-// preview (model loading) is not counted. Prints p50/p95.
+// preview (model loading) is not counted. Prints p50/p95, and where the time goes (medians):
+// the request until the job starts (PNG decoding, preprocessing, queue, model lookup), the
+// denoising steps (job.started → last job.progress), and the rest (VAE decode, the preview's
+// PNG). With the date, commit and load average, so that the lead can re-measure on an idle
+// machine and compare (docs/performance.md).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,8 +35,12 @@ const starterDir = path.resolve('resources/models/starter');
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-live-'));
 const studio: StudioService = await createStudio({ transport: 'cli', home, starterDir });
 const arrived = new Map<string, { event: StudioEvent; at: number }>();
+/** When each job started and made its last step (performance.now()). */
+const marks = new Map<string, { started?: number; lastStep?: number }>();
 studio.subscribe((e) => {
   if (e.type === 'job.completed' || e.type === 'job.failed') arrived.set(e.jobId, { event: e, at: performance.now() });
+  if (e.type === 'job.started') marks.set(e.jobId, { ...marks.get(e.jobId), started: performance.now() });
+  if (e.type === 'job.progress') marks.set(e.jobId, { ...marks.get(e.jobId), lastStep: performance.now() });
 });
 
 /** The sketch so far, drawn as the canvas renders it for the scribble control: black ink on white. */
@@ -50,7 +59,17 @@ function stroke(i: number): string {
   return PNG.sync.write(sketch).toString('base64');
 }
 
-async function preview(i: number, lcm: boolean): Promise<number> {
+interface Sample {
+  total: number;
+  /** stroke → job.started */
+  request: number;
+  /** job.started → last step */
+  steps: number;
+  /** last step → pixels */
+  finish: number;
+}
+
+async function preview(i: number, lcm: boolean): Promise<Sample> {
   const start = performance.now();
   const png = stroke(i);
   const fast = lcm ? { sampler: 'lcm' as const, steps: Number(values.steps ?? 4), cfg: 2 } : { sampler: 'dpmpp_2m' as const, steps: Number(values.steps ?? 4) };
@@ -71,9 +90,22 @@ async function preview(i: number, lcm: boolean): Promise<number> {
     const done = arrived.get(jobId);
     if (done) {
       if (done.event.type === 'job.failed') throw new Error(`preview failed: ${JSON.stringify(done.event.error)}`);
-      return done.at - start + DEBOUNCE_MS;
+      const m = marks.get(jobId) ?? {};
+      const started = m.started ?? done.at;
+      const lastStep = m.lastStep ?? started;
+      return { total: done.at - start + DEBOUNCE_MS, request: started - start, steps: lastStep - started, finish: done.at - lastStep };
     }
     await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** The commit measured, with `+` when app/ or bench/ have uncommitted changes. */
+function commit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    return execFileSync('git', ['status', '--porcelain', '--untracked-files=no', 'app', 'bench'], { encoding: 'utf8' }).trim() ? `${head}+` : head;
+  } catch {
+    return 'unknown';
   }
 }
 
@@ -85,12 +117,17 @@ const pct = (xs: number[], p: number): number => {
 try {
   const models = await studio.call('models.list', {});
   const lcm = models.find((m) => m.id === 'starter')?.info?.lcm ?? false;
-  console.log(`bench:live — ${os.cpus().length} CPU(s) (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load ${os.loadavg()[0]!.toFixed(1)}`);
+  console.log(`bench:live — ${os.cpus().length} CPU(s) (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, commit ${commit()}, ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`);
   console.log(`starter model at ${SIZE}², ${lcm ? 'LCM' : 'DPM++ 2M'} ${values.steps ?? 4} steps, scribble ControlNet, ${STROKES} strokes, debounce ${DEBOUNCE_MS} ms included`);
   await preview(0, lcm); // loads the model and opens the sessions
-  const latencies: number[] = [];
-  for (let i = 1; i <= STROKES; i++) latencies.push(await preview(i, lcm));
+  const loadBefore = os.loadavg()[0]!.toFixed(2);
+  const samples: Sample[] = [];
+  for (let i = 1; i <= STROKES; i++) samples.push(await preview(i, lcm));
+  const latencies = samples.map((s) => s.total);
+  const med = (key: keyof Sample) => pct(samples.map((s) => s[key]), 50).toFixed(0);
   console.log(`stroke → preview: p50 ${pct(latencies, 50).toFixed(0)} ms, p95 ${pct(latencies, 95).toFixed(0)} ms (min ${Math.min(...latencies).toFixed(0)}, max ${Math.max(...latencies).toFixed(0)})`);
+  console.log(`  medians: debounce ${DEBOUNCE_MS} + request → started ${med('request')} + steps ${med('steps')} + decode and PNG ${med('finish')} ms`);
+  console.log(`  load average ${loadBefore} → ${os.loadavg()[0]!.toFixed(2)} (1 min, before → after)`);
 } finally {
   await studio.close();
   fs.rmSync(home, { recursive: true, force: true });

@@ -38,10 +38,10 @@ const num = (n: number): string => String(Number(n.toFixed(6)));
  */
 export function formatA1111Parameters(
   request: GenerationRequest,
-  extras: { seed: number; modelName?: string; modelHash?: string; appVersion?: string; width: number; height: number; loraHashes?: string; refiner?: string; vaeHash?: string; variationSeed?: number },
+  extras: { seed: number; modelName?: string; modelHash?: string; appVersion?: string; width: number; height: number; loraHashes?: string; refiner?: string; vaeHash?: string; vaeName?: string; variationSeed?: number },
 ): string {
   // A1111 names a VAE by its file name (sd_vae.get_loaded_vae_name); Atelier's request may hold a path.
-  const vaeName = request.vae ? request.vae.split(/[\\/]/).filter(Boolean).pop() : undefined;
+  const vaeName = request.vae ? (extras.vaeName ?? request.vae.split(/[\\/]/).filter(Boolean).pop()) : undefined;
   const variation = request.variation && request.variation.strength > 0 ? request.variation : undefined;
   const sampler = A1111_SAMPLERS[request.sampler];
   const fields: Array<[string, string | number | undefined]> = [

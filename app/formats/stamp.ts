@@ -60,6 +60,8 @@ export interface PngStamp extends Omit<AtelierPngRecord, 'format' | 'version' | 
   refiner?: string;
   /** A1111's `VAE hash` (the swapped VAE's), for the parameters line; its name comes from request.vae. */
   vaeHash?: string;
+  /** The swapped VAE's file name as resolved (a name in ATELIER_HOME/vae becomes NAME.safetensors); default: from request.vae. */
+  vaeName?: string;
 }
 
 export interface RgbaPixels {
@@ -70,7 +72,7 @@ export interface RgbaPixels {
 
 /** The two text chunks of a stamp, in the order they are written. */
 export function stampText(stamp: PngStamp): { parameters: string; record: AtelierPngRecord } {
-  const { request, seed, width, height, loraHashes, refiner, vaeHash, ...who } = stamp;
+  const { request, seed, width, height, loraHashes, refiner, vaeHash, vaeName, ...who } = stamp;
   const parameters = formatA1111Parameters(request, {
     seed,
     width,
@@ -78,6 +80,7 @@ export function stampText(stamp: PngStamp): { parameters: string; record: Atelie
     ...(loraHashes ? { loraHashes } : {}),
     ...(refiner ? { refiner } : {}),
     ...(vaeHash ? { vaeHash } : {}),
+    ...(vaeName ? { vaeName } : {}),
     ...(request.variation && request.batch > 1 ? { variationSeed: request.variation.seed + (who.index ?? 0) } : {}),
     modelName: who.modelName ?? undefined,
     modelHash: who.modelHash ?? undefined,

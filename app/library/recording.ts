@@ -31,8 +31,9 @@ export interface RecordGenerationInput {
   loraHashes?: string;
   /** A1111's "Refiner" value ("name [hash]") for the PNG parameters, when an SDXL refiner ran. */
   refiner?: string;
-  /** A1111's "VAE hash" for the PNG parameters, when the request swapped the VAE. */
+  /** A1111's "VAE hash" and "VAE" (the file name) for the PNG parameters, when the request swapped the VAE. */
   vaeHash?: string;
+  vaeName?: string;
   device?: string | null;
   appVersion?: string | null;
   /** Milliseconds by phase; `total` becomes the duration. */
@@ -73,6 +74,7 @@ export async function recordGeneration(lib: LibraryDb, input: RecordGenerationIn
             ...(input.loraHashes ? { loraHashes: input.loraHashes } : {}),
             ...(input.refiner ? { refiner: input.refiner } : {}),
             ...(input.vaeHash ? { vaeHash: input.vaeHash } : {}),
+            ...(input.vaeName ? { vaeName: input.vaeName } : {}),
           });
     candidates.push({ id, index: candidate.index, seed: candidate.seed, image: await storeImage(lib, png) });
   }

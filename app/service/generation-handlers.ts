@@ -70,8 +70,9 @@ export interface PreparedRun {
   loraHashes?: string;
   /** The SDXL refiner as resolved (registered id or folder → folder and name), for A1111's "Refiner: name [hash]". */
   refiner?: { name: string; path: string };
-  /** A1111's `VAE hash` (10 hex digits) when the request swapped the VAE. */
+  /** A1111's `VAE hash` (10 hex digits) and `VAE` (its file name) when the request swapped the VAE. */
   vaeHash?: string;
+  vaeName?: string;
 }
 
 /**
@@ -145,7 +146,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       width: fitted.width,
       height: fitted.height,
     };
-    return { modelName: model.name, modelPath: model.path, engineRequest, fitted, ...(loras?.loraHashes ? { loraHashes: loras.loraHashes } : {}), ...(refiner ? { refiner: { name: refiner.name, path: refiner.path } } : {}), ...(vae ? { vaeHash: vae.vaeHash } : {}) };
+    return { modelName: model.name, modelPath: model.path, engineRequest, fitted, ...(loras?.loraHashes ? { loraHashes: loras.loraHashes } : {}), ...(refiner ? { refiner: { name: refiner.name, path: refiner.path } } : {}), ...(vae ? { vaeHash: vae.vaeHash, vaeName: vae.vaeName } : {}) };
   };
 
   const started = (job: Job<DecodedInputs>, ctx: RunContext, device: string): void => {
@@ -185,6 +186,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
       ...(prepared.loraHashes ? { loraHashes: prepared.loraHashes } : {}),
       ...(prepared.refiner ? { refiner: `${prepared.refiner.name} [${library.modelHash(prepared.refiner.path).slice(0, 10)}]` } : {}),
       ...(prepared.vaeHash ? { vaeHash: prepared.vaeHash } : {}),
+      ...(prepared.vaeName ? { vaeName: prepared.vaeName } : {}),
       device: ctx.device,
       appVersion: APP_VERSION,
       timings: { ...result.timings, wallMs: Date.now() - ctx.startedAt },

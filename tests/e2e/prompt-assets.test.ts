@@ -104,7 +104,7 @@ describe('LoRA chips, embeddings and the VAE picker', () => {
     const parameters = readPngMetadata(await detailPng(ui)).chunks.parameters!;
     expect(parameters).toContain('a red house <lora:ink-style:0.65> on a hill');
     expect(parameters).toMatch(/Lora hashes: "ink-style: [0-9a-f]{10}"/);
-    expect(parameters).toMatch(/VAE hash: [0-9a-f]{10}, VAE: alt-vae/);
+    expect(parameters).toMatch(/VAE hash: [0-9a-f]{10}, VAE: alt-vae\.safetensors,/);
 
     await detail.getByTestId('recall').click();
     await expect.poll(() => prompt(ui)).toBe('a red house <lora:ink-style:0.65> on a hill');

@@ -88,7 +88,7 @@ describe('VAE swap per generation', () => {
     // Same bytes, same hash: the graphs built for the path above serve the name too.
     expect(graphs().length).toBe(before);
     expect(maxDiff(byName.pixels, (await run(tinyAlt)).pixels)).toBeLessThanOrEqual(1);
-    expect(readPngMetadata(byName.png).chunks.parameters).toContain('VAE: alt,');
+    expect(readPngMetadata(byName.png).chunks.parameters).toContain('VAE: alt.safetensors,');
   });
 
   it('refuses a missing VAE and a file that is not a VAE, by name, before running', async () => {

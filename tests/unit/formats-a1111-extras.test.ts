@@ -29,7 +29,10 @@ describe('A1111 infotext: VAE', () => {
   it('keeps the VAE in the PNG record, so our own import restores it', () => {
     const request = GenerationRequest.parse({ model: 'm', prompt: 'p', seed: 1, vae: 'alt' });
     const chunks = readPngMetadata(stampPng(pixels, { request, seed: 1, width: 1, height: 1, vaeHash: 'aaaaaaaaaa' })).chunks;
-    expect(chunks.parameters).toContain('VAE hash: aaaaaaaaaa, VAE: alt');
+    expect(chunks.parameters).toMatch(/VAE hash: aaaaaaaaaa, VAE: alt$/m);
+    // The service's resolved file name, where it has one, is what A1111 would write.
+    const named = readPngMetadata(stampPng(pixels, { request, seed: 1, width: 1, height: 1, vaeHash: 'aaaaaaaaaa', vaeName: 'alt.safetensors' })).chunks;
+    expect(named.parameters).toMatch(/VAE hash: aaaaaaaaaa, VAE: alt\.safetensors$/m);
     expect(parseImportedMetadata(chunks).request?.vae).toBe('alt');
   });
 });

@@ -280,7 +280,7 @@ describe('live mode', () => {
     await ui.drag([{ x: 200, y: 60 }, { x: 20, y: 200 }]);
     await expect.poll(() => cancels, { timeout: 60_000 }).toContain(running);
     await expect.poll(async () => (await image.getAttribute('data-job-id')) === previews.at(-1) && previews.at(-1) !== running, { timeout: 120_000 }).toBe(true);
-    await page.screenshot({ path: path.join(screenshotsDir, 'live-mode.png') });
+    // The README's live-mode.png comes from scripts/screenshots.ts (a clean sketch), not from here.
     // Previews are not history.
     expect((await call('library.search', {})).total).toBe(historyBefore);
 
@@ -322,7 +322,7 @@ describe('per-region candidate mixing', () => {
     await expect.poll(() => ui.layerNames()).toEqual(expect.arrayContaining(['Region “sky”', 'Region “lake”']));
     await expect.poll(() => row('sky').getAttribute('data-candidate-id')).toBe(batch[0]);
     await expect.poll(() => row('lake').getAttribute('data-candidate-id')).toBe(batch[1]);
-    await ui.page.screenshot({ path: path.join(screenshotsDir, 'region-mixer.png') });
+    // The README's region-mixer.png comes from scripts/screenshots.ts, not from this cluttered canvas.
 
     // The alternatives are one click away: the sky cycles through the batch, in the same layer.
     const layers = (await ui.layerNames()).length;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildClipTextEncoder, buildUnet, readModelProto, readSafetensorsBytes, readSafetensorsHeader, safetensorsWeights, writeModel, writePipelineGraphs, type BuiltGraph } from '../../app/engine/graph/index.js';
+import { buildClipTextEncoder, buildUnet, clipWeightShapes, parseClipConfig, parseUnetConfig, parseVaeConfig, readModelProto, unetWeightShapes, vaeWeightShapes, readSafetensorsBytes, readSafetensorsHeader, safetensorsWeights, writeModel, writePipelineGraphs, type BuiltGraph } from '../../app/engine/graph/index.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../app/engine/model/float16.js';
 
 // SDXL in the graph builder (issue 14) against PyTorch on the same weights
@@ -159,5 +159,13 @@ describe('SDXL graphs: what the added conditioning does', () => {
     expect(Object.keys(written).sort()).toEqual(['text_encoder', 'text_encoder_2', 'unet', 'vae_decoder', 'vae_encoder']);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'text_encoder_2', 'config.json'), 'utf8'))).toMatchObject({ architectures: ['CLIPTextModelWithProjection'], projection_dim: 24 });
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'vae_decoder', 'config.json'), 'utf8'))).toMatchObject({ scaling_factor: 0.13025, force_upcast: true });
+  });
+
+  it('the random-weight shape tables (bench:models --sdxl) name and shape every weight of the torch fixtures', () => {
+    const table = (net: string) => new Map(weights(net).names().map((n) => [n, [...weights(net).info(n)!.shape]]));
+    expect(clipWeightShapes(parseClipConfig(config('clip-bigg')))).toEqual(table('clip-bigg'));
+    expect(clipWeightShapes(parseClipConfig(config('clip')))).toEqual(table('clip'));
+    expect(unetWeightShapes(parseUnetConfig(config('unet-sdxl')))).toEqual(table('unet-sdxl'));
+    expect(vaeWeightShapes(parseVaeConfig(config('vae')))).toEqual(table('vae'));
   });
 });

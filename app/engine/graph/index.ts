@@ -15,7 +15,7 @@ export { buildClipTextEncoder, parseClipConfig, withProjection } from './clip.js
 export type { ClipBuildOptions, ClipConfig } from './clip.js';
 export { buildControlNet } from './controlnet.js';
 export { biasSplitGeluFits, fusedFor, fusedOps, PROVIDER_FUSED_OPS } from './fused.js';
-export { RandomWeights, unetWeightShapes } from './random.js';
+export { clipWeightShapes, RandomWeights, unetWeightShapes, vaeWeightShapes } from './random.js';
 export type { FusedChoice, FusedOp } from './fused.js';
 export { GraphBuilder, OPSET, readModelProto, rewriteModelProto, writeModel } from './core.js';
 export type { BuiltGraph, FloatType, WeightIndex, WrittenModel } from './core.js';

@@ -1,9 +1,12 @@
+import type { ClipConfig } from './clip.js';
 import type { UnetConfig } from './unet-blocks.js';
+import type { VaeConfig } from './vae.js';
 import { elementCount, type WeightInfo, type WeightSource } from './weights.js';
 
 // Random weights for a diffusers UNet2DConditionModel of any config, under diffusers' names
 // and shapes (docs/graph-builder.md, "Fused operators"): what bench/gpu.ts builds full-size
-// SD 1.5 graphs from without a checkpoint or Python. Values are made when the writer reads a
+// SD 1.5 graphs from without a checkpoint or Python, and bench/models-sdxl.ts a full-size SDXL
+// folder (with the CLIP and AutoencoderKL shapes below). Values are made when the writer reads a
 // tensor, from a seed and the weight's name, so a 3 GB UNet never sits in memory and two runs
 // give the same bytes.
 
@@ -55,6 +58,10 @@ export function unetWeightShapes(cfg: UnetConfig): Map<string, number[]> {
   conv('conv_in', ch[0]!, cfg.inChannels, 3);
   linear('time_embedding.linear_1', temb, ch[0]!);
   linear('time_embedding.linear_2', temb, temb);
+  if (cfg.added) {
+    linear('add_embedding.linear_1', temb, cfg.added.inputDim);
+    linear('add_embedding.linear_2', temb, temb);
+  }
   const skips = [ch[0]!];
   let channels = ch[0]!;
   cfg.downBlockTypes.forEach((type, b) => {
@@ -83,6 +90,92 @@ export function unetWeightShapes(cfg: UnetConfig): Map<string, number[]> {
   });
   affine('conv_norm_out', ch[0]!);
   conv('conv_out', cfg.outChannels, ch[0]!, 3);
+  return shapes;
+}
+
+/** Every weight of transformers' CLIPTextModel (WithProjection when `cfg.projectionDim` is set): name → shape. */
+export function clipWeightShapes(cfg: ClipConfig): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const d = cfg.hiddenSize;
+  const p = 'text_model';
+  shapes.set(`${p}.embeddings.token_embedding.weight`, [cfg.vocabSize, d]);
+  shapes.set(`${p}.embeddings.position_embedding.weight`, [cfg.maxPositions, d]);
+  const linear = (name: string, out: number, inp: number): void => {
+    shapes.set(`${name}.weight`, [out, inp]);
+    shapes.set(`${name}.bias`, [out]);
+  };
+  const norm = (name: string): void => {
+    shapes.set(`${name}.weight`, [d]);
+    shapes.set(`${name}.bias`, [d]);
+  };
+  for (let i = 0; i < cfg.layers; i++) {
+    const l = `${p}.encoder.layers.${i}`;
+    norm(`${l}.layer_norm1`);
+    for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) linear(`${l}.self_attn.${proj}`, d, d);
+    norm(`${l}.layer_norm2`);
+    linear(`${l}.mlp.fc1`, cfg.intermediateSize, d);
+    linear(`${l}.mlp.fc2`, d, cfg.intermediateSize);
+  }
+  norm(`${p}.final_layer_norm`);
+  if (cfg.projectionDim !== undefined) shapes.set('text_projection.weight', [cfg.projectionDim, d]);
+  return shapes;
+}
+
+/** Every weight of diffusers' AutoencoderKL (encoder, decoder, quant convs): name → shape. */
+export function vaeWeightShapes(cfg: VaeConfig): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const ch = cfg.blockOutChannels;
+  const n = ch.length;
+  const affine = (p: string, c: number): void => {
+    shapes.set(`${p}.weight`, [c]);
+    shapes.set(`${p}.bias`, [c]);
+  };
+  const conv = (p: string, out: number, inp: number, k: number): void => {
+    shapes.set(`${p}.weight`, [out, inp, k, k]);
+    shapes.set(`${p}.bias`, [out]);
+  };
+  const resnet = (p: string, inp: number, out: number): void => {
+    affine(`${p}.norm1`, inp);
+    conv(`${p}.conv1`, out, inp, 3);
+    affine(`${p}.norm2`, out);
+    conv(`${p}.conv2`, out, out, 3);
+    if (inp !== out) conv(`${p}.conv_shortcut`, out, inp, 1);
+  };
+  const mid = (p: string, c: number): void => {
+    resnet(`${p}.mid_block.resnets.0`, c, c);
+    affine(`${p}.mid_block.attentions.0.group_norm`, c);
+    for (const proj of ['to_q', 'to_k', 'to_v', 'to_out.0']) {
+      shapes.set(`${p}.mid_block.attentions.0.${proj}.weight`, [c, c]);
+      shapes.set(`${p}.mid_block.attentions.0.${proj}.bias`, [c]);
+    }
+    resnet(`${p}.mid_block.resnets.1`, c, c);
+  };
+  conv('encoder.conv_in', ch[0]!, cfg.inChannels, 3);
+  let c = ch[0]!;
+  ch.forEach((out, i) => {
+    for (let j = 0; j < cfg.layersPerBlock; j++) {
+      resnet(`encoder.down_blocks.${i}.resnets.${j}`, c, out);
+      c = out;
+    }
+    if (i < n - 1) conv(`encoder.down_blocks.${i}.downsamplers.0.conv`, c, c, 3);
+  });
+  mid('encoder', c);
+  affine('encoder.conv_norm_out', c);
+  conv('encoder.conv_out', 2 * cfg.latentChannels, c, 3);
+  conv('quant_conv', 2 * cfg.latentChannels, 2 * cfg.latentChannels, 1);
+  conv('post_quant_conv', cfg.latentChannels, cfg.latentChannels, 1);
+  c = ch[n - 1]!;
+  conv('decoder.conv_in', c, cfg.latentChannels, 3);
+  mid('decoder', c);
+  [...ch].reverse().forEach((out, i) => {
+    for (let j = 0; j <= cfg.layersPerBlock; j++) {
+      resnet(`decoder.up_blocks.${i}.resnets.${j}`, c, out);
+      c = out;
+    }
+    if (i < n - 1) conv(`decoder.up_blocks.${i}.upsamplers.0.conv`, c, c, 3);
+  });
+  affine('decoder.conv_norm_out', c);
+  conv('decoder.conv_out', cfg.outChannels, c, 3);
   return shapes;
 }
 

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiError, StudioEvent } from '../../app/contract/index.js';
 import { decodeImage } from '../../app/engine/image.js';
@@ -14,7 +15,8 @@ import { until } from '../helpers/until.js';
 // A VAE chosen per generation (GenerationRequest.vae, docs/models.md "VAE swap"): the fixture
 // checkpoint with the standalone vae-alt.safetensors swapped in at run time must give the
 // image of the same checkpoint imported with that VAE built into its folder (--vae), and
-// differ from the checkpoint's own VAE.
+// differ from the checkpoint's own VAE; img2img with a VAE whose encoder differs too proves the
+// swapped encoder runs.
 
 const CKPT = path.resolve('tests/fixtures/checkpoint');
 const VAE = path.join(CKPT, 'vae-alt.safetensors');
@@ -25,6 +27,19 @@ let studio: StudioService;
 /** Registered ids of the two imports. */
 let tiny: string;
 let tinyAlt: string;
+let tinyEnc: string;
+const VAE_ENC = path.join(home, 'vae-enc.safetensors');
+
+/** A copy of a safetensors file with one float16 tensor's signs flipped. */
+function withNegated(file: Buffer, name: string): Buffer {
+  const out = Buffer.from(file);
+  const headerBytes = Number(out.readBigUInt64LE(0));
+  const header = JSON.parse(out.subarray(8, 8 + headerBytes).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+  const t = header[name]!;
+  expect(t.dtype).toBe('F16');
+  for (let at = 8 + headerBytes + t.data_offsets[0]; at < 8 + headerBytes + t.data_offsets[1]; at += 2) out.writeUInt16LE(out.readUInt16LE(at) ^ 0x8000, at);
+  return out;
+}
 const events: StudioEvent[] = [];
 
 beforeAll(async () => {
@@ -32,6 +47,9 @@ beforeAll(async () => {
   studio.subscribe((e) => events.push(e));
   // Float16 storage (the importer's default): the swapped graphs must follow the model's.
   tiny = (await importModel({ home, source: path.join(CKPT, 'sd1-tiny.safetensors'), name: 'tiny', hints: HINTS, tokenizerDir: TOKENIZER })).entry.id;
+  // The same VAE with its encoder changed too (quant_conv's bias negated): img2img proves the swapped encoder runs.
+  fs.writeFileSync(VAE_ENC, withNegated(fs.readFileSync(VAE), 'quant_conv.bias'));
+  tinyEnc = (await importModel({ home, source: path.join(CKPT, 'sd1-tiny.safetensors'), name: 'tiny-enc', hints: HINTS, tokenizerDir: TOKENIZER, vae: VAE_ENC })).entry.id;
   tinyAlt = (await importModel({ home, source: path.join(CKPT, 'sd1-tiny.safetensors'), name: 'tiny-alt', hints: HINTS, tokenizerDir: TOKENIZER, vae: VAE })).entry.id;
 });
 afterAll(async () => {
@@ -44,8 +62,9 @@ async function finished(jobId: string): Promise<StudioEvent> {
   return events.filter((e) => 'jobId' in e && e.jobId === jobId).at(-1)!;
 }
 
-async function run(model: string, vae?: string): Promise<{ pixels: Uint8Array; generationId: string; png: Buffer }> {
-  const { jobId } = await studio.call('generate', { request: { model, prompt: 'a red house on a hill', seed: 5, steps: 2, ...(vae ? { vae } : {}) } });
+async function run(model: string, vae?: string, init?: string): Promise<{ pixels: Uint8Array; generationId: string; png: Buffer }> {
+  const img2img = init ? { init: { png: init }, strength: 0.5 } : {};
+  const { jobId } = await studio.call('generate', { request: { model, prompt: 'a red house on a hill', seed: 5, steps: 2, ...(vae ? { vae } : {}), ...img2img } });
   const last = await finished(jobId);
   expect(last, JSON.stringify(last)).toMatchObject({ type: 'job.completed' });
   const done = last as Extract<StudioEvent, { type: 'job.completed' }>;
@@ -77,6 +96,17 @@ describe('VAE swap per generation', () => {
     expect(recalled.request.vae).toBe(VAE);
     // The model folder itself is untouched: its own VAE still gives its own image.
     expect(maxDiff((await run(tiny)).pixels, own.pixels)).toBe(0);
+  });
+
+  it('encodes with the swapped VAE too: img2img equals the built-in one', async () => {
+    // A 64×64 gradient: the encoder of the swapped VAE turns it into the latent img2img starts from.
+    const rgba = Buffer.alloc(64 * 64 * 4);
+    for (let i = 0; i < 64 * 64; i++) rgba.set([(i % 64) * 4, Math.floor(i / 64) * 4, 128, 255], i * 4);
+    const init = (await sharp(rgba, { raw: { width: 64, height: 64, channels: 4 } }).png().toBuffer()).toString('base64');
+    const swapped = await run(tiny, VAE_ENC, init);
+    expect(maxDiff(swapped.pixels, (await run(tinyEnc, undefined, init)).pixels)).toBeLessThanOrEqual(1);
+    // vae-alt's decoder with the model's encoder would be this: the encoder made the difference.
+    expect(maxDiff(swapped.pixels, (await run(tinyAlt, undefined, init)).pixels)).toBeGreaterThan(16);
   });
 
   it('finds a VAE by name in ATELIER_HOME/vae and reuses its built graphs', async () => {

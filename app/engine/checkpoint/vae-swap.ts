@@ -37,6 +37,19 @@ function link(from: string, to: string): void {
   }
 }
 
+/**
+ * Moves a finished folder into place. Another process (a second studio or farm worker on the
+ * same home) may have finished the same key first: then its folder is used and ours dropped.
+ */
+function publish(tmp: string, dir: string): void {
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (error) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!fs.existsSync(path.join(dir, COMPLETE))) throw error;
+  }
+}
+
 function readJson(file: string): Record<string, unknown> | undefined {
   return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>) : undefined;
 }
@@ -65,6 +78,7 @@ function vaeGraphs(vaePath: string, base: string, opts: VaeSwapOptions): { dir: 
   const config = source.config ?? vaeConfigFromWeights(source.weights, { ...(traits.normNumGroups ? { normNumGroups: traits.normNumGroups } : {}), ...(traits.scalingFactor ? { scalingFactor: traits.scalingFactor } : {}) });
   const fp = { dtype: traits.storage, compute: 'float32' as const };
   fs.mkdirSync(path.dirname(dir), { recursive: true });
+  // A folder without .complete was left by a crash: nothing uses it.
   fs.rmSync(dir, { recursive: true, force: true });
   const tmp = fs.mkdtempSync(`${dir}.tmp-`);
   try {
@@ -74,7 +88,7 @@ function vaeGraphs(vaePath: string, base: string, opts: VaeSwapOptions): { dir: 
       writeModel(path.join(tmp, part), part === 'vae_encoder' ? buildVaeEncoder(config, source.weights, fp) : buildVaeDecoder(config, source.weights, fp));
     }
     fs.writeFileSync(path.join(tmp, COMPLETE), JSON.stringify({ vae: source.file, sha256: opts.sha256, ...traits }));
-    fs.renameSync(tmp, dir);
+    publish(tmp, dir);
   } catch (error) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw error;
@@ -103,7 +117,7 @@ export function swapVae(base: string, vaePath: string, opts: VaeSwapOptions): Sw
     }
     for (const part of PARTS) link(path.join(graphs.dir, part), path.join(tmp, part));
     fs.writeFileSync(path.join(tmp, COMPLETE), JSON.stringify({ base: abs, vae: vaePath, sha256: opts.sha256 }));
-    fs.renameSync(tmp, dir);
+    publish(tmp, dir);
   } catch (error) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw error;

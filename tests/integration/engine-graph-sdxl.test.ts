@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildClipTextEncoder, buildUnet, clipWeightShapes, parseClipConfig, parseUnetConfig, parseVaeConfig, readModelProto, unetWeightShapes, vaeWeightShapes, readSafetensorsBytes, readSafetensorsHeader, safetensorsWeights, writeModel, writePipelineGraphs, type BuiltGraph } from '../../app/engine/graph/index.js';
+import { buildClipTextEncoder, buildControlNet, buildUnet, clipWeightShapes, parseClipConfig, parseUnetConfig, parseVaeConfig, readModelProto, unetWeightShapes, vaeWeightShapes, readSafetensorsBytes, readSafetensorsHeader, safetensorsWeights, writeModel, writePipelineGraphs, type BuiltGraph } from '../../app/engine/graph/index.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../app/engine/model/float16.js';
 
 // SDXL in the graph builder (issue 14) against PyTorch on the same weights
@@ -116,6 +116,22 @@ describe.each(MODES)('SDXL graphs equal PyTorch on the same weights ($label)', (
     const withResiduals = await run(buildUnet(config('unet-sdxl'), weights('unet-sdxl'), { ...opts, controlnetResiduals: true }), feeds);
     expect(relDiff(withResiduals.out_sample, ref.get('out_sample_with_residuals'))).toBeLessThan(mode.tol);
     expect(relDiff(plain.out_sample, ref.get('out_sample_with_residuals'))).toBeGreaterThan(10 * mode.tol);
+  });
+});
+
+describe('SDXL ControlNet equals PyTorch (float32)', () => {
+  it('every residual of an SDXL-config ControlNet (added embedding, per-block depth, no attention in the first block)', async () => {
+    const ref = io('controlnet-sdxl');
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of ['sample', 'timestep', 'encoder_hidden_states', 'controlnet_cond', 'conditioning_scale', 'text_embeds', 'time_ids']) feeds[name] = tensor(ref.get(name)!);
+    const out = await run(buildControlNet(config('controlnet-sdxl'), weights('controlnet-sdxl')), feeds);
+    const names = [...ref.keys()].filter((n) => /res_sample/.test(n));
+    expect(names).toHaveLength(10);
+    expect(Object.keys(out).sort()).toEqual([...names].sort());
+    for (const name of names) {
+      expect(scale(ref.get(name))).toBeGreaterThan(0.05);
+      expect(relDiff(out[name], ref.get(name)), name).toBeLessThan(2e-5);
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationRequest } from '../../app/contract/index.js';
+import { A } from '../../app/engine/graph/core.js';
 import { GraphBuilder, MemoryWeights, writeModel } from '../../app/engine/graph/index.js';
 import { loadModel, runPipeline, type RgbaImage } from '../../app/engine/index.js';
 import { splitControlNetHint } from '../../app/engine/model/controlnet-hint.js';
@@ -99,7 +100,44 @@ describe('splitting a ControlNet after its conditioning path', () => {
   });
 });
 
+/**
+ * A ControlNet for the controlnet-unet-tiny fixture whose controlnet_cond meets the latents in
+ * its first node (cond · mean(sample)), so it cannot be split: it must run whole.
+ */
+function unsplittableControlNet(dir: string): string {
+  const w = new MemoryWeights('mixed-cn').set('proj.weight', Float32Array.from({ length: 16 * 4 }, (_, i) => Math.cos(i) / 4), [16, 4, 1, 1]);
+  const g = new GraphBuilder({ name: 'mixed-cn', weights: w, dtype: 'float32' });
+  const sample = g.input('sample', 'float32', ['batch', 4, 'height', 'width']);
+  g.input('timestep', 'float32', ['batch']);
+  g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', 768]);
+  const cond = g.input('controlnet_cond', 'float32', ['batch', 3, 'image_height', 'image_width']);
+  const level = g.op1('ReduceMean', [g.op1('Mul', [cond, g.op1('ReduceMean', [sample], { keepdims: A.i(1) })])], { axes: A.ints([1, 2, 3]), keepdims: A.i(1) });
+  const res = g.op1('Add', [g.op1('Conv', [sample, g.weight('proj.weight')]), level]);
+  // the UNet's residual plan: two at latent size, then two and the mid block at half size
+  const half = g.op1('AveragePool', [res], { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]) });
+  const dims = ['batch', 16, 'h', 'w'];
+  [res, res, half, half].forEach((r, i) => g.output(r, `down_block_res_sample_${i}`, 'float32', dims));
+  g.output(half, 'mid_block_res_sample', 'float32', dims);
+  writeModel(dir, g.finish());
+  return dir;
+}
+
 describe('the pipeline with a split ControlNet', () => {
+  it('runs a ControlNet that cannot be split whole', async () => {
+    const dir = unsplittableControlNet(path.join(tmp, 'mixed-cn'));
+    const model = (await loadModel(path.join(FIXTURES, 'controlnet-unet-tiny'), { device: 'cpu', controlnets: [dir] })) as EngineModel;
+    try {
+      expect((await model.controlnet(dir)).hint).toBeUndefined();
+      const map: RgbaImage = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4).fill(200) };
+      const request = GenerationRequest.parse({ model: 'x', prompt: 'a house', seed: 1, steps: 3, cfg: 5, sampler: 'euler', width: 64, height: 64, controls: [{ type: 'scribble', model: dir, image: { path: 'm.png' } }] });
+      const withNet = (await runPipeline(model, request, { controls: [map] })).candidates[0]!.image;
+      const without = (await runPipeline(model, { ...request, controls: [] }, {})).candidates[0]!.image;
+      expect(Buffer.from(withNet.data).equals(Buffer.from(without.data))).toBe(false);
+    } finally {
+      await model.release();
+    }
+  });
+
   it('draws the starter\'s image the whole ControlNet draws (within 1 level of 255)', async () => {
     const controlnet = path.join(STARTER, 'controlnet');
     const split = (await loadModel(STARTER, { device: 'cpu', controlnets: [controlnet] })) as EngineModel;

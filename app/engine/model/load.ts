@@ -120,8 +120,10 @@ export class EngineModel implements LoadedModel {
 
 async function openControlNet(dir: string, device: string, model: ModelLayout): Promise<LoadedControlNet> {
   const sessions = new Map<string, Session>();
+  // read without graph optimisation: the session that runs is the split parts' (or, when the
+  // graph stays whole, one opened for running below), so optimising this one would be wasted
   const read = async (file: string, part: string): Promise<GraphIO> => {
-    const { session } = await openSession(file, part, device);
+    const { session } = await openSession(file, part, device, [], false);
     sessions.set(file, session);
     return { inputs: session.inputMetadata, outputs: session.outputMetadata };
   };
@@ -144,16 +146,22 @@ async function openControlNet(dir: string, device: string, model: ModelLayout): 
     await session.release();
     throw error;
   }
-  return (await splitHint(layout, device, session)) ?? { layout, session };
+  const split = await splitHint(layout, device, session);
+  if (split) return split;
+  await session.release();
+  return { layout, session: (await openSession(layout.file, graphPart(layout), device)).session };
 }
+
+/** "folder/model.onnx" (or "folder/controlnet/model.onnx"), as readControlNetLayout names the graph in errors. */
+const graphPart = (layout: ControlNetLayout): string => `${path.basename(layout.dir)}/${path.relative(layout.dir, layout.file).split(path.sep).join('/')}`;
 
 /** A session that holds nothing, for release() of a ControlNet without a hint part. */
 const noSession = { release: async () => undefined };
 
 /**
- * The ControlNet as its hint and main parts (controlnet-hint.ts), releasing the whole graph's
- * session, or undefined (the whole graph stays) where the graph cannot be split or a part does
- * not open on this device.
+ * The ControlNet as its hint and main parts (controlnet-hint.ts), releasing the session that
+ * read the whole graph, or undefined where the graph cannot be split or a part does not open on
+ * this device (the caller then runs the graph whole).
  */
 async function splitHint(layout: ControlNetLayout, device: string, whole: Session): Promise<LoadedControlNet | undefined> {
   let split: ReturnType<typeof splitControlNetHint>;
@@ -164,7 +172,7 @@ async function splitHint(layout: ControlNetLayout, device: string, whole: Sessio
     return undefined;
   }
   if (!split) return undefined;
-  const part = `${path.basename(layout.dir)}/model.onnx`;
+  const part = graphPart(layout);
   const parts = await Promise.allSettled([openSessionFromBytes(split.hint, `${part} (conditioning path)`, device), openSessionFromBytes(split.main, part, device)]);
   const [hint, main] = parts.map((p) => (p.status === 'fulfilled' ? p.value : undefined));
   if (!hint || !main) {

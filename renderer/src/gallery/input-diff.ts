@@ -38,6 +38,13 @@ const same = (a: InputSide | null, b: InputSide | null) => (a === null || b === 
 export function inputDiff(a: Partial<Inputs> | null, b: Partial<Inputs> | null): InputDiffRow[] {
   const left = inputsOf(a);
   const right = inputsOf(b);
-  const keys = [...new Set([...left.keys(), ...right.keys()])];
+  // In a fixed order, whichever side has an input: init, mask, the controls, the regions.
+  const count = (request: Partial<Inputs> | null, list: 'controls' | 'regions') => request?.[list]?.length ?? 0;
+  const keys = [
+    'init image',
+    'mask',
+    ...Array.from({ length: Math.max(count(a, 'controls'), count(b, 'controls')) }, (_, i) => `control ${i + 1}`),
+    ...Array.from({ length: Math.max(count(a, 'regions'), count(b, 'regions')) }, (_, i) => `region ${i + 1}`),
+  ];
   return keys.map((key) => ({ key, a: left.get(key) ?? null, b: right.get(key) ?? null })).filter((row) => !same(row.a, row.b));
 }

@@ -114,7 +114,11 @@ function encodePath(p: string): string {
 
 /** A repo's files with sizes and LFS hashes (the Hub's model info with blobs). */
 async function repoFiles(repo: string, revision: string, endpoint: string, token?: string): Promise<Sibling[]> {
-  const res = await hubFetch(`${endpoint}/api/models/${encodePath(repo)}/revision/${encodeURIComponent(revision)}?blobs=true`, endpoint, token);
+  const res = await hubFetch(`${endpoint}/api/models/${encodePath(repo)}/revision/${encodeURIComponent(revision)}?blobs=true`, endpoint, token).catch((error: unknown) => {
+    // The API address means nothing to an artist: name the repo and the revision instead.
+    if (error instanceof ApiError && error.code === 'not_found') throw new ApiError('not_found', `${repo} (revision ${revision}) was not found on ${new URL(endpoint).host}: check the repo id`);
+    throw error;
+  });
   const info = (await res.json()) as { siblings?: Sibling[] };
   if (!Array.isArray(info.siblings)) throw new ApiError('bad_request', `${repo}: the Hub's answer lists no files`);
   return info.siblings;

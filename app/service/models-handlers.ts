@@ -300,16 +300,6 @@ export function modelsArea(options: ModelsAreaOptions): { handlers: AreaHandlers
   return { handlers, idle: () => chain };
 }
 
-/** The per-model defaults stored for a model id (for the generation area: a per-model VAE). */
-export function storedModelDefaults(home: string, id: string): ModelDefaults {
-  try {
-    const settings = JSON.parse(fs.readFileSync(path.join(home, 'settings.json'), 'utf8')) as { modelSettings?: Record<string, ModelSettings> };
-    return settings.modelSettings?.[id]?.defaults ?? {};
-  } catch {
-    return {}; // no settings file (or an unreadable one, which the registry reports): no defaults
-  }
-}
-
 interface AtelierIndex {
   family?: unknown;
   inpainting?: unknown;

@@ -17,6 +17,8 @@ import { PromptPanel } from './panels/PromptPanel.js';
 import { QueuePanel } from './panels/QueuePanel.js';
 import { ToolOptions, Toolbar } from './panels/Toolbar.js';
 import { ProjectBar } from './projects/ProjectBar.js';
+import { ModelManager } from './models/ModelManager.js';
+import { modelsOf } from './models/models-state.js';
 import { acceptCandidate, addReferenceImage, favourite, generateFromCanvas, recordGeneration, refineCandidate, variations } from './state/actions.js';
 import { StudioProvider, useStudio, useUi } from './state/context.js';
 import { DocumentSession, starterDocument } from './state/document.js';
@@ -190,6 +192,9 @@ function Studio({ session }: { session: DocumentSession }) {
           <button type="button" aria-pressed={view === 'history'} data-testid="view-history" onClick={() => studio.store.set({ view: 'history' })}>
             History
           </button>
+          <button type="button" data-testid="view-models" onClick={() => void modelsOf(studio).openManager()}>
+            Models
+          </button>
         </nav>
         <span className="spacer" />
         <ServerStatus />
@@ -222,6 +227,7 @@ function Studio({ session }: { session: DocumentSession }) {
           </aside>
         </div>
       )}
+      <ModelManager />
       <Toasts />
     </main>
   );

@@ -13,6 +13,7 @@ import { ModelNative, ModelOptions } from './ModelOptions.js';
 import { defaultSettings } from '../state/settings.js';
 import { RefinerSettings } from './RefinerSettings.js';
 import { SizePresets } from './SizePresets.js';
+import { modelsOf } from '../models/models-state.js';
 
 function NumberField(props: { label: string; testId: string; value: number; min: number; max: number; step?: number; onChange: (v: number) => void }) {
   return (
@@ -58,10 +59,23 @@ export function PromptPanel({ session, onGenerate }: { session: DocumentSession;
 
       <label className="field">
         <span className="label">Model</span>
-        <select data-testid="model-picker" value={s.model} onChange={(e) => set(settingsForModel(s, models, e.target.value, defaultSettings))}>
-          {models.length === 0 && <option value={s.model}>{s.model}</option>}
-          <ModelOptions models={models} />
-        </select>
+        <span className="model-picker-row">
+          <select
+            data-testid="model-picker"
+            value={s.model}
+            onChange={(e) => {
+              // The frame follows the model family's native size; the model's own defaults (if any) then apply.
+              set(settingsForModel(s, models, e.target.value, defaultSettings));
+              void modelsOf(studio).choose(e.target.value, s.model);
+            }}
+          >
+            {models.length === 0 && <option value={s.model}>{s.model}</option>}
+            <ModelOptions models={models} />
+          </select>
+          <button type="button" data-testid="open-model-manager" title="Model manager: import, download, rename, delete, defaults" onClick={() => void modelsOf(studio).openManager(s.model)}>
+            Manage…
+          </button>
+        </span>
       </label>
       <ModelNative model={model} />
       <VaePicker value={s.vae} onChange={(vae) => set({ vae })} assets={assets} refresh={refresh} />

@@ -36,7 +36,9 @@ describe('picking a model', () => {
     // The artist's own 640×384 stays.
     expect(settingsForModel(settings({ width: 640, height: 384 }), models, 'xl', PANEL_DEFAULT)).toEqual({ model: 'xl' });
     // The panel's untouched default counts as "not sized by the artist" for a model with another native size.
-    expect(settingsForModel(settings({ model: 'starter', width: 512, height: 512 }), models, 'xl', PANEL_DEFAULT)).toMatchObject({ width: 1024, height: 1024 });
+    expect(settingsForModel(settings({ model: 'starter', width: 512, height: 512 }), models, 'xl', PANEL_DEFAULT)).toMatchObject({ width: 1024, height: 1024 });    // A frame at one of the old model's presets goes to the new model's preset of the nearest aspect.
+    const sd15Presets = entry('sd15p', 'sd1', 512, { sizePresets: [{ width: 512, height: 512 }, { width: 640, height: 448 }, { width: 448, height: 640 }] });
+    expect(settingsForModel(settings({ model: 'sd15p', width: 448, height: 640 }), [...models, sd15Presets], 'xl', PANEL_DEFAULT)).toMatchObject({ width: 896, height: 1152 });
   });
 
   it('keeps the refiner only on SDXL models', () => {

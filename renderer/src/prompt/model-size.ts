@@ -62,21 +62,24 @@ export function aspectName(s: Size): string {
 }
 
 /**
- * The settings after picking model `id`: the frame follows the new model's native size when it
- * was at the old one's (or at the panel's untouched default) and the native sizes differ — an
- * SD 1.x 512² frame becomes SDXL's 1024², a frame the artist sized stays as it is. A refiner
- * stays only while the model is SDXL.
+ * The settings after picking model `id`: a frame at one of the old model's sizes (its native
+ * size or a preset, or the panel's untouched default) goes to the new model's preset nearest its
+ * aspect — an SD 1.x 512² frame becomes SDXL's 1024², its 640×448 SDXL's 1216×832 — while a
+ * frame the artist sized by hand stays as it is. A refiner stays only while the model is SDXL.
  */
 export function settingsForModel(settings: GenerationSettings, models: ModelEntry[], id: string, panelDefault: Size): Partial<GenerationSettings> {
   const patch: Partial<GenerationSettings> = { model: id };
   const before = models.find((m) => m.id === settings.model)?.info;
   const after = models.find((m) => m.id === id)?.info;
   if (!after) return patch;
-  const at = (s: Size | undefined) => s !== undefined && settings.width === s.width && settings.height === s.height;
-  const oldNative = before ? { width: before.defaultWidth, height: before.defaultHeight } : undefined;
-  if ((at(oldNative) || at(panelDefault)) && (after.defaultWidth !== settings.width || after.defaultHeight !== settings.height)) {
-    patch.width = after.defaultWidth;
-    patch.height = after.defaultHeight;
+  const frame = { width: settings.width, height: settings.height };
+  const at = (s: Size) => frame.width === s.width && frame.height === s.height;
+  if (sizePresets(before).some(at) || at(panelDefault)) {
+    const next = presetForAspect(sizePresets(after), frame)!;
+    if (!at(next)) {
+      patch.width = next.width;
+      patch.height = next.height;
+    }
   }
   if (after.family !== 'sdxl') patch.refiner = undefined;
   return patch;

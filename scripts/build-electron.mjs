@@ -6,6 +6,8 @@
 //                                  preload may require nothing but a few Electron modules
 //   app/engine/worker/main.cjs     the engine worker entry, hosted by utilityProcess
 //   app/engine/index.cjs           the engine, which the worker imports as ../index<its ext>
+//   app/service/asset-thread.cjs   the worker thread that patches LoRAs and builds swapped VAEs
+//                                  (app/service/asset-tasks.ts finds it under dist-electron/)
 // Sources are ESM TypeScript; the bundles are CommonJS because a sandboxed preload must be.
 // `import.meta.url` in a bundled module is rewritten to that module's source location under
 // the app root, so code that finds files relative to itself (package.json, onnxruntime's
@@ -24,6 +26,7 @@ const outdir = path.resolve(values.outdir);
 
 const WORKER_ENTRY = 'app/engine/worker/main.ts';
 const ENGINE_ENTRY = 'app/engine/index.ts';
+const ASSET_THREAD_ENTRY = 'app/service/asset-thread.ts';
 
 /**
  * Replaces import.meta.url / dirname / filename in our own sources: with the bundle's own
@@ -95,7 +98,7 @@ await build({
 
 const worker = fs.existsSync(path.join(root, WORKER_ENTRY));
 if (worker) {
-  for (const entry of [WORKER_ENTRY, ENGINE_ENTRY]) {
+  for (const entry of [WORKER_ENTRY, ENGINE_ENTRY, ASSET_THREAD_ENTRY]) {
     const outfile = path.join(outdir, entry.replace(/\.ts$/, '.cjs'));
     await build({
       ...common,
@@ -108,4 +111,4 @@ if (worker) {
   }
 }
 
-console.log(`${path.relative(root, outdir) || outdir}/: main.cjs, preload.cjs${worker ? `, ${WORKER_ENTRY.replace(/\.ts$/, '.cjs')}, ${ENGINE_ENTRY.replace(/\.ts$/, '.cjs')}` : ' (no engine worker yet)'}`);
+console.log(`${path.relative(root, outdir) || outdir}/: main.cjs, preload.cjs${worker ? `, ${[WORKER_ENTRY, ENGINE_ENTRY, ASSET_THREAD_ENTRY].map((e) => e.replace(/\.ts$/, '.cjs')).join(', ')}` : ' (no engine worker yet)'}`);

@@ -24,11 +24,15 @@ type Reply = { ok: true; result: AssetResult } | { ok: false; error: { code: Err
 
 const here = fileURLToPath(import.meta.url);
 const ext = path.extname(here);
-const entry = path.join(path.dirname(here), `asset-thread${ext}`);
+// Beside this file (the sources, or a build that keeps the layout); in the desktop bundle,
+// where import.meta.url names this file's source place under the app root, the entry
+// scripts/build-electron.mjs writes beside the engine worker's.
+const appRoot = path.resolve(path.dirname(here), '..', '..');
+const entry = [path.join(path.dirname(here), `asset-thread${ext}`), path.join(appRoot, 'dist-electron', 'app', 'service', 'asset-thread.cjs')].find((f) => fs.existsSync(f));
 
 /** A worker for the entry: built .js runs as it is; the .ts sources through tsx's loader, as the CLI does (bin/atelier.mjs). */
-function startWorker(task: AssetTask): Worker {
-  if (ext !== '.ts') return new Worker(entry, { workerData: { task } });
+function startWorker(entry: string, task: AssetTask): Worker {
+  if (!entry.endsWith('.ts')) return new Worker(entry, { workerData: { task } });
   // require.resolve finds tsx's CommonJS build; the worker imports its ESM twin beside it.
   const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); })`;
@@ -37,16 +41,16 @@ function startWorker(task: AssetTask): Worker {
 
 /**
  * Runs one task on its own worker thread; failures come back as the ApiError the engine threw.
- * Where the thread's entry is not on disk (the desktop bundle inlines app/ into main.cjs and
- * has no separate entry for it yet), the task runs here, on the main thread, as before.
+ * Where no thread entry is on disk (a desktop bundle built without it), the task runs here,
+ * on the main thread.
  */
 export async function runAssetTask<K extends AssetTask['kind']>(task: Extract<AssetTask, { kind: K }>): Promise<Extract<AssetResult, { kind: K }>> {
-  if (!fs.existsSync(entry)) {
+  if (!entry) {
     const { run } = await import('./asset-run.js');
     return (await run(task)) as Extract<AssetResult, { kind: K }>;
   }
   return new Promise((resolve, reject) => {
-    const worker = startWorker(task);
+    const worker = startWorker(entry, task);
     let settled = false;
     worker.once('message', (reply: Reply) => {
       settled = true;

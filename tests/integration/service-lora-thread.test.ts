@@ -73,8 +73,11 @@ describe('LoRA patching off the main thread', () => {
     const patchMs = Date.now() - started;
     // The patch is long enough that a main-thread one would have frozen the calls above.
     expect(patchMs).toBeGreaterThan(1000);
-    expect(latencies.length).toBeGreaterThanOrEqual(5);
-    expect(Math.max(...latencies)).toBeLessThan(Math.min(500, patchMs / 2));
+    // Calls kept coming (one per 250 ms at least, on a loaded 2-core machine: a main-thread
+    // patch answers only between tensors, about ten in all) and most were prompt.
+    const median = [...latencies].sort((a, b) => a - b)[Math.floor(latencies.length / 2)]!;
+    expect(latencies.length, `${latencies.length} calls in ${patchMs} ms`).toBeGreaterThanOrEqual(patchMs / 250);
+    expect(median).toBeLessThan(250);
     expect(prepared?.prompt).toBe('a house');
     // The patch really happened: the weights are no longer the zeros of the base.
     const index = JSON.parse(fs.readFileSync(path.join(prepared!.modelPath, 'unet', 'model.onnx.weights.json'), 'utf8')) as WeightIndex;

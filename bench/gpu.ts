@@ -1,5 +1,8 @@
 // npm run bench:gpu [-- --device auto|cpu|webgpu|cuda --size 512 --batch 2 --steps 10
-//                       --dtype float16|float32 --unet sd15|small --dir DIR --no-torch --json]
+//                       --dtype float16|float32 --unet sd15|small --dir DIR --no-torch --json
+//                       --no-e2e --e2e-size 512 --e2e-steps 20 --batches 1,4 --smoke]
+// The device script of docs/performance.md ("GPU"): `--smoke` runs every part at toy sizes
+// (small UNet/CLIP/VAE, 64², 2 steps) so that the CPU proves it end to end before a GPU is lent.
 // UNet step time of Atelier's engine, plain ONNX graph against the fused one for the chosen
 // provider (docs/graph-builder.md, "Fused operators"), on an SD 1.5-topology UNet with random
 // weights made by the graph builder (860 M parameters; `--unet small` is a reduced topology for
@@ -15,8 +18,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildUnet, fusedFor, parseUnetConfig, RandomWeights, unetWeightShapes, writeModel, type FusedChoice } from '../app/engine/graph/index.js';
-import { builderUnetDimensions, floatTensor, openSession, ort, toFloat32, type Session } from '../app/engine/model/session.js';
+import { builderUnetDimensions, configureSessions, floatTensor, openSession, ort, toFloat32, type Session } from '../app/engine/model/session.js';
+import { convCheck, deviceIo, residentSteps } from './gpu-device.js';
+import { atelierE2e, CLIP_L, CLIP_SMALL, pipelineFolder, torchE2e, VAE_SD, VAE_SMALL } from './gpu-e2e.js';
 
+const DEFAULT_DIR = path.join(os.tmpdir(), 'atelier-bench-gpu');
 const { values } = parseArgs({
   options: {
     device: { type: 'string', default: 'auto' },
@@ -25,11 +31,20 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '10' },
     dtype: { type: 'string' },
     unet: { type: 'string', default: 'sd15' },
-    dir: { type: 'string', default: path.join(os.tmpdir(), 'atelier-bench-gpu') },
+    dir: { type: 'string', default: DEFAULT_DIR },
     'no-torch': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
+    'no-e2e': { type: 'boolean', default: false },
+    'e2e-size': { type: 'string' },
+    'e2e-steps': { type: 'string' },
+    batches: { type: 'string', default: '1,4' },
   },
 });
+if (values.smoke) {
+  // every part at toy sizes, the device as asked (cpu here; webgpu on lavapipe proves the device paths)
+  Object.assign(values, { unet: 'small', size: values.size === '512' ? '64' : values.size, steps: '2', 'e2e-size': values['e2e-size'] ?? '64', 'e2e-steps': values['e2e-steps'] ?? '2', batches: values.batches === '1,4' ? '1,2' : values.batches, dir: values.dir === DEFAULT_DIR ? `${DEFAULT_DIR}-smoke` : values.dir });
+}
 
 const SD15 = {
   _class_name: 'UNet2DConditionModel',
@@ -128,7 +143,9 @@ function relDiff(a: Float32Array, b: Float32Array): number {
 }
 
 async function main(): Promise<void> {
-  fs.mkdirSync(values.dir, { recursive: true });
+  fs.mkdirSync(values.dir!, { recursive: true });
+  // the end-to-end model's sessions (loadModel) use the optimised-graph cache too
+  configureSessions({ cacheDir: path.join(values.dir!, 'ort-cache') });
   const tuning = { cacheDir: path.join(values.dir, 'ort-cache'), freeDimensions: builderUnetDimensions({ batch, latentHeight: latent, latentWidth: latent, sequence: SEQUENCE }) };
   const results: Record<string, unknown> = { unet: values.unet, size, latent, batch, steps, machine: `${os.cpus()[0]?.model ?? '?'} ×${os.cpus().length}`, date: new Date().toISOString() };
 
@@ -157,7 +174,7 @@ async function main(): Promise<void> {
 
   const choice = fusedFor(device);
   if (choice !== 'none') {
-    const fusedDir = graph(dtype, choice);
+    const fusedDir = fusedDirOf(dtype, choice);
     t = performance.now();
     try {
       const fused = await openSession(path.join(fusedDir, 'model.onnx'), 'unet', device, [], true, tuning);
@@ -173,6 +190,8 @@ async function main(): Promise<void> {
   } else log(`fused: no fused operators for ${device}`);
 
   if (!values['no-torch']) results.torch = torchSide(plainDir, device, dtype, p.out);
+  if (device !== 'cpu') await deviceParts(results, device, dtype, choice !== 'none' && !(results.fused as { error?: string }).error ? fusedDirOf(dtype, choice) : plainDir, p.out);
+  if (!values['no-e2e']) results.e2e = await endToEnd(device, dtype, (results.fused as { mean_ms?: number } | undefined)?.mean_ms !== undefined && (results.fused as Timing).mean_ms < p.timing.mean_ms ? choice : 'none');
   const best = Math.min(p.timing.mean_ms, (results.fused as Timing | undefined)?.mean_ms ?? Infinity);
   const torch = results.torch as { mean_ms?: number } | undefined;
   if (torch?.mean_ms) {
@@ -182,6 +201,71 @@ async function main(): Promise<void> {
   results.peak_rss_mib = process.resourceUsage().maxRSS / 1024;
   log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (GPU memory: ORT does not report it; PyTorch's peak is above)`);
   if (values.json) console.log(JSON.stringify(results));
+}
+
+function fusedDirOf(dtype: 'float32' | 'float16', choice: FusedChoice): string {
+  return graph(dtype, choice);
+}
+
+/**
+ * On a GPU provider: the UNet step with its tensors left on the device (IO binding), with and
+ * without graph capture, and the Conv-by-channels check.
+ */
+async function deviceParts(results: Record<string, unknown>, device: string, dtype: 'float32' | 'float16', graphDir: string, reference: Float32Array): Promise<void> {
+  const dims = builderUnetDimensions({ batch, latentHeight: latent, latentWidth: latent, sequence: SEQUENCE });
+  const io = { float: deviceIo(values.dir!, device, dtype), f32: deviceIo(values.dir!, device, 'float32') };
+  try {
+    const resident = [];
+    for (const capture of [false, true]) {
+      const r = await residentSteps(path.join(graphDir, 'model.onnx'), device, dtype, dims, inputs, steps, capture, io, reference);
+      resident.push(r);
+      log(`device-resident UNet step${capture ? ', graph capture' : ''}: ${r.error ? `FAILED — ${r.error}` : `mean ${r.mean_ms!.toFixed(1)} ms; max |Δ| vs CPU-array I/O ${r.rel_diff_vs_cpu_io!.toExponential(1)} of scale`}`);
+    }
+    results.resident = resident;
+  } finally {
+    await io.float.release();
+    await io.f32.release();
+  }
+  const wrong = await convCheck(values.dir!, device);
+  results.conv_wrong_channels = wrong;
+  log(`Conv 3×3 on ${device} against the CPU: ${wrong.length ? `WRONG for ${wrong.join(', ')} input channels` : 'equal for 1–12 and 16 input channels'}`);
+}
+
+/** The whole pipeline, Atelier then PyTorch, on one random-weight SD 1.5-topology folder (bench/gpu-e2e.ts). */
+async function endToEnd(device: string, dtype: 'float32' | 'float16', fused: FusedChoice): Promise<Record<string, unknown>> {
+  const smoke = values.unet === 'small';
+  const o = {
+    label: values.unet!,
+    dir: values.dir!,
+    device,
+    dtype,
+    fused,
+    unet: smoke ? { ...config!, cross_attention_dim: CLIP_SMALL.hidden_size } : config!,
+    clip: smoke ? CLIP_SMALL : CLIP_L,
+    vae: smoke ? VAE_SMALL : VAE_SD,
+    size: Number(values['e2e-size'] ?? 512),
+    steps: Number(values['e2e-steps'] ?? 20),
+    batches: values.batches!.split(',').map(Number),
+    torch: !values['no-torch'],
+    python: process.env.PYTHON ?? 'python3',
+    log,
+  };
+  if (!(o.size >= 64 && o.size % 64 === 0) || !(o.steps >= 1) || !o.batches.every((b) => b >= 1)) throw new Error('--e2e-size a multiple of 64, --e2e-steps and --batches at least 1');
+  const dir = pipelineFolder(o);
+  const atelier = await atelierE2e(dir, o);
+  const out: Record<string, unknown> = { size: o.size, steps: o.steps, fused: typeof fused === 'string' ? fused : 'custom', atelier };
+  if (!o.torch) return out;
+  const torch = torchE2e(dir, o);
+  out.torch = torch;
+  const runs = torch.runs as Array<{ batch: number; total_ms: number; unet_step_ms: number }> | undefined;
+  if (runs) {
+    out.ratio = atelier.runs.map((a) => {
+      const t = runs.find((r) => r.batch === a.batch)!;
+      return { batch: a.batch, total: a.total_ms / t.total_ms, unet_step: a.unet_step_ms / t.unet_step_ms };
+    });
+    for (const r of out.ratio as Array<{ batch: number; total: number; unet_step: number }>) log(`ratio Atelier / PyTorch end to end, batch ${r.batch}: ${r.total.toFixed(2)} (UNet step ${r.unet_step.toFixed(2)})`);
+  }
+  return out;
 }
 
 /** bench/gpu_torch.py on the same weights and inputs: CUDA for a GPU provider, the CPU for a CPU run. */

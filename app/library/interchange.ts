@@ -248,6 +248,12 @@ function parseA1111(text: string): ImportedMetadata {
   // A1111's variation seed ("Variation seed: N, Variation seed strength: S"): the same noise blend (app/engine/rng/variation.ts).
   const variation = GenerationRequest.shape.variation.safeParse({ seed: integer(params['Variation seed']), strength: finite(params['Variation seed strength']) });
   if (meta.request && variation.success && variation.data && variation.data.strength > 0) meta.request = { ...meta.request, variation: variation.data };
+  // A1111 names a VAE only when one was chosen over the model's own: recall looks for that file in ATELIER_HOME/vae.
+  const vae = params.VAE?.trim();
+  if (meta.request && vae && !/[\\/]/.test(vae) && vae.length <= 255) {
+    meta.request = { ...meta.request, vae };
+    meta.notes.push(`made with the VAE ${vae}: recall uses it from the vae folder of Atelier's data folder`);
+  }
   return meta;
 }
 

@@ -37,6 +37,18 @@ describe('A1111 infotext: VAE', () => {
   });
 });
 
+describe('A1111 import: VAE', () => {
+  it('takes the VAE an A1111 file names into the request, with a note; none when A1111 wrote none', () => {
+    const a1111 = 'a fox\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512, VAE hash: 235745af8d, VAE: vae-ft-mse-840000-ema-pruned.safetensors, RNG: CPU';
+    const meta = parseImportedMetadata({ parameters: a1111 });
+    expect(meta.request?.vae).toBe('vae-ft-mse-840000-ema-pruned.safetensors');
+    expect(meta.notes.join('\n')).toMatch(/made with the VAE vae-ft-mse-840000-ema-pruned\.safetensors/);
+    expect(parseImportedMetadata({ parameters: a1111.replace(/VAE hash: \w+, VAE: [^,]+, /, '') }).request?.vae).toBeUndefined();
+    // A path is not a name a recall could look up safely.
+    expect(parseImportedMetadata({ parameters: a1111.replace('VAE: vae-ft', 'VAE: ../../vae-ft') }).request?.vae).toBeUndefined();
+  });
+});
+
 describe('A1111 infotext: variation seeds', () => {
   const request = GenerationRequest.parse({ model: 'm', prompt: 'p', seed: 10, batch: 3, variation: { seed: 500, strength: 0.25 } });
 

@@ -79,9 +79,20 @@ describe('SDXL in the studio', () => {
     expect(await params.textContent()).toMatch(/modelsdxl-tiny/);
     expect(await params.textContent()).toMatch(/size64×64/);
     await page.screenshot({ path: path.join(SHOTS, 'sdxl-history.png') });
-    // The earlier run had no refiner.
+    // The earlier run had no refiner: recalling it clears the panel's refiner…
     await page.getByTestId('history-cell').last().click();
     await expect.poll(() => params.textContent()).toMatch(/a castle on the hill(?! at dusk)/);
     expect(await params.textContent()).not.toMatch(/refiner/);
+    await page.getByTestId('recall').click();
+    await expect.poll(() => page.getByTestId('prompt').inputValue()).toBe('a castle on the hill');
+    expect(await page.getByTestId('refiner-picker').inputValue()).toBe('');
+    // …and recalling the refined run puts the refiner and its switch back.
+    await page.getByTestId('view-history').click();
+    await page.getByTestId('history-cell').first().click();
+    await expect.poll(() => params.textContent()).toMatch(/at dusk/);
+    await page.getByTestId('recall').click();
+    await expect.poll(() => page.getByTestId('prompt').inputValue()).toBe('a castle on the hill at dusk');
+    await expect.poll(() => page.locator('[data-testid="refiner-picker"] option:checked').textContent()).toBe('sdxl-refiner-tiny');
+    expect(await page.getByTestId('refiner-switch').inputValue()).toBe('0.6');
   }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelEntry, ModelInfo } from '../../app/contract/index.js';
 import { GenerationSettings } from '../../app/contract/projects.js';
-import { requestFromSettings } from '../../app/projects/document/requests.js';
+import { requestFromSettings, settingsFromRequest } from '../../app/projects/document/requests.js';
 import { familyLabel, modelGroups, presetForAspect, refinerCandidates, settingsForModel, sizePresets } from '../../renderer/src/prompt/model-size.js';
 
 // The prompt panel's model families and sizes (renderer/src/prompt/model-size.ts): what picking
@@ -65,6 +65,13 @@ describe('sizes and refiners', () => {
     ]);
     expect(refinerCandidates(models, 'xl').map((m) => m.id)).toEqual(['xl-refiner']);
     expect(refinerCandidates([...models, entry('xl2', 'sdxl', 1024)], 'xl').map((m) => m.id)).toEqual(['xl-refiner', 'xl2']);
+  });
+
+  it('recall replaces the panel\'s refiner, also when merged over the panel\'s settings', () => {
+    const panel = settings({ model: 'xl', refiner: { model: 'xl-refiner', switchAt: 0.7 } });
+    // The studio merges the recalled settings over its own (StudioController.updateSettings).
+    expect({ ...panel, ...settingsFromRequest(panel, { model: 'xl', prompt: 'p', seed: 1 }) }.refiner).toBeUndefined();
+    expect({ ...panel, ...settingsFromRequest(panel, { model: 'xl', prompt: 'p', seed: 1, refiner: { model: 'other', switchAt: 0.5 } }) }.refiner).toEqual({ model: 'other', switchAt: 0.5 });
   });
 
   it('sends the refiner with text-to-image and img2img, not with inpainting', () => {

@@ -67,9 +67,9 @@ export function settingsFromRequest(base: GenerationSettings, request: Partial<G
     if (value !== undefined) Object.assign(next, { [key]: value });
   }
   if (request.seed !== undefined) next.seed = request.seed;
-  // A recalled run had a refiner or had none: either way it replaces the panel's.
-  if (request.refiner) next.refiner = { model: request.refiner.model, switchAt: request.refiner.switchAt ?? 0.8 };
-  else delete next.refiner;
+  // A recalled run had a refiner or had none: either way it replaces the panel's (an explicit
+  // undefined, so that settings merged over the panel's drop the old one).
+  next.refiner = request.refiner ? { model: request.refiner.model, switchAt: request.refiner.switchAt ?? 0.8 } : undefined;
   // The same for a swapped VAE: recall restores it, or the model's own.
   if (request.vae) next.vae = request.vae;
   else delete next.vae;

@@ -7,7 +7,7 @@ import { ApiError, type ErrorCode } from '../contract/index.js';
 import type { LoraUse } from '../engine/checkpoint/index.js';
 
 // Runs the work a run's LoRAs, embeddings and swapped VAE need (asset-thread.ts) on a worker
-// thread, one thread per task: LoRA deltas are seconds of JavaScript arithmetic for a large
+// thread, kept for the next task: LoRA deltas are seconds of JavaScript arithmetic for a large
 // set (docs/models.md, bench:models) that would otherwise freeze the service's API.
 
 export type AssetTask =
@@ -31,16 +31,55 @@ const appRoot = path.resolve(path.dirname(here), '..', '..');
 const entry = [path.join(path.dirname(here), `asset-thread${ext}`), path.join(appRoot, 'dist-electron', 'app', 'service', 'asset-thread.cjs')].find((f) => fs.existsSync(f));
 
 /** A worker for the entry: built .js runs as it is; the .ts sources through tsx's loader, as the CLI does (bin/atelier.mjs). */
-function startWorker(entry: string, task: AssetTask): Worker {
-  if (!entry.endsWith('.ts')) return new Worker(entry, { workerData: { task } });
+function startWorker(entry: string): Worker {
+  if (!entry.endsWith('.ts')) return new Worker(entry);
   // require.resolve finds tsx's CommonJS build; the worker imports its ESM twin beside it.
   const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); })`;
-  return new Worker(boot, { eval: true, workerData: { task } });
+  return new Worker(boot, { eval: true });
+}
+
+interface Waiting {
+  kind: AssetTask['kind'];
+  resolve(result: AssetResult): void;
+  reject(error: ApiError): void;
 }
 
 /**
- * Runs one task on its own worker thread; failures come back as the ApiError the engine threw.
+ * The one asset thread, started on first use and kept (starting one costs about a second
+ * under tsx, too much to pay per live preview). It keeps the process alive only while a task
+ * is waiting for it (ref'd then, unref'd when idle). A thread that dies fails what it was
+ * doing, and the next task starts another.
+ */
+let thread: { worker: Worker; waiting: Map<number, Waiting> } | undefined;
+let nextId = 1;
+
+function assetThread(entry: string): NonNullable<typeof thread> {
+  if (thread) return thread;
+  const worker = startWorker(entry);
+  const current = { worker, waiting: new Map<number, Waiting>() };
+  const failAll = (why: string) => {
+    if (thread === current) thread = undefined;
+    for (const w of current.waiting.values()) w.reject(new ApiError('engine_failed', `preparing the model's ${w.kind} failed: ${why}`));
+    current.waiting.clear();
+  };
+  worker.on('message', (reply: Reply & { id: number }) => {
+    const w = current.waiting.get(reply.id);
+    if (!w) return;
+    current.waiting.delete(reply.id);
+    if (current.waiting.size === 0) worker.unref();
+    if (reply.ok) w.resolve(reply.result);
+    else w.reject(new ApiError(reply.error.code, reply.error.message, reply.error.details));
+  });
+  worker.on('error', (error) => failAll(error.message));
+  worker.on('exit', (code) => failAll(`the asset thread exited with code ${code}`));
+  worker.unref();
+  thread = current;
+  return current;
+}
+
+/**
+ * Runs one task on the asset thread; failures come back as the ApiError the engine threw.
  * Where no thread entry is on disk (a desktop bundle built without it), the task runs here,
  * on the main thread.
  */
@@ -49,24 +88,18 @@ export async function runAssetTask<K extends AssetTask['kind']>(task: Extract<As
     const { run } = await import('./asset-run.js');
     return (await run(task)) as Extract<AssetResult, { kind: K }>;
   }
+  const { worker, waiting } = assetThread(entry);
+  const id = nextId++;
   return new Promise((resolve, reject) => {
-    const worker = startWorker(entry, task);
-    let settled = false;
-    worker.once('message', (reply: Reply) => {
-      settled = true;
-      if (reply.ok) resolve(reply.result as Extract<AssetResult, { kind: K }>);
-      else reject(new ApiError(reply.error.code, reply.error.message, reply.error.details));
-      void worker.terminate();
-    });
-    worker.once('error', (error) => {
-      if (settled) return;
-      settled = true;
-      reject(new ApiError('engine_failed', `preparing the model's ${task.kind} failed: ${error.message}`));
-    });
-    worker.once('exit', (code) => {
-      if (settled) return;
-      settled = true;
-      reject(new ApiError('engine_failed', `preparing the model's ${task.kind} stopped (worker thread exited with code ${code})`));
-    });
+    waiting.set(id, { kind: task.kind, resolve: (r) => resolve(r as Extract<AssetResult, { kind: K }>), reject });
+    worker.ref();
+    worker.postMessage({ id, task });
   });
+}
+
+/** Stops the asset thread (tests; the studio's own exit does not need it: an idle thread is unref'd). */
+export async function stopAssetThread(): Promise<void> {
+  const current = thread;
+  thread = undefined;
+  if (current) await current.worker.terminate();
 }

@@ -65,7 +65,7 @@ export const ManagedModel = ModelEntry.extend({
 });
 export type ManagedModel = z.infer<typeof ManagedModel>;
 
-export const ModelJobState = z.enum(['queued', 'running', 'completed', 'failed']);
+export const ModelJobState = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']);
 
 /** An import or a download, as `models.job` events and `models.jobs` report it. */
 export const ModelJob = z.object({
@@ -112,6 +112,8 @@ export const modelsMethods = {
     result: z.object({ jobId: z.string() }),
   },
   'models.jobs': { params: z.object({}).strict(), result: z.array(ModelJob) },
+  /** Stops a queued or running import or download: nothing is left in the models folder; a download's finished bytes stay for a later resume. */
+  'models.cancel': { params: z.object({ jobId: z.string().min(1) }).strict(), result: z.object({ cancelled: z.boolean() }) },
   /** The name shown in the picker and the manager (the folder keeps its name). */
   'models.rename': { params: z.object({ id: z.string().min(1), name }).strict(), result: ModelEntry },
   /** Deletes an imported or downloaded model's folder, or takes an added folder off the list. The starter model cannot be deleted. */

@@ -3,10 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { ApiError, type ManagedModel, type ModelDefaults, type ModelEntry, type ModelJob, type ModelSource, type StudioEvent, type modelsMethods } from '../contract/index.js';
-import type { ImportProgress } from '../engine/checkpoint/index.js';
 import type { AreaHandlers } from './context.js';
-import { HUB, downloadModel, type DownloadProgress } from './model-download.js';
-import { importModel, modelsDir } from './model-import.js';
+import { HUB } from './model-download.js';
+import type { ModelTask, ModelTaskProgress } from './model-job-run.js';
+import { startModelTask } from './model-jobs.js';
+import { modelsDir } from './model-import.js';
 import { STARTER_MODEL_ID, type ModelRegistry } from './models-registry.js';
 import { toApiError } from './studio.js';
 
@@ -160,11 +161,18 @@ export function modelsArea(options: ModelsAreaOptions): { handlers: AreaHandlers
 
   const publish = (job: ModelJob) => emit({ type: 'models.job', ...job });
 
-  /** Queues a job; it runs after the ones before it, and its progress and end go out as events. */
-  const startJob = (kind: ModelJob['kind'], label: string, run: (report: (update: Partial<ModelJob>) => void) => Promise<ModelEntry>): string => {
+  /** Running and queued jobs' ways to stop. */
+  const stoppers = new Map<string, () => boolean>();
+  const ended = (j: ModelJob) => j.state === 'completed' || j.state === 'failed' || j.state === 'cancelled';
+
+  /**
+   * Queues a job; it runs after the ones before it, on a worker thread (model-jobs.ts), and
+   * its progress and end go out as events. `share` maps the import's own 0..1 into the job's.
+   */
+  const startJob = (kind: ModelJob['kind'], label: string, task: ModelTask, after?: (entry: ModelEntry) => void): string => {
     const job: ModelJob = { jobId: `mj_${crypto.randomUUID().slice(0, 12)}`, kind, label, state: 'queued' };
     jobs.set(job.jobId, job);
-    for (const old of [...jobs.values()].filter((j) => j.state === 'completed' || j.state === 'failed').slice(0, Math.max(0, jobs.size - KEPT_JOBS))) jobs.delete(old.jobId);
+    for (const old of [...jobs.values()].filter(ended).slice(0, Math.max(0, jobs.size - KEPT_JOBS))) jobs.delete(old.jobId);
     publish(job);
     let last = 0;
     const report = (update: Partial<ModelJob>) => {
@@ -177,25 +185,50 @@ export function modelsArea(options: ModelsAreaOptions): { handlers: AreaHandlers
         publish({ ...job });
       }
     };
+    // Downloads take the first half of the bar, their import the second.
+    const [importStart, importShare] = kind === 'download' ? [0.5, 0.5] : [0, 1];
+    const onProgress = (p: ModelTaskProgress) => {
+      if (p.phase === 'import') report({ stage: p.progress.stage, fraction: Math.min(1, importStart + importShare * p.progress.fraction) });
+      else {
+        const { file, done, total } = p.progress;
+        report({ stage: 'download', file, done, ...(total !== undefined ? { total, fraction: Math.min(1, 0.5 * (done / Math.max(1, total))) } : {}) });
+      }
+    };
+    const finish = (state: 'failed' | 'cancelled', caught: unknown) => {
+      Object.assign(job, { state, error: toApiError(caught).toJSON() });
+      publish({ ...job });
+    };
+    stoppers.set(job.jobId, () => {
+      finish('cancelled', new ApiError('cancelled', 'Cancelled before it started'));
+      return true;
+    });
     chain = chain.then(async () => {
+      if (job.state === 'cancelled') {
+        stoppers.delete(job.jobId);
+        return;
+      }
       Object.assign(job, { state: 'running' });
       publish({ ...job });
+      // Temporary folders that exist now are another import's (the CLI's): a stopped thread's are removed below.
+      const before = new Set(hiddenImports(dir));
+      const running = startModelTask(task, onProgress);
+      let stopped = false;
+      stoppers.set(job.jobId, () => (stopped = running.cancel()));
       try {
-        const entry = await run(report);
+        const entry = await running.result;
+        after?.(entry);
         Object.assign(job, { state: 'completed', stage: 'done', fraction: 1, modelId: entry.id, modelName: entry.name });
         publish({ ...job });
         emit({ type: 'models.changed', change: 'added', id: entry.id });
       } catch (caught) {
-        const error = toApiError(caught);
-        Object.assign(job, { state: 'failed', error: error.toJSON() });
-        publish({ ...job });
+        if (stopped) for (const leftover of hiddenImports(dir).filter((n) => !before.has(n))) fs.rmSync(path.join(dir, leftover), { recursive: true, force: true });
+        finish(stopped ? 'cancelled' : 'failed', caught);
+      } finally {
+        stoppers.delete(job.jobId);
       }
     });
     return job.jobId;
   };
-
-  const importProgress = (report: (u: Partial<ModelJob>) => void, start: number, share: number) => (p: ImportProgress) =>
-    report({ stage: p.stage, fraction: Math.min(1, start + share * p.fraction) });
 
   const handlers: AreaHandlers<typeof modelsMethods> = {
     'models.catalog': async () => {
@@ -210,41 +243,33 @@ export function modelsArea(options: ModelsAreaOptions): { handlers: AreaHandlers
       if (!fs.existsSync(abs)) throw new ApiError('not_found', `${abs} does not exist`, { path: abs });
       const stat = fs.statSync(abs);
       if (!stat.isDirectory() && !stat.isFile()) throw new ApiError('bad_request', `${abs} is neither a file nor a folder`, { path: abs });
-      const jobId = startJob('import', abs, async (report) => {
-        const { entry } = await importModel({
-          home,
-          source: abs,
-          ...(name ? { name } : {}),
-          ...(prediction ? { prediction } : {}),
-          ...(options.importDefaults?.dtype ? { dtype: options.importDefaults.dtype } : {}),
-          onProgress: importProgress(report, 0, 1),
-        });
-        return entry;
-      });
-      return { jobId };
+      const request = { home, source: abs, ...(name ? { name } : {}), ...(prediction ? { prediction } : {}), ...(options.importDefaults?.dtype ? { dtype: options.importDefaults.dtype } : {}) };
+      return { jobId: startJob('import', abs, { kind: 'import', request }) };
     },
     'models.download': ({ ref, name, revision, token }) => {
       const endpoint = options.endpoint ?? process.env.HF_ENDPOINT ?? HUB;
-      const jobId = startJob('download', ref, async (report) => {
-        const onProgress = (p: DownloadProgress) =>
-          report({ stage: 'download', file: p.file, done: p.done, ...(p.total !== undefined ? { total: p.total, fraction: Math.min(1, 0.5 * (p.done / Math.max(1, p.total))) } : {}) });
-        const secret = hubToken(token);
-        const { entry } = await downloadModel({
-          home,
-          ref,
-          endpoint,
-          ...(name ? { name } : {}),
-          ...(revision ? { revision } : {}),
-          ...(secret ? { token: secret } : { token: '' }),
-          ...(options.importDefaults?.dtype ? { dtype: options.importDefaults.dtype } : {}),
-          onProgress,
-          onImportProgress: importProgress(report, 0.5, 0.5),
-        });
-        const url = /^https?:\/\//.test(ref) ? ref : undefined;
-        updateModelSettings(entry.id, (m) => ({ ...m, hub: { ...(url ? { url } : { repo: ref }), revision: revision ?? 'main', at: new Date().toISOString() } }));
-        return entry;
-      });
+      const secret = hubToken(token);
+      const request = {
+        home,
+        ref,
+        endpoint,
+        ...(name ? { name } : {}),
+        ...(revision ? { revision } : {}),
+        // An empty token: none was found here, so the job must not look for HF_TOKEN again.
+        token: secret ?? '',
+        ...(options.importDefaults?.dtype ? { dtype: options.importDefaults.dtype } : {}),
+      };
+      const url = /^https?:\/\//.test(ref) ? ref : undefined;
+      const jobId = startJob('download', ref, { kind: 'download', request }, (entry) =>
+        updateModelSettings(entry.id, (m) => ({ ...m, hub: { ...(url ? { url } : { repo: ref }), revision: revision ?? 'main', at: new Date().toISOString() } })),
+      );
       return { jobId };
+    },
+    'models.cancel': ({ jobId }) => {
+      const job = jobs.get(jobId);
+      if (!job) throw new ApiError('not_found', `No model job "${jobId}"`);
+      const stop = stoppers.get(jobId);
+      return { cancelled: !ended(job) && stop !== undefined && stop() };
     },
     'models.jobs': () => [...jobs.values()].map((j) => ({ ...j })),
     'models.rename': async ({ id, name }) => {
@@ -336,6 +361,15 @@ function folderBytes(folder: string): number {
   };
   walk(folder);
   return total;
+}
+
+/** The importer's temporary folders (`.import-NAME-XXXX`) in the models folder. */
+function hiddenImports(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).filter((n) => n.startsWith('.import-'));
+  } catch {
+    return []; // no models folder yet
+  }
 }
 
 /** Folders a delete renamed but could not remove (a file held open): removed now. */

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { threadId } from 'node:worker_threads';
 import { ApiError, type ModelEntry, type ModelInfo } from '../contract/index.js';
 
 // The models an artist can pick: the bundled starter model (resources/models/starter) and
@@ -156,7 +157,8 @@ export class ModelRegistry {
   /** Rewrites only the "models" key (other areas keep their settings there too), atomically. */
   private writeStored(models: StoredModel[]): void {
     const settings = { ...this.readSettings(), models };
-    const tmp = `${this.settingsFile}.${process.pid}.tmp`;
+    // The thread too: a model job's worker thread (model-jobs.ts) registers what it imported from the same process.
+    const tmp = `${this.settingsFile}.${process.pid}.${threadId}.tmp`;
     fs.writeFileSync(tmp, `${JSON.stringify(settings, null, 2)}\n`);
     fs.renameSync(tmp, this.settingsFile);
   }

@@ -56,7 +56,7 @@ function jobEvents(jobId: string): ModelJob[] {
 
 /** Waits for the job's end and returns its last event. */
 async function finished(jobId: string): Promise<ModelJob> {
-  return until(() => jobEvents(jobId).find((e) => e.state === 'completed' || e.state === 'failed'), { timeout: 120_000, what: `model job ${jobId}` });
+  return until(() => jobEvents(jobId).find((e) => e.state === 'completed' || e.state === 'failed' || e.state === 'cancelled'), { timeout: 120_000, what: `model job ${jobId}` });
 }
 
 async function catalogEntry(id: string): Promise<ManagedModel | undefined> {
@@ -216,6 +216,34 @@ describe('the model manager', () => {
     expect(modelFolders()).not.toContain('never');
   });
 
+  it('cancels a running download (its bytes kept for a resume) and a queued import (never run)', async () => {
+    hub.repos.set('tester/slow', new Map([['slow.safetensors', fs.readFileSync(CKPT)]]));
+    hub.chunks = 200;
+    hub.chunkDelayMs = 50;
+    let jobId = '';
+    try {
+      ({ jobId } = await studio.call('models.download', { ref: 'tester/slow' }));
+      const queued = await studio.call('models.import', { path: CKPT, name: 'never imported' });
+      // some bytes have arrived: the transfer is under way
+      await until(() => jobEvents(jobId).some((e) => e.stage === 'download' && (e.done ?? 0) > 0), { timeout: 60_000, what: 'the download to start' });
+      expect(await studio.call('models.cancel', { jobId: queued.jobId })).toEqual({ cancelled: true });
+      expect(await studio.call('models.cancel', { jobId })).toEqual({ cancelled: true });
+      expect(await finished(jobId)).toMatchObject({ state: 'cancelled', error: { code: 'cancelled' } });
+      expect(await finished(queued.jobId)).toMatchObject({ state: 'cancelled' });
+      expect(jobEvents(queued.jobId).map((e) => e.state)).toEqual(['queued', 'cancelled']);
+    } finally {
+      hub.chunks = 1;
+      hub.chunkDelayMs = 0;
+    }
+    const part = path.join(home, 'downloads', 'tester--slow@main', 'slow.safetensors.part');
+    expect(fs.statSync(part).size).toBeGreaterThan(0);
+    expect(fs.statSync(part).size).toBeLessThan(fs.statSync(CKPT).size);
+    expect(modelFolders().filter((n) => n === 'slow' || n === 'never imported' || n.startsWith('.'))).toEqual([]);
+    expect((await refusal(studio.call('models.cancel', { jobId: 'mj_nope' }))).code).toBe('not_found');
+    // a finished job cannot be cancelled
+    expect(await studio.call('models.cancel', { jobId })).toEqual({ cancelled: false });
+  });
+
   it('deletes an imported model with its folder, takes an added folder off the list only, and lists what is left', async () => {
     const folder = (await catalogEntry(tinyId))!.path;
     expect(await studio.call('models.delete', { id: tinyId })).toEqual({ deleted: true, filesRemoved: true });
@@ -231,6 +259,6 @@ describe('the model manager', () => {
     const added = await studio.call('models.add', { path: ONNX, name: 'outside' });
     expect(await studio.call('models.delete', { id: added.id })).toEqual({ deleted: true, filesRemoved: false });
     expect(fs.existsSync(path.join(ONNX, 'unet', 'model.onnx'))).toBe(true);
-    expect((await studio.call('models.jobs', {})).every((j) => j.state === 'completed' || j.state === 'failed')).toBe(true);
+    expect((await studio.call('models.jobs', {})).every((j) => ['completed', 'failed', 'cancelled'].includes(j.state))).toBe(true);
   });
 });

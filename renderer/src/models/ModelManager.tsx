@@ -156,6 +156,7 @@ function JobList() {
 }
 
 function JobRow({ job }: { job: ModelJob }) {
+  const models = modelsOf(useStudio());
   const label = job.label.split(/[\\/]/).filter(Boolean).at(-1) ?? job.label;
   const what =
     job.state === 'queued'
@@ -166,7 +167,7 @@ function JobRow({ job }: { job: ModelJob }) {
           : `${job.kind === 'import' ? 'importing' : 'converting'}: ${(job.stage ?? '').replace('_', ' ')}`
         : job.state === 'completed'
           ? `done: ${job.modelName ?? ''}`
-          : 'failed';
+          : job.state;
   return (
     <li className={`models-job ${job.state}`} data-testid="models-job" data-state={job.state} data-kind={job.kind}>
       <div className="row">
@@ -176,13 +177,18 @@ function JobRow({ job }: { job: ModelJob }) {
         </span>
         <span className="spacer" />
         <span className="muted">{what}</span>
+        {(job.state === 'queued' || job.state === 'running') && (
+          <button type="button" className="models-job-cancel" aria-label={`Cancel ${label}`} data-testid="models-job-cancel" onClick={() => void models.cancel(job.jobId)}>
+            Cancel
+          </button>
+        )}
       </div>
       {job.state === 'running' && (
         <div className="bar" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round((job.fraction ?? 0) * 100)} data-testid="models-job-progress">
           <div className="fill" style={{ width: `${Math.round((job.fraction ?? 0) * 100)}%` }} />
         </div>
       )}
-      {job.error && (
+      {job.error && job.state === 'failed' && (
         <p className="models-job-error" data-testid="models-job-error">
           {job.error.message}
         </p>

@@ -99,6 +99,11 @@ export class ModelsController {
     return started !== undefined;
   }
 
+  async cancel(jobId: string): Promise<void> {
+    const done = await this.studio.attempt('Could not cancel', () => this.studio.api.call('models.cancel', { jobId }));
+    if (done && !done.cancelled) this.studio.toast('info', 'That job could not be stopped half-way; it finishes by itself');
+  }
+
   async rename(id: string, name: string): Promise<boolean> {
     const done = await this.studio.attempt('Could not rename the model', () => this.studio.api.call('models.rename', { id, name }));
     return done !== undefined;

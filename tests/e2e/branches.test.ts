@@ -10,7 +10,7 @@ import { screenshotsDir, useStudio } from './harness.js';
 // iteration tree comes back whole as one undo step, and two nodes open in Compare with
 // their pictures, parameters and inputs.
 
-const { ui } = useStudio();
+const { studio, ui } = useStudio();
 
 async function call<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>> {
   const response = await ui.page.evaluate(
@@ -36,8 +36,9 @@ async function nextBatch(before: string[]): Promise<string> {
   return (await ui.page.locator('.strip').getAttribute('data-generation-id'))!;
 }
 
-/** The canvas's pixels over the document's top-left 96², as shown (the pointer moved away first). */
+/** The canvas's pixels over the document's top-left 96², as shown fitted (0) with the pointer away. */
 async function canvasPixels(): Promise<Buffer> {
+  await ui.press('0');
   await ui.page.mouse.move(1, 1);
   await ui.nextFrames();
   const a = await ui.toScreen({ x: 0, y: 0 });
@@ -150,6 +151,25 @@ describe('branches you can return to', () => {
     await ui.page.screenshot({ path: path.join(screenshotsDir, 'branch-compare.png') });
     await view.getByTestId('compare-close').click();
     await expect.poll(() => ui.page.getByTestId('compare-view').count()).toBe(0);
+  }, 60_000);
+
+  it('restores a node of a reopened project from the library: the mask the file no longer holds comes back', async () => {
+    // The later branch, without the mask: a save writes only the parts the document shows.
+    await ui.undo();
+    await expect.poll(() => ui.layerNames()).toEqual(laterLayers);
+    const file = path.join(studio.home, 'branches.atelier');
+    await ui.saveAs(file);
+    ui.page.once('dialog', (d) => void d.accept());
+    await ui.newProject();
+    await expect.poll(() => ui.page.getByTestId('project-tree-node').count()).toBe(0);
+    await ui.open(file);
+    await expect.poll(() => ui.layerNames()).toEqual(laterLayers);
+    const node = ui.page.locator(`[data-testid="project-tree"] li[data-generation-id="${firstId}"]`);
+    await node.getByTestId('tree-restore').first().click();
+    await expect.poll(() => ui.layerNames()).toEqual(firstLayers);
+    await expect.poll(() => ui.isMasked({ x: 32, y: 16 })).toBe(true);
+    await shows(firstPixels);
+    expect(await ui.errorToasts().count()).toBe(0);
   }, 60_000);
 
   it('shows a picture, mode, seed and time on each Iterations entry', async () => {

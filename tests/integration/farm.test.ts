@@ -156,6 +156,25 @@ describe('the render farm', () => {
     }
   });
 
+  it('carries an SDXL refiner to the worker as a model by hash: diffusers\' base → refiner image', async () => {
+    const ref = JSON.parse(fs.readFileSync(path.resolve('tests/fixtures/models/references/sdxl-tiny-refined.json'), 'utf8')) as { model: string; refiner: string; switchAt: number; prompt: string; negativePrompt: string; seed: number; steps: number; cfg: number; width: number; height: number; rgb_base64: string };
+    const fixture = (name: string) => path.resolve('tests/fixtures/models', name);
+    const farm = await run({
+      model: fixture(ref.model), prompt: ref.prompt, negativePrompt: ref.negativePrompt, seed: ref.seed, steps: ref.steps, cfg: ref.cfg, sampler: 'euler',
+      width: ref.width, height: ref.height, refiner: { model: fixture(ref.refiner), switchAt: ref.switchAt },
+    });
+    const got = await decodeImage(studio.mediaFile('image', farm.candidates[0]!.sha256)!);
+    const rgb = Buffer.from(ref.rgb_base64, 'base64');
+    let worst = 0;
+    for (let p = 0; p < got.width * got.height; p++) for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(got.data[p * 4 + c]! - rgb[p * 3 + c]!));
+    expect(worst).toBeLessThanOrEqual(1);
+    expect((await studio.call('library.get', { id: farm.generationId })).request?.refiner).toEqual({ model: fixture(ref.refiner), switchAt: ref.switchAt });
+    // No worker holds the refiner: the one that ran the job fetched it by its hash, as it does the model,
+    // rather than opening the studio's folder path.
+    const refinerHash = hashModelFiles(listModelFiles(fixture(ref.refiner)));
+    expect([fetcher, ...holders].some((w) => fs.existsSync(path.join(w.home, 'farm', 'models', refinerHash)))).toBe(true);
+  });
+
   it('retries the job of a worker killed mid-job on another, and records every job once with its lineage', async () => {
     const root = await run({ model: 'starter', prompt: 'a lighthouse', seed: 1, steps: 4 });
     const parent = root.candidates[0]!;

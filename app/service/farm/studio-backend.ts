@@ -200,9 +200,13 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
     for (const r of images.regions ?? []) regions.push((await png(r))!);
     const ref = (bytes: Buffer): ImageRef => ({ sha256: pngSha256(bytes) });
     const engine = prepared.engineRequest;
+    // The SDXL refiner is a model too: sent by hash, fetched or held like the others (docs/engine.md, "base → refiner").
+    const refiner = engine.refiner ? modelRef(prepared.refiner?.name ?? path.basename(engine.refiner.model), engine.refiner.model) : undefined;
+    if (refiner && !models.some((m) => m.hash === refiner.hash)) models.push(refiner);
     const request: GenerationRequest = {
       ...engine,
       model: main.hash,
+      ...(engine.refiner && refiner ? { refiner: { ...engine.refiner, model: refiner.hash } } : {}),
       init: init ? ref(init) : undefined,
       inpaint: engine.inpaint && mask ? { ...engine.inpaint, mask: ref(mask) } : undefined,
       controls: engine.controls.map((c, i) => {

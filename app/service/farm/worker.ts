@@ -203,7 +203,13 @@ export class FarmWorker {
       images.regions = [];
       for (const [i, r] of regions.entries()) images.regions.push((await image(sent.regions![i], r.mask as { sha256?: string }, `region ${i + 1}'s mask`))!);
     }
-    const request: GenerationRequest = { ...farmRequest, model: folder(farmRequest.model), controls: farmRequest.controls.map((c) => ({ ...c, model: folder(c.model) })) };
+    const request: GenerationRequest = {
+      ...farmRequest,
+      model: folder(farmRequest.model),
+      controls: farmRequest.controls.map((c) => ({ ...c, model: folder(c.model) })),
+      // A refiner names a listed model by hash as well; a path from the studio is never opened here.
+      ...(farmRequest.refiner ? { refiner: { ...farmRequest.refiner, model: folder(farmRequest.refiner.model) } } : {}),
+    };
 
     let device = this.device;
     let lastPreviewAt = -Infinity;

@@ -117,6 +117,20 @@ describe('model manager', () => {
     expect(await failed.getAttribute('data-state')).toBe('failed');
     expect(await failed.getByTestId('models-job-error').textContent()).toMatch(/^tester\/absent \(revision main\) was not found on 127\.0\.0\.1:\d+: check the repo id$/);
 
+    // a slow download, cancelled from its row while it runs
+    hub.repos.set('tester/slow', new Map([['slow.safetensors', fs.readFileSync(CKPT)]]));
+    hub.chunks = 400;
+    hub.chunkDelayMs = 50;
+    await models.download('tester/slow');
+    const slow = models.jobs().first();
+    await slow.getByTestId('models-job-progress').waitFor({ timeout: 60_000 });
+    await slow.getByTestId('models-job-cancel').click();
+    const cancelled = await models.lastJobEnded();
+    hub.chunks = 1;
+    hub.chunkDelayMs = 0;
+    expect(await cancelled.getAttribute('data-state')).toBe('cancelled');
+    expect(await models.names()).not.toContain('slow');
+
     await models.importFile(path.join(incoming, 'ink-wash.safetensors'), 'Ink wash');
     expect(await (await models.lastJobEnded()).getAttribute('data-state')).toBe('completed');
     const ink = await models.select('Ink wash');

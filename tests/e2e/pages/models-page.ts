@@ -39,10 +39,10 @@ export class ModelsPage {
     return this.dialog.getByTestId('models-job');
   }
 
-  /** The newest job's row once it has ended (completed or failed). */
+  /** The newest job's row once it has ended (completed, failed or cancelled). */
   async lastJobEnded(timeout = 120_000): Promise<Locator> {
     const job = this.jobs().first();
-    await job.and(this.page.locator('[data-state="completed"], [data-state="failed"]')).waitFor({ timeout });
+    await job.and(this.page.locator('[data-state="completed"], [data-state="failed"], [data-state="cancelled"]')).waitFor({ timeout });
     return job;
   }
 

@@ -10,6 +10,8 @@ import { readVaeSource } from './vae-source.js';
 // model then runs with them through an overlay folder (CACHE/models/KEY/) whose vae_encoder/
 // and vae_decoder/ link to those graphs and every other part links to the model's own. The
 // model folder is never changed, and the engine opens the overlay like any model folder.
+// A standalone VAE file says nothing of its config: group norms, latent scale and SDXL's
+// force_upcast are the model's own VAE's.
 
 const PARTS = ['vae_encoder', 'vae_decoder'] as const;
 const COMPLETE = '.complete';
@@ -59,12 +61,14 @@ function readJson(file: string): Record<string, unknown> | undefined {
  * imported models unless --fp32; float32 for folders Atelier did not build), its group
  * norms and latent scale (a standalone VAE file carries neither).
  */
-function modelVaeTraits(base: string): { storage: FloatType; normNumGroups?: number; scalingFactor?: number } {
+function modelVaeTraits(base: string): { storage: FloatType; normNumGroups?: number; scalingFactor?: number; forceUpcast?: boolean } {
   const index = readJson(path.join(base, 'vae_decoder', 'model.onnx.weights.json')) as WeightIndex | undefined;
   const config = readJson(path.join(base, 'vae_decoder', 'config.json'));
   const groups = typeof config?.norm_num_groups === 'number' ? config.norm_num_groups : undefined;
   const scale = typeof config?.scaling_factor === 'number' ? config.scaling_factor : undefined;
-  return { storage: index?.storage ?? 'float32', ...(groups ? { normNumGroups: groups } : {}), ...(scale ? { scalingFactor: scale } : {}) };
+  // SDXL's VAE overflows in float16: a standalone file keeps the model's force_upcast (docs/engine.md, "SDXL").
+  const upcast = typeof config?.force_upcast === 'boolean' ? config.force_upcast : undefined;
+  return { storage: index?.storage ?? 'float32', ...(groups ? { normNumGroups: groups } : {}), ...(scale ? { scalingFactor: scale } : {}), ...(upcast !== undefined ? { forceUpcast: upcast } : {}) };
 }
 
 /** Builds (or finds) the VAE's graphs for this model's traits; resolves to their folder. */
@@ -75,7 +79,10 @@ function vaeGraphs(vaePath: string, base: string, opts: VaeSwapOptions): { dir: 
   if (fs.existsSync(path.join(dir, COMPLETE))) return { dir, cached: true };
   // Read (and refused when not a VAE) before anything is written.
   const source = readVaeSource(vaePath);
-  const config = source.config ?? vaeConfigFromWeights(source.weights, { ...(traits.normNumGroups ? { normNumGroups: traits.normNumGroups } : {}), ...(traits.scalingFactor ? { scalingFactor: traits.scalingFactor } : {}) });
+  const config = source.config ?? {
+    ...vaeConfigFromWeights(source.weights, { ...(traits.normNumGroups ? { normNumGroups: traits.normNumGroups } : {}), ...(traits.scalingFactor ? { scalingFactor: traits.scalingFactor } : {}) }),
+    ...(traits.forceUpcast !== undefined ? { force_upcast: traits.forceUpcast } : {}),
+  };
   const fp = { dtype: traits.storage, compute: 'float32' as const };
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   // A folder without .complete was left by a crash: nothing uses it.

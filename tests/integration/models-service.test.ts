@@ -244,6 +244,15 @@ describe('the model manager', () => {
     expect(await studio.call('models.cancel', { jobId })).toEqual({ cancelled: false });
   });
 
+  it('generates with the imported model, and refuses to delete it while a generation uses it', async () => {
+    const { jobId } = await studio.call('generate', { request: { model: tinyId, prompt: 'a red house', seed: 1, steps: 1, width: 64, height: 64 } });
+    const busy = await refusal(studio.call('models.delete', { id: tinyId }));
+    expect(busy.code).toBe('busy');
+    expect(busy.message).toMatch(/"Tiny, renamed" is used by a queued or running generation/);
+    const end = await until(() => events.find((e) => 'jobId' in e && e.jobId === jobId && (e.type === 'job.completed' || e.type === 'job.failed')), { timeout: 120_000, what: 'the generation' });
+    expect(end, JSON.stringify(end)).toMatchObject({ type: 'job.completed' });
+  });
+
   it('deletes an imported model with its folder, takes an added folder off the list only, and lists what is left', async () => {
     const folder = (await catalogEntry(tinyId))!.path;
     expect(await studio.call('models.delete', { id: tinyId })).toEqual({ deleted: true, filesRemoved: true });

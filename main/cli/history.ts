@@ -42,6 +42,18 @@ function describe(g: GenerationRecord): string {
   ];
   if (g.device || g.appVersion) out.push(`device: ${g.device ?? '-'}  app: ${g.appVersion ?? '-'}${g.timings.total !== undefined ? `  took ${(g.timings.total / 1000).toFixed(2)} s` : ''}`);
   if (g.hasControl) out.push(`controls: ${g.request?.controls.map((c) => `${c.type} (${c.model}, weight ${c.weight})`).join(', ') ?? 'yes'}`);
+  if (g.request?.refiner) out.push(`refiner: ${g.request.refiner.model}  switch at ${g.request.refiner.switchAt}`);
+  const mc = g.request?.sdxlConditioning;
+  if (mc) {
+    const parts = [
+      mc.originalSize && `original ${mc.originalSize.width}x${mc.originalSize.height}`,
+      mc.crop && `crop top-left ${mc.crop.top},${mc.crop.left}`,
+      mc.targetSize && `target ${mc.targetSize.width}x${mc.targetSize.height}`,
+      mc.aestheticScore !== undefined && `aesthetic ${mc.aestheticScore}`,
+      mc.negativeAestheticScore !== undefined && `negative aesthetic ${mc.negativeAestheticScore}`,
+    ].filter(Boolean);
+    out.push(`sdxl: ${parts.join(', ')}`);
+  }
   if (g.parentCandidateId) out.push(`refines: ${g.parentCandidateId}`);
   if (g.projectId) out.push(`project: ${g.projectId}`);
   if (g.tags.length) out.push(`tags: ${g.tags.join(', ')}`);

@@ -124,6 +124,9 @@ describe('atelier generate --refiner and the micro-conditioning flags', () => {
     const id = (JSON.parse(micro.stdout) as { generationId: string }).generationId;
     const record = (await cli('history', 'show', id, '--json')).stdout;
     expect(JSON.parse(record)).toMatchObject({ request: { sdxlConditioning: { originalSize: { width: 1024, height: 768 }, crop: { top: 16, left: 40 }, targetSize: { width: 160, height: 128 } } } });
+    expect((await cli('history', 'show', id)).stdout).toContain('sdxl: original 1024x768, crop top-left 16,40, target 160x128');
+    const refinedId = (JSON.parse(stdout) as { generationId: string }).generationId;
+    expect((await cli('history', 'show', refinedId)).stdout).toContain(`refiner: ${fixture(ref.refiner!)}  switch at 0.6`);
   });
 
   it('refuses a switch outside (0, 1) and a malformed size before any work', async () => {

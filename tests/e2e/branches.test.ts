@@ -172,6 +172,17 @@ describe('branches you can return to', () => {
     expect(await ui.errorToasts().count()).toBe(0);
   }, 60_000);
 
+  it('restores an entry\'s canvas from History too', async () => {
+    await ui.undo();
+    await expect.poll(() => ui.layerNames()).toEqual(laterLayers);
+    await ui.page.getByTestId('view-history').click();
+    await ui.page.locator(`[data-testid="history-cell"][data-generation-id="${firstId}"]`).click();
+    await ui.page.getByTestId('history-detail').getByTestId('restore-document').click();
+    await ui.canvas.waitFor();
+    await expect.poll(() => ui.layerNames()).toEqual(firstLayers);
+    await shows(firstPixels);
+  }, 60_000);
+
   it('shows a picture, mode, seed and time on each Iterations entry', async () => {
     const nodes = ui.page.getByTestId('project-tree-node');
     await expect.poll(() => nodes.count()).toBe(2);

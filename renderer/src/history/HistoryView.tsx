@@ -6,6 +6,7 @@ import { type DocumentSession } from '../state/document.js';
 import { errorMessage } from '../state/studio.js';
 import { IterationTree } from './IterationTree.js';
 import { recallEntry } from './recall.js';
+import { restoreBranch } from './branches.js';
 import { sdxlParams } from './sdxl-params.js';
 import { cellPosition, gridWindow } from './window.js';
 
@@ -194,8 +195,15 @@ function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session
   const models = useUi((s) => s.models);
   const [record, setRecord] = useState<GenerationRecord | null>(null);
   const [lineage, setLineage] = useState<LineageResult | null>(null);
+  // Whether the library kept the document this entry ran from (docs/canvas.md, "Branches").
+  const [keptFor, setKeptFor] = useState<string | null>(null);
   useEffect(() => {
     let live = true;
+    studio.api.call('library.snapshot', { id }).then(
+      (s) => live && setKeptFor(s ? id : null),
+      // Without a kept document (imports, older entries) Recall still works: nothing to say.
+      () => live && setKeptFor(null),
+    );
     studio.api.call('library.get', { id }).then(
       (r) => live && setRecord(r),
       (error: unknown) => studio.toast('error', `Could not open the entry: ${errorMessage(error)}`),
@@ -246,6 +254,16 @@ function HistoryDetail({ id, session, onSelect, onClose }: { id: string; session
         <button type="button" data-testid="recall" onClick={() => void recall()}>
           Recall onto the canvas
         </button>
+        {keptFor === record.id && (
+          <button
+            type="button"
+            data-testid="restore-document"
+            title="The canvas as it was when this ran — layers, masks, controls, regions, frame — as a new branch (one undo step)"
+            onClick={() => void restoreBranch(studio, session, record.id)}
+          >
+            Restore its canvas
+          </button>
+        )}
         <button type="button" aria-label="Close" onClick={onClose}>
           ×
         </button>

@@ -243,6 +243,8 @@ function parseA1111(text: string): ImportedMetadata {
     raw: { prompt, negativePrompt, ...params },
   };
   if (hires) meta.notes.push('made with hires fix; recalled without the upscale pass');
+  // A1111/Forge's SDXL refiner names a checkpoint of that machine; recall cannot know which of ours it is.
+  if (params.Refiner) meta.notes.push(`made with the SDXL refiner ${params.Refiner}${params['Refiner switch at'] ? ` switching at ${params['Refiner switch at']}` : ''}; recalled without it (pick a refiner under "SDXL refiner")`);
   if (params.RNG !== 'CPU') meta.notes.push(`${sourceLabel(source)} drew the noise on the ${params.RNG ?? 'GPU'}; Atelier draws it like torch on the CPU, so the same seed gives a different image`);
   meta.request = toRequest(meta, a1111Sampler(params.Sampler, params['Schedule type']), meta.sampler);
   // A1111's variation seed ("Variation seed: N, Variation seed strength: S"): the same noise blend (app/engine/rng/variation.ts).

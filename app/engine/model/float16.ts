@@ -46,8 +46,19 @@ export function float32ToFloat16(values: Float32Array): Uint16Array {
   return out;
 }
 
+let table: Float32Array | undefined;
+
+/**
+ * Through a table of all 65536 values (256 KB, built once): a float16 UNet's output comes back
+ * every step, and the arithmetic per value cost 8× the other direction (docs/performance.md, "GPU").
+ */
 export function float16ToFloat32(bits: Uint16Array): Float32Array {
+  if (!table) {
+    table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) table[h] = fromFloat16Bits(h);
+  }
+  const t = table;
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = fromFloat16Bits(bits[i]!);
+  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]!]!;
   return out;
 }

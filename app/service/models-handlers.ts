@@ -8,6 +8,7 @@ import { HUB } from './model-download.js';
 import type { ModelTask, ModelTaskProgress } from './model-job-run.js';
 import { startModelTask } from './model-jobs.js';
 import { modelsDir } from './model-import.js';
+import { isSpecialFilesystemPath } from './paths.js';
 import { STARTER_MODEL_ID, type ModelRegistry } from './models-registry.js';
 import { toApiError } from './studio.js';
 
@@ -241,6 +242,8 @@ export function modelsArea(options: ModelsAreaOptions): { handlers: AreaHandlers
       const abs = path.resolve(source);
       // Refused at once, naming the file; the rest (headers, shapes) is the job's to say.
       if (!fs.existsSync(abs)) throw new ApiError('not_found', `${abs} does not exist`, { path: abs });
+      // Kernel objects are never read as models, also not through a link (paths.ts: /proc, /sys, /dev).
+      if (isSpecialFilesystemPath(fs.realpathSync(abs))) throw new ApiError('bad_request', `${abs} is on a special file system (devices, /proc, /sys), not a model file`, { path: abs });
       const stat = fs.statSync(abs);
       if (!stat.isDirectory() && !stat.isFile()) throw new ApiError('bad_request', `${abs} is neither a file nor a folder`, { path: abs });
       const request = { home, source: abs, ...(name ? { name } : {}), ...(prediction ? { prediction } : {}), ...(options.importDefaults?.dtype ? { dtype: options.importDefaults.dtype } : {}) };

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -134,6 +135,15 @@ describe('the model manager', () => {
     const e = await refusal(studio.call('models.import', { path: missing }));
     expect(e.code).toBe('not_found');
     expect(e.message).toContain(missing);
+    const link = path.join(home, 'status.safetensors');
+    fs.symlinkSync('/proc/self/status', link);
+    const special = await refusal(studio.call('models.import', { path: link }));
+    expect(special.code).toBe('bad_request');
+    expect(special.message).toBe(`${link} is on a special file system (devices, /proc, /sys), not a model file`);
+    // a FIFO would block the first read: refused before any job starts
+    const fifo = path.join(home, 'pipe.safetensors');
+    execFileSync('mkfifo', [fifo]);
+    expect((await refusal(studio.call('models.import', { path: fifo }))).message).toBe(`${fifo} is neither a file nor a folder`);
     const pickle = path.join(home, 'old.ckpt');
     fs.writeFileSync(pickle, 'not really');
     const failed = await finished((await studio.call('models.import', { path: pickle })).jobId);
@@ -188,6 +198,11 @@ describe('the model manager', () => {
     expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
     expect(seen.some((e) => e.stage === 'unet')).toBe(true);
     expect(await catalogEntry(end.modelId!)).toMatchObject({ source: { kind: 'hub', repo: 'tester/small-sd1', revision: 'main' }, hashOf: 'file', family: 'sd1' });
+
+    const url = `${hub.endpoint}/tester/small-sd1/resolve/main/small-sd1.safetensors`;
+    const byUrl = await finished((await studio.call('models.download', { ref: url, name: 'small by url' })).jobId);
+    expect(byUrl, JSON.stringify(byUrl)).toMatchObject({ state: 'completed', modelName: 'small by url' });
+    expect(await catalogEntry(byUrl.modelId!)).toMatchObject({ source: { kind: 'hub', url } });
 
     const onnx = await finished((await studio.call('models.download', { ref: 'tester/tiny-onnx', name: 'Tiny ONNX' })).jobId);
     expect(onnx.state).toBe('completed');

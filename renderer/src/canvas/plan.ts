@@ -13,7 +13,7 @@ import { type DocumentSession } from '../state/document.js';
 import { type StudioController } from '../state/studio.js';
 import { MASK_COLOUR } from './gestures/mask.js';
 import type { MaskArea, NewLayer, Op, Plan } from './gestures/types.js';
-import { inpaintMaskLayer } from './region-masks.js';
+import { maskToolTarget } from './region-masks.js';
 import { blankMask, blankPaint, fillMaskArea, paintMask, paintStroke, sourceUrl } from './raster.js';
 
 // Carries out what gestures plan: live operations change the view at once; a plan's document
@@ -26,19 +26,12 @@ export interface PlanEnv {
   hint: (message: string) => void;
 }
 
-/**
- * The mask layer tools paint into: the selected mask (a region mask too, when the artist chose
- * it), else the inpaint mask — never a region mask picked only for being on top, since its
- * pixels say where a region prompt applies, not what to repaint (docs/canvas.md) — else a new
- * one (black = keep everything).
- */
+/** The mask layer tools paint into (maskToolTarget), made (black = keep everything) when there is none. */
 export function ensureMaskLayer(session: DocumentSession): MaskLayer {
-  const active = session.activeLayer;
-  if (active?.kind === 'mask' && !active.locked) return active;
-  const inpaint = inpaintMaskLayer(session.doc);
-  if (inpaint && !inpaint.locked) {
-    session.history.select([inpaint.id]);
-    return inpaint;
+  const target = maskToolTarget(session.doc, session.history.selection[0]);
+  if (target) {
+    session.history.select([target.id]);
+    return target;
   }
   const { width, height } = session.doc.canvas;
   const layer = createLayer('mask', { image: session.addAsset(blankMask(width, height)), x: 0, y: 0, width, height, colour: MASK_COLOUR });

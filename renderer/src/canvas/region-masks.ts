@@ -17,3 +17,15 @@ export function inpaintMaskLayer(doc: ProjectDocument): MaskLayer | undefined {
 export function regionMaskLayers(doc: ProjectDocument): MaskLayer[] {
   return doc.layers.filter((l): l is MaskLayer => isRegionMask(l) && l.visible && (l.regionWeight ?? 1) !== 0);
 }
+
+/**
+ * The mask the mask tools act on: the selected mask (a region mask too, when the artist chose
+ * it), else the inpaint mask — never a region mask picked only for being on top, since its
+ * pixels say where a region prompt applies, not what to repaint. Undefined: make one.
+ */
+export function maskToolTarget(doc: ProjectDocument, selectedId: string | undefined): MaskLayer | undefined {
+  const selected = doc.layers.find((l) => l.id === selectedId);
+  if (selected?.kind === 'mask' && !selected.locked) return selected;
+  const inpaint = inpaintMaskLayer(doc);
+  return inpaint && !inpaint.locked ? inpaint : undefined;
+}

@@ -1,4 +1,4 @@
-// npm run bench:engine [-- --model DIR --steps N --size WxH --device D --batch N --sampler S --control --refiner DIR[:SWITCH] --json]
+// npm run bench:engine [-- --model DIR --steps N --size WxH --device D --batch N --sampler S --control --refiner DIR[:SWITCH] --runs N --threads N --no-spin --json]
 // Per-stage times of one txt2img generation (after a one-step warm-up that opens the sessions):
 // tokenize, text encoder (SDXL: text_encoder and text_encoder_2 each, session opening included
 // when they are opened per run, docs/engine.md "Memory"), each UNet step (mean/min/max), the
@@ -9,7 +9,9 @@
 // --runs N (default 3) measured runs per model: the stage lines are the run with the median
 // total, followed by min / median of the totals over the runs, the process's CPU time per run
 // and the load average (from other processes) before and after, so that a number taken on a
-// shared machine says how shared it was (docs/performance.md keeps the tables).
+// shared machine says how shared it was (docs/performance.md keeps the tables). --threads N and
+// --no-spin set ORT's intra-op threads and turn its spinning off: with one thread, the CPU time
+// is the run's work, comparable across loads.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DeviceChoice, GenerationRequest, SamplerName } from '../app/contract/index.js';
 import { loadModel, runPipeline } from '../app/engine/index.js';
+import { configureThreads } from '../app/engine/model/session.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +32,8 @@ const { values } = parseArgs({
     cfg: { type: 'string', default: '7' },
     control: { type: 'boolean', default: false },
     runs: { type: 'string', default: '3' },
+    threads: { type: 'string' },
+    'no-spin': { type: 'boolean', default: false },
     refiner: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
@@ -72,6 +77,8 @@ function refinerOption(spec: string | undefined): { model: string; switchAt: num
 const refiner = refinerOption(values.refiner);
 
 const RUNS = Math.max(1, Number(values.runs));
+// --threads 1 --no-spin: single-thread work, whose CPU time holds on a shared machine
+if (values.threads || values['no-spin']) configureThreads({ ...(values.threads ? { intraOp: Number(values.threads) } : {}), ...(values['no-spin'] ? { spinning: false } : {}) });
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 /** Where and when: the commit measured (with `+` when the tree has changes), the ONNX Runtime version, the date. */
 function provenance(): { commit: string; ort: string; date: string } {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GraphBuilder, MemoryWeights, writeModel } from '../../app/engine/graph/index.js';
-import { openSession, openSessionFromBytes } from '../../app/engine/model/session.js';
+import { configureThreads, openSession, openSessionFromBytes } from '../../app/engine/model/session.js';
 
 // Every session stops its threads' spinning when a run returns (session.ts SESSION_CONFIG;
 // docs/performance.md): a ControlNet's idle pool must not spin against its UNet's.
@@ -49,5 +49,25 @@ describe('session thread settings', () => {
     expect(configOf(create.mock.calls.at(-1))).toMatchObject({ force_spinning_stop: '1' });
     expect(bytes.inputNames).toContain('controlnet_cond');
     await bytes.release();
+  });
+
+  it('configureThreads sets intra-op threads and turns spinning off for later sessions, and unset restores the defaults', async () => {
+    const create = vi.spyOn(ort.InferenceSession, 'create');
+    try {
+      configureThreads({ intraOp: 1, spinning: false });
+      const single = await openSession(model, 'tiny', 'cpu', [], true, {});
+      const options = create.mock.calls.at(-1)?.[1] as ort.InferenceSession.SessionOptions;
+      expect(options.intraOpNumThreads).toBe(1);
+      expect(configOf(create.mock.calls.at(-1))).toMatchObject({ force_spinning_stop: '1', 'intra_op.allow_spinning': '0' });
+      const out = await single.session.run({ x: new ort.Tensor('float32', new Float32Array(64).fill(1), [2, 32]) });
+      expect(out.y!.dims).toEqual([2, 32]);
+      await single.session.release();
+    } finally {
+      configureThreads({});
+    }
+    const plain = await openSession(model, 'tiny', 'cpu', [], true, {});
+    expect((create.mock.calls.at(-1)?.[1] as ort.InferenceSession.SessionOptions).intraOpNumThreads).toBeUndefined();
+    expect(configOf(create.mock.calls.at(-1))).not.toHaveProperty(['intra_op.allow_spinning']);
+    await plain.session.release();
   });
 });

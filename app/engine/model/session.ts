@@ -162,6 +162,21 @@ export function optimizedCacheKey(file: string, device: string, freeDimensions: 
  */
 const SESSION_CONFIG: Readonly<Record<string, string>> = { force_spinning_stop: '1' };
 
+/**
+ * Intra-op threads and spinning for every later session; unset: ORT's defaults (a thread per
+ * core, spinning within a run). `bench:engine --threads 1 --no-spin` measures single-thread
+ * work with them, a number that holds on a shared machine (docs/performance.md).
+ */
+export interface ThreadTuning {
+  intraOp?: number;
+  spinning?: boolean;
+}
+let threadTuning: ThreadTuning = {};
+
+export function configureThreads(tuning: ThreadTuning): void {
+  threadTuning = { ...tuning };
+}
+
 function sessionOptions(device: string, optimize = true, freeDimensions?: Readonly<Record<string, number>>, config: Readonly<Record<string, string>> = {}): ort.InferenceSession.SessionOptions {
   // logSeverityLevel 3: ORT's own error lines for a provider that fails to start would
   // otherwise land on stderr before we can explain the fallback ourselves. Metadata-only
@@ -170,7 +185,8 @@ function sessionOptions(device: string, optimize = true, freeDimensions?: Readon
     executionProviders: [device],
     graphOptimizationLevel: optimize ? 'all' : 'disabled',
     logSeverityLevel: 3,
-    extra: { session: { ...SESSION_CONFIG, ...config } },
+    extra: { session: { ...SESSION_CONFIG, ...(threadTuning.spinning === false ? { 'intra_op.allow_spinning': '0' } : {}), ...config } },
+    ...(threadTuning.intraOp ? { intraOpNumThreads: threadTuning.intraOp } : {}),
     ...(freeDimensions && Object.keys(freeDimensions).length > 0 ? { freeDimensionOverrides: { ...freeDimensions } } : {}),
   };
 }

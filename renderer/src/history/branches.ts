@@ -15,8 +15,9 @@ import { recallEntry } from './recall.js';
 /** The document as Generate saw it: immutable, so keeping the reference is the copy. */
 interface Captured {
   studio: StudioController;
-  session: DocumentSession;
   doc: ProjectDocument;
+  /** The parts then (immutable too): another project opened meanwhile does not lose them. */
+  assets: Readonly<Record<string, string>>;
   frame: { x: number; y: number };
 }
 
@@ -34,7 +35,7 @@ const inLibrary = new Map<string, string>();
 
 /** Remembers the document a just-queued job is generating from. */
 export function captureForJob(jobId: string, studio: StudioController, session: DocumentSession): void {
-  captured.set(jobId, { studio, session, doc: session.doc, frame: { ...studio.state.frame } });
+  captured.set(jobId, { studio, doc: session.doc, assets: session.assets, frame: { ...studio.state.frame } });
   while (captured.size > MAX_PENDING) captured.delete(captured.keys().next().value!);
 }
 
@@ -63,7 +64,7 @@ async function storeSnapshot(c: Captured, generationId: string): Promise<void> {
     const parts: Record<string, string | { sha256: string }> = {};
     for (const part of partsOf(snapshot.layers)) {
       const sha = byHash ? inLibrary.get(part) : undefined;
-      const bytes = c.session.assets[part];
+      const bytes = c.assets[part];
       if (sha) parts[part] = { sha256: sha };
       else if (bytes) parts[part] = bytes;
     }

@@ -8,7 +8,7 @@
 // preview (model loading) is not counted. Prints p50/p95, and where the time goes (medians):
 // the request until the job starts (PNG decoding, preprocessing, queue, model lookup), the
 // denoising steps (job.started → last job.progress), and the rest (VAE decode, the preview's
-// PNG). With the date, commit and load average, so that the lead can re-measure on an idle
+// PNG); then how long cancelling a running preview takes, as a newer stroke does. With the date, commit and load average, so that the lead can re-measure on an idle
 // machine and compare (docs/performance.md).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -69,8 +69,8 @@ interface Sample {
   finish: number;
 }
 
-async function preview(i: number, lcm: boolean): Promise<Sample> {
-  const start = performance.now();
+/** Sends stroke i's preview as live mode does; returns its job. */
+async function submit(i: number, lcm: boolean): Promise<string> {
   const png = stroke(i);
   const fast = lcm ? { sampler: 'lcm' as const, steps: Number(values.steps ?? 4), cfg: 2 } : { sampler: 'dpmpp_2m' as const, steps: Number(values.steps ?? 4) };
   const { jobId } = await studio.call('generate', {
@@ -86,6 +86,12 @@ async function preview(i: number, lcm: boolean): Promise<Sample> {
       preview: true,
     },
   });
+  return jobId;
+}
+
+async function preview(i: number, lcm: boolean): Promise<Sample> {
+  const start = performance.now();
+  const jobId = await submit(i, lcm);
   for (;;) {
     const done = arrived.get(jobId);
     if (done) {
@@ -95,6 +101,23 @@ async function preview(i: number, lcm: boolean): Promise<Sample> {
       const lastStep = m.lastStep ?? started;
       return { total: done.at - start + DEBOUNCE_MS, request: started - start, steps: lastStep - started, finish: done.at - lastStep };
     }
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
+ * A newer stroke cancels the running preview (state/live.ts): the time from jobs.cancel, sent
+ * once the preview's first step is done, to its job.failed (cancelled) — the engine stops at
+ * the next step boundary. Undefined when the preview finished first.
+ */
+async function cancelLatency(i: number, lcm: boolean): Promise<number | undefined> {
+  const jobId = await submit(i, lcm);
+  while (marks.get(jobId)?.lastStep === undefined && !arrived.has(jobId)) await new Promise((r) => setImmediate(r));
+  const asked = performance.now();
+  await studio.call('jobs.cancel', { jobId });
+  for (;;) {
+    const done = arrived.get(jobId);
+    if (done) return done.event.type === 'job.failed' && done.event.cancelled ? done.at - asked : undefined;
     await new Promise((r) => setImmediate(r));
   }
 }
@@ -127,6 +150,12 @@ try {
   const med = (key: keyof Sample) => pct(samples.map((s) => s[key]), 50).toFixed(0);
   console.log(`stroke → preview: p50 ${pct(latencies, 50).toFixed(0)} ms, p95 ${pct(latencies, 95).toFixed(0)} ms (min ${Math.min(...latencies).toFixed(0)}, max ${Math.max(...latencies).toFixed(0)})`);
   console.log(`  medians: debounce ${DEBOUNCE_MS} + request → started ${med('request')} + steps ${med('steps')} + decode and PNG ${med('finish')} ms`);
+  const cancels: number[] = [];
+  for (let i = 0; i < Math.max(3, Math.floor(STROKES / 4)); i++) {
+    const ms = await cancelLatency(STROKES + 1 + i, lcm);
+    if (ms !== undefined) cancels.push(ms);
+  }
+  if (cancels.length > 0) console.log(`  cancel of a running preview → job.failed (cancelled): median ${pct(cancels, 50).toFixed(0)} ms, max ${Math.max(...cancels).toFixed(0)} ms (${cancels.length} cancels)`);
   console.log(`  load average ${loadBefore} → ${os.loadavg()[0]!.toFixed(2)} (1 min, before → after)`);
 } finally {
   await studio.close();

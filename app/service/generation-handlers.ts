@@ -161,7 +161,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     job.step = p.step;
     job.totalSteps = p.totalSteps;
     const elapsedMs = Date.now() - ctx.startedAt;
-    const done = p.candidateIndex * p.totalSteps + p.step;
+    const done = p.completed ?? p.candidateIndex * p.totalSteps + p.step;
     const total = job.request.batch * p.totalSteps;
     const etaMs = done > 0 && done <= total ? (elapsedMs / done) * (total - done) : undefined;
     emit({ type: 'job.progress', jobId: job.id, step: p.step, totalSteps: p.totalSteps, elapsedMs, ...(etaMs !== undefined ? { etaMs } : {}), ...(preview ? { preview } : {}) });

@@ -111,6 +111,12 @@ describe('candidates in one UNet batch', () => {
     const dir = fixture('sd1-tiny');
     await runPipeline(await model(dir), request({ model: dir, batch: 2, steps: 3 }), {}, { candidateBatch: 2, onProgress: (p) => progress.push(p) });
     expect(progress.map((p) => `${p.candidateIndex}:${p.step}`)).toEqual(['0:1', '1:1', '0:2', '1:2', '0:3', '1:3']);
+    // the request's candidate-steps done, counted across the group (the studio's ETA)
+    expect(progress.map((p) => p.completed)).toEqual([1, 2, 3, 4, 5, 6]);
+    const capped: PipelineProgress[] = [];
+    await runPipeline(await model(dir), request({ model: dir, batch: 3, steps: 2 }), {}, { candidateBatch: 2, onProgress: (p) => capped.push(p) });
+    expect(capped.map((p) => p.completed)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(capped.map((p) => p.candidateIndex)).toEqual([0, 1, 0, 1, 2, 2]);
     expect(progress.filter((p) => p.step === 3).every((p) => p.latentPreview)).toBe(true);
   });
 

@@ -260,6 +260,8 @@ export async function runSteps(plan: Plan, group: StepContext[], latentsIn: Floa
         candidateIndex: ctx.k,
         step: done,
         totalSteps: total,
+        // groups are consecutive candidates (batching.ts groupsOf)
+        completed: group[0]!.k * total + B * (done - 1) + j + 1,
         ...(withPreview ? { latentPreview: latentToPreview(ctx.scheduler.lastPredictedOriginal ?? latents[j]!, lw, lh, model.layout.preview) } : {}),
       });
     }

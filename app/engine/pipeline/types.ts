@@ -31,6 +31,12 @@ export interface PipelineProgress {
   /** 1-based. */
   step: number;
   totalSteps: number;
+  /**
+   * Candidate-steps done over the whole request (batch × totalSteps in all). Candidates that
+   * share a UNet batch advance together, so candidateIndex × totalSteps + step is not it (the
+   * engine always sets it; a stand-in may not).
+   */
+  completed?: number;
   /** Cheap latent→RGB linear map at latent resolution; present every few steps. */
   latentPreview?: RgbaImage;
 }

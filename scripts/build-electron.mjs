@@ -8,6 +8,7 @@
 //   app/engine/index.cjs           the engine, which the worker imports as ../index<its ext>
 //   app/service/asset-thread.cjs   the worker thread that patches LoRAs and builds swapped VAEs
 //                                  (app/service/asset-tasks.ts finds it under dist-electron/)
+//   app/service/model-job-thread.cjs  the thread that imports and downloads models (model-jobs.ts)
 // Sources are ESM TypeScript; the bundles are CommonJS because a sandboxed preload must be.
 // `import.meta.url` in a bundled module is rewritten to that module's source location under
 // the app root, so code that finds files relative to itself (package.json, onnxruntime's
@@ -27,6 +28,7 @@ const outdir = path.resolve(values.outdir);
 const WORKER_ENTRY = 'app/engine/worker/main.ts';
 const ENGINE_ENTRY = 'app/engine/index.ts';
 const ASSET_THREAD_ENTRY = 'app/service/asset-thread.ts';
+const MODEL_JOB_THREAD_ENTRY = 'app/service/model-job-thread.ts';
 
 /**
  * Replaces import.meta.url / dirname / filename in our own sources: with the bundle's own
@@ -98,7 +100,7 @@ await build({
 
 const worker = fs.existsSync(path.join(root, WORKER_ENTRY));
 if (worker) {
-  for (const entry of [WORKER_ENTRY, ENGINE_ENTRY, ASSET_THREAD_ENTRY]) {
+  for (const entry of [WORKER_ENTRY, ENGINE_ENTRY, ASSET_THREAD_ENTRY, MODEL_JOB_THREAD_ENTRY]) {
     const outfile = path.join(outdir, entry.replace(/\.ts$/, '.cjs'));
     await build({
       ...common,
@@ -111,4 +113,4 @@ if (worker) {
   }
 }
 
-console.log(`${path.relative(root, outdir) || outdir}/: main.cjs, preload.cjs${worker ? `, ${[WORKER_ENTRY, ENGINE_ENTRY, ASSET_THREAD_ENTRY].map((e) => e.replace(/\.ts$/, '.cjs')).join(', ')}` : ' (no engine worker yet)'}`);
+console.log(`${path.relative(root, outdir) || outdir}/: main.cjs, preload.cjs${worker ? `, ${[WORKER_ENTRY, ENGINE_ENTRY, ASSET_THREAD_ENTRY, MODEL_JOB_THREAD_ENTRY].map((e) => e.replace(/\.ts$/, '.cjs')).join(', ')}` : ' (no engine worker yet)'}`);

@@ -13,7 +13,10 @@ import type { ModelTask, ModelTaskMessage, ModelTaskProgress } from './model-job
 
 const here = fileURLToPath(import.meta.url);
 const ext = path.extname(here);
-const entry = [path.join(path.dirname(here), `model-job-thread${ext}`)].find((f) => fs.existsSync(f));
+// Beside this file (the sources), or in the desktop bundle where scripts/build-electron.mjs
+// writes it beside the engine worker's (as asset-tasks.ts finds its thread).
+const appRoot = path.resolve(path.dirname(here), '..', '..');
+const entry = [path.join(path.dirname(here), `model-job-thread${ext}`), path.join(appRoot, 'dist-electron', 'app', 'service', 'model-job-thread.cjs')].find((f) => fs.existsSync(f));
 
 export interface RunningModelTask {
   result: Promise<ModelEntry>;

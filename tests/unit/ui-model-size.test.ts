@@ -61,7 +61,7 @@ describe('sizes and refiners', () => {
     expect(familyLabel(xl.info)).toBe('SDXL · 1024×1024');
     expect(familyLabel(entry('v', 'sd2', 768, { prediction: 'v_prediction' }).info)).toBe('SD 2.x v-prediction · 768×768');
     expect(modelGroups(models).map((g) => [g.label, g.models.map((m) => m.id)])).toEqual([
-      ['other · 256×256', ['starter']], ['SD 1.x · 512×512', ['sd15']], ['SDXL · 1024×1024', ['xl', 'xl-refiner']], ['SDXL inpainting · 1024×1024', ['xl-inpaint']],
+      ['SD-style · 256×256', ['starter']], ['SD 1.x · 512×512', ['sd15']], ['SDXL · 1024×1024', ['xl', 'xl-refiner']], ['SDXL inpainting · 1024×1024', ['xl-inpaint']],
     ]);
     expect(refinerCandidates(models, 'xl').map((m) => m.id)).toEqual(['xl-refiner']);
     expect(refinerCandidates([...models, entry('xl2', 'sdxl', 1024)], 'xl').map((m) => m.id)).toEqual(['xl-refiner', 'xl2']);

@@ -7,13 +7,13 @@ export function Thumb({ model, size }: { model: ManagedModel; size: 'small' | 'l
     <img className={`model-thumb ${size}`} src={model.preview} alt={`Preview of ${model.name}`} data-testid={size === 'large' ? 'model-preview' : undefined} />
   ) : (
     <span className={`model-thumb ${size} none`} aria-hidden="true">
-      {{ sd1: '1.x', sd2: '2.x', sdxl: 'XL', unknown: '?' }[model.family]}
+      {{ sd1: '1.x', sd2: '2.x', sdxl: 'XL', unknown: 'SD' }[model.family]}
     </span>
   );
 }
 
 export function familyLabel(family: ManagedModel['family']): string {
-  return family === 'sd1' ? 'SD 1.x' : family === 'sd2' ? 'SD 2.x' : family === 'sdxl' ? 'SDXL' : 'other family';
+  return family === 'sd1' ? 'SD 1.x' : family === 'sd2' ? 'SD 2.x' : family === 'sdxl' ? 'SDXL' : 'SD-style';
 }
 
 export function sourceLabel(model: ManagedModel): string {

@@ -12,11 +12,12 @@ const FAMILY: Record<ModelInfo['family'], string> = { sd1: 'SD 1.x', sd2: 'SD 2.
 
 /** "SDXL · 1024×1024" — the family (when known) and the native size, for the model picker's groups. */
 export function familyLabel(info: ModelInfo | undefined): string {
-  if (!info) return 'other';
+  // A model with SD's layout whose sizes match no named family (the starter) is "SD-style".
+  if (!info) return 'SD-style';
   const family = FAMILY[info.family];
   const vpred = info.family === 'sd2' && info.prediction === 'v_prediction' ? ' v-prediction' : '';
   const kind = info.inpainting ? ' inpainting' : '';
-  return `${family ? `${family}${vpred}${kind}` : kind ? kind.trim() : 'other'} · ${info.defaultWidth}×${info.defaultHeight}`;
+  return `${family ? `${family}${vpred}${kind}` : kind ? kind.trim() : 'SD-style'} · ${info.defaultWidth}×${info.defaultHeight}`;
 }
 
 /** Models grouped by family and native size, in the order first seen (the starter's group first). */

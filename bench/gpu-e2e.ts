@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GenerationRequest } from '../app/contract/index.js';
-import { clipWeightShapes, parseClipConfig, parseUnetConfig, parseVaeConfig, RandomWeights, unetWeightShapes, vaeWeightShapes, writePipelineGraphs, type FusedChoice } from '../app/engine/graph/index.js';
+import { buildClipTextEncoder, buildUnet, buildVaeDecoder, buildVaeEncoder, clipWeightShapes, parseClipConfig, parseUnetConfig, parseVaeConfig, RandomWeights, unetWeightShapes, vaeWeightShapes, writeModel, type FusedChoice } from '../app/engine/graph/index.js';
 import { loadModel, runPipeline, type PipelineResult } from '../app/engine/index.js';
 
 export const CLIP_L = {
@@ -24,8 +24,8 @@ export const CLIP_L = {
   bos_token_id: 0,
   eos_token_id: 2,
 };
-/** --smoke: the same layers, a few channels wide. */
-export const CLIP_SMALL = { ...CLIP_L, vocab_size: 1000, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4 };
+/** --smoke (`--unet small`): two layers and the tokenizer's vocabulary; still 768 wide, the small UNet's cross-attention width. */
+export const CLIP_SMALL = { ...CLIP_L, vocab_size: 1000, intermediate_size: 1536, num_hidden_layers: 2 };
 /** SD 1.5's VAE (diffusers' AutoencoderKL defaults for it); force_upcast off, as SD 1.x pipelines run it in float16. */
 export const VAE_SD = {
   _class_name: 'AutoencoderKL',
@@ -61,6 +61,8 @@ export interface E2eOptions {
   torch: boolean;
   python: string;
   log: (line: string) => void;
+  /** A UNet folder bench/gpu.ts built already with the same config, seed, dtype and fused choice: copied, not built again. */
+  unetDir?: string;
 }
 
 /** Builds (once) the model folder: text_encoder, unet, vae_encoder/decoder, tokenizer, scheduler. */
@@ -70,22 +72,35 @@ export function pipelineFolder(o: E2eOptions): string {
   if (fs.existsSync(path.join(dir, 'model_index.json'))) return dir;
   const t = performance.now();
   fs.rmSync(dir, { recursive: true, force: true });
-  const net = (config: Record<string, unknown>, shapes: Map<string, number[]>, seed: number) => ({ config, weights: new RandomWeights(shapes, seed) });
-  const written = writePipelineGraphs(
-    dir,
-    {
-      textEncoder: net(o.clip, clipWeightShapes(parseClipConfig(o.clip)), 5),
-      unet: net(o.unet, unetWeightShapes(parseUnetConfig(o.unet)), 1515),
-      vae: net(o.vae, vaeWeightShapes(parseVaeConfig(o.vae)), 23),
-    },
-    { dtype: o.dtype, fused: o.fused },
-  );
+  let bytes = 0;
+  const part = (name: string, config: Record<string, unknown>, build: () => Parameters<typeof writeModel>[1]): void => {
+    fs.mkdirSync(path.join(dir, name), { recursive: true });
+    fs.writeFileSync(path.join(dir, name, 'config.json'), JSON.stringify(config));
+    bytes += writeModel(path.join(dir, name), build()).dataBytes;
+  };
+  const fp = { dtype: o.dtype, fused: o.fused };
+  part('text_encoder', o.clip, () => buildClipTextEncoder(o.clip, new RandomWeights(clipWeightShapes(parseClipConfig(o.clip)), 5), fp));
+  if (o.unetDir) {
+    // the UNet step bench's graph (same config, seed 1515, dtype and operators): 1.7 GB not written twice
+    fs.mkdirSync(path.join(dir, 'unet'), { recursive: true });
+    for (const name of fs.readdirSync(o.unetDir)) {
+      try {
+        fs.linkSync(path.join(o.unetDir, name), path.join(dir, 'unet', name));
+      } catch {
+        fs.copyFileSync(path.join(o.unetDir, name), path.join(dir, 'unet', name));
+      }
+    }
+    fs.rmSync(path.join(dir, 'unet', 'config.json'), { force: true });
+    fs.writeFileSync(path.join(dir, 'unet', 'config.json'), JSON.stringify(o.unet));
+  } else part('unet', o.unet, () => buildUnet(o.unet, new RandomWeights(unetWeightShapes(parseUnetConfig(o.unet)), 1515), fp));
+  const vaeWeights = new RandomWeights(vaeWeightShapes(parseVaeConfig(o.vae)), 23);
+  part('vae_encoder', o.vae, () => buildVaeEncoder(o.vae, vaeWeights, fp));
+  part('vae_decoder', o.vae, () => buildVaeDecoder(o.vae, vaeWeights, fp));
   fs.cpSync(TOKENIZER, path.join(dir, 'tokenizer'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'scheduler'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'scheduler', 'scheduler_config.json'), JSON.stringify(SCHEDULER));
   // written last: its presence means the folder is whole
   fs.writeFileSync(path.join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'OnnxStableDiffusionPipeline', scheduler: ['diffusers', 'EulerDiscreteScheduler'] }));
-  const bytes = Object.values(written).reduce((s, w) => s + w.dataBytes, 0);
   o.log(`built ${name}: ${(bytes / 2 ** 30).toFixed(2)} GiB in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   return dir;
 }

@@ -70,8 +70,10 @@ const steps = Number(values.steps);
 if (!(size >= 64 && size % 64 === 0) || !(batch >= 1) || !(steps >= 1)) throw new Error('--size must be a multiple of 64, --batch and --steps at least 1');
 const latent = size / 8;
 const SEQUENCE = 77;
+/** The readable lines: stdout, or stderr with --json (stdout then holds the one JSON line). */
 const log = (line: string): void => {
-  if (!values.json) console.log(line);
+  if (values.json) console.error(line);
+  else console.log(line);
 };
 
 /** Builds (once per variant) the UNet graph into the bench folder. */
@@ -240,7 +242,7 @@ async function endToEnd(device: string, dtype: 'float32' | 'float16', fused: Fus
     device,
     dtype,
     fused,
-    unet: smoke ? { ...config!, cross_attention_dim: CLIP_SMALL.hidden_size } : config!,
+    unet: config!,
     clip: smoke ? CLIP_SMALL : CLIP_L,
     vae: smoke ? VAE_SMALL : VAE_SD,
     size: Number(values['e2e-size'] ?? 512),
@@ -249,6 +251,8 @@ async function endToEnd(device: string, dtype: 'float32' | 'float16', fused: Fus
     torch: !values['no-torch'],
     python: process.env.PYTHON ?? 'python3',
     log,
+    // the UNet step bench's graph: the pipeline's UNet is that very one
+    unetDir: graph(dtype, fused),
   };
   if (!(o.size >= 64 && o.size % 64 === 0) || !(o.steps >= 1) || !o.batches.every((b) => b >= 1)) throw new Error('--e2e-size a multiple of 64, --e2e-steps and --batches at least 1');
   const dir = pipelineFolder(o);

@@ -5,11 +5,13 @@
 // over every UNet attention projection is applied to the imported folder (and applied again:
 // the cached set).
 // BENCH_KEEP=1 keeps the files; BENCH_DIR chooses where they go.
+// `-- --sdxl`: a full-size SDXL folder's generation memory and time instead (bench/models-sdxl.ts).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ldmCheckpointTensors, writeSafetensors, type Tensors } from '../tests/helpers/ldm-checkpoint.js';
+import { benchSdxl } from './models-sdxl.js';
 
 /** A rank-32 kohya LoRA over every attention projection of the imported UNet (names from its weight index). */
 function writeLora(file: string, modelDir: string): number {
@@ -59,6 +61,7 @@ async function child(file: string, home: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--sdxl')) return benchSdxl();
   if (process.argv[2] === '--child') return child(process.argv[3]!, process.argv[4]!);
   const dir = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'atelier-bench-models-'));
   try {

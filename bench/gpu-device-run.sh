@@ -67,7 +67,7 @@ case "$mode" in
     # end at batch 1 and 4 (one UNet batch); PyTorch eager fp16 on CUDA on the same weights
     status=0
     node dist/bench-gpu.mjs --device webgpu --dtype float16 --size 512 --batch 2 --steps 5 \
-      --e2e-size 512 --e2e-steps 20 --batches 1,4 --dir /tmp/atelier-bench-gpu --json \
+      --e2e-size 512 --e2e-steps 20 --batches 1,4 --no-cache --dir /tmp/atelier-bench-gpu --json \
       > "$out/bench-gpu.json" 2> /tmp/bench-gpu.stderr || status=$?
     # Dawn's limit warnings say nothing about the run
     grep -v 'artificially reduced' /tmp/bench-gpu.stderr > "$out/bench-gpu.log" || true

@@ -37,11 +37,27 @@ const studio: StudioService = await createStudio({ transport: 'cli', home, start
 const arrived = new Map<string, { event: StudioEvent; at: number }>();
 /** When each job started and made its last step (performance.now()). */
 const marks = new Map<string, { started?: number; lastStep?: number }>();
+/** Checks waiting on a job's events. Waiting is event-driven: a polling loop here would take a core from the engine worker it measures. */
+const waiters = new Map<string, () => void>();
 studio.subscribe((e) => {
   if (e.type === 'job.completed' || e.type === 'job.failed') arrived.set(e.jobId, { event: e, at: performance.now() });
   if (e.type === 'job.started') marks.set(e.jobId, { ...marks.get(e.jobId), started: performance.now() });
   if (e.type === 'job.progress') marks.set(e.jobId, { ...marks.get(e.jobId), lastStep: performance.now() });
+  if ('jobId' in e) waiters.get(e.jobId)?.();
 });
+
+/** Resolves once `ready()` holds, checked now and after each event of the job. */
+function until(jobId: string, ready: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!ready()) return;
+      waiters.delete(jobId);
+      resolve();
+    };
+    waiters.set(jobId, check);
+    check();
+  });
+}
 
 /** The sketch so far, drawn as the canvas renders it for the scribble control: black ink on white. */
 const sketch = new PNG({ width: SIZE, height: SIZE });
@@ -92,17 +108,13 @@ async function submit(i: number, lcm: boolean): Promise<string> {
 async function preview(i: number, lcm: boolean): Promise<Sample> {
   const start = performance.now();
   const jobId = await submit(i, lcm);
-  for (;;) {
-    const done = arrived.get(jobId);
-    if (done) {
-      if (done.event.type === 'job.failed') throw new Error(`preview failed: ${JSON.stringify(done.event.error)}`);
-      const m = marks.get(jobId) ?? {};
-      const started = m.started ?? done.at;
-      const lastStep = m.lastStep ?? started;
-      return { total: done.at - start + DEBOUNCE_MS, request: started - start, steps: lastStep - started, finish: done.at - lastStep };
-    }
-    await new Promise((r) => setImmediate(r));
-  }
+  await until(jobId, () => arrived.has(jobId));
+  const done = arrived.get(jobId)!;
+  if (done.event.type === 'job.failed') throw new Error(`preview failed: ${JSON.stringify(done.event.error)}`);
+  const m = marks.get(jobId) ?? {};
+  const started = m.started ?? done.at;
+  const lastStep = m.lastStep ?? started;
+  return { total: done.at - start + DEBOUNCE_MS, request: started - start, steps: lastStep - started, finish: done.at - lastStep };
 }
 
 /**
@@ -112,14 +124,12 @@ async function preview(i: number, lcm: boolean): Promise<Sample> {
  */
 async function cancelLatency(i: number, lcm: boolean): Promise<number | undefined> {
   const jobId = await submit(i, lcm);
-  while (marks.get(jobId)?.lastStep === undefined && !arrived.has(jobId)) await new Promise((r) => setImmediate(r));
+  await until(jobId, () => marks.get(jobId)?.lastStep !== undefined || arrived.has(jobId));
   const asked = performance.now();
   await studio.call('jobs.cancel', { jobId });
-  for (;;) {
-    const done = arrived.get(jobId);
-    if (done) return done.event.type === 'job.failed' && done.event.cancelled ? done.at - asked : undefined;
-    await new Promise((r) => setImmediate(r));
-  }
+  await until(jobId, () => arrived.has(jobId));
+  const done = arrived.get(jobId)!;
+  return done.event.type === 'job.failed' && done.event.cancelled ? done.at - asked : undefined;
 }
 
 /** The commit measured, with `+` when app/ or bench/ have uncommitted changes. */

@@ -122,7 +122,11 @@ async function importChild(file: string, home: string): Promise<void> {
       [stage, last] = [p.stage, now];
     },
   });
+  // before the first graph: headers read, keys mapped, configs derived (`start`), then the file hashed;
+  // after the last: the service's check that the engine opens the written folder
+  stages['reading and detecting'] = stages.start ?? 0;
   delete stages.start;
+  stages['checking the folder'] = (performance.now() - last) / 1000;
   const sizes = Object.fromEntries(['text_encoder', 'text_encoder_2', 'unet', 'vae_encoder', 'vae_decoder'].map((p) => [p, fs.statSync(path.join(imported.path, p, 'model.onnx_data')).size]));
   console.log(JSON.stringify({ total: (performance.now() - t0) / 1000, stages, sizes, family: imported.family, peak: process.resourceUsage().maxRSS / (GiB / 1024) }));
 }

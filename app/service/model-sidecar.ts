@@ -16,10 +16,13 @@ const Sidecar = z
   .object({
     hints: z
       .object({
-        unet: z.object({ heads: positive.optional(), headDim: positive.optional(), normNumGroups: positive.optional(), sampleSize: positive.optional() }).strict().optional(),
+        // heads per block for SDXL-style UNets (one list); timeEmbedDim: SDXL's per-time-id sinusoid width
+        unet: z.object({ heads: positive.or(z.array(positive).min(1).max(8)).optional(), headDim: positive.optional(), normNumGroups: positive.optional(), sampleSize: positive.optional(), timeEmbedDim: positive.optional() }).strict().optional(),
         vaeNormGroups: positive.optional(),
         vaeScalingFactor: z.number().positive().optional(),
         clipHeads: positive.optional(),
+        /** SDXL's OpenCLIP-bigG heads. */
+        clip2Heads: positive.optional(),
       })
       .strict()
       .optional(),

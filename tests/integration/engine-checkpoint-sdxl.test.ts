@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerationRequest, type GenerationRequestInput } from '../../app/contract/index.js';
 import { importCheckpoint, type ImportOptions, type ImportProgress } from '../../app/engine/checkpoint/index.js';
@@ -216,5 +218,23 @@ describe('SDXL checkpoint import', () => {
     const init = gradient(64);
     const img2img = { init: { path: 'i.png' }, strength: 0.5 };
     expect(maxLevel(await generate(mi, out.path, img2img, { init }), await generate(mr, ref, img2img, { init }))).toBeLessThanOrEqual(1);
+  });
+
+  it('`atelier models import` takes the SDXL file with its sidecar: float16 weights equal to the builder\'s, the same image', async () => {
+    const home = path.join(tmp, 'cli-home');
+    const { stdout } = await promisify(execFile)(process.execPath, [path.resolve('bin/atelier.mjs'), 'models', 'import', path.join(CKPT, 'sdxl-tiny.safetensors'), '--name', 'XL cli', '--json'], { env: { ...process.env, ATELIER_HOME: home }, timeout: 180_000 });
+    const out = JSON.parse(stdout) as { family: string; path: string };
+    expect(out).toMatchObject({ family: 'sdxl', path: path.join(home, 'models', 'XL cli') });
+    // the CLI's defaults: float16 storage, float32 compute, ControlNet-ready UNet
+    const ref = path.join(tmp, 'ref-sdxl-cli');
+    const vae = net('vae');
+    writePipelineGraphs(ref, { textEncoder: net('clip'), textEncoder2: net('clip-bigg'), unet: net('unet-sdxl'), vae: { ...vae, config: { ...vae.config, scaling_factor: 0.13025, force_upcast: true } } }, { dtype: 'float16', compute: 'float32', controlnetResiduals: true });
+    for (const part of ['text_encoder', 'text_encoder_2', 'unet', 'vae_encoder', 'vae_decoder']) {
+      expect(fs.readFileSync(path.join(out.path, part, 'model.onnx_data')).equals(fs.readFileSync(path.join(ref, part, 'model.onnx_data'))), part).toBe(true);
+    }
+    for (const sub of ['tokenizer', 'tokenizer_2', 'scheduler', 'model_index.json']) fs.cpSync(path.join(out.path, sub), path.join(ref, sub), { recursive: true });
+    expect(JSON.parse(fs.readFileSync(path.join(out.path, 'tokenizer_2', 'special_tokens_map.json'), 'utf8'))).toMatchObject({ pad_token: '!' });
+    const [mi, mr] = [await open(out.path), await open(ref)];
+    expect(maxLevel(await generate(mi, out.path, {}), await generate(mr, ref, {}))).toBeLessThanOrEqual(1);
   });
 });

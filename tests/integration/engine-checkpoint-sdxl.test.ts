@@ -237,4 +237,27 @@ describe('SDXL checkpoint import', () => {
     const [mi, mr] = [await open(out.path), await open(ref)];
     expect(maxLevel(await generate(mi, out.path, {}), await generate(mr, ref, {}))).toBeLessThanOrEqual(1);
   });
+
+  it('an SDXL diffusers folder of .safetensors (text_encoder_2/, tokenizer_2/) imports to the same weights', async () => {
+    const folder = path.join(tmp, 'diffusers-sdxl');
+    const vae = net('vae');
+    for (const [sub, from, file] of [['unet', 'unet-sdxl', 'diffusion_pytorch_model.safetensors'], ['vae', 'vae', 'diffusion_pytorch_model.safetensors'], ['text_encoder', 'clip', 'model.safetensors'], ['text_encoder_2', 'clip-bigg', 'model.safetensors']]) {
+      fs.mkdirSync(path.join(folder, sub!), { recursive: true });
+      fs.copyFileSync(path.join(GRAPH, from!, 'model.safetensors'), path.join(folder, sub!, file!));
+      fs.copyFileSync(path.join(GRAPH, from!, 'config.json'), path.join(folder, sub!, 'config.json'));
+    }
+    fs.writeFileSync(path.join(folder, 'vae', 'config.json'), JSON.stringify({ ...vae.config, scaling_factor: 0.13025, force_upcast: true }));
+    for (const sub of ['tokenizer', 'tokenizer_2', 'scheduler']) fs.cpSync(path.join(path.dirname(TOKENIZER), sub), path.join(folder, sub), { recursive: true });
+    const out = await importCheckpoint(folder, { modelsDir: path.join(tmp, 'models'), name: 'xl-folder', dtype: 'float32', compute: 'float32', tokenizer: { clipBpe: '/nonexistent' } });
+    expect(out).toMatchObject({ family: 'sdxl', refiner: false, source: { kind: 'diffusers-folder' } });
+    const ref = path.join(tmp, 'ref-sdxl-folder');
+    writePipelineGraphs(ref, { textEncoder: net('clip'), textEncoder2: net('clip-bigg'), unet: net('unet-sdxl'), vae: { ...vae, config: { ...vae.config, scaling_factor: 0.13025, force_upcast: true } } }, { controlnetResiduals: true });
+    for (const part of ['text_encoder', 'text_encoder_2', 'unet', 'vae_encoder', 'vae_decoder']) {
+      expect(fs.readFileSync(path.join(out.path, part, 'model.onnx_data')).equals(fs.readFileSync(path.join(ref, part, 'model.onnx_data'))), part).toBe(true);
+    }
+    // the folder's own tokenizers, tokenizer_2 padding with "!"
+    expect(fs.readFileSync(path.join(out.path, 'tokenizer_2', 'special_tokens_map.json'), 'utf8')).toBe(fs.readFileSync(path.join(folder, 'tokenizer_2', 'special_tokens_map.json'), 'utf8'));
+    expect(JSON.parse(fs.readFileSync(path.join(out.path, 'vae_decoder', 'config.json'), 'utf8'))).toMatchObject({ scaling_factor: 0.13025, force_upcast: true });
+    expect((await open(out.path)).info).toMatchObject({ family: 'sdxl' });
+  });
 });

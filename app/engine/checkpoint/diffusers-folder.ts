@@ -6,14 +6,19 @@ import type { CheckpointFamily } from './detect.js';
 
 // A diffusers-layout folder (unet/, vae/, text_encoder/ with .safetensors and config.json,
 // tokenizer/ and scheduler/ optional) as the importer's networks (docs/models.md). Weights
-// already carry the builder's names; configs come from the folder when present.
+// already carry the builder's names; configs come from the folder when present. SDXL folders
+// add text_encoder_2/ (and tokenizer_2/); the refiner's has text_encoder_2/ alone.
 
 export interface FolderNetworks {
   family: CheckpointFamily;
   inChannels: number;
   unet: { weights: WeightSource; config?: Record<string, unknown> };
   vae: { weights: WeightSource; config?: Record<string, unknown> };
-  textEncoder: { weights: WeightSource; config?: Record<string, unknown> };
+  /** Absent only in an SDXL refiner's folder. */
+  textEncoder?: { weights: WeightSource; config?: Record<string, unknown> };
+  textEncoder2?: { weights: WeightSource; config?: Record<string, unknown> };
+  refiner?: boolean;
+  tokenizer2Dir?: string;
   prediction?: 'epsilon' | 'v_prediction';
   predictionFrom?: 'config';
   tokenizerDir?: string;
@@ -34,7 +39,8 @@ function readJson(file: string): Record<string, unknown> | undefined {
 
 export function diffusersFolderSource(dir: string): FolderNetworks {
   const label = path.basename(dir);
-  if (fs.existsSync(path.join(dir, 'text_encoder_2'))) throw new InvalidModelError('text_encoder_2', `${label} is an SDXL diffusers folder; importing SDXL is not supported yet`);
+  const xl = fs.existsSync(path.join(dir, 'text_encoder_2'));
+  const refiner = xl && !fs.existsSync(path.join(dir, 'text_encoder'));
   let bytes = 0;
   const part = (name: string) => {
     const sub = path.join(dir, name);
@@ -53,18 +59,28 @@ export function diffusersFolderSource(dir: string): FolderNetworks {
   };
   const unet = part('unet');
   const vae = part('vae');
-  const textEncoder = part('text_encoder');
-  const width = textEncoder.weights.info('text_model.embeddings.token_embedding.weight')?.shape[1];
-  if (width === undefined) throw new InvalidModelError('text_encoder', `${label}/text_encoder has no text_model.embeddings.token_embedding.weight (not a CLIP text encoder)`);
+  const textEncoder = refiner ? undefined : part('text_encoder');
+  const textEncoder2 = xl ? part('text_encoder_2') : undefined;
+  const widthOf = (te: typeof textEncoder, name: string): number => {
+    const w = te?.weights.info('text_model.embeddings.token_embedding.weight')?.shape[1];
+    if (w === undefined) throw new InvalidModelError(name, `${label}/${name} has no text_model.embeddings.token_embedding.weight (not a CLIP text encoder)`);
+    return w;
+  };
+  const width = widthOf(textEncoder ?? textEncoder2, textEncoder ? 'text_encoder' : 'text_encoder_2');
+  if (textEncoder2) {
+    widthOf(textEncoder2, 'text_encoder_2');
+    if (!textEncoder2.weights.info('text_projection.weight')) throw new InvalidModelError('text_encoder_2', `${label}/text_encoder_2 has no text_projection.weight (SDXL's second encoder is a CLIPTextModelWithProjection)`);
+  }
   const inChannels = unet.weights.info('conv_in.weight')?.shape[1];
   if (inChannels !== 4 && inChannels !== 9) throw new InvalidModelError('unet', `${label}/unet takes ${String(inChannels)} input channels; Atelier imports 4 and 9 (inpainting)`);
   const sched = readJson(path.join(dir, 'scheduler', 'scheduler_config.json'));
   const out: FolderNetworks = {
-    family: width === 1024 ? 'sd2' : 'sd1',
+    family: xl ? 'sdxl' : width === 1024 ? 'sd2' : 'sd1',
     inChannels,
     unet: { weights: unet.weights, ...(unet.config ? { config: unet.config } : {}) },
     vae: { weights: vae.weights, ...(vae.config ? { config: vae.config } : {}) },
-    textEncoder: { weights: textEncoder.weights, ...(textEncoder.config ? { config: textEncoder.config } : {}) },
+    ...(textEncoder ? { textEncoder: { weights: textEncoder.weights, ...(textEncoder.config ? { config: textEncoder.config } : {}) } } : {}),
+    ...(textEncoder2 ? { textEncoder2: { weights: textEncoder2.weights, ...(textEncoder2.config ? { config: textEncoder2.config } : {}) }, refiner } : {}),
     bytes,
   };
   if (sched) {
@@ -72,5 +88,6 @@ export function diffusersFolderSource(dir: string): FolderNetworks {
     if (sched.prediction_type === 'v_prediction' || sched.prediction_type === 'epsilon') Object.assign(out, { prediction: sched.prediction_type, predictionFrom: 'config' });
   }
   if (fs.existsSync(path.join(dir, 'tokenizer', 'vocab.json'))) out.tokenizerDir = path.join(dir, 'tokenizer');
+  if (xl && fs.existsSync(path.join(dir, 'tokenizer_2', 'vocab.json'))) out.tokenizer2Dir = path.join(dir, 'tokenizer_2');
   return out;
 }

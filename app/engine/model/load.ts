@@ -224,7 +224,7 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   const weights = xl ? folderWeights(dir) : 0;
   const phased = xl && (opts.phaseSessions ?? weights > os.totalmem() / 4);
   const read = async (file: string, part: string): Promise<GraphIO> => {
-    const phaseOnly = phased && /^(text_encoder(_2)?|vae_encoder|vae_decoder)\//.test(part);
+    const phaseOnly = phased && /^(text_encoder(_2)?|vae_encoder|vae_decoder|unet[^/]*)\//.test(part);
     // The first graph decides the device for `auto`; the rest open on the same one.
     const { session, device: used } = await openSession(file, part, chosen ?? device, fallbacks, !phaseOnly);
     chosen = used;
@@ -243,7 +243,9 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   // Graphs opened only to look at them (subfolders searched for a ControlNet-ready UNet that
   // turned out not to be one) are closed again.
   // SDXL's text encoders and VAE are opened for their phase of each run only (docs/engine.md, "Memory").
-  const transient = new Set(layout.sdxl && phased ? [...layout.textEncoders.map((t) => t.file), layout.vaeEncoder?.file, layout.vaeDecoder.file].filter((f): f is string => f !== undefined) : []);
+  // The UNet too: opened by the first run after its text is encoded, closed before the VAE decode
+  // of a large generation only (pipeline/batching.ts largeGeneration).
+  const transient = new Set(layout.sdxl && phased ? [...layout.textEncoders.map((t) => t.file), layout.unet.file, layout.controlUnet?.file, layout.vaeEncoder?.file, layout.vaeDecoder.file].filter((f): f is string => f !== undefined) : []);
   const keep = new Set([...layout.textEncoders.map((t) => t.file), layout.unet.file, layout.controlUnet?.file, layout.vaeEncoder?.file, layout.vaeDecoder.file].filter((f) => f !== undefined && !transient.has(f)));
   for (const [file, session] of opened) {
     if (keep.has(file)) continue;

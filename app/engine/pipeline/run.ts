@@ -14,7 +14,7 @@ import { downsampleNearest, imageToSigned, imageToUnit, signedToImage } from './
 import { addedCond } from './sdxl.js';
 import { prepareRegions } from './regions.js';
 import { runSteps, type ActiveControl, type Plan, type StepContext } from './steps.js';
-import { candidatesPerCall, groupsOf } from './batching.js';
+import { candidatesPerCall, graphBytes, groupsOf, largeGeneration, splitGuidance } from './batching.js';
 import { encodePrompts } from './text.js';
 export { controlActive } from './steps.js';
 import type { EngineCandidate, LoadedModel, PipelineImages, PipelineResult, RgbaImage, RunOptions } from './types.js';
@@ -115,8 +115,23 @@ export async function runPipeline(loaded: LoadedModel, request: GenerationReques
     opts.candidateBatch,
   );
   timings.candidatesPerCall = perCall;
-  for (const group of groupsOf(request.batch, perCall)) {
-    const decoded = await generateGroup(plan, group, opts, mode, refiner);
+  const large = guidanceRule(plan, opts);
+  if (refiner) guidanceRule(refiner.plan, opts);
+  // Every group denoised first, then decoded: a large generation on a model whose UNet is
+  // transient closes it (and ONNX Runtime's memory for its steps) before the VAE decoder opens
+  // (docs/engine.md, "Memory"); the next run opens it again.
+  const denoised: { group: number[]; latents: Float32Array[]; last: Plan }[] = [];
+  for (const group of groupsOf(request.batch, perCall)) denoised.push({ group, ...(await denoiseGroup(plan, group, opts, mode, refiner)) });
+  if (large) {
+    await model.done(plan.unet.file);
+    if (refiner) await refiner.plan.model.done(refiner.plan.unet.file);
+  }
+  for (const { group, latents, last } of denoised) {
+    const decoded: RgbaImage[] = [];
+    for (const l of latents) {
+      throwIfAborted(opts.signal);
+      decoded.push(await vaeDecode(last, l));
+    }
     for (const [j, k] of group.entries()) {
       // Inpainting was stretched to the generation size: stretch the result back onto the init's pixel grid.
       const image = mode === 'inpaint' && (init!.width !== width || init!.height !== height) ? await resizeImage(decoded[j]!, init!.width, init!.height, 'exact') : decoded[j]!;
@@ -330,10 +345,21 @@ function prepareCandidate(plan: Plan, k: number, opts: RunOptions, mode: string)
 }
 
 /**
- * Candidates `ks` denoised together (one UNet call per step for all of them, runSteps), then
- * decoded one by one (the VAE at batch 1 keeps its memory at one image's).
+ * Sets plan.splitGuidance (batching.ts splitGuidance) and returns whether the generation is
+ * large for its model (batching.ts largeGeneration).
  */
-async function generateGroup(plan: Plan, ks: number[], opts: RunOptions, mode: string, refiner?: RefinerPart): Promise<RgbaImage[]> {
+function guidanceRule(plan: Plan, opts: RunOptions): boolean {
+  const shape = { device: plan.model.device, latentWidth: plan.latentWidth, latentHeight: plan.latentHeight, unetBytes: graphBytes(plan.unet.file) };
+  plan.splitGuidance = splitGuidance(shape, opts.splitGuidance);
+  return largeGeneration(shape);
+}
+
+/**
+ * Candidates `ks` denoised together (one UNet call per step for all of them, runSteps); the
+ * caller decodes them one by one (the VAE at batch 1 keeps its memory at one image's) with the
+ * plan that ran last (the refiner's after a hand-off).
+ */
+async function denoiseGroup(plan: Plan, ks: number[], opts: RunOptions, mode: string, refiner?: RefinerPart): Promise<{ latents: Float32Array[]; last: Plan }> {
   const prepared = ks.map((k) => prepareCandidate(plan, k, opts, mode));
   const group = prepared.map((p) => p.ctx);
   let latents = prepared.map((p) => p.latents);
@@ -359,12 +385,7 @@ async function generateGroup(plan: Plan, ks: number[], opts: RunOptions, mode: s
     latents = await runSteps(refiner.plan, rGroup, latents, rFrom, rSteps);
     last = refiner.plan;
   }
-  const images: RgbaImage[] = [];
-  for (const l of latents) {
-    throwIfAborted(opts.signal);
-    images.push(await vaeDecode(last, l));
-  }
-  return images;
+  return { latents, last };
 }
 
 async function vaeDecode(plan: Plan, latents: Float32Array): Promise<RgbaImage> {

@@ -36,6 +36,8 @@ export interface Plan {
   latentHeight: number;
   unet: UnetLayout;
   useCfg: boolean;
+  /** With CFG: the uncond and cond halves as two UNet calls per step (batching.ts splitGuidance). */
+  splitGuidance?: boolean;
   cond: PromptEmbedding;
   uncond?: PromptEmbedding;
   timestepCond?: Float32Array;
@@ -177,6 +179,35 @@ async function predict(
   return toFloat32((await session.run(feeds))[unet.outName]!);
 }
 
+/** Rows [from, from + rows) of a batch laid out row after row (rowSize values each), copied. */
+function rowsOf(data: Float32Array, rowSize: number, from: number, rows: number): Float32Array {
+  return data.slice(from * rowSize, (from + rows) * rowSize);
+}
+
+/**
+ * The CFG pair as two UNet (and ControlNet) calls of the group's B candidates each, uncond then
+ * cond, their outputs laid out as one call of 2·B gives them ([uncond × B, cond × B]): less
+ * working memory per call (docs/engine.md, "Memory"), the same numbers.
+ */
+async function predictHalves(
+  plan: Plan,
+  session: ort.InferenceSession,
+  p: { unetSamples: Float32Array[]; scaled: Float32Array[]; hidden: { data: Float32Array; dims: number[] }; added: AddedCond | undefined; t: number; step: number; total: number },
+): Promise<Float32Array> {
+  const B = p.unetSamples.length;
+  const [, sequence, dim] = p.hidden.dims as [number, number, number];
+  const sample = concatBatch(p.unetSamples);
+  const controlSample = concatBatch(p.scaled);
+  const outs: Float32Array[] = [];
+  for (let h = 0; h < 2; h++) {
+    const hidden = { data: rowsOf(p.hidden.data, sequence * dim, h * B, B), dims: [B, sequence, dim] };
+    const a = p.added;
+    const added = a ? { ...a, textEmbeds: rowsOf(a.textEmbeds, a.pooledDim, h * B, B), timeIds: rowsOf(a.timeIds, a.timeIdsWidth, h * B, B), batch: B } : undefined;
+    outs.push(await predict(plan, session, { sample, controlSample, batch: B, hidden, added, t: p.t, step: p.step, total: p.total }));
+  }
+  return concatBatch(outs);
+}
+
 /**
  * Runs steps [from, to) for a group of candidates (each its own scheduler, generator and
  * latents) through one UNet (and ControlNet) call per step: the sample batch is
@@ -207,7 +238,9 @@ export async function runSteps(plan: Plan, group: StepContext[], latentsIn: Floa
     const sampleBatch = halves === 2 ? concatBatch([...unetSamples, ...unetSamples]) : concatBatch(unetSamples);
     const controlSample = halves === 2 ? concatBatch([...scaled, ...scaled]) : concatBatch(scaled);
     const step = group[0]!.done + i - from;
-    const out = await predict(plan, session, { sample: sampleBatch, controlSample, batch, hidden, added, t, step, total });
+    const out = halves === 2 && plan.splitGuidance
+      ? await predictHalves(plan, session, { unetSamples, scaled, hidden, added, t, step, total })
+      : await predict(plan, session, { sample: sampleBatch, controlSample, batch, hidden, added, t, step, total });
     const condOf = (j: number) => out.subarray(((halves - 1) * B + j) * 4 * n, ((halves - 1) * B + j + 1) * 4 * n);
     let conds = Array.from({ length: B }, (_, j) => condOf(j));
     // Regional prompts: each region's conditional prediction, blended into the base's by its mask.

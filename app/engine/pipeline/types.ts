@@ -63,6 +63,12 @@ export interface RunOptions {
    * provider's memory budget (ATELIER_CANDIDATE_BATCH for the whole process).
    */
   candidateBatch?: number;
+  /**
+   * Classifier-free guidance as two UNet calls per step (uncond, then cond) instead of one of
+   * twice the batch; default: for large generations on the CPU (pipeline/batching.ts
+   * splitGuidance; ATELIER_SPLIT_GUIDANCE for the whole process). The images are the same.
+   */
+  splitGuidance?: boolean;
 }
 
 export interface LoadOptions {

@@ -72,13 +72,14 @@ export function LoraChips({ value, onChange, assets, loaded, refresh, testId }: 
         className="add-lora"
         data-testid="add-lora"
         aria-label="Add LoRA"
+        title={assets.loras.length > 0 ? undefined : `Put LoRA .safetensors files in ${assets.folders.loras}`}
         value=""
         onFocus={refresh}
         onChange={(e) => {
           if (e.target.value) onChange(addTag(value, e.target.value));
         }}
       >
-        <option value="">{assets.loras.length > 0 ? 'Add LoRA…' : 'Add LoRA (none found)'}</option>
+        <option value="">{assets.loras.length > 0 ? 'Add LoRA…' : 'No LoRAs yet'}</option>
         {assets.loras.map((l) => (
           <option key={l.path} value={l.name}>
             {l.name}

@@ -47,8 +47,10 @@ function square(x0: number, x1: number, size = 64): RgbaImage {
 /** The first dimension of every `sample` fed to a session while `fn` runs (the UNet's and ControlNets' batches). */
 async function sampleBatches<T>(fn: () => Promise<T>): Promise<{ result: T; batches: number[] }> {
   const batches: number[] = [];
-  const run = ort.InferenceSession.prototype.run;
-  vi.spyOn(ort.InferenceSession.prototype, 'run').mockImplementation(function (this: ort.InferenceSession, feeds: ort.InferenceSession.FeedsType, ...rest: unknown[]) {
+  // the binding's class behind ort.InferenceSession.create (its type declares only the factory)
+  const proto = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;
+  const run = proto.run;
+  vi.spyOn(proto, 'run').mockImplementation(function (this: ort.InferenceSession, feeds: ort.InferenceSession.FeedsType, ...rest: unknown[]) {
     const sample = feeds.sample as ort.Tensor | undefined;
     if (sample) batches.push(sample.dims[0]!);
     return (run as (...a: unknown[]) => Promise<ort.InferenceSession.ReturnType>).call(this, feeds, ...rest);

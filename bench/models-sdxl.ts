@@ -1,10 +1,11 @@
-// npm run bench:models -- --sdxl [--dtype float32|float16] [--size 1024] [--steps 1] [--cfg 5] [--model DIR]
+// npm run bench:models -- --sdxl [--dtype float32|float16] [--size 1024] [--steps 1] [--cfg 5] [--runs 1] [--model DIR]
 // npm run bench:models -- --sdxl --import: converting a full-size SDXL single file instead
 // Full-size SDXL memory and time on this machine (issue 14 item 4, docs/models.md "Full size"):
 // an SDXL base folder of diffusers' real shapes (UNet 2.6 B parameters, CLIP-L, OpenCLIP-bigG,
 // AutoencoderKL) with random weights is written by Atelier's graph builder to the temporary
 // folder (not kept), then a child process loads it with per-phase sessions (text encoders and
-// VAE opened only for their phase, LoadOptions.phaseSessions) and makes one generation; the
+// VAE opened only for their phase, LoadOptions.phaseSessions) and makes one generation (--runs N:
+// N in a row, as the service does, the peak over all of them and the RSS after each); the
 // parent samples the child's RSS from /proc every 250 ms and stops it past BENCH_RSS_LIMIT_GIB
 // (default 18) so that the machine's other work is never pushed into swap or the OOM killer.
 // BENCH_KEEP=1 keeps the files; BENCH_DIR chooses where they go; --model DIR writes the folder
@@ -58,7 +59,7 @@ function writeSdxl(dir: string, dtype: FloatType): Record<string, number> {
 }
 
 /** The child: load with per-phase sessions, one generation, report. */
-async function child(dir: string, size: number, steps: number, cfg: number): Promise<void> {
+async function child(dir: string, size: number, steps: number, cfg: number, runs: number): Promise<void> {
   const { GenerationRequest } = await import('../app/contract/index.js');
   const { loadModel, runPipeline } = await import('../app/engine/index.js');
   const rss = () => process.memoryUsage().rss / GiB;
@@ -68,10 +69,18 @@ async function child(dir: string, size: number, steps: number, cfg: number): Pro
   const afterLoad = rss();
   const request = GenerationRequest.parse({ model: dir, prompt: 'a castle on a hill at dawn', negativePrompt: 'blurry', seed: 1, steps, cfg, sampler: 'euler', width: size, height: size });
   let duringSteps = 0;
-  const result = await runPipeline(model, request, {}, { onProgress: () => (duringSteps = Math.max(duringSteps, rss())) });
-  const betweenRuns = rss();
+  const after: number[] = [];
+  const totals: number[] = [];
+  let first: Awaited<ReturnType<typeof runPipeline>> | undefined;
+  for (let run = 0; run < runs; run++) {
+    const result = await runPipeline(model, request, {}, { onProgress: () => (duringSteps = Math.max(duringSteps, rss())) });
+    after.push(rss());
+    totals.push(result.timings.total ?? 0);
+    first ??= result;
+  }
   await model.release();
-  console.log(JSON.stringify({ loadSeconds, afterLoad, duringSteps, betweenRuns, peak: process.resourceUsage().maxRSS / (GiB / 1024), timings: result.timings, notes: model.info.notes }));
+  // the first run's stage timings; the later runs' totals beside them
+  console.log(JSON.stringify({ loadSeconds, afterLoad, duringSteps, betweenRuns: after, totals, peak: process.resourceUsage().maxRSS / (GiB / 1024), timings: first!.timings, notes: model.info.notes }));
 }
 
 /**
@@ -170,10 +179,10 @@ export async function benchSdxl(): Promise<void> {
   if (process.argv.includes('--import')) return benchImport();
   if (process.argv.includes('--child')) {
     const i = process.argv.indexOf('--child');
-    return child(process.argv[i + 1]!, Number(process.argv[i + 2]), Number(process.argv[i + 3]), Number(process.argv[i + 4]));
+    return child(process.argv[i + 1]!, Number(process.argv[i + 2]), Number(process.argv[i + 3]), Number(process.argv[i + 4]), Number(process.argv[i + 5] ?? 1));
   }
   const dtype = arg('dtype', 'float32') as FloatType;
-  const [size, steps, cfg] = [Number(arg('size', '1024')), Number(arg('steps', '1')), Number(arg('cfg', '5'))];
+  const [size, steps, cfg, runs] = [Number(arg('size', '1024')), Number(arg('steps', '1')), Number(arg('cfg', '5')), Number(arg('runs', '1'))];
   const limit = Number(process.env.BENCH_RSS_LIMIT_GIB ?? 18);
   const reuse = arg('model', '');
   const root = reuse ? undefined : fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'atelier-bench-sdxl-'));
@@ -188,7 +197,7 @@ export async function benchSdxl(): Promise<void> {
     }
     const env = { ...process.env };
     delete env.ATELIER_ORT_CACHE; // the optimised-graph cache would write a second 10 GB copy
-    const proc = spawn(process.execPath, ['--import', 'tsx', path.resolve('bench/models.ts'), '--sdxl', '--child', dir, String(size), String(steps), String(cfg)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', path.resolve('bench/models.ts'), '--sdxl', '--child', dir, String(size), String(steps), String(cfg), String(runs)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
     let sampled = 0;
@@ -208,11 +217,16 @@ export async function benchSdxl(): Promise<void> {
     const wall = (performance.now() - started) / 1000;
     if (killed) throw new Error(`the generation passed ${limit} GiB RSS and was stopped (sampled peak ${sampled.toFixed(2)} GiB after ${wall.toFixed(0)} s)`);
     if (code !== 0) throw new Error(`the generation failed (exit ${code}); sampled peak RSS ${sampled.toFixed(2)} GiB`);
-    const r = JSON.parse(out.trim().split('\n').at(-1)!) as { loadSeconds: number; afterLoad: number; duringSteps: number; betweenRuns: number; peak: number; timings: Record<string, number>; notes: string[] };
-    console.log(`one ${size}² generation, ${steps} Euler step(s), CFG ${cfg}, per-phase sessions, CPU: ${wall.toFixed(0)} s in the child process`);
-    console.log(`  peak RSS ${r.peak.toFixed(2)} GiB (sampled from /proc: ${sampled.toFixed(2)} GiB); after load ${r.afterLoad.toFixed(2)}, during UNet steps ${r.duringSteps.toFixed(2)}, after the run ${r.betweenRuns.toFixed(2)} GiB`);
-    console.log(`  load (UNet session; encoders and VAE read for metadata) ${r.loadSeconds.toFixed(1)} s`);
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as { loadSeconds: number; afterLoad: number; duringSteps: number; betweenRuns: number[]; totals: number[]; peak: number; timings: Record<string, number>; notes: string[] };
+    console.log(`${runs} × ${size}² generation, ${steps} Euler step(s), CFG ${cfg}, per-phase sessions, CPU: ${wall.toFixed(0)} s in the child process`);
+    console.log(`  peak RSS ${r.peak.toFixed(2)} GiB (sampled from /proc: ${sampled.toFixed(2)} GiB); after load ${r.afterLoad.toFixed(2)}, during UNet steps ${r.duringSteps.toFixed(2)}, after each run ${r.betweenRuns.map((b) => b.toFixed(2)).join(' / ')} GiB`);
+    if (runs > 1) console.log(`  run totals ${r.totals.map((v) => (v / 1000).toFixed(1)).join(' / ')} s (the stages below: the first run)`);
+    // every part is read for its metadata at load; the UNet session opens in the run (docs/engine.md, "Memory")
+    console.log(`  load (parts read for their metadata) ${r.loadSeconds.toFixed(1)} s`);
     for (const [k, v] of Object.entries(r.timings)) console.log(`  ${k.padEnd(22)} ${k.startsWith('unetSteps') || k === 'candidatesPerCall' ? v : `${(v / 1000).toFixed(1)} s`}`);
+    const t = r.timings;
+    // what the run spent outside its timed stages: mostly opening the UNet session
+    console.log(`  ${'rest (UNet opened, …)'.padEnd(22)} ${(((t.total ?? 0) - (t.textEncoder ?? 0) - (t.unetTotal ?? 0) - (t.vaeDecode ?? 0)) / 1000).toFixed(1)} s`);
     console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}, ${(os.totalmem() / GiB).toFixed(0)} GiB, load average ${os.loadavg()[0]!.toFixed(1)}, ${new Date().toISOString().slice(0, 16)}Z`);
   } finally {
     if (root && process.env.BENCH_KEEP !== '1') fs.rmSync(root, { recursive: true, force: true });

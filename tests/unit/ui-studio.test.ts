@@ -38,6 +38,20 @@ describe('StudioController.generate', () => {
     expect(studio.state.promptHistory[0]).toBe('a barn');
   });
 
+  it('keeps a seed typed while the generate call is in flight (the policy does not overwrite it)', async () => {
+    const { studio, sent } = controller();
+    studio.updateSettings({ seed: 2, seedPolicy: 'fixed' });
+    const first = studio.generate({}, 'generate');
+    studio.updateSettings({ seed: 3 }); // typed before the service answered the first call
+    await first;
+    expect(studio.state.settings.seed).toBe(3);
+    await studio.generate({}, 'generate');
+    expect(sent.map((c) => (c.params as { request: { seed: number } }).request.seed)).toEqual([2, 3]);
+    studio.updateSettings({ seed: 10, seedPolicy: 'increment', batch: 2 });
+    await studio.generate({}, 'generate');
+    expect(studio.state.settings.seed).toBe(12); // untouched field: the policy still advances it
+  });
+
   it('re-runs a stored request for variations with a new seed and the panel batch', async () => {
     const { studio, sent } = controller();
     studio.updateSettings({ seed: 7, seedPolicy: 'fixed', batch: 2, prompt: 'the panel prompt' });

@@ -300,12 +300,14 @@ export class StudioController {
     }
     // A full generation goes first: a live preview in its way is cancelled (live mode never holds up the queue).
     if (purpose !== 'live') for (const j of this.state.jobs) if (j.purpose === 'live') void this.cancel(j.jobId);
+    // The seed field as the run read it: a seed the artist types while the call is in flight wins.
+    const fieldBefore = this.state.settings.seed;
     const result = await this.attempt('Generation was refused', () => this.api.call('generate', { request }));
     if (!result) return undefined;
     if (purpose !== 'live') this.rememberPrompt(request.prompt);
     const policy = this.state.settings.seedPolicy;
     // With a variation the seed the policy chose is the variation seed (the main one is the parent's).
-    if (advanceSeed) this.updateSettings({ seed: seedAfterRun(policy, request.variation?.seed ?? request.seed, request.batch ?? 1) });
+    if (advanceSeed && this.state.settings.seed === fieldBefore) this.updateSettings({ seed: seedAfterRun(policy, request.variation?.seed ?? request.seed, request.batch ?? 1) });
     this.dispatch({ type: 'submitted', jobId: result.jobId, request, purpose });
     return result.jobId;
   }

@@ -1,5 +1,5 @@
 import { ApiError, type GenerationRequest } from '../../contract/index.js';
-import { residualPlan, type UnetLayout } from '../model/layout.js';
+import { residualPlan, type AddedCondLayout, type UnetLayout } from '../model/layout.js';
 import type { EngineModel, LoadedControlNet } from '../model/load.js';
 import { floatTensor, numericTensor, toFloat32, type ort } from '../model/session.js';
 import type { TorchCpuGenerator } from '../rng/torch-generator.js';
@@ -9,6 +9,7 @@ import { addedFeeds, type AddedCond } from './sdxl.js';
 import { blendRegions, type ActiveRegion } from './regions.js';
 import { conditioningFeeds } from './control-feeds.js';
 import { concatBatch, latentToPreview } from './tensor.js';
+import { keepsTensorsOnDevice, ResidentFeeds } from './device.js';
 import type { PromptEmbedding } from './text.js';
 import type { RunOptions } from './types.js';
 
@@ -115,7 +116,7 @@ export function controlActive(i: number, n: number, start: number, end: number):
   return !(i / n < start || (i + 1) / n > end);
 }
 
-async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t: number, hidden: { data: Float32Array; dims: number[] }, added: AddedCond | undefined, i: number, n: number): Promise<Float32Array[] | undefined> {
+async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t: number, text: TextFeeds, i: number, n: number): Promise<Float32Array[] | undefined> {
   let sum: Float32Array[] | undefined;
   const lw = plan.latentWidth;
   const lh = plan.latentHeight;
@@ -125,9 +126,8 @@ async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t
     const feeds: Record<string, ort.Tensor> = {
       [L.sampleName]: floatTensor(sample, [batch, 4, lh, lw], L.sampleType),
       [L.timestepName]: timestepTensor(t, batch, L),
-      [L.hiddenName]: floatTensor(hidden.data, hidden.dims, L.hiddenType),
       ...(await conditioningFeeds(c, batch, plan)),
-      ...addedFeeds(L.added, added),
+      ...(await textFeeds(text, L)),
     };
     if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
     const out = await c.net.session.run(feeds);
@@ -145,24 +145,41 @@ async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t
   return sum;
 }
 
+/** A call's text conditioning: its hidden states and SDXL's added conditioning, device-resident under `key` on WebGPU. */
+interface TextFeeds {
+  key: string;
+  hidden: { data: Float32Array; dims: number[] };
+  added: AddedCond | undefined;
+  resident: ResidentFeeds;
+}
+
+/** The hidden-state and added-conditioning feeds of a UNet or ControlNet, of the types it takes. */
+async function textFeeds(text: TextFeeds, L: { hiddenName: string; hiddenType: string; added?: AddedCondLayout }): Promise<Record<string, ort.Tensor>> {
+  const { key, hidden, resident } = text;
+  const feeds: Record<string, ort.Tensor> = {
+    [L.hiddenName]: await resident.tensor(`${key}:${L.hiddenName}:${L.hiddenType}`, () => floatTensor(hidden.data, hidden.dims, L.hiddenType)),
+  };
+  for (const [name, t] of Object.entries(addedFeeds(L.added, text.added))) feeds[name] = await resident.tensor(`${key}:${name}:${t.type}`, () => t);
+  return feeds;
+}
+
 /** One UNet pass: feeds for every graph variant, ControlNet residuals with this pass's text. */
 async function predict(
   plan: Plan,
   session: ort.InferenceSession,
-  p: { sample: Float32Array; controlSample: Float32Array; batch: number; hidden: { data: Float32Array; dims: number[] }; added: AddedCond | undefined; t: number; step: number; total: number },
+  p: { sample: Float32Array; controlSample: Float32Array; batch: number; text: TextFeeds; t: number; step: number; total: number },
 ): Promise<Float32Array> {
   const { unet, latentWidth: lw, latentHeight: lh } = plan;
-  const { batch, hidden, t } = p;
+  const { batch, text, t } = p;
   const feeds: Record<string, ort.Tensor> = {
     [unet.sampleName]: floatTensor(p.sample, [batch, unet.inChannels, lh, lw], unet.sampleType),
     [unet.timestepName]: timestepTensor(t, batch, unet),
-    [unet.hiddenName]: floatTensor(hidden.data, hidden.dims, unet.hiddenType),
-    ...addedFeeds(unet.added, p.added),
+    ...(await textFeeds(text, unet)),
   };
   if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(repeatHalves([plan.timestepCond!], batch), [batch, plan.timestepCond!.length], unet.timestepCondType!);
   if (unet.downResidualNames.length > 0) {
     const tc = performance.now();
-    const residuals = plan.controls.length > 0 ? await runControlNets(plan, p.controlSample, batch, t, hidden, p.added, p.step, p.total) : undefined;
+    const residuals = plan.controls.length > 0 ? await runControlNets(plan, p.controlSample, batch, t, text, p.step, p.total) : undefined;
     if (plan.controls.length > 0) plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
     const plannedResiduals = residualPlan(unet);
     const names = [...unet.downResidualNames, unet.midResidualName!];
@@ -192,7 +209,7 @@ function rowsOf(data: Float32Array, rowSize: number, from: number, rows: number)
 async function predictHalves(
   plan: Plan,
   session: ort.InferenceSession,
-  p: { unetSamples: Float32Array[]; scaled: Float32Array[]; hidden: { data: Float32Array; dims: number[] }; added: AddedCond | undefined; t: number; step: number; total: number },
+  p: { unetSamples: Float32Array[]; scaled: Float32Array[]; hidden: { data: Float32Array; dims: number[] }; added: AddedCond | undefined; resident: ResidentFeeds; t: number; step: number; total: number },
 ): Promise<Float32Array> {
   const B = p.unetSamples.length;
   const [, sequence, dim] = p.hidden.dims as [number, number, number];
@@ -203,7 +220,8 @@ async function predictHalves(
     const hidden = { data: rowsOf(p.hidden.data, sequence * dim, h * B, B), dims: [B, sequence, dim] };
     const a = p.added;
     const added = a ? { ...a, textEmbeds: rowsOf(a.textEmbeds, a.pooledDim, h * B, B), timeIds: rowsOf(a.timeIds, a.timeIdsWidth, h * B, B), batch: B } : undefined;
-    outs.push(await predict(plan, session, { sample, controlSample, batch: B, hidden, added, t: p.t, step: p.step, total: p.total }));
+    const text = { key: `half${h}`, hidden, added, resident: p.resident };
+    outs.push(await predict(plan, session, { sample, controlSample, batch: B, text, t: p.t, step: p.step, total: p.total }));
   }
   return concatBatch(outs);
 }
@@ -215,6 +233,19 @@ async function predictHalves(
  * batch"); returns each candidate's latents after them. A group of one is the batch-1 run.
  */
 export async function runSteps(plan: Plan, group: StepContext[], latentsIn: Float32Array[], from: number, to: number): Promise<Float32Array[]> {
+  // WebGPU: the text conditioning uploaded once and fed from the device to every call of these
+  // steps, disposed when they end (device.ts); the CPU feeds plain tensors as it always did.
+  const device = plan.model.device;
+  const resident = new ResidentFeeds(keepsTensorsOnDevice(device) ? device : undefined);
+  try {
+    return await stepsWith(plan, group, latentsIn, from, to, resident);
+  } finally {
+    if (resident.device) plan.timings.textUploads = (plan.timings.textUploads ?? 0) + resident.uploads;
+    await resident.dispose();
+  }
+}
+
+async function stepsWith(plan: Plan, group: StepContext[], latentsIn: Float32Array[], from: number, to: number, resident: ResidentFeeds): Promise<Float32Array[]> {
   const { model, request, unet, latentWidth: lw, latentHeight: lh } = plan;
   const n = lw * lh;
   const B = group.length;
@@ -239,8 +270,8 @@ export async function runSteps(plan: Plan, group: StepContext[], latentsIn: Floa
     const controlSample = halves === 2 ? concatBatch([...scaled, ...scaled]) : concatBatch(scaled);
     const step = group[0]!.done + i - from;
     const out = halves === 2 && plan.splitGuidance
-      ? await predictHalves(plan, session, { unetSamples, scaled, hidden, added, t, step, total })
-      : await predict(plan, session, { sample: sampleBatch, controlSample, batch, hidden, added, t, step, total });
+      ? await predictHalves(plan, session, { unetSamples, scaled, hidden, added, resident, t, step, total })
+      : await predict(plan, session, { sample: sampleBatch, controlSample, batch, text: { key: 'all', hidden, added, resident }, t, step, total });
     const condOf = (j: number) => out.subarray(((halves - 1) * B + j) * 4 * n, ((halves - 1) * B + j + 1) * 4 * n);
     let conds = Array.from({ length: B }, (_, j) => condOf(j));
     // Regional prompts: each region's conditional prediction, blended into the base's by its mask.
@@ -248,9 +279,10 @@ export async function runSteps(plan: Plan, group: StepContext[], latentsIn: Floa
       const predictions: Float32Array[] = [];
       const regionSample = concatBatch(unetSamples);
       const regionControl = concatBatch(scaled);
-      for (const r of plan.regions) {
+      for (const [q, r] of plan.regions.entries()) {
         const rHidden = { data: repeatHalves([r.cond.data], B), dims: [B, r.cond.sequence, model.layout.textDim] };
-        predictions.push(await predict(plan, session, { sample: regionSample, controlSample: regionControl, batch: B, hidden: rHidden, added: addedBatch(r.added, B), t, step, total }));
+        const text = { key: `region${q}`, hidden: rHidden, added: addedBatch(r.added, B), resident };
+        predictions.push(await predict(plan, session, { sample: regionSample, controlSample: regionControl, batch: B, text, t, step, total }));
       }
       const blends = plan.regions.map((r) => r.blend);
       conds = conds.map((c, j) => blendRegions(c, predictions.map((p) => p.subarray(j * 4 * n, (j + 1) * 4 * n)), blends, n));

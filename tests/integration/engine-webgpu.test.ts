@@ -114,6 +114,27 @@ describe.skipIf(skipReason !== undefined)('the WebGPU provider against the CPU p
     expect(maxDiff(first.candidates[0]!.image, cpu.candidates[0]!.image)).toBeLessThanOrEqual(1);
   }, 120_000);
 
+  // One ControlNet with its weight in the graph (conditioning_scale): its residuals go from its
+  // session into the UNet's on the device, every step. Two: downloaded, summed in JavaScript.
+  it.each([
+    ['controlnet-unet-tiny', 'controlnet-tiny', {}, 64, 64],
+    ['sdxl-tiny', 'sdxl-controlnet-tiny', { cfg: 5 }, 80, 64],
+  ] as Array<[string, string, Partial<GenerationRequestInput>, number, number]>)('%s with %s: residuals stay on the device for one ControlNet, match the CPU', async (name, cnName, input, width, height) => {
+    const control = (weight: number) => ({ type: 'scribble' as const, model: fixture(cnName), image: { path: 'c.png' }, weight, start: 0, end: 1 });
+    const hint = square(10, 50, 64);
+    for (const [controls, onDevice] of [[[control(0.8)], 4], [[control(0.8), control(0.5)], undefined]] as const) {
+      const req = request({ model: fixture(name), width, height, controls: [...controls], ...input });
+      const images = { controls: controls.map(() => hint) };
+      const gpu = await runPipeline(await model(name, 'webgpu'), req, images);
+      expect(gpu.timings.residualsOnDevice).toBe(onDevice);
+      const again = await runPipeline(await model(name, 'webgpu'), req, images);
+      expect(maxDiff(gpu.candidates[0]!.image, again.candidates[0]!.image)).toBe(0);
+      const cpu = await runPipeline(await model(name, 'cpu'), req, images);
+      expect(cpu.timings.residualsOnDevice).toBeUndefined();
+      expect(maxDiff(gpu.candidates[0]!.image, cpu.candidates[0]!.image)).toBeLessThanOrEqual(1);
+    }
+  }, 120_000);
+
   // lavapipe's device memory is this process's memory: 20 uploads of 64 MB that were not
   // disposed grew RSS by 1.4 GB (measured); disposed, by nothing after the first few
   it('disposes the device tensors it uploaded', async () => {

@@ -5,7 +5,7 @@ import type { DeviceChoice, ModelInfo } from '../../contract/index.js';
 import type { LoadedModel, LoadOptions } from '../pipeline/types.js';
 import { InvalidModelError } from './errors.js';
 import { readControlNetLayout, readModelLayout, type ControlNetLayout, type GraphIO, type ModelLayout } from './layout.js';
-import { openSession, openSessionFromBytes, type Session } from './session.js';
+import { keepsTensorsOnDevice, openSession, openSessionFromBytes, sessionTuning, type Session } from './session.js';
 import { splitControlNetHint } from './controlnet-hint.js';
 import { upcastFloat16Graph } from './upcast.js';
 
@@ -18,6 +18,11 @@ export interface LoadedControlNet {
   session: Session;
   /** The conditioning-image path split off (controlnet-hint.ts): run once per run, not every step. */
   hint?: { session: Session; outputs: string[] };
+  /**
+   * WebGPU: `session` leaves its residuals on the device, for the UNet to take as they are
+   * (docs/engine.md, "Tensors on the device"); reading them in JavaScript needs a download.
+   */
+  deviceOutputs: boolean;
 }
 
 /**
@@ -149,7 +154,8 @@ async function openControlNet(dir: string, device: string, model: ModelLayout): 
   const split = await splitHint(layout, device, session);
   if (split) return split;
   await session.release();
-  return { layout, session: (await openSession(layout.file, graphPart(layout), device)).session };
+  const deviceOutputs = keepsTensorsOnDevice(device);
+  return { layout, session: (await openSession(layout.file, graphPart(layout), device, [], true, { ...sessionTuning(), deviceOutputs })).session, deviceOutputs };
 }
 
 /** "folder/model.onnx" (or "folder/controlnet/model.onnx"), as readControlNetLayout names the graph in errors. */
@@ -173,14 +179,14 @@ async function splitHint(layout: ControlNetLayout, device: string, whole: Sessio
   }
   if (!split) return undefined;
   const part = graphPart(layout);
-  const parts = await Promise.allSettled([openSessionFromBytes(split.hint, `${part} (conditioning path)`, device), openSessionFromBytes(split.main, part, device)]);
+  const parts = await Promise.allSettled([openSessionFromBytes(split.hint, `${part} (conditioning path)`, device), openSessionFromBytes(split.main, part, device, keepsTensorsOnDevice(device))]);
   const [hint, main] = parts.map((p) => (p.status === 'fulfilled' ? p.value : undefined));
   if (!hint || !main) {
     await Promise.all([hint?.release(), main?.release()]);
     return undefined;
   }
   await whole.release();
-  return { layout, session: main, hint: { session: hint, outputs: split.outputs } };
+  return { layout, session: main, hint: { session: hint, outputs: split.outputs }, deviceOutputs: keepsTensorsOnDevice(device) };
 }
 
 /** Bytes of the graphs and their external weights in a model folder's first-level parts. */

@@ -94,6 +94,8 @@ export interface OpenedSession {
 export interface SessionTuning {
   cacheDir?: string;
   freeDimensions?: Readonly<Record<string, number>>;
+  /** Leave every output on the device (WebGPU only; ignored elsewhere): for a session whose outputs feed another session, not JavaScript. */
+  deviceOutputs?: boolean;
 }
 
 let defaultTuning: SessionTuning = process.env.ATELIER_ORT_CACHE ? { cacheDir: process.env.ATELIER_ORT_CACHE } : {};
@@ -177,7 +179,15 @@ export function configureThreads(tuning: ThreadTuning): void {
   threadTuning = { ...tuning };
 }
 
-function sessionOptions(device: string, optimize = true, freeDimensions?: Readonly<Record<string, number>>, config: Readonly<Record<string, string>> = {}): ort.InferenceSession.SessionOptions {
+/**
+ * Whether sessions on `device` may leave outputs on it for the next session to take
+ * (docs/engine.md, "Tensors on the device"): WebGPU only. The CPU keeps plain tensors.
+ */
+export function keepsTensorsOnDevice(device: string): boolean {
+  return device === 'webgpu';
+}
+
+function sessionOptions(device: string, optimize = true, freeDimensions?: Readonly<Record<string, number>>, config: Readonly<Record<string, string>> = {}, deviceOutputs = false): ort.InferenceSession.SessionOptions {
   // logSeverityLevel 3: ORT's own error lines for a provider that fails to start would
   // otherwise land on stderr before we can explain the fallback ourselves. Metadata-only
   // opens (inspect) skip graph optimization, which is most of a big graph's load time.
@@ -188,6 +198,7 @@ function sessionOptions(device: string, optimize = true, freeDimensions?: Readon
     extra: { session: { ...SESSION_CONFIG, ...(threadTuning.spinning === false ? { 'intra_op.allow_spinning': '0' } : {}), ...config } },
     ...(threadTuning.intraOp ? { intraOpNumThreads: threadTuning.intraOp } : {}),
     ...(freeDimensions && Object.keys(freeDimensions).length > 0 ? { freeDimensionOverrides: { ...freeDimensions } } : {}),
+    ...(deviceOutputs && keepsTensorsOnDevice(device) ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
   };
 }
 
@@ -200,12 +211,13 @@ function sessionOptions(device: string, optimize = true, freeDimensions?: Readon
  */
 async function createSession(file: string, ep: string, optimize: boolean, tuning: SessionTuning): Promise<Session> {
   const dims = tuning.freeDimensions;
-  if (!optimize || !tuning.cacheDir) return ort.InferenceSession.create(file, sessionOptions(ep, optimize, dims));
+  const out = tuning.deviceOutputs ?? false;
+  if (!optimize || !tuning.cacheDir) return ort.InferenceSession.create(file, sessionOptions(ep, optimize, dims, {}, out));
   const key = optimizedCacheKey(file, ep, dims);
   const cached = path.join(tuning.cacheDir, `${key}.onnx`);
   if (fs.existsSync(cached)) {
     try {
-      const session = await ort.InferenceSession.create(cached, sessionOptions(ep, false, dims));
+      const session = await ort.InferenceSession.create(cached, sessionOptions(ep, false, dims, {}, out));
       // last use, for pruning least recently used entries first (ort-cache.ts)
       const now = new Date();
       try {
@@ -223,7 +235,7 @@ async function createSession(file: string, ep: string, optimize: boolean, tuning
   const options: ort.InferenceSession.SessionOptions = {
     // weights beside the optimised graph, not inside it: a full-size UNet is over protobuf's 2 GB
     // (named per process, so that two processes filling the cache never write one file)
-    ...sessionOptions(ep, true, dims, { optimized_model_external_initializers_file_name: `${key}.${process.pid}.data`, optimized_model_external_initializers_min_size_in_bytes: '1024' }),
+    ...sessionOptions(ep, true, dims, { optimized_model_external_initializers_file_name: `${key}.${process.pid}.data`, optimized_model_external_initializers_min_size_in_bytes: '1024' }, out),
     optimizedModelFilePath: pending,
   };
   let session: Session;
@@ -233,7 +245,7 @@ async function createSession(file: string, ep: string, optimize: boolean, tuning
     for (const f of [pending, path.join(tuning.cacheDir, `${key}.${process.pid}.data`)]) fs.rmSync(f, { force: true });
     // the graph itself may be fine: only the serialisation may have failed
     try {
-      return await ort.InferenceSession.create(file, sessionOptions(ep, true, dims));
+      return await ort.InferenceSession.create(file, sessionOptions(ep, true, dims, {}, out));
     } catch {
       throw error;
     }
@@ -287,9 +299,9 @@ export async function openSession(file: string, part: string, device: DeviceChoi
  * A session from graph bytes made in memory (a float16 VAE rewritten to float32 for
  * force_upcast, model/upcast.ts) on the device the model already runs on.
  */
-export async function openSessionFromBytes(bytes: Uint8Array, part: string, device: string): Promise<Session> {
+export async function openSessionFromBytes(bytes: Uint8Array, part: string, device: string, deviceOutputs = false): Promise<Session> {
   try {
-    return await ort.InferenceSession.create(bytes, sessionOptions(device));
+    return await ort.InferenceSession.create(bytes, sessionOptions(device, true, undefined, {}, deviceOutputs));
   } catch (error) {
     throw new InvalidModelError(part, `${part} cannot be loaded in float32: ${firstLine(error)}`);
   }

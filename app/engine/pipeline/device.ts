@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GraphBuilder, RandomWeights, writeModel } from '../graph/index.js';
 import type { ElemType } from '../graph/core.js';
-import { ort, toFloat32, type Session } from '../model/session.js';
+import { keepsTensorsOnDevice, ort, toFloat32, type Session } from '../model/session.js';
 
 // Tensors that stay on the GPU between calls (docs/engine.md, "Tensors on the device"). On the
 // WebGPU provider a run's text conditioning is uploaded once and the same device tensor is fed to
@@ -41,10 +41,7 @@ function pair(device: string, type: ElemType, rank: number): Promise<{ up: Sessi
   return p;
 }
 
-/** Whether a run on `device` keeps tensors on it between calls: WebGPU only (docs/engine.md). */
-export function keepsTensorsOnDevice(device: string): boolean {
-  return device === 'webgpu';
-}
+export { keepsTensorsOnDevice };
 
 /** A CPU tensor copied onto `device`. */
 export async function upload(device: string, t: ort.Tensor): Promise<ort.Tensor> {

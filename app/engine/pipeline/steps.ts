@@ -9,7 +9,7 @@ import { addedFeeds, type AddedCond } from './sdxl.js';
 import { blendRegions, type ActiveRegion } from './regions.js';
 import { conditioningFeeds } from './control-feeds.js';
 import { concatBatch, latentToPreview } from './tensor.js';
-import { keepsTensorsOnDevice, ResidentFeeds } from './device.js';
+import { download, keepsTensorsOnDevice, ResidentFeeds } from './device.js';
 import type { PromptEmbedding } from './text.js';
 import type { RunOptions } from './types.js';
 
@@ -116,12 +116,19 @@ export function controlActive(i: number, n: number, start: number, end: number):
   return !(i / n < start || (i + 1) / n > end);
 }
 
-async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t: number, text: TextFeeds, i: number, n: number): Promise<Float32Array[] | undefined> {
+/**
+ * This step's summed ControlNet residuals: arrays, or — WebGPU, one active ControlNet that
+ * applies its weight in the graph and gives the UNet's residual types — its own device tensors,
+ * which the UNet takes as they are (the caller disposes them). Several ControlNets, or a weight
+ * applied to the residuals, are summed and scaled here in JavaScript, after a download
+ * (docs/engine.md, "Tensors on the device").
+ */
+async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t: number, text: TextFeeds, i: number, n: number): Promise<Float32Array[] | ort.Tensor[] | undefined> {
   let sum: Float32Array[] | undefined;
   const lw = plan.latentWidth;
   const lh = plan.latentHeight;
-  for (const c of plan.controls) {
-    if (!controlActive(i, n, c.start, c.end)) continue;
+  const active = plan.controls.filter((c) => controlActive(i, n, c.start, c.end));
+  for (const c of active) {
     const L = c.net.layout;
     const feeds: Record<string, ort.Tensor> = {
       [L.sampleName]: floatTensor(sample, [batch, 4, lh, lw], L.sampleType),
@@ -131,7 +138,19 @@ async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t
     };
     if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
     const out = await c.net.session.run(feeds);
-    const residuals = [...L.downOutputNames, L.midOutputName].map((name) => toFloat32(out[name]!));
+    const names = [...L.downOutputNames, L.midOutputName];
+    const tensors = names.map((name) => out[name]!);
+    // outputs the UNet does not take would otherwise hold device memory until collected
+    for (const [name, o] of Object.entries(out)) if (!names.includes(name) && o.location === 'gpu-buffer') o.dispose();
+    if (c.net.deviceOutputs && active.length === 1 && L.scaleName && tensors.every((r, j) => r.type === plan.unet.residualTypes[j])) {
+      plan.timings.residualsOnDevice = (plan.timings.residualsOnDevice ?? 0) + 1;
+      return tensors;
+    }
+    const residuals: Float32Array[] = [];
+    for (const r of tensors) {
+      residuals.push(r.location === 'gpu-buffer' ? await download(plan.model.device, r) : toFloat32(r));
+      if (r.location === 'gpu-buffer') r.dispose();
+    }
     // Without a conditioning_scale input the weight applies to the residuals themselves.
     if (!L.scaleName) for (const r of residuals) for (let j = 0; j < r.length; j++) r[j] = r[j]! * c.weight;
     // the first ControlNet's outputs are this step's own arrays: summed into in place, not copied
@@ -177,23 +196,30 @@ async function predict(
     ...(await textFeeds(text, unet)),
   };
   if (unet.timestepCondName) feeds[unet.timestepCondName] = floatTensor(repeatHalves([plan.timestepCond!], batch), [batch, plan.timestepCond!.length], unet.timestepCondType!);
-  if (unet.downResidualNames.length > 0) {
-    const tc = performance.now();
-    const residuals = plan.controls.length > 0 ? await runControlNets(plan, p.controlSample, batch, t, text, p.step, p.total) : undefined;
-    if (plan.controls.length > 0) plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
-    const plannedResiduals = residualPlan(unet);
-    const names = [...unet.downResidualNames, unet.midResidualName!];
-    const shapes = [...plannedResiduals.down, plannedResiduals.mid];
-    names.forEach((name, j) => {
-      const { channels, scale } = shapes[j]!;
-      const dims = [batch, channels, Math.ceil(lh / scale), Math.ceil(lw / scale)];
-      const size = dims.reduce((a, b) => a * b, 1);
-      const data = residuals?.[j] ?? new Float32Array(size);
-      if (data.length !== size) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${data.length} values but ${unet.part} takes ${dims.join('×')}`);
-      feeds[name] = floatTensor(data, dims, unet.residualTypes[j]!);
-    });
+  let residuals: Float32Array[] | ort.Tensor[] | undefined;
+  try {
+    if (unet.downResidualNames.length > 0) {
+      const tc = performance.now();
+      residuals = plan.controls.length > 0 ? await runControlNets(plan, p.controlSample, batch, t, text, p.step, p.total) : undefined;
+      if (plan.controls.length > 0) plan.timings.controlnet = (plan.timings.controlnet ?? 0) + (performance.now() - tc);
+      const plannedResiduals = residualPlan(unet);
+      const names = [...unet.downResidualNames, unet.midResidualName!];
+      const shapes = [...plannedResiduals.down, plannedResiduals.mid];
+      names.forEach((name, j) => {
+        const { channels, scale } = shapes[j]!;
+        const dims = [batch, channels, Math.ceil(lh / scale), Math.ceil(lw / scale)];
+        const size = dims.reduce((a, b) => a * b, 1);
+        const data = residuals?.[j] ?? new Float32Array(size);
+        const length = data instanceof Float32Array ? data.length : data.size;
+        if (length !== size) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${length} values but ${unet.part} takes ${dims.join('×')}`);
+        feeds[name] = data instanceof Float32Array ? floatTensor(data, dims, unet.residualTypes[j]!) : data;
+      });
+    }
+    return toFloat32((await session.run(feeds))[unet.outName]!);
+  } finally {
+    // device residuals live for this one UNet call
+    if (residuals) for (const r of residuals) if (!(r instanceof Float32Array)) r.dispose();
   }
-  return toFloat32((await session.run(feeds))[unet.outName]!);
 }
 
 /** Rows [from, from + rows) of a batch laid out row after row (rowSize values each), copied. */

@@ -135,6 +135,19 @@ describe.skipIf(skipReason !== undefined)('the WebGPU provider against the CPU p
     }
   }, 120_000);
 
+  // the CFG halves as two calls and a regional prompt: each call's text has its own device copy
+  it('split guidance and a regional prompt with one ControlNet give the CPU provider’s images', async () => {
+    const name = 'controlnet-unet-tiny';
+    const control = { type: 'scribble' as const, model: fixture('controlnet-tiny'), image: { path: 'c.png' }, weight: 0.8, start: 0, end: 1 };
+    const req = request({ model: fixture(name), controls: [control], regions: [{ mask: { path: 'r.png' }, prompt: 'a blue boat at sea', weight: 1, feather: 8 }] });
+    const images = { controls: [square(10, 50)], regions: [square(0, 32)] };
+    const gpu = await runPipeline(await model(name, 'webgpu'), req, images, { splitGuidance: true });
+    expect(gpu.timings.textUploads).toBe(3); // uncond half, cond half, the region
+    expect(gpu.timings.residualsOnDevice).toBe(4 * 3); // 4 steps × 3 UNet calls
+    const cpu = await runPipeline(await model(name, 'cpu'), req, images, { splitGuidance: true });
+    expect(maxDiff(gpu.candidates[0]!.image, cpu.candidates[0]!.image)).toBeLessThanOrEqual(1);
+  }, 120_000);
+
   // lavapipe's device memory is this process's memory: 20 uploads of 64 MB that were not
   // disposed grew RSS by 1.4 GB (measured); disposed, by nothing after the first few
   it('disposes the device tensors it uploaded', async () => {

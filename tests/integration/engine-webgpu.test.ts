@@ -6,8 +6,8 @@ import { GenerationRequest, type GenerationRequestInput } from '../../app/contra
 import { GraphBuilder, RandomWeights, writeModel } from '../../app/engine/graph/index.js';
 import { conv2d } from '../../app/engine/graph/nn.js';
 import { loadModel, runPipeline, type LoadedModel, type PipelineImages, type RgbaImage } from '../../app/engine/index.js';
-import { firstLine, hasGpuDevice, hasVulkanLoader, openSession, ort } from '../../app/engine/model/session.js';
-import { ResidentFeeds } from '../../app/engine/pipeline/device.js';
+import { firstLine, floatTensor, hasGpuDevice, hasVulkanLoader, openSession, ort } from '../../app/engine/model/session.js';
+import { addScaled, download, ResidentFeeds, scaled, upload } from '../../app/engine/pipeline/device.js';
 
 // The fixtures through ONNX Runtime's WebGPU provider (Dawn on Vulkan), against the CPU
 // provider. Without a GPU, Mesa's lavapipe (a software Vulkan device) serves: Debian 12 needs
@@ -114,19 +114,19 @@ describe.skipIf(skipReason !== undefined)('the WebGPU provider against the CPU p
     expect(maxDiff(first.candidates[0]!.image, cpu.candidates[0]!.image)).toBeLessThanOrEqual(1);
   }, 120_000);
 
-  // One ControlNet with its weight in the graph (conditioning_scale): its residuals go from its
-  // session into the UNet's on the device, every step. Two: downloaded, summed in JavaScript.
+  // ControlNet residuals go from its session into the UNet's on the device, every step; two
+  // ControlNets' are summed there by a small Add graph (device.ts).
   it.each([
     ['controlnet-unet-tiny', 'controlnet-tiny', {}, 64, 64],
     ['sdxl-tiny', 'sdxl-controlnet-tiny', { cfg: 5 }, 80, 64],
-  ] as Array<[string, string, Partial<GenerationRequestInput>, number, number]>)('%s with %s: residuals stay on the device for one ControlNet, match the CPU', async (name, cnName, input, width, height) => {
+  ] as Array<[string, string, Partial<GenerationRequestInput>, number, number]>)('%s with %s: residuals stay on the device for one and two ControlNets, match the CPU', async (name, cnName, input, width, height) => {
     const control = (weight: number) => ({ type: 'scribble' as const, model: fixture(cnName), image: { path: 'c.png' }, weight, start: 0, end: 1 });
     const hint = square(10, 50, 64);
-    for (const [controls, onDevice] of [[[control(0.8)], 4], [[control(0.8), control(0.5)], undefined]] as const) {
+    for (const controls of [[control(0.8)], [control(0.8), control(0.5)]]) {
       const req = request({ model: fixture(name), width, height, controls: [...controls], ...input });
       const images = { controls: controls.map(() => hint) };
       const gpu = await runPipeline(await model(name, 'webgpu'), req, images);
-      expect(gpu.timings.residualsOnDevice).toBe(onDevice);
+      expect(gpu.timings.residualsOnDevice).toBe(4);
       const again = await runPipeline(await model(name, 'webgpu'), req, images);
       expect(maxDiff(gpu.candidates[0]!.image, again.candidates[0]!.image)).toBe(0);
       const cpu = await runPipeline(await model(name, 'cpu'), req, images);
@@ -147,6 +147,21 @@ describe.skipIf(skipReason !== undefined)('the WebGPU provider against the CPU p
     const cpu = await runPipeline(await model(name, 'cpu'), req, images, { splitGuidance: true });
     expect(maxDiff(gpu.candidates[0]!.image, cpu.candidates[0]!.image)).toBeLessThanOrEqual(1);
   }, 120_000);
+
+  // the arithmetic of several ControlNets (or one whose weight multiplies its residuals) on the device
+  it.each(['float32', 'float16'] as const)('sums and scales %s residuals on the device as JavaScript does', async (type) => {
+    const dims = [2, 3, 4, 5];
+    const a = Float32Array.from({ length: 120 }, (_, i) => Math.sin(i * 0.7));
+    const b = Float32Array.from({ length: 120 }, (_, i) => Math.cos(i * 0.3));
+    const [da, db] = [await upload('webgpu', floatTensor(a, dims, type)), await upload('webgpu', floatTensor(b, dims, type))];
+    const s = await scaled('webgpu', da, 0.5);
+    const y = await addScaled('webgpu', s, db, 0.25);
+    expect(y.location).toBe('gpu-buffer');
+    const got = await download('webgpu', y);
+    const tol = type === 'float32' ? 1e-6 : 2e-3;
+    got.forEach((v, i) => expect(Math.abs(v - (0.5 * a[i]! + 0.25 * b[i]!))).toBeLessThan(tol));
+    for (const t of [da, db, s, y]) t.dispose();
+  });
 
   // lavapipe's device memory is this process's memory: 20 uploads of 64 MB that were not
   // disposed grew RSS by 1.4 GB (measured); disposed, by nothing after the first few

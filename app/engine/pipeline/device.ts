@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GraphBuilder, RandomWeights, writeModel } from '../graph/index.js';
 import type { ElemType } from '../graph/core.js';
-import { keepsTensorsOnDevice, ort, toFloat32, type Session } from '../model/session.js';
+import { floatTensor, keepsTensorsOnDevice, ort, toFloat32, type Session } from '../model/session.js';
 
 // Tensors that stay on the GPU between calls (docs/engine.md, "Tensors on the device"). On the
 // WebGPU provider a run's text conditioning is uploaded once and the same device tensor is fed to
@@ -53,6 +53,44 @@ export async function download(device: string, t: ort.Tensor): Promise<Float32Ar
   return toFloat32((await (await pair(device, t.type as ElemType, t.dims.length)).down.run({ x: t })).y!);
 }
 
+const combiners = new Map<string, Promise<Session>>();
+
+/** Whether residuals of this type can be summed on the device (combiner graphs are float). */
+export function combinable(type: string): boolean {
+  return type === 'float32' || type === 'float16';
+}
+
+/** y = s + w·r (`withSum`) or y = w·r, over `type` tensors of rank `rank`, output left on `device`. */
+function combiner(device: string, type: 'float32' | 'float16', rank: number, withSum: boolean): Promise<Session> {
+  const key = `${device}:${type}:${rank}:${withSum}`;
+  let p = combiners.get(key);
+  if (!p) {
+    graphDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-identity-'));
+    const dir = path.join(graphDir, `${withSum ? 'axpy' : 'scale'}-${type}-${rank}`);
+    const dims = Array.from({ length: rank }, (_, i) => `d${i}`);
+    const g = new GraphBuilder({ name: 'combine', weights: new RandomWeights(new Map(), 1), dtype: type });
+    const product = g.op('Mul', [g.input('r', type, dims, false), g.input('w', type, [], false)])[0]!;
+    g.output(withSum ? g.op('Add', [g.input('s', type, dims, false), product])[0]! : product, 'y', type, dims);
+    const file = writeModel(dir, g.finish({})).file;
+    p = ort.InferenceSession.create(file, { executionProviders: [device], logSeverityLevel: 3, preferredOutputLocation: 'gpu-buffer' });
+    combiners.set(key, p);
+    p.catch(() => combiners.delete(key));
+  }
+  return p;
+}
+
+/** w·r on the device (a ControlNet whose weight multiplies its residuals). */
+export async function scaled(device: string, r: ort.Tensor, w: number): Promise<ort.Tensor> {
+  const type = r.type as 'float32' | 'float16';
+  return (await (await combiner(device, type, r.dims.length, false)).run({ r, w: floatTensor(Float32Array.of(w), [], type) })).y!;
+}
+
+/** s + w·r on the device (the residuals of one more ControlNet added to the sum). */
+export async function addScaled(device: string, s: ort.Tensor, r: ort.Tensor, w: number): Promise<ort.Tensor> {
+  const type = r.type as 'float32' | 'float16';
+  return (await (await combiner(device, type, r.dims.length, true)).run({ s, r, w: floatTensor(Float32Array.of(w), [], type) })).y!;
+}
+
 /**
  * One run's device-resident feeds, by key: uploaded the first time a key is asked for, the same
  * device tensor after that, all disposed by dispose(). Without a device (the CPU provider) every
@@ -87,6 +125,9 @@ export class ResidentFeeds {
 export async function releaseDeviceIo(): Promise<void> {
   const all = [...pairs.values()];
   pairs.clear();
+  const sessions = [...combiners.values()];
+  combiners.clear();
+  for (const p of await Promise.allSettled(sessions)) if (p.status === 'fulfilled') await p.value.release();
   for (const p of await Promise.allSettled(all)) {
     if (p.status !== 'fulfilled') continue;
     await p.value.up.release();

@@ -9,7 +9,7 @@ import { addedFeeds, type AddedCond } from './sdxl.js';
 import { blendRegions, type ActiveRegion } from './regions.js';
 import { conditioningFeeds } from './control-feeds.js';
 import { concatBatch, latentToPreview } from './tensor.js';
-import { download, keepsTensorsOnDevice, ResidentFeeds } from './device.js';
+import { addScaled, combinable, download, keepsTensorsOnDevice, ResidentFeeds, scaled } from './device.js';
 import type { PromptEmbedding } from './text.js';
 import type { RunOptions } from './types.js';
 
@@ -117,51 +117,83 @@ export function controlActive(i: number, n: number, start: number, end: number):
 }
 
 /**
- * This step's summed ControlNet residuals: arrays, or — WebGPU, one active ControlNet that
- * applies its weight in the graph and gives the UNet's residual types — its own device tensors,
- * which the UNet takes as they are (the caller disposes them). Several ControlNets, or a weight
- * applied to the residuals, are summed and scaled here in JavaScript, after a download
- * (docs/engine.md, "Tensors on the device").
+ * This step's summed ControlNet residuals: arrays, or — WebGPU, every active ControlNet giving
+ * the UNet's residual types — device tensors, summed (and scaled, for a ControlNet without a
+ * conditioning_scale input) by small device graphs (device.ts), which the UNet takes as they
+ * are; the caller disposes them (docs/engine.md, "Tensors on the device"). Otherwise the
+ * residuals come to JavaScript and are summed there, as on the CPU.
  */
 async function runControlNets(plan: Plan, sample: Float32Array, batch: number, t: number, text: TextFeeds, i: number, n: number): Promise<Float32Array[] | ort.Tensor[] | undefined> {
   let sum: Float32Array[] | undefined;
+  let onDevice: ort.Tensor[] | undefined;
+  const device = plan.model.device;
   const lw = plan.latentWidth;
   const lh = plan.latentHeight;
   const active = plan.controls.filter((c) => controlActive(i, n, c.start, c.end));
-  for (const c of active) {
-    const L = c.net.layout;
-    const feeds: Record<string, ort.Tensor> = {
-      [L.sampleName]: floatTensor(sample, [batch, 4, lh, lw], L.sampleType),
-      [L.timestepName]: timestepTensor(t, batch, L),
-      ...(await conditioningFeeds(c, batch, plan)),
-      ...(await textFeeds(text, L)),
-    };
-    if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
-    const out = await c.net.session.run(feeds);
-    const names = [...L.downOutputNames, L.midOutputName];
-    const tensors = names.map((name) => out[name]!);
-    // outputs the UNet does not take would otherwise hold device memory until collected
-    for (const [name, o] of Object.entries(out)) if (!names.includes(name) && o.location === 'gpu-buffer') o.dispose();
-    if (c.net.deviceOutputs && active.length === 1 && L.scaleName && tensors.every((r, j) => r.type === plan.unet.residualTypes[j])) {
-      plan.timings.residualsOnDevice = (plan.timings.residualsOnDevice ?? 0) + 1;
-      return tensors;
+  try {
+    for (const c of active) {
+      const L = c.net.layout;
+      const feeds: Record<string, ort.Tensor> = {
+        [L.sampleName]: floatTensor(sample, [batch, 4, lh, lw], L.sampleType),
+        [L.timestepName]: timestepTensor(t, batch, L),
+        ...(await conditioningFeeds(c, batch, plan)),
+        ...(await textFeeds(text, L)),
+      };
+      if (L.scaleName) feeds[L.scaleName] = numericTensor(Float32Array.of(c.weight), L.scaleRank === 0 ? [] : [1], L.scaleType!);
+      const out = await c.net.session.run(feeds);
+      const names = [...L.downOutputNames, L.midOutputName];
+      const tensors = names.map((name) => out[name]!);
+      // outputs the UNet does not take would otherwise hold device memory until collected
+      for (const [name, o] of Object.entries(out)) if (!names.includes(name) && o.location === 'gpu-buffer') o.dispose();
+      const weight = L.scaleName ? 1 : c.weight;
+      if (!sum && c.net.deviceOutputs && tensors.every((r, j) => r.type === plan.unet.residualTypes[j] && combinable(r.type))) {
+        if (onDevice) {
+          tensors.forEach((r, j) => {
+            if (r.size !== onDevice![j]!.size) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${r.size} values where another ControlNet gave ${onDevice![j]!.size}`);
+          });
+        }
+        const prev = onDevice;
+        onDevice = [];
+        for (const [j, r] of tensors.entries()) onDevice.push(prev ? await addScaled(device, prev[j]!, r, weight) : weight === 1 ? r : await scaled(device, r, weight));
+        for (const r of [...(prev ?? []), ...(prev || weight !== 1 ? tensors : [])]) r.dispose();
+        continue;
+      }
+      const residuals = await toHost(device, tensors);
+      // Without a conditioning_scale input the weight applies to the residuals themselves.
+      if (!L.scaleName) for (const r of residuals) for (let j = 0; j < r.length; j++) r[j] = r[j]! * c.weight;
+      // a sum begun on the device continues here (a ControlNet of other residual types)
+      if (onDevice) {
+        sum = await toHost(device, onDevice);
+        onDevice = undefined;
+      }
+      // the first ControlNet's outputs are this step's own arrays: summed into in place, not copied
+      if (!sum) sum = residuals;
+      else residuals.forEach((r, j) => {
+        const s = sum![j]!;
+        if (s.length !== r.length) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${r.length} values where another ControlNet gave ${s.length}`);
+        for (let q = 0; q < r.length; q++) s[q] = s[q]! + r[q]!;
+      });
     }
-    const residuals: Float32Array[] = [];
-    for (const r of tensors) {
-      residuals.push(r.location === 'gpu-buffer' ? await download(plan.model.device, r) : toFloat32(r));
-      if (r.location === 'gpu-buffer') r.dispose();
-    }
-    // Without a conditioning_scale input the weight applies to the residuals themselves.
-    if (!L.scaleName) for (const r of residuals) for (let j = 0; j < r.length; j++) r[j] = r[j]! * c.weight;
-    // the first ControlNet's outputs are this step's own arrays: summed into in place, not copied
-    if (!sum) sum = residuals;
-    else residuals.forEach((r, j) => {
-      const s = sum![j]!;
-      if (s.length !== r.length) throw new ApiError('invalid_model', `ControlNet residual ${j} has ${r.length} values where another ControlNet gave ${s.length}`);
-      for (let q = 0; q < r.length; q++) s[q] = s[q]! + r[q]!;
-    });
+  } catch (error) {
+    for (const r of onDevice ?? []) r.dispose();
+    throw error;
   }
-  return sum;
+  if (onDevice) plan.timings.residualsOnDevice = (plan.timings.residualsOnDevice ?? 0) + 1;
+  return onDevice ?? sum;
+}
+
+/** Tensors as float32 arrays, device ones downloaded and disposed. */
+async function toHost(device: string, tensors: ort.Tensor[]): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const r of tensors) {
+    if (r.location !== 'gpu-buffer') {
+      out.push(toFloat32(r));
+      continue;
+    }
+    out.push(await download(device, r));
+    r.dispose();
+  }
+  return out;
 }
 
 /** A call's text conditioning: its hidden states and SDXL's added conditioning, device-resident under `key` on WebGPU. */

@@ -169,7 +169,7 @@ function JobRow({ job }: { job: ModelJob }) {
           ? `done: ${job.modelName ?? ''}`
           : job.state;
   return (
-    <li className={`models-job ${job.state}`} data-testid="models-job" data-state={job.state} data-kind={job.kind}>
+    <li className={`models-job ${job.state}`} data-testid="models-job" data-job={job.jobId} data-state={job.state} data-kind={job.kind}>
       <div className="row">
         <span className="models-job-label" title={job.label}>
           {job.kind === 'import' ? '⇣ ' : '☁ '}

@@ -46,18 +46,29 @@ export class ModelsPage {
     return job;
   }
 
+  /**
+   * Submits the form and resolves once the new job's row leads the list, so that lastJobEnded
+   * waits on this job and not on the one before it (rows are keyed by job id; the list keeps 5).
+   */
+  private async submitJob(): Promise<void> {
+    const before = (await this.jobs().count()) > 0 ? await this.jobs().first().getAttribute('data-job') : null;
+    await this.dialog.getByTestId('models-add-submit').click();
+    const fresh = before === null ? this.jobs().first() : this.dialog.locator(`[data-testid="models-job"]:first-child:not([data-job="${before}"])`);
+    await fresh.waitFor();
+  }
+
   async importFile(file: string, name?: string): Promise<void> {
     await this.dialog.getByTestId('models-tab-import').click();
     await this.dialog.getByTestId('models-import-path').fill(file);
     await this.dialog.getByTestId('models-add-name').fill(name ?? '');
-    await this.dialog.getByTestId('models-add-submit').click();
+    await this.submitJob();
   }
 
   async download(ref: string, name?: string): Promise<void> {
     await this.dialog.getByTestId('models-tab-download').click();
     await this.dialog.getByTestId('models-download-ref').fill(ref);
     await this.dialog.getByTestId('models-add-name').fill(name ?? '');
-    await this.dialog.getByTestId('models-add-submit').click();
+    await this.submitJob();
   }
 
   /** Selects a model in the list; resolves once its details show. */

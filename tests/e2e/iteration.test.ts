@@ -256,8 +256,10 @@ describe('live mode', () => {
     });
     const historyBefore = (await call('library.search', {})).total;
     await ui.page.getByTestId('generation-mode').selectOption('sketch');
-    // Big enough that a preview is still running when the next stroke lands.
-    await ui.settings({ width: 256, height: 256 });
+    // Big enough that a preview is still running when the next stroke lands: at the starter's
+    // 256² a 4-step preview now takes about 0.3 s on this CPU (docs/performance.md), less than
+    // a drag plus the 250 ms debounce; 512² takes several times that.
+    await ui.settings({ width: 512, height: 512 });
     await page.getByTestId('live-toggle').click();
     const image = page.getByTestId('live-image');
     await image.waitFor({ timeout: 120_000 });

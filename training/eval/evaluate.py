@@ -115,7 +115,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--model", default=os.path.join(ROOT, "resources/models/starter"))
-    ap.add_argument("--probe", default=os.path.join(ROOT, "training/checkpoints/probe.npz"))
+    ap.add_argument("--probe", default=os.path.join(ROOT, "resources/models/eval-probe/probe.npz"))
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--cfg", type=float, default=7.0)
     ap.add_argument("--sampler", default="euler_a")

@@ -116,7 +116,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="Train the probe on the CPU (the GPU recipe trains it too).")
     ap.add_argument("--n", type=int, default=12000)
     ap.add_argument("--seconds", type=float, default=240)
-    ap.add_argument("--out", default="training/checkpoints/probe.npz")
+    ap.add_argument("--out", default="resources/models/eval-probe/probe.npz")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
     t0 = time.time()

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GenerationRequest, type GenerationRequestInput } from '../../app/contract/index.js';
-import { loadModel, runPipeline, type LoadedModel, type PipelineImages, type PipelineProgress, type RgbaImage } from '../../app/engine/index.js';
+import { runPipeline, type PipelineImages, type PipelineProgress, type RgbaImage } from '../../app/engine/index.js';
 import { candidatesPerCall, CANDIDATE_BATCH_ENV, groupsOf } from '../../app/engine/pipeline/batching.js';
+import { fixture, fixtureModels } from '../helpers/fixture-models.js';
 
 // Candidates in one UNet batch (docs/engine.md, "Candidates in one batch"): a request of batch N
 // run as one group must give, for every k, the image that seed + k gives alone. On the CPU the
@@ -11,23 +12,8 @@ import { candidatesPerCall, CANDIDATE_BATCH_ENV, groupsOf } from '../../app/engi
 // with a batch (CFG halves, 9-channel inpainting, the inpainting blend, LCM's timestep_cond,
 // float16 boundaries, ControlNet residuals, regions, SDXL's added conditioning, the refiner).
 
-const FIXTURES = path.resolve('tests/fixtures/models');
-const fixture = (name: string): string => path.join(FIXTURES, name);
 const STARTER = path.resolve('resources/models/starter');
-const models = new Map<string, LoadedModel>();
-
-async function model(dir: string): Promise<LoadedModel> {
-  let m = models.get(dir);
-  if (!m) {
-    m = await loadModel(dir, { device: 'cpu' });
-    models.set(dir, m);
-  }
-  return m;
-}
-
-afterAll(async () => {
-  for (const m of models.values()) await m.release();
-});
+const model = fixtureModels();
 
 function request(input: Partial<GenerationRequestInput>): GenerationRequest {
   return GenerationRequest.parse({ model: 'x', prompt: 'a red house on a hill', negativePrompt: 'blurry', seed: 42, steps: 4, ...input });

@@ -1,32 +1,17 @@
-import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GenerationRequest, type GenerationRequestInput } from '../../app/contract/index.js';
-import { loadModel, runPipeline, type LoadedModel, type PipelineImages, type RgbaImage } from '../../app/engine/index.js';
+import { loadModel, runPipeline, type PipelineImages, type RgbaImage } from '../../app/engine/index.js';
 import { EngineModel } from '../../app/engine/model/load.js';
 import { CPU_LARGE_GENERATION, largeGeneration, SPLIT_GUIDANCE_ENV, splitGuidance } from '../../app/engine/pipeline/batching.js';
+import { fixture, fixtureModels } from '../helpers/fixture-models.js';
 
 // Classifier-free guidance as two UNet calls per step (docs/engine.md, "Memory"): the uncond and
 // cond halves run apart for large generations on the CPU. A batch row computes what it computes
 // alone, so the images must be the same bit for bit as one call of twice the batch; checked with
 // the split forced on for every graph variant the pipeline feeds with CFG.
 
-const FIXTURES = path.resolve('tests/fixtures/models');
-const fixture = (name: string): string => path.join(FIXTURES, name);
-const models = new Map<string, LoadedModel>();
-
-async function model(dir: string): Promise<LoadedModel> {
-  let m = models.get(dir);
-  if (!m) {
-    m = await loadModel(dir, { device: 'cpu' });
-    models.set(dir, m);
-  }
-  return m;
-}
-
-afterAll(async () => {
-  for (const m of models.values()) await m.release();
-});
+const model = fixtureModels();
 afterEach(() => vi.restoreAllMocks());
 
 function request(input: Partial<GenerationRequestInput>): GenerationRequest {
@@ -93,7 +78,7 @@ describe('the CFG pair as two UNet calls', () => {
 
   it('without CFG there is nothing to split', async () => {
     const dir = fixture('sd1-tiny');
-    const { batches } = await sampleBatches(() => runPipeline(models.get(dir)!, request({ model: dir, cfg: 1 }), {}, { splitGuidance: true }));
+    const { batches } = await sampleBatches(async () => runPipeline(await model(dir), request({ model: dir, cfg: 1 }), {}, { splitGuidance: true }));
     expect(batches).toEqual([1, 1, 1]);
   });
 });

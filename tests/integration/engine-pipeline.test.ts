@@ -1,28 +1,15 @@
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { GenerationRequest, type GenerationRequestInput } from '../../app/contract/index.js';
 import { binarizeMask, featherMask, maskFromImage } from '../../app/engine/control/mask.js';
-import { GenerationCancelledError, loadModel, runPipeline, type LoadedModel, type PipelineImages, type PipelineProgress, type RgbaImage } from '../../app/engine/index.js';
+import { GenerationCancelledError, runPipeline, type LoadedModel, type PipelineImages, type PipelineProgress, type RgbaImage } from '../../app/engine/index.js';
+import { FIXTURES, fixture, fixtureModels } from '../helpers/fixture-models.js';
 
 // The pipelines on the committed tiny fixtures (tests/fixtures/make_fixtures.py): seeds,
 // batches, img2img, inpainting, ControlNet, cancellation, and every graph variant.
 
-const FIXTURES = path.resolve('tests/fixtures/models');
-const fixture = (name: string): string => path.join(FIXTURES, name);
-const models = new Map<string, LoadedModel>();
-
-async function model(name: string): Promise<LoadedModel> {
-  let m = models.get(name);
-  if (!m) {
-    m = await loadModel(fixture(name), { device: 'cpu' });
-    models.set(name, m);
-  }
-  return m;
-}
-
-afterAll(async () => {
-  for (const m of models.values()) await m.release();
-});
+const load = fixtureModels();
+const model = (name: string): Promise<LoadedModel> => load(fixture(name));
 
 function request(input: Partial<GenerationRequestInput>): GenerationRequest {
   return GenerationRequest.parse({ model: 'x', prompt: 'a red house on a hill', negativePrompt: 'blurry', seed: 42, steps: 4, ...input });

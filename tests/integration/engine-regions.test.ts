@@ -1,28 +1,14 @@
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GenerationRequest, type GenerationRequestInput } from '../../app/contract/index.js';
-import { loadModel, runPipeline, type LoadedModel, type PipelineImages, type RgbaImage } from '../../app/engine/index.js';
+import { runPipeline, type LoadedModel, type PipelineImages, type RgbaImage } from '../../app/engine/index.js';
+import { fixture, fixtureModels } from '../helpers/fixture-models.js';
 
 // Regional prompts through the pipeline on the tiny fixtures (tests/fixtures/make_fixtures.py):
 // a region of weight 0 is no region, a region over everything is its prompt alone, a half
 // region changes its half, with ControlNets and SDXL too.
 
-const FIXTURES = path.resolve('tests/fixtures/models');
-const fixture = (name: string): string => path.join(FIXTURES, name);
-const models = new Map<string, LoadedModel>();
-
-async function model(name: string): Promise<LoadedModel> {
-  let m = models.get(name);
-  if (!m) {
-    m = await loadModel(fixture(name), { device: 'cpu' });
-    models.set(name, m);
-  }
-  return m;
-}
-
-afterAll(async () => {
-  for (const m of models.values()) await m.release();
-});
+const load = fixtureModels();
+const model = (name: string): Promise<LoadedModel> => load(fixture(name));
 
 async function run(name: string, input: Partial<GenerationRequestInput>, images: PipelineImages = {}) {
   const request = GenerationRequest.parse({ model: fixture(name), prompt: 'a red house on a hill', negativePrompt: 'blurry', seed: 7, steps: 4, ...input });

@@ -1,31 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GenerationRequest, type GenerationRequestInput } from '../../app/contract/index.js';
-import { loadModel, runPipeline, type LoadedModel, type RgbaImage } from '../../app/engine/index.js';
+import { runPipeline, type RgbaImage } from '../../app/engine/index.js';
 import { timeIds } from '../../app/engine/pipeline/sdxl.js';
+import { FIXTURES, fixture, fixtureModels } from '../helpers/fixture-models.js';
 
 // SDXL's per-request micro-conditioning (GenerationRequest.sdxlConditioning: original size,
 // crop top-left, target size, the refiner's aesthetic scores) against PyTorch transcriptions
 // of diffusers' pipelines on the fixture weights (tests/fixtures/sdxl_fixtures.py writes
 // references/sdxl-tiny-microcond.json and sdxl-refiner-tiny-aesthetic.json).
 
-const FIXTURES = path.resolve('tests/fixtures/models');
-const fixture = (name: string): string => path.join(FIXTURES, name);
-const models = new Map<string, LoadedModel>();
-
-async function model(dir: string): Promise<LoadedModel> {
-  let m = models.get(dir);
-  if (!m) {
-    m = await loadModel(dir, { device: 'cpu' });
-    models.set(dir, m);
-  }
-  return m;
-}
-
-afterAll(async () => {
-  for (const m of models.values()) await m.release();
-});
+const model = fixtureModels();
 
 interface Reference {
   model: string;

@@ -40,11 +40,13 @@ export function checkConsistency(lib: LibraryDb): string[] {
  * Removes image files no row points to, image rows nothing references (no candidate, input
  * or document snapshot), snapshots no generation points to, and leftover
  * temporary files — all older than graceMs (a writer in another process may be between
- * writing a file and committing its row).
+ * writing a file and committing its row); graceMs 0 takes everything unreferenced.
  */
 export function collectOrphans(lib: LibraryDb, options: { graceMs?: number } = {}): { files: number; rows: number } {
   const graceMs = options.graceMs ?? 10 * 60_000;
-  const cutoff = Date.now() - graceMs;
+  // No grace means no age test at all: a file's mtime (fine-grained on newer kernels) can
+  // fall in the same millisecond as Date.now(), or after it, and would be spared.
+  const cutoff = graceMs > 0 ? Date.now() - graceMs : Number.MAX_SAFE_INTEGER;
   // A snapshot no generation points to goes first, so the layer images only it kept follow.
   deleteUnusedSnapshots(lib, cutoff);
   const rows = lib.db

@@ -8,7 +8,8 @@
 // Identity graphs: "upload" has its output on the device, "download" takes a device tensor and
 // returns a CPU one.
 import path from 'node:path';
-import { conv2d } from '../app/engine/graph/nn.js';
+import { A } from '../app/engine/graph/core.js';
+import { attention, conv2d } from '../app/engine/graph/nn.js';
 import { GraphBuilder, RandomWeights, writeModel } from '../app/engine/graph/index.js';
 import { floatTensor, ort, toFloat32, type Session } from '../app/engine/model/session.js';
 
@@ -90,13 +91,7 @@ export async function residentSteps(file: string, device: string, dtype: Dtype, 
     for (let i = 0; i < steps; i++) out = (await session.run(feeds)).out_sample!;
     const result = await io.float.download(out);
     const mean = (performance.now() - t) / steps;
-    let worst = 0;
-    let scale = 1;
-    for (let i = 0; i < result.length; i++) {
-      worst = Math.max(worst, Math.abs(result[i]! - reference[i]!));
-      scale = Math.max(scale, Math.abs(reference[i]!));
-    }
-    return { graph_capture: capture, mean_ms: mean, rel_diff_vs_cpu_io: worst / scale };
+    return { graph_capture: capture, mean_ms: mean, rel_diff_vs_cpu_io: relDiff(result, reference) };
   } catch (error) {
     return { graph_capture: capture, error: error instanceof Error ? error.message.split('\n')[0]! : String(error) };
   } finally {
@@ -121,4 +116,104 @@ export async function convCheck(dir: string, device: string, channels = [1, 2, 3
     if (out[0]!.some((v, i) => Math.abs(v - out[1]![i]!) > 1e-4)) wrong.push(c);
   }
   return wrong;
+}
+
+const MS = 'com.microsoft';
+/** Deterministic values in ±amplitude. */
+const wave = (n: number, seed: number, amplitude = 2): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * amplitude);
+
+/** Largest |a − b| over the largest |b| (at least 1); NaN where either holds a non-finite value (a float16 overflow would otherwise read as 0). */
+export function relDiff(a: Float32Array, b: Float32Array): number {
+  let worst = 0;
+  let scale = 1;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i]!) || !Number.isFinite(b[i]!)) return Number.NaN;
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return worst / scale;
+}
+
+async function runOnce(file: string, ep: string, feeds: Record<string, ort.Tensor>, output: string): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(file, { executionProviders: [ep], logSeverityLevel: 3 });
+  try {
+    return Float32Array.from(toFloat32((await s.run(feeds))[output]!));
+  } finally {
+    await s.release();
+  }
+}
+
+export interface AttentionCheck {
+  head_width: number;
+  /** max |Δ| of scale against the CPU's plain float32 attention; the error where it did not run. */
+  fused_f32?: number;
+  fused_f16?: number;
+  plain_f16?: number;
+  error?: string;
+}
+
+/**
+ * One attention layer (q: 64 tokens, k/v: 77, 4 heads of each width) as com.microsoft
+ * MultiHeadAttention in float32 and float16 and as plain ONNX in float16 on `device`, each
+ * against the plain float32 graph on the CPU (docs/graph-builder.md: on lavapipe the fused
+ * kernel is wrong under 32-wide heads).
+ */
+export async function attentionCheck(dir: string, device: string, widths = [8, 16, 24, 32, 40, 64, 80, 160]): Promise<AttentionCheck[]> {
+  const out: AttentionCheck[] = [];
+  const [heads, S, T] = [4, 64, 77];
+  for (const d of widths) {
+    const width = heads * d;
+    const build = (dtype: Dtype, fused: boolean): string => {
+      const g = new GraphBuilder({ name: 'attention', weights: new RandomWeights(new Map(), 1), dtype, fused: fused ? { ops: ['MultiHeadAttention'] } : 'none' });
+      const y = attention(g, g.input('q', dtype, [1, S, width]), g.input('k', dtype, [1, T, width]), g.input('v', dtype, [1, T, width]), heads, width);
+      g.output(y, 'y', dtype, [1, S, width]);
+      return writeModel(path.join(dir, `attention-${d}-${dtype}-${fused ? 'mha' : 'plain'}`), g.finish({})).file;
+    };
+    const data = { q: wave(S * width, 1), k: wave(T * width, 2), v: wave(T * width, 3) };
+    const feeds = (dtype: Dtype) => ({ q: floatTensor(data.q, [1, S, width], dtype), k: floatTensor(data.k, [1, T, width], dtype), v: floatTensor(data.v, [1, T, width], dtype) });
+    const row: AttentionCheck = { head_width: d };
+    try {
+      const reference = await runOnce(build('float32', false), 'cpu', feeds('float32'), 'y');
+      row.fused_f32 = relDiff(await runOnce(build('float32', true), device, feeds('float32'), 'y'), reference);
+      row.fused_f16 = relDiff(await runOnce(build('float16', true), device, feeds('float16'), 'y'), reference);
+      row.plain_f16 = relDiff(await runOnce(build('float16', false), device, feeds('float16'), 'y'), reference);
+    } catch (error) {
+      row.error = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+/**
+ * com.microsoft.BiasSplitGelu in float16 on `device` (it failed to run on lavapipe, so float16
+ * WebGPU graphs leave it out: fused.ts) against the same function in float32 on the CPU in
+ * plain ONNX: whether it runs, and how close it is.
+ */
+export async function biasSplitGeluCheck(dir: string, device: string): Promise<{ runs: boolean; rel_diff?: number; error?: string }> {
+  const [tokens, D] = [64, 320];
+  const fused = (() => {
+    const g = new GraphBuilder({ name: 'bsg', weights: new RandomWeights(new Map(), 1), dtype: 'float16' });
+    const y = g.op('BiasSplitGelu', [g.input('x', 'float16', [1, tokens, 2 * D]), g.input('b', 'float16', [2 * D])], {}, 1, MS)[0]!;
+    g.output(y, 'y', 'float16', [1, tokens, D]);
+    return writeModel(path.join(dir, 'bsg-f16'), g.finish({})).file;
+  })();
+  const plain = (() => {
+    const g = new GraphBuilder({ name: 'bsg', weights: new RandomWeights(new Map(), 1), dtype: 'float32' });
+    const sum = g.op1('Add', [g.input('x', 'float32', [1, tokens, 2 * D]), g.input('b', 'float32', [2 * D])]);
+    const [left, right] = g.op('Split', [sum, g.ints([D, D])], { axis: A.i(-1) }, 2);
+    const erf = g.op1('Erf', [g.op1('Div', [right!, g.scalar(Math.SQRT2)])]);
+    const gelu = g.op1('Mul', [g.op1('Mul', [right!, g.op1('Add', [erf, g.scalar(1)])]), g.scalar(0.5)]);
+    g.output(g.op1('Mul', [left!, gelu]), 'y', 'float32', [1, tokens, D]);
+    return writeModel(path.join(dir, 'bsg-f32-plain'), g.finish({})).file;
+  })();
+  const x = wave(tokens * 2 * D, 4);
+  const b = wave(2 * D, 5, 0.5);
+  try {
+    const reference = await runOnce(plain, 'cpu', { x: floatTensor(x, [1, tokens, 2 * D], 'float32'), b: floatTensor(b, [2 * D], 'float32') }, 'y');
+    const got = await runOnce(fused, device, { x: floatTensor(x, [1, tokens, 2 * D], 'float16'), b: floatTensor(b, [2 * D], 'float16') }, 'y');
+    return { runs: true, rel_diff: relDiff(got, reference) };
+  } catch (error) {
+    return { runs: false, error: error instanceof Error ? error.message.split('\n')[0]! : String(error) };
+  }
 }

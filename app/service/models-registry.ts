@@ -168,7 +168,7 @@ function modelId(abs: string): string {
   return `m_${crypto.createHash('sha256').update(abs).digest('hex').slice(0, 12)}`;
 }
 
-/** Sizes and mtimes of the folder's .onnx/.json files, two levels deep: changes when the model does. */
+/** Sizes and mtimes of the folder's .onnx/.json files (not hidden ones), two levels deep: changes when the model does. */
 function folderStamp(dir: string): string {
   const parts: string[] = [];
   const walk = (d: string, depth: number) => {
@@ -182,7 +182,8 @@ function folderStamp(dir: string): string {
     for (const e of names.sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
       if (e.isDirectory() && depth < 2) walk(p, depth + 1);
-      else if (e.isFile() && /\.(onnx|onnx_data|json|txt|pb)$/.test(e.name)) {
+      // hidden files are the engine's own (a graph built for a provider, model/provider-graph.ts), not the model
+      else if (e.isFile() && !e.name.startsWith('.') && /\.(onnx|onnx_data|json|txt|pb)$/.test(e.name)) {
         const s = fs.statSync(p);
         parts.push(`${p}:${s.size}:${s.mtimeMs}`);
       }

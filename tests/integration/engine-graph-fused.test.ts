@@ -17,6 +17,7 @@ import {
   type BuiltGraph,
   unetWeightShapes,
   biasSplitGeluFits,
+  multiHeadAttentionFits,
   type FusedChoice,
 } from '../../app/engine/graph/index.js';
 
@@ -190,6 +191,14 @@ describe('fused operator choice per provider', () => {
     expect(biasSplitGeluFits('cuda', 10240)).toBe(true);
     expect(biasSplitGeluFits('cuda', 256)).toBe(false);
     expect(biasSplitGeluFits('webgpu', 256)).toBe(true);
+    // float16 on WebGPU: failed to run on lavapipe, kept plain
+    expect(biasSplitGeluFits('webgpu', 2560, 'float16')).toBe(false);
+    expect(biasSplitGeluFits('cuda', 2560, 'float16')).toBe(true);
+    // WebGPU's MultiHeadAttention is wrong under 32-wide heads (lavapipe); SD's are 40–160
+    expect(multiHeadAttentionFits('webgpu', 16)).toBe(false);
+    expect(multiHeadAttentionFits('webgpu', 40)).toBe(true);
+    expect(multiHeadAttentionFits('cuda', 4)).toBe(true);
+    expect(multiHeadAttentionFits('cpu', 4)).toBe(true);
     const shapes = unetWeightShapes(parseUnetConfig({ ...config('unet-sd1'), block_out_channels: [320, 640, 640], attention_head_dim: 8, norm_num_groups: 32 }));
     // build only: the graph is not written (about 100 MB of random weights), its nodes are counted
     const built = buildUnet({ ...config('unet-sd1'), block_out_channels: [320, 640, 640], attention_head_dim: 8, norm_num_groups: 32 }, new RandomWeights(shapes), { fused: 'cuda' });
@@ -203,6 +212,22 @@ describe('fused operator choice per provider', () => {
     expect(found.contrib.has('BiasSplitGelu')).toBe(true);
     expect(found.contrib.has('GroupNorm')).toBe(false);
     expect(found.plain.has('InstanceNormalization')).toBe(true);
+  });
+
+  it('WebGPU float16 takes MultiHeadAttention at SD\'s head sizes only, and the plain GEGLU', () => {
+    const sized = { ...config('unet-sd1'), block_out_channels: [320, 640, 640], attention_head_dim: 8, norm_num_groups: 32 }; // heads of 40 and 80
+    const shapes = unetWeightShapes(parseUnetConfig(sized));
+    const nodes = (cfg: Record<string, unknown>, w: RandomWeights | ReturnType<typeof weights>) => {
+      const built = buildUnet(cfg, w, { dtype: 'float16', fused: 'webgpu' });
+      return (built.graph.proto(new Map(built.externals.map((e) => [e.initializer, { offset: 0, length: 0 }])), 'x', {}) as { graph: { node: NodeProto[] } }).graph.node;
+    };
+    const sd = nodes(sized, new RandomWeights(shapes));
+    // self and cross attention in each of 11 transformer blocks
+    expect(sd.filter((n) => n.opType === 'MultiHeadAttention').length).toBe(22);
+    expect(sd.some((n) => n.opType === 'BiasSplitGelu')).toBe(false);
+    const tiny = nodes(config('unet-sd1'), weights('unet-sd1')); // 4-wide heads
+    expect(tiny.some((n) => n.opType === 'MultiHeadAttention')).toBe(false);
+    expect(tiny.some((n) => n.opType === 'SkipLayerNormalization')).toBe(true);
   });
 
   it('an explicit set emits only those operators; an unknown name is refused', () => {

@@ -333,6 +333,28 @@ export function writeModel(dir: string, built: BuiltGraph, fileName = 'model.onn
   return { file, dataFile, dataBytes: offset };
 }
 
+/**
+ * Writes only the graph of `built` to `file`, its weights taken from bytes a model written
+ * before holds (`index`, that model's weights.json; `file` goes beside its data file): the
+ * same network built again for another compute type or provider (variant.ts). Every weight
+ * the new graph takes must lie in the data file in the layout it takes it (a transposed
+ * matrix transposed the same way; any view of an untransposed one).
+ */
+export function writeGraphOnto(built: BuiltGraph, index: WeightIndex, file: string): void {
+  if (built.storage !== index.storage) throw built.graph.error(`the graph stores ${built.storage} weights, the data file ${index.storage}`);
+  // A weight viewed in another shape has the same bytes; a transposed one, those of its transposed view.
+  const key = (t: { weight: string; dims: readonly number[]; transpose: boolean }) => (t.transpose ? `${t.weight}|t|${t.dims.join(',')}` : `${t.weight}|n`);
+  const stored = new Map(index.tensors.map((t) => [key(t), t]));
+  const at = new Map<string, { offset: number; length: number }>();
+  for (const ref of built.externals) {
+    const t = stored.get(key(ref));
+    if (!t) throw built.graph.error(`weight ${ref.weight} [${ref.dims.join(', ')}]${ref.transpose ? ' transposed' : ''} is not in ${index.data}`);
+    at.set(ref.initializer, { offset: t.offset, length: t.length });
+  }
+  const { model } = onnxTypes();
+  fs.writeFileSync(file, model.encode(model.fromObject(built.graph.proto(at, index.data, built.metadata))).finish());
+}
+
 /** `<model>.onnx.weights.json`: each initializer's source weight, stored shape and byte range. */
 export interface WeightIndex {
   data: string;

@@ -58,12 +58,26 @@ export function fusedOps(choice: FusedChoice | undefined, compute: FloatType): R
 }
 
 /**
- * Whether BiasSplitGelu takes a projection of `width` (2·D) features on `target`: ORT's CUDA
- * kernel refuses all but 2560, 5120 and 10240 at run time (SD's 320/640/1280-wide blocks;
- * contrib_ops/cuda/diffusion/bias_split_gelu.cc); WebGPU's takes any width.
+ * Whether BiasSplitGelu takes a projection of `width` (2·D) features on `target` in `compute`:
+ * ORT's CUDA kernel refuses all but 2560, 5120 and 10240 at run time (SD's 320/640/1280-wide
+ * blocks; contrib_ops/cuda/diffusion/bias_split_gelu.cc); WebGPU's takes any width, but its
+ * float16 kernel failed to run on lavapipe ("raw_hash_map<>::at", docs/performance.md), so a
+ * float16 WebGPU graph keeps the plain GEGLU until a GPU shows it runs.
  */
-export function biasSplitGeluFits(target: string, width: number): boolean {
+export function biasSplitGeluFits(target: string, width: number, compute: FloatType = 'float32'): boolean {
+  if (target === 'webgpu') return compute !== 'float16';
   return target !== 'cuda' || width === 2560 || width === 5120 || width === 10240;
+}
+
+/**
+ * Whether MultiHeadAttention takes heads of `headSize` on `target`: ORT 1.30's WebGPU kernel
+ * gave wrong results for head sizes under 32 (1–4e-2 of scale at 8–24, float32 and float16
+ * alike, on lavapipe) and float16 results closer to float32 than plain float16 attention at
+ * SD's 40–160 (docs/graph-builder.md; bench/gpu-device.ts attentionCheck,
+ * tests/integration/engine-webgpu.test.ts).
+ */
+export function multiHeadAttentionFits(target: string, headSize: number): boolean {
+  return target !== 'webgpu' || headSize >= 32;
 }
 
 /** The fused choice for an execution provider name as session.ts opens it ('dml', 'coreml' … get plain graphs). */

@@ -1,5 +1,5 @@
 import { A, type GraphBuilder } from './core.js';
-import { biasSplitGeluFits } from './fused.js';
+import { biasSplitGeluFits, multiHeadAttentionFits } from './fused.js';
 
 // Layers as plain ONNX opset-17 operators, each taking the weights under a diffusers /
 // transformers module prefix (docs/graph-builder.md lists the operator choices), or as
@@ -125,7 +125,7 @@ export function attention(g: GraphBuilder, q: string, k: string, v: string, head
   const upcast = opts.upcast === true && g.compute === 'float16';
   // MultiHeadAttention takes no causal mask input here and its float16 kernels keep scores in
   // float16 on some providers: masked or upcast attention stays plain.
-  if (g.fuses('MultiHeadAttention') && !opts.mask && !upcast) {
+  if (g.fuses('MultiHeadAttention') && multiHeadAttentionFits(g.fusedTarget, d) && !opts.mask && !upcast) {
     return g.op('MultiHeadAttention', [q, k, v], { num_heads: A.i(heads), scale: A.f(1 / Math.sqrt(d)) }, 1, MS)[0]!;
   }
   const split = g.ints([0, 0, heads, d]);
@@ -156,7 +156,7 @@ export function linearGelu(g: GraphBuilder, x: string, prefix: string, inFeature
 export function geglu(g: GraphBuilder, x: string, prefix: string, inFeatures: number): string {
   const out = linearOut(g, prefix);
   if (out % 2 !== 0) throw g.error(`${prefix} gives ${out} features, which do not split into hidden and gate`);
-  if (g.fuses('BiasSplitGelu') && biasSplitGeluFits(g.fusedTarget, out) && g.hasWeight(`${prefix}.bias`)) {
+  if (g.fuses('BiasSplitGelu') && biasSplitGeluFits(g.fusedTarget, out, g.compute) && g.hasWeight(`${prefix}.bias`)) {
     const { product } = matmulOnly(g, x, prefix, inFeatures);
     return g.op('BiasSplitGelu', [product, g.weight(`${prefix}.bias`, { expect: [out] })], {}, 1, MS)[0]!;
   }

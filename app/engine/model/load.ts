@@ -222,6 +222,9 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   const device: DeviceChoice = opts.device;
   const opened = new Map<string, Session>();
   const fallbacks: string[] = [];
+  // Graphs the builder wrote that the provider runs in float16 (model/provider-graph.ts), and why any did not.
+  const float16: string[] = [];
+  const precision: string[] = [];
   let chosen: string | undefined;
   // An SDXL folder's text encoders and VAE may be transient (EngineModel.transient): then they
   // are read here for their metadata and closed at once, so that loading never holds them all
@@ -232,8 +235,10 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   const read = async (file: string, part: string): Promise<GraphIO> => {
     const phaseOnly = phased && /^(text_encoder(_2)?|vae_encoder|vae_decoder|unet[^/]*)\//.test(part);
     // The first graph decides the device for `auto`; the rest open on the same one.
-    const { session, device: used } = await openSession(file, part, chosen ?? device, fallbacks, !phaseOnly);
+    const { session, device: used, graph } = await openSession(file, part, chosen ?? device, fallbacks, !phaseOnly);
     chosen = used;
+    if (graph.compute) float16.push(part);
+    if (graph.note) precision.push(`${part}: ${graph.note}`);
     const io = { inputs: session.inputMetadata, outputs: session.outputMetadata };
     if (phaseOnly) await session.release();
     else opened.set(file, session);
@@ -262,6 +267,8 @@ export async function loadModel(dir: string, opts: LoadOptions): Promise<EngineM
   // Providers that cannot exist on this platform are not worth a word; the others are.
   const worth = fallbacks.filter((f) => !/only$|^coreml|^dml/.test(f));
   layout.info.notes.push(worth.length > 0 && used === 'cpu' ? `device: cpu (${worth.join('; ')})` : `device: ${used}`);
+  if (float16.length > 0) layout.info.notes.push(`precision: float16 on ${used} (${float16.join(', ')}: built for the provider from the float32-compute graphs)`);
+  layout.info.notes.push(...precision.map((p) => `precision: ${p}`));
   if (transient.size > 0) {
     layout.info.notes.push(`memory: text encoders and VAE opened for their phase of each run (${(weights / 1e9).toFixed(1)} GB of weights${opts.phaseSessions === undefined ? `, over a quarter of this machine's ${(os.totalmem() / 1e9).toFixed(0)} GB` : ''})`);
   }

@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import type { DeviceChoice } from '../../contract/index.js';
 import { DeviceUnavailableError, InvalidModelError } from './errors.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
+import { providerGraph, type ProviderGraph } from './provider-graph.js';
 
 export type Session = ort.InferenceSession;
 export type ValueMetadata = ort.InferenceSession.ValueMetadata;
@@ -82,6 +83,8 @@ export function hasVulkanLoader(env: NodeJS.ProcessEnv = process.env): boolean {
 export interface OpenedSession {
   session: Session;
   device: string;
+  /** The graph file the session runs: `file`, or a variant built for the provider (provider-graph.ts). */
+  graph: ProviderGraph;
 }
 
 /**
@@ -260,6 +263,22 @@ function removeCached(dir: string, key: string): void {
 }
 
 /**
+ * A session on `ep` for the graph that provider runs in place of `file` (provider-graph.ts):
+ * a float16 variant that fails to open there gives way to the stored graph, with the reason
+ * kept in the result's note.
+ */
+async function createForProvider(file: string, ep: string, optimize: boolean, tuning: SessionTuning): Promise<OpenedSession> {
+  const graph = providerGraph(file, ep);
+  if (graph.file === file) return { session: await createSession(file, ep, optimize, tuning), device: ep, graph };
+  try {
+    return { session: await createSession(graph.file, ep, optimize, tuning), device: ep, graph };
+  } catch (error) {
+    const session = await createSession(file, ep, optimize, tuning);
+    return { session, device: ep, graph: { file, note: `float16 graph did not open on ${ep}: ${firstLine(error)}` } };
+  }
+}
+
+/**
  * Opens `file` (part names it in errors, e.g. "unet/model.onnx") on one device, or for
  * `auto` on the first of AUTO_ORDER whose session actually creates. `fallbacks` collects
  * one line per provider that was tried and failed.
@@ -277,8 +296,7 @@ export async function openSession(file: string, part: string, device: DeviceChoi
       continue;
     }
     try {
-      const session = await createSession(file, ep, optimize, tuning);
-      return { session, device: ep };
+      return await createForProvider(file, ep, optimize, tuning);
     } catch (error) {
       lastError = error;
       const message = firstLine(error);

@@ -1,13 +1,15 @@
 // End to end for `npm run bench:gpu` (bench/gpu.ts): a whole SD 1.5-topology model folder with
-// random weights, made by the graph builder (CLIP-L text encoder, the UNet, the VAE), run by
+// random weights, made by the graph builder as `atelier models import` makes one (float16
+// weights, float32-compute graphs: CLIP-L text encoder, the UNet, the VAE), run by
 // Atelier's engine (loadModel + runPipeline: txt2img, CFG, Euler) at batch 1 and at batch 4 as
-// one UNet batch, and the same folder's weights run by bench/gpu_torch.py --e2e in PyTorch
-// eager. GPU memory is sampled with nvidia-smi while each side runs (ORT reports none).
+// one UNet batch — on a GPU provider through the graphs the studio builds for it
+// (model/provider-graph.ts: float16 compute, the provider's fused operators) — and the same
+// folder's weights run by bench/gpu_torch.py --e2e in PyTorch eager. GPU memory is sampled with nvidia-smi while each side runs (ORT reports none).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GenerationRequest } from '../app/contract/index.js';
-import { buildClipTextEncoder, buildUnet, buildVaeDecoder, buildVaeEncoder, clipWeightShapes, parseClipConfig, parseUnetConfig, parseVaeConfig, RandomWeights, unetWeightShapes, vaeWeightShapes, writeModel, type FusedChoice } from '../app/engine/graph/index.js';
+import { buildClipTextEncoder, buildUnet, buildVaeDecoder, buildVaeEncoder, clipWeightShapes, parseClipConfig, parseUnetConfig, parseVaeConfig, RandomWeights, unetWeightShapes, vaeWeightShapes, writeGraphOnto, writeModel, type WeightIndex } from '../app/engine/graph/index.js';
 import { loadModel, runPipeline, type PipelineResult } from '../app/engine/index.js';
 
 export const CLIP_L = {
@@ -50,8 +52,8 @@ export interface E2eOptions {
   label: string;
   dir: string;
   device: string;
+  /** Stored weights (the graphs compute in float32, as an import's). */
   dtype: 'float32' | 'float16';
-  fused: FusedChoice;
   unet: Record<string, unknown>;
   clip: Record<string, unknown>;
   vae: Record<string, unknown>;
@@ -61,13 +63,13 @@ export interface E2eOptions {
   torch: boolean;
   python: string;
   log: (line: string) => void;
-  /** A UNet folder bench/gpu.ts built already with the same config, seed, dtype and fused choice: copied, not built again. */
+  /** A UNet folder bench/gpu.ts built already with the same config, seed and dtype: its weights linked, not written again. */
   unetDir?: string;
 }
 
 /** Builds (once) the model folder: text_encoder, unet, vae_encoder/decoder, tokenizer, scheduler. */
 export function pipelineFolder(o: E2eOptions): string {
-  const name = `pipeline-${o.label}-${o.dtype}-${typeof o.fused === 'string' ? o.fused : 'custom'}`;
+  const name = `pipeline-${o.label}-${o.dtype}-as-imported`;
   const dir = path.join(o.dir, name);
   if (fs.existsSync(path.join(dir, 'model_index.json'))) return dir;
   const t = performance.now();
@@ -78,19 +80,21 @@ export function pipelineFolder(o: E2eOptions): string {
     fs.writeFileSync(path.join(dir, name, 'config.json'), JSON.stringify(config));
     bytes += writeModel(path.join(dir, name), build()).dataBytes;
   };
-  const fp = { dtype: o.dtype, fused: o.fused };
+  const fp = { dtype: o.dtype, compute: 'float32' as const };
   part('text_encoder', o.clip, () => buildClipTextEncoder(o.clip, new RandomWeights(clipWeightShapes(parseClipConfig(o.clip)), 5), fp));
   if (o.unetDir) {
-    // the UNet step bench's graph (same config, seed 1515, dtype and operators): 1.7 GB not written twice
+    // the UNet step bench's weights (same config, seed 1515 and dtype): 1.7 GB not written
+    // twice; the graph over them is built as an import builds it
     fs.mkdirSync(path.join(dir, 'unet'), { recursive: true });
-    for (const name of fs.readdirSync(o.unetDir)) {
+    for (const name of ['model.onnx_data', 'model.onnx.weights.json']) {
       try {
         fs.linkSync(path.join(o.unetDir, name), path.join(dir, 'unet', name));
       } catch {
         fs.copyFileSync(path.join(o.unetDir, name), path.join(dir, 'unet', name));
       }
     }
-    fs.rmSync(path.join(dir, 'unet', 'config.json'), { force: true });
+    const index = JSON.parse(fs.readFileSync(path.join(dir, 'unet', 'model.onnx.weights.json'), 'utf8')) as WeightIndex;
+    writeGraphOnto(buildUnet(o.unet, new RandomWeights(unetWeightShapes(parseUnetConfig(o.unet)), 1515), fp), index, path.join(dir, 'unet', 'model.onnx'));
     fs.writeFileSync(path.join(dir, 'unet', 'config.json'), JSON.stringify(o.unet));
   } else part('unet', o.unet, () => buildUnet(o.unet, new RandomWeights(unetWeightShapes(parseUnetConfig(o.unet)), 1515), fp));
   const vaeWeights = new RandomWeights(vaeWeightShapes(parseVaeConfig(o.vae)), 23);
@@ -139,11 +143,13 @@ function summary(batch: number, r: PipelineResult, wall: number, peak: number | 
 }
 
 /** Atelier's runs: a 1-step warm-up, then 512² (or --size) txt2img, `steps` steps, CFG 7.5, Euler, each batch. */
-export async function atelierE2e(dir: string, o: E2eOptions): Promise<{ load_ms: number; runs: E2eRun[] }> {
+export async function atelierE2e(dir: string, o: E2eOptions): Promise<{ load_ms: number; precision: string[]; runs: E2eRun[] }> {
   let t = performance.now();
   const model = await loadModel(dir, { device: o.device as 'auto' });
   const load = performance.now() - t;
-  o.log(`Atelier end to end on ${model.device}: load ${(load / 1000).toFixed(1)} s`);
+  // which graphs the provider runs (float16 variants, or why not)
+  const precision = model.info.notes.filter((n) => n.startsWith('precision:'));
+  o.log(`Atelier end to end on ${model.device}: load ${(load / 1000).toFixed(1)} s (graphs for the provider built and optimised on a first load)${precision.length ? `; ${precision.join('; ')}` : ''}`);
   const request = (batch: number, steps: number) => GenerationRequest.parse({ model: dir, prompt: 'a watercolour of a lighthouse at dusk', negativePrompt: 'blurry', seed: 1, steps, cfg: 7.5, width: o.size, height: o.size, batch, sampler: 'euler' });
   const runs: E2eRun[] = [];
   try {
@@ -159,7 +165,7 @@ export async function atelierE2e(dir: string, o: E2eOptions): Promise<{ load_ms:
   } finally {
     await model.release();
   }
-  return { load_ms: load, runs };
+  return { load_ms: load, precision, runs };
 }
 
 /** bench/gpu_torch.py --e2e on the folder's weights: CUDA for a GPU provider, the CPU for a CPU run. */

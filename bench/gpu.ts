@@ -19,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildUnet, fusedFor, parseUnetConfig, RandomWeights, unetWeightShapes, writeModel, type FusedChoice } from '../app/engine/graph/index.js';
 import { builderUnetDimensions, configureSessions, floatTensor, openSession, ort, toFloat32, type Session } from '../app/engine/model/session.js';
-import { convCheck, deviceIo, residentSteps } from './gpu-device.js';
+import { attentionCheck, biasSplitGeluCheck, convCheck, deviceIo, relDiff, residentSteps } from './gpu-device.js';
 import { atelierE2e, CLIP_L, CLIP_SMALL, pipelineFolder, torchE2e, VAE_SD, VAE_SMALL } from './gpu-e2e.js';
 
 const DEFAULT_DIR = path.join(os.tmpdir(), 'atelier-bench-gpu');
@@ -135,16 +135,6 @@ async function time(session: Session, dtype: string, openSeconds: number): Promi
   return { timing: { open_s: openSeconds, first_ms: first, mean_ms: mean, min_ms: times[0]!, median_ms: times[Math.floor(times.length / 2)]! }, out: Float32Array.from(out) };
 }
 
-function relDiff(a: Float32Array, b: Float32Array): number {
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < a.length; i++) {
-    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return worst / scale;
-}
-
 async function main(): Promise<void> {
   fs.mkdirSync(values.dir!, { recursive: true });
   // the optimised-graph cache pays off when the bench runs again on the same machine; a one-off
@@ -178,6 +168,7 @@ async function main(): Promise<void> {
   log(`plain ONNX: open ${p.timing.open_s.toFixed(1)} s, first run ${p.timing.first_ms.toFixed(0)} ms, step mean ${p.timing.mean_ms.toFixed(1)} ms (min ${p.timing.min_ms.toFixed(1)}, median ${p.timing.median_ms.toFixed(1)})`);
 
   const choice = fusedFor(device);
+  let fusedOut: Float32Array | undefined;
   if (choice !== 'none') {
     const fusedDir = fusedDirOf(dtype, choice);
     t = performance.now();
@@ -185,6 +176,7 @@ async function main(): Promise<void> {
       const fused = await openSession(path.join(fusedDir, 'model.onnx'), 'unet', device, [], true, tuning);
       const f = await time(fused.session, dtype, (performance.now() - t) / 1000);
       await fused.session.release();
+      fusedOut = f.out;
       results.fused = { ...f.timing, choice, rel_diff_vs_plain: relDiff(f.out, p.out) };
       log(`fused (${choice}): open ${f.timing.open_s.toFixed(1)} s, first run ${f.timing.first_ms.toFixed(0)} ms, step mean ${f.timing.mean_ms.toFixed(1)} ms (min ${f.timing.min_ms.toFixed(1)}); max |fused − plain| ${relDiff(f.out, p.out).toExponential(1)} of scale`);
     } catch (error) {
@@ -195,8 +187,10 @@ async function main(): Promise<void> {
   } else log(`fused: no fused operators for ${device}`);
 
   if (!values['no-torch']) results.torch = torchSide(plainDir, device, dtype, p.out);
-  if (device !== 'cpu') await deviceParts(results, device, dtype, choice !== 'none' && !(results.fused as { error?: string }).error ? fusedDirOf(dtype, choice) : plainDir, p.out);
-  if (!values['no-e2e']) results.e2e = await endToEnd(device, dtype, (results.fused as { mean_ms?: number } | undefined)?.mean_ms !== undefined && (results.fused as Timing).mean_ms < p.timing.mean_ms ? choice : 'none');
+  // the device-resident runs take the fused graph where it ran, and are compared with its own array-I/O output
+  const fusedRan = fusedOut !== undefined;
+  if (device !== 'cpu') await deviceParts(results, device, dtype, fusedRan ? fusedDirOf(dtype, choice) : plainDir, fusedOut ?? p.out);
+  if (!values['no-e2e']) results.e2e = await endToEnd(device, dtype);
   const best = Math.min(p.timing.mean_ms, (results.fused as Timing | undefined)?.mean_ms ?? Infinity);
   const torch = results.torch as { mean_ms?: number } | undefined;
   if (torch?.mean_ms) {
@@ -214,7 +208,8 @@ function fusedDirOf(dtype: 'float32' | 'float16', choice: FusedChoice): string {
 
 /**
  * On a GPU provider: the UNet step with its tensors left on the device (IO binding), with and
- * without graph capture, and the Conv-by-channels check.
+ * without graph capture, and the kernel checks: Conv by input channels, attention by head
+ * width, float16 BiasSplitGelu.
  */
 async function deviceParts(results: Record<string, unknown>, device: string, dtype: 'float32' | 'float16', graphDir: string, reference: Float32Array): Promise<void> {
   const dims = builderUnetDimensions({ batch, latentHeight: latent, latentWidth: latent, sequence: SEQUENCE });
@@ -234,17 +229,24 @@ async function deviceParts(results: Record<string, unknown>, device: string, dty
   const wrong = await convCheck(values.dir!, device);
   results.conv_wrong_channels = wrong;
   log(`Conv 3×3 on ${device} against the CPU: ${wrong.length ? `WRONG for ${wrong.join(', ')} input channels` : 'equal for 1–12 and 16 input channels'}`);
+  // the kernels fused.ts keeps out of float16 WebGPU graphs for what lavapipe showed
+  const attn = await attentionCheck(values.dir!, device);
+  results.attention_by_head_width = attn;
+  const e = (v: number | undefined) => (v === undefined ? '–' : v.toExponential(1));
+  for (const r of attn) log(`attention, ${r.head_width}-wide heads, max |Δ| of scale vs CPU float32: ${r.error ? `FAILED — ${r.error}` : `MultiHeadAttention float32 ${e(r.fused_f32)}, float16 ${e(r.fused_f16)}; plain float16 ${e(r.plain_f16)}`}`);
+  const bsg = await biasSplitGeluCheck(values.dir!, device);
+  results.bias_split_gelu_f16 = bsg;
+  log(`BiasSplitGelu float16 on ${device}: ${bsg.runs ? `runs, max |Δ| ${e(bsg.rel_diff)} of scale vs CPU float32` : `FAILED — ${bsg.error}`}`);
 }
 
-/** The whole pipeline, Atelier then PyTorch, on one random-weight SD 1.5-topology folder (bench/gpu-e2e.ts). */
-async function endToEnd(device: string, dtype: 'float32' | 'float16', fused: FusedChoice): Promise<Record<string, unknown>> {
+/** The whole pipeline, Atelier then PyTorch, on one random-weight SD 1.5-topology folder made as an import makes one (bench/gpu-e2e.ts). */
+async function endToEnd(device: string, dtype: 'float32' | 'float16'): Promise<Record<string, unknown>> {
   const smoke = values.unet === 'small';
   const o = {
     label: values.unet!,
     dir: values.dir!,
     device,
     dtype,
-    fused,
     unet: config!,
     clip: smoke ? CLIP_SMALL : CLIP_L,
     vae: smoke ? VAE_SMALL : VAE_SD,
@@ -254,13 +256,13 @@ async function endToEnd(device: string, dtype: 'float32' | 'float16', fused: Fus
     torch: !values['no-torch'],
     python: process.env.PYTHON ?? 'python3',
     log,
-    // the UNet step bench's graph: the pipeline's UNet is that very one
-    unetDir: graph(dtype, fused),
+    // the UNet step bench's plain graph: the pipeline's UNet has its very weights
+    unetDir: graph(dtype, 'none'),
   };
   if (!(o.size >= 64 && o.size % 64 === 0) || !(o.steps >= 1) || !o.batches.every((b) => b >= 1)) throw new Error('--e2e-size a multiple of 64, --e2e-steps and --batches at least 1');
   const dir = pipelineFolder(o);
   const atelier = await atelierE2e(dir, o);
-  const out: Record<string, unknown> = { size: o.size, steps: o.steps, fused: typeof fused === 'string' ? fused : 'custom', atelier };
+  const out: Record<string, unknown> = { size: o.size, steps: o.steps, atelier };
   if (!o.torch) return out;
   const torch = torchE2e(dir, o);
   out.torch = torch;

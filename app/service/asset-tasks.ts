@@ -1,10 +1,7 @@
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ApiError, type ErrorCode } from '../contract/index.js';
 import type { LoraUse } from '../engine/checkpoint/index.js';
+import { startThread, threadEntry } from './threads.js';
 
 // Runs the work a run's LoRAs, embeddings and swapped VAE need (asset-thread.ts) on a worker
 // thread, kept for the next task: LoRA deltas are seconds of JavaScript arithmetic for a large
@@ -22,22 +19,7 @@ export type AssetResult =
 
 type Reply = { ok: true; result: AssetResult } | { ok: false; error: { code: ErrorCode; message: string; details?: unknown } };
 
-const here = fileURLToPath(import.meta.url);
-const ext = path.extname(here);
-// Beside this file (the sources, or a build that keeps the layout); in the desktop bundle,
-// where import.meta.url names this file's source place under the app root, the entry
-// scripts/build-electron.mjs writes beside the engine worker's.
-const appRoot = path.resolve(path.dirname(here), '..', '..');
-const entry = [path.join(path.dirname(here), `asset-thread${ext}`), path.join(appRoot, 'dist-electron', 'app', 'service', 'asset-thread.cjs')].find((f) => fs.existsSync(f));
-
-/** A worker for the entry: built .js runs as it is; the .ts sources through tsx's loader, as the CLI does (bin/atelier.mjs). */
-function startWorker(entry: string): Worker {
-  if (!entry.endsWith('.ts')) return new Worker(entry);
-  // require.resolve finds tsx's CommonJS build; the worker imports its ESM twin beside it.
-  const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); })`;
-  return new Worker(boot, { eval: true });
-}
+const entry = threadEntry('asset-thread');
 
 interface Waiting {
   kind: AssetTask['kind'];
@@ -56,7 +38,7 @@ let nextId = 1;
 
 function assetThread(entry: string): NonNullable<typeof thread> {
   if (thread) return thread;
-  const worker = startWorker(entry);
+  const worker = startThread(entry);
   const current = { worker, waiting: new Map<number, Waiting>() };
   const failAll = (why: string) => {
     if (thread === current) thread = undefined;

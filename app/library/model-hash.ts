@@ -57,3 +57,22 @@ export function hashModelFiles(files: ModelFile[]): string {
   }
   return h.digest('hex');
 }
+
+const contentHashes = new Map<string, { fingerprint: string; hash: string }>();
+
+/**
+ * A folder's content hash (hashModelFiles over listModelFiles), kept for this process while the
+ * folder's fingerprint holds. Unlike the library's model hash, which names an imported
+ * checkpoint by its source file's sha256 (A1111's "Model hash"), this is always what the
+ * folder's files make: what a farm worker checks a model it fetched or holds against.
+ */
+export function folderContentHash(dir: string): string {
+  const abs = path.resolve(dir);
+  const files = listModelFiles(abs);
+  const fingerprint = modelFingerprint(files);
+  const known = contentHashes.get(abs);
+  if (known?.fingerprint === fingerprint) return known.hash;
+  const hash = hashModelFiles(files);
+  contentHashes.set(abs, { fingerprint, hash });
+  return hash;
+}

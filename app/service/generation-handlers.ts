@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { ApiError, type CandidateSummary, type GenerationRequest, type generationMethods, type StudioEvent } from '../contract/index.js';
 import type { RecordGenerationInput } from '../library/index.js';
+import { folderContentHash } from '../library/model-hash.js';
 import type { GenerationRecord } from '../contract/library.js';
 import { terminalText } from '../contract/terminal.js';
 import { EngineClient } from '../engine/client.js';
@@ -89,8 +90,8 @@ export interface GenerationSteps {
   complete(job: Job<DecodedInputs>, ctx: RunContext, prepared: PreparedRun, result: PipelineResult): Promise<string>;
   fail(job: Job<DecodedInputs>, ctx: RunContext, caught: unknown): Promise<void>;
   registry: ModelRegistry;
-  /** The content hash of a model folder (the library's, cached). */
-  modelHash(dir: string): string;
+  /** A model folder's content hash (folderContentHash): what farm workers name and check models by. */
+  contentHash(dir: string): string;
   /** Decodes a request's images as `generate` does (library hashes included). */
   decode(request: GenerationRequest): Promise<DecodedInputs>;
   emit(event: StudioEvent): void;
@@ -290,7 +291,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
   };
 
   const queue: JobBackend<DecodedInputs> = options.backend
-    ? options.backend({ prepare, started, progressed, complete, fail, registry, modelHash: (dir) => library.modelHash(dir), decode: (request) => decodeInputs(request, resolveSha256), emit })
+    ? options.backend({ prepare, started, progressed, complete, fail, registry, contentHash: folderContentHash, decode: (request) => decodeInputs(request, resolveSha256), emit })
     : new JobQueue<DecodedInputs>({
         run,
         ...(options.maxWaitingJobs !== undefined ? { maxWaiting: options.maxWaitingJobs } : {}),

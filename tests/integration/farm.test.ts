@@ -10,6 +10,8 @@ import { hashModelFiles, listModelFiles } from '../../app/library/model-hash.js'
 import { QUEUE_NAME, parseQueueUrl } from '../../app/service/farm/connection.js';
 import { FarmWorker, farmStatus } from '../../app/service/farm/index.js';
 import { decodeFailure } from '../../app/service/farm/protocol.js';
+import { importModel } from '../../app/service/model-import.js';
+import { embeddingsDir, lorasDir } from '../../app/service/model-loras.js';
 import { type StudioService, createStudio } from '../../app/service/index.js';
 import { tempHome } from '../helpers/home.js';
 import { type RedisHandle, type WorkerHandle, startRedis, startWorker, waitFor } from './farm-helpers.js';
@@ -173,6 +175,46 @@ describe('the render farm', () => {
     // rather than opening the studio's folder path.
     const refinerHash = hashModelFiles(listModelFiles(fixture(ref.refiner)));
     expect([fetcher, ...holders].some((w) => fs.existsSync(path.join(w.home, 'farm', 'models', refinerHash)))).toBe(true);
+  });
+
+  it('runs the prompt\'s LoRA and embedding and the chosen VAE on the worker: the local run\'s pixels', async () => {
+    // An imported checkpoint (LoRAs and embeddings patch built folders only) with the assets in
+    // each home; the worker gets the patched model by hash, never the base and a studio path.
+    const CKPT = path.resolve('tests/fixtures/checkpoint');
+    const withAssets = async (h: string) => {
+      const { entry } = await importModel({ home: h, source: path.join(CKPT, 'sd1-tiny.safetensors'), name: 'tiny', hints: { unet: { heads: 4, normNumGroups: 4, sampleSize: 8 }, vaeNormGroups: 4, clipHeads: 4 }, tokenizerDir: path.resolve('tests/fixtures/models/sd1-tiny/tokenizer') });
+      fs.mkdirSync(lorasDir(h), { recursive: true });
+      fs.copyFileSync(path.join(CKPT, 'lora', 'lora-kohya.safetensors'), path.join(lorasDir(h), 'style.safetensors'));
+      fs.mkdirSync(embeddingsDir(h), { recursive: true });
+      fs.copyFileSync(path.join(CKPT, 'embeddings', 'tiny-style.safetensors'), path.join(embeddingsDir(h), 'tiny-style.safetensors'));
+      return entry.path;
+    };
+    const model = await withAssets(home);
+    const request = { model, prompt: 'tiny-style, a red house <lora:style:0.8>', seed: 5, steps: 2, sampler: 'euler', width: 64, height: 64, vae: path.join(CKPT, 'vae-alt.safetensors') } as const;
+    const farm = await run(request);
+    const plain = await run({ ...request, prompt: 'a red house', vae: undefined });
+    const { home: localHome, cleanup: localCleanup } = tempHome();
+    const local = await createStudio({ transport: 'cli', home: localHome, starterDir: SD1 });
+    try {
+      const localEvents: StudioEvent[] = [];
+      local.subscribe((e) => localEvents.push(e));
+      const { jobId } = await local.call('generate', { request: { ...request, model: await withAssets(localHome) } });
+      const done = await waitFor(() => localEvents.find((e): e is Completed | Failed => (e.type === 'job.completed' || e.type === 'job.failed') && e.jobId === jobId), 'the local run', 90_000);
+      expect(done, JSON.stringify(done)).toMatchObject({ type: 'job.completed' });
+      const pixels = async (s: StudioService, sha: string) => Buffer.from((await decodeImage(s.mediaFile('image', sha)!)).data);
+      const farmPixels = await pixels(studio, farm.candidates[0]!.sha256);
+      expect(farmPixels.equals(await pixels(local, (done as Completed).candidates[0]!.sha256))).toBe(true);
+      // the assets did act: the plain prompt and the model's own VAE give other pixels
+      expect(farmPixels.equals(await pixels(studio, plain.candidates[0]!.sha256))).toBe(false);
+      // history names the base model by its checkpoint's sha256 (A1111's hash), as a local run does
+      const entry = await studio.call('library.get', { id: farm.generationId });
+      expect(entry.modelHash).toBe(crypto.createHash('sha256').update(fs.readFileSync(path.join(CKPT, 'sd1-tiny.safetensors'))).digest('hex'));
+      expect(entry.modelHash).toBe((await local.call('library.get', { id: (done as Completed).generationId })).modelHash);
+      expect(entry.prompt).toBe(request.prompt);
+    } finally {
+      await local.close();
+      localCleanup();
+    }
   });
 
   it('retries the job of a worker killed mid-job on another, and records every job once with its lineage', async () => {

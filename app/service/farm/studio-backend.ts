@@ -185,11 +185,14 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
   private async jobData(job: Job<DecodedInputs>, prepared: PreparedRun): Promise<FarmJobData> {
     const { steps } = this.options;
     const modelRef = (name: string, dir: string): ModelRef => {
-      const hash = steps.modelHash(dir);
+      const hash = steps.contentHash(dir);
       this.options.models?.offer(hash, dir);
       return { hash, name: name.slice(0, 256) };
     };
-    const main = modelRef(prepared.modelName, prepared.modelPath);
+    // The model as the engine opens it: the base folder, or the copy with the prompt's LoRAs and
+    // embeddings and the chosen VAE applied (prepare), so that a worker runs what this studio
+    // would; history still names the base model and the LoRAs' and VAE's hashes.
+    const main = modelRef(prepared.modelName, prepared.engineRequest.model);
     const models = [main];
     const png = async (image: RgbaImage | undefined) => (image ? await encodePng(image, { compressionLevel: 1 }) : undefined);
     const { images } = prepared.fitted;
@@ -203,8 +206,10 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
     // The SDXL refiner is a model too: sent by hash, fetched or held like the others (docs/engine.md, "base → refiner").
     const refiner = engine.refiner ? modelRef(prepared.refiner?.name ?? path.basename(engine.refiner.model), engine.refiner.model) : undefined;
     if (refiner && !models.some((m) => m.hash === refiner.hash)) models.push(refiner);
+    // `vae` is applied in that folder already, and a studio's path or name means nothing to a worker.
+    const { vae: _applied, ...rest } = engine;
     const request: GenerationRequest = {
-      ...engine,
+      ...rest,
       model: main.hash,
       ...(engine.refiner && refiner ? { refiner: { ...engine.refiner, model: refiner.hash } } : {}),
       init: init ? ref(init) : undefined,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ApiError } from '../contract/errors.js';
 import type { ImportFileResult } from '../contract/library.js';
 import { DEFAULT_PNG_LIMITS, PngMetadataError, readPngMetadata } from '../formats/png-metadata.js';
-import { stampPng } from '../formats/stamp.js';
+import { ATELIER_CHUNK, stampPng } from '../formats/stamp.js';
 import { newId } from './ids.js';
 import { type StoredImageWithBytes, writeFileDurably } from './image-store.js';
 import { parseImportedMetadata } from './interchange.js';
@@ -125,7 +125,10 @@ export async function exportGeneration(lib: LibraryDb, id: string, dir: string):
   const files: string[] = [];
   for (const candidate of candidates) {
     const stored = await fs.promises.readFile(lib.images.imagePath(candidate.sha256));
-    const bytes = record.request
+    // What recording stamped for this very candidate is kept as it is: its parameters line
+    // carries what no row holds (A1111's Lora hashes, Refiner, VAE hash). Other images with a
+    // request (imports, older entries) are stamped now.
+    const bytes = record.request && !stampedFor(stored, candidate.id)
       ? stampPng(stored, {
           request: record.request,
           seed: candidate.seed ?? record.request.seed,
@@ -146,4 +149,14 @@ export async function exportGeneration(lib: LibraryDb, id: string, dir: string):
     files.push(file);
   }
   return files;
+}
+
+/** Whether a stored PNG carries the `atelier` record recording stamped for `candidateId`. */
+function stampedFor(png: Buffer, candidateId: string): boolean {
+  try {
+    const text = readPngMetadata(png).chunks[ATELIER_CHUNK];
+    return text !== undefined && (JSON.parse(text) as { candidateId?: unknown }).candidateId === candidateId;
+  } catch {
+    return false; // unreadable metadata: stamped afresh
+  }
 }

@@ -162,6 +162,26 @@ describe('importing images made elsewhere', () => {
 });
 
 describe('export and round trip', () => {
+  it('exports what recording stamped: the Lora hashes, Refiner and VAE hash no row holds', async () => {
+    const g = await library.recordGeneration({
+      request: { model: 'tiny', prompt: 'a red house <lora:style:0.8>', sampler: 'euler', steps: 4, cfg: 5, seed: 9, width: 64, height: 64, vae: 'alt', refiner: { model: 'refiner', switchAt: 0.8 } },
+      modelName: 'tiny',
+      modelHash: 'abc123def4567890',
+      appVersion: '0.1.0',
+      loraHashes: 'style: 0123456789ab',
+      refiner: 'refiner [fedcba9876]',
+      vaeHash: '5e5e5e5e5e',
+      vaeName: 'alt.safetensors',
+      candidates: [{ index: 0, seed: 9, image: { width: 8, height: 8, data: new Uint8Array(256).fill(90) } }],
+    });
+    const [file] = await library.exportGeneration(g.id, path.join(home, 'export-extras'));
+    const parameters = readPngMetadata(fs.readFileSync(file!)).chunks.parameters!;
+    expect(parameters).toContain('Lora hashes: "style: 0123456789ab"');
+    expect(parameters).toContain('Refiner: refiner [fedcba9876]');
+    expect(parameters).toContain('VAE hash: 5e5e5e5e5e');
+    expect(fs.readFileSync(file!).equals(fs.readFileSync(library.imagePath(g.candidates[0]!.sha256)))).toBe(true);
+  });
+
   it('exports PNGs with A1111 parameters and our record, which import back exactly', async () => {
     const g = await library.recordGeneration({
       request: { model: 'starter', prompt: 'a paper boat, origami', negativePrompt: 'photo', sampler: 'euler', steps: 9, cfg: 4, seed: 500, batch: 2, width: 64, height: 64 },

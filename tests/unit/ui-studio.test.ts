@@ -52,6 +52,20 @@ describe('StudioController.generate', () => {
     expect(studio.state.settings.seed).toBe(12); // untouched field: the policy still advances it
   });
 
+  it('runs the settings as they were when the artist asked; edits made while the canvas rendered wait for the next run', async () => {
+    const { studio, sent } = controller();
+    studio.updateSettings({ prompt: 'a barn', seed: 20, seedPolicy: 'increment', batch: 1 });
+    const asked = studio.state.settings; // generateFromCanvas takes this before rendering
+    studio.updateSettings({ prompt: 'a lighthouse', seed: 55 }); // typed while the canvas rendered
+    await studio.generate({}, 'generate', asked);
+    expect((sent[0]!.params as { request: unknown }).request).toMatchObject({ prompt: 'a barn', seed: 20 });
+    // the typed seed is kept, not advanced past the run's
+    expect(studio.state.settings).toMatchObject({ prompt: 'a lighthouse', seed: 55 });
+    await studio.generate({}, 'generate');
+    expect((sent[1]!.params as { request: unknown }).request).toMatchObject({ prompt: 'a lighthouse', seed: 55 });
+    expect(studio.state.settings.seed).toBe(56);
+  });
+
   it('re-runs a stored request for variations with a new seed and the panel batch', async () => {
     const { studio, sent } = controller();
     studio.updateSettings({ seed: 7, seedPolicy: 'fixed', batch: 2, prompt: 'the panel prompt' });

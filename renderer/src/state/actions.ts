@@ -76,9 +76,11 @@ export async function canvasInputs(studio: StudioController, session: DocumentSe
 }
 
 export async function generateFromCanvas(studio: StudioController, session: DocumentSession): Promise<string | undefined> {
+  // The panel as it is now: edits made while the canvas renders belong to the next run.
+  const settings = studio.state.settings;
   try {
     const { inputs, mask } = await canvasInputs(studio, session);
-    const jobId = await studio.generate(inputs, 'generate');
+    const jobId = await studio.generate(inputs, 'generate', settings);
     if (jobId) captureForJob(jobId, studio, session);
     if (jobId && mask) pendingMasks.set(jobId, mask);
     return jobId;
@@ -95,6 +97,7 @@ export async function generateFromCanvas(studio: StudioController, session: Docu
  * under whatever is painted over the picture.
  */
 export async function refineCandidate(studio: StudioController, session: DocumentSession, candidate: StagedCandidate): Promise<string | undefined> {
+  const settings = studio.state.settings;
   try {
     const view = canvasView(studio, session);
     const controls = await controlInputs(studio, session);
@@ -111,7 +114,7 @@ export async function refineCandidate(studio: StudioController, session: Documen
       projectId: session.doc.id,
       ...(mask ? { mask: { png: mask.png } } : {}),
     };
-    const jobId = await studio.generate(inputs, 'refine');
+    const jobId = await studio.generate(inputs, 'refine', settings);
     if (jobId) captureForJob(jobId, studio, session);
     if (jobId && mask && 'part' in mask.layer.image) pendingMasks.set(jobId, { layerId: mask.layer.id, part: mask.layer.image.part });
     return jobId;

@@ -249,13 +249,13 @@ export class StudioController {
   /**
    * Queues a generation: the panel's settings through the one mapping to a request
    * (requestFromSettings), with the images and lineage the caller supplies. Returns the job
-   * id, or undefined after showing why not.
+   * id, or undefined after showing why not. `settings`: the panel as it was when the artist
+   * asked (a canvas render takes a while, and edits made meanwhile belong to the next run).
    */
-  async generate(inputs: GenerationInputs = {}, purpose: JobView['purpose'] = 'generate'): Promise<string | undefined> {
+  async generate(inputs: GenerationInputs = {}, purpose: JobView['purpose'] = 'generate', settings: GenerationSettings = this.state.settings): Promise<string | undefined> {
     const { seed: chosen, ...images } = inputs;
-    const settings = this.state.settings;
     const seed = chosen ?? seedForRun(settings.seedPolicy, settings.seed);
-    return this.submit(requestFromSettings(settings, seed, images), purpose, chosen === undefined);
+    return this.submit(requestFromSettings(settings, seed, images), purpose, chosen === undefined, settings.seed);
   }
 
   /** Runs a stored request again with the seed policy's next seed and the panel's batch size (variations). */
@@ -293,15 +293,15 @@ export class StudioController {
     return this.submit(request, 'live', false);
   }
 
-  private async submit(request: GenerationRequestInput, purpose: JobView['purpose'], advanceSeed: boolean): Promise<string | undefined> {
+  private async submit(request: GenerationRequestInput, purpose: JobView['purpose'], advanceSeed: boolean, fieldBefore = this.state.settings.seed): Promise<string | undefined> {
     if (!request.model) {
       this.toast('error', 'Choose a model first');
       return undefined;
     }
     // A full generation goes first: a live preview in its way is cancelled (live mode never holds up the queue).
     if (purpose !== 'live') for (const j of this.state.jobs) if (j.purpose === 'live') void this.cancel(j.jobId);
-    // The seed field as the run read it: a seed the artist types while the call is in flight wins.
-    const fieldBefore = this.state.settings.seed;
+    // `fieldBefore`: the seed field as the run read it; a seed the artist typed since (while the
+    // canvas rendered or the call was in flight) wins over the policy's next one.
     const result = await this.attempt('Generation was refused', () => this.api.call('generate', { request }));
     if (!result) return undefined;
     if (purpose !== 'live') this.rememberPrompt(request.prompt);

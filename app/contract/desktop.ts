@@ -11,6 +11,8 @@ export const DesktopCommand = z.enum([
   'project.save',
   /** `path`: where the save dialog said to write. */
   'project.saveAs',
+  /** `path`: the checkpoint file or diffusers folder chosen in the Import Model dialog. */
+  'models.import',
 ]);
 export type DesktopCommand = z.infer<typeof DesktopCommand>;
 

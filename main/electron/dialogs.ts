@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { OpenDialogOptions, SaveDialogOptions } from 'electron';
 import { PROJECT_EXTENSION } from './project-files.js';
 
-// Native open/save dialog options for projects. Pure; main.ts shows them.
+// Native open/save dialog options for projects and model imports. Pure; main.ts shows them.
 
 const projectFilters = [{ name: 'Atelier project', extensions: [PROJECT_EXTENSION.slice(1)] }];
 
@@ -13,6 +13,16 @@ export function openProjectDialogOptions(defaultFolder: string | undefined): Ope
     filters: projectFilters,
     properties: ['openFile'],
   };
+}
+
+/**
+ * Import Model: a single-file checkpoint (`.safetensors`; pickles are refused by the importer
+ * with its reason, so they are not offered) or a diffusers folder. Windows and Linux dialogs
+ * pick files or folders, not both, so the menu has an item for each.
+ */
+export function importModelDialogOptions(kind: 'file' | 'folder', defaultFolder: string | undefined): OpenDialogOptions {
+  const base: OpenDialogOptions = { title: kind === 'file' ? 'Import Model' : 'Import Model Folder (diffusers layout)', ...(defaultFolder ? { defaultPath: defaultFolder } : {}) };
+  return kind === 'file' ? { ...base, filters: [{ name: 'Checkpoint', extensions: ['safetensors'] }], properties: ['openFile'] } : { ...base, properties: ['openDirectory'] };
 }
 
 export function saveProjectDialogOptions(defaultPath: string): SaveDialogOptions {

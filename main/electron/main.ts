@@ -8,7 +8,7 @@ import type { DesktopCommandEvent } from '../../app/contract/index.js';
 import { APP_VERSION, type FromWorker, type StudioService, type ToWorker, createStudio, resolveHome } from '../../app/service/index.js';
 import { APP_ENTRY_URL } from './channels.js';
 import { bundledWorkerEntry, utilityProcessTransport } from './engine-transport.js';
-import { openProjectDialogOptions, projectSavePath, saveProjectDialogOptions } from './dialogs.js';
+import { importModelDialogOptions, openProjectDialogOptions, projectSavePath, saveProjectDialogOptions } from './dialogs.js';
 import { registerStudioIpc } from './ipc.js';
 import { buildMenuTemplate } from './menu-template.js';
 import { externalLinkToOpen, mayGrantPermission, mayNavigate } from './policy.js';
@@ -236,6 +236,7 @@ async function rebuildMenu(): Promise<void> {
       openRecentProject: (file) => openProjectFile(file),
       saveProject: () => sendCommand({ type: 'desktop.command', command: 'project.save' }),
       saveProjectAs: () => void chooseWhereToSave(),
+      importModel: (kind) => void chooseModelToImport(kind),
       openDataFolder: () => void shell.openPath(home),
     },
   });
@@ -248,6 +249,14 @@ async function chooseProjectToOpen(): Promise<void> {
   const result = mainWindow ? await dialog.showOpenDialog(mainWindow, options) : await dialog.showOpenDialog(options);
   const [file] = result.filePaths;
   if (!result.canceled && file) openProjectFile(file);
+}
+
+/** The model manager takes it from here: it opens and imports the chosen file or folder (with progress, cancellable). */
+async function chooseModelToImport(kind: 'file' | 'folder'): Promise<void> {
+  const options = importModelDialogOptions(kind, app.getPath('downloads'));
+  const result = mainWindow ? await dialog.showOpenDialog(mainWindow, options) : await dialog.showOpenDialog(options);
+  const [chosen] = result.filePaths;
+  if (!result.canceled && chosen) sendCommand({ type: 'desktop.command', command: 'models.import', path: chosen });
 }
 
 async function chooseWhereToSave(): Promise<void> {

@@ -17,6 +17,8 @@ export interface MenuActions {
   openRecentProject(file: string): void;
   saveProject(): void;
   saveProjectAs(): void;
+  /** Opens the native dialog for a checkpoint file or a diffusers folder, then the model manager imports it. */
+  importModel(kind: 'file' | 'folder'): void;
   openDataFolder(): void;
 }
 
@@ -50,6 +52,9 @@ export function buildMenuTemplate(options: MenuOptions): MenuItemConstructorOpti
       { type: 'separator' },
       { label: 'Save', accelerator: 'CmdOrCtrl+S', registerAccelerator: false, click: () => actions.saveProject() },
       { label: 'Save As…', accelerator: 'CmdOrCtrl+Shift+S', registerAccelerator: false, click: () => actions.saveProjectAs() },
+      { type: 'separator' },
+      { label: 'Import Model…', click: () => actions.importModel('file') },
+      { label: 'Import Model Folder…', click: () => actions.importModel('folder') },
       { type: 'separator' },
       { label: 'Open Data Folder', click: () => actions.openDataFolder() },
       { type: 'separator' },

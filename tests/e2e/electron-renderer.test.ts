@@ -9,7 +9,7 @@ import { contentSecurityPolicy } from '../../main/electron/csp.js';
 import { createProtocolHandler } from '../../main/electron/protocol.js';
 import { tempHome } from '../helpers/home.js';
 import { until } from '../helpers/until.js';
-import { chromiumPath } from './harness.js';
+import { chromiumPath, screenshotsDir } from './harness.js';
 
 // The built UI as the desktop window runs it, minus Electron: served by the atelier://app
 // protocol handler (with the desktop CSP), talking to a real StudioService through a
@@ -105,6 +105,19 @@ describe('the UI as the desktop window runs it', () => {
     expect((await service.call('projects.info', { path: target })).layers.length).toBeGreaterThan(0);
     expect(unexpected()).toEqual([]);
   });
+
+  it('imports the checkpoint File → Import Model… chose, in the model manager, with its job', async () => {
+    const checkpoint = path.resolve('tests/fixtures/checkpoint/sd1-tiny.safetensors');
+    await expect.poll(() => page.getByTestId('server-status').getAttribute('data-live'), { timeout: 30_000 }).toBe('true');
+    // What main.ts sends after the native open dialog; the manager opens and imports it.
+    service.emit({ type: 'desktop.command', command: 'models.import', path: checkpoint });
+    await page.getByTestId('model-manager').waitFor({ timeout: 30_000 });
+    const job = page.locator('[data-testid="models-job"][data-kind="import"]');
+    await expect.poll(() => job.first().getAttribute('data-state'), { timeout: 120_000 }).toBe('completed');
+    await expect.poll(() => page.getByTestId('models-list').textContent(), { timeout: 30_000 }).toContain('sd1-tiny');
+    await page.screenshot({ path: path.join(screenshotsDir, 'desktop-import-model.png') });
+    expect(unexpected()).toEqual([]);
+  }, 180_000);
 
   it('refuses inline script and eval in the page', async () => {
     // (page.evaluate itself runs through DevTools, which CSP does not govern; a string timer

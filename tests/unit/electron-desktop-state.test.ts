@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DesktopCommandEvent, StudioEvent } from '../../app/contract/index.js';
-import { openProjectDialogOptions, projectSavePath, saveProjectDialogOptions } from '../../main/electron/dialogs.js';
+import { importModelDialogOptions, openProjectDialogOptions, projectSavePath, saveProjectDialogOptions } from '../../main/electron/dialogs.js';
 import { type MenuActions, buildMenuTemplate } from '../../main/electron/menu-template.js';
 import { MAX_RECENT_MENU_ITEMS, projectPathFromArgv, recentProjectsForMenu } from '../../main/electron/project-files.js';
 import { MIN_WINDOW_SIZE } from '../../main/electron/window-options.js';
@@ -91,6 +91,11 @@ describe('dialogs', () => {
     expect(saveProjectDialogOptions('/home/me/Untitled.atelier').properties).toContain('showOverwriteConfirmation');
   });
 
+  it('import a .safetensors checkpoint, or a folder in a dialog of its own', () => {
+    expect(importModelDialogOptions('file', '/home/me/Downloads')).toMatchObject({ defaultPath: '/home/me/Downloads', properties: ['openFile'], filters: [{ extensions: ['safetensors'] }] });
+    expect(importModelDialogOptions('folder', undefined)).toEqual({ title: 'Import Model Folder (diffusers layout)', properties: ['openDirectory'] });
+  });
+
   it('name a saved project .atelier, refusing another extension rather than renaming it', () => {
     expect(projectSavePath('/home/me/city')).toEqual({ ok: true, path: '/home/me/city.atelier' });
     expect(projectSavePath('/home/me/city.Atelier')).toEqual({ ok: true, path: '/home/me/city.Atelier' });
@@ -106,6 +111,7 @@ describe('the application menu', () => {
     openRecentProject: (file) => calls.push(`recent:${file}`),
     saveProject: () => calls.push('save'),
     saveProjectAs: () => calls.push('saveAs'),
+    importModel: (kind) => calls.push(`import:${kind}`),
     openDataFolder: () => calls.push('data'),
   };
   const labels = (items: MenuItemConstructorOptions[]) => items.map((i) => i.label ?? i.role);
@@ -128,7 +134,9 @@ describe('the application menu', () => {
     click(find(file, 'Open Project…'));
     click(find(file, 'Save'));
     click(find(file, 'Save As…'));
-    expect(calls).toEqual(['recent:/p/city.atelier', 'new', 'open', 'save', 'saveAs']);
+    click(find(file, 'Import Model…'));
+    click(find(file, 'Import Model Folder…'));
+    expect(calls).toEqual(['recent:/p/city.atelier', 'new', 'open', 'save', 'saveAs', 'import:file', 'import:folder']);
     expect(find(file, 'Save')?.accelerator).toBe('CmdOrCtrl+S');
   });
 

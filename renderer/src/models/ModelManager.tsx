@@ -116,7 +116,7 @@ function AddModel() {
       </div>
       {tab === 'import' ? (
         <label className="field">
-          <span className="label">A .safetensors checkpoint or a diffusers folder, on the studio's machine</span>
+          <span className="label">{window.atelier ? 'A .safetensors checkpoint or a diffusers folder (or File → Import Model… to choose one)' : "A .safetensors checkpoint or a diffusers folder, on the studio's machine"}</span>
           <input data-testid="models-import-path" value={path} onChange={(e) => setPath(e.target.value)} placeholder="/home/me/models/dreamshaper_8.safetensors" />
         </label>
       ) : (

@@ -54,6 +54,12 @@ export class ModelsController {
       if (job.state === 'completed') this.studio.toast('info', `${job.kind === 'import' ? 'Imported' : 'Downloaded'} ${job.modelName ?? job.label}`);
       if (job.state === 'failed') this.studio.toast('error', `${job.kind === 'import' ? 'Import' : 'Download'} of ${job.label} failed: ${job.error?.message ?? 'unknown error'}`);
     }
+    // The desktop's File → Import Model… chose a file or folder in the native dialog: the
+    // manager opens on it and imports it, with the job's progress in its list.
+    if (event.type === 'desktop.command' && event.command === 'models.import' && event.path) {
+      const path = event.path;
+      void this.openManager().then(() => this.importPath(path));
+    }
     if (event.type === 'models.changed') {
       // The picker's list and the manager's catalog both follow (another window may have changed them).
       void this.studio.loadModels();

@@ -15,7 +15,11 @@ const os = require('node:os');
 const appPath = process.env.FAKE_ELECTRON_APP_PATH;
 if (!appPath) throw new Error('FAKE_ELECTRON_APP_PATH must name the app folder');
 
-const record = { schemes: [], sandbox: false, menus: [], windows: [], errors: [], quit: 0, exit: undefined, forks: [], externals: [] };
+const record = { schemes: [], sandbox: false, menus: [], windows: [], errors: [], quit: 0, exit: undefined, forks: [], externals: [], openDialogs: [] };
+/** The last menu set, with its click handlers (the `click-menu` command runs one). */
+let menuTemplate = [];
+/** What the next showOpenDialog answers (the `next-open-dialog` command sets it): else cancelled. */
+let nextOpen;
 const appEvents = new EventEmitter();
 let nextContentsId = 1;
 let readyResolve;
@@ -146,6 +150,7 @@ const electron = {
   Menu: {
     buildFromTemplate: (template) => template,
     setApplicationMenu: (menu) => {
+      menuTemplate = menu;
       const file = menu.find((item) => item.label === '&File');
       const recent = file?.submenu.find((item) => item.label === 'Open Recent')?.submenu ?? [];
       record.menus.push({ top: menu.map((item) => item.label ?? item.role), recent: recent.map((item) => item.toolTip ?? item.label) });
@@ -157,7 +162,12 @@ const electron = {
       process.send?.({ type: 'error', message: `${title}: ${message}` });
     },
     showMessageBox: async () => ({ response: 0 }),
-    showOpenDialog: async () => ({ canceled: true, filePaths: [] }),
+    showOpenDialog: async (...args) => {
+      record.openDialogs.push(args.at(-1));
+      const answer = nextOpen ?? { canceled: true, filePaths: [] };
+      nextOpen = undefined;
+      return answer;
+    },
     showSaveDialog: async () => ({ canceled: true }),
   },
   shell: {
@@ -218,6 +228,21 @@ process.on('message', async (command) => {
       case 'quit':
         electron.app.quit();
         return reply(true);
+      case 'next-open-dialog':
+        nextOpen = { canceled: command.paths.length === 0, filePaths: command.paths };
+        return reply(true);
+      case 'click-menu': {
+        // command.path: labels from the top menu down, e.g. ['&File', 'Import Model…']
+        let items = menuTemplate;
+        let item;
+        for (const label of command.path) {
+          item = items.find((i) => i.label === label);
+          if (!item) return reply({ noItem: label });
+          items = item.submenu ?? [];
+        }
+        item.click();
+        return reply(true);
+      }
       default:
         return reply({ unknownOp: command.op });
     }

@@ -171,6 +171,22 @@ describe('the desktop main process (bundled, fake Electron)', () => {
     });
   });
 
+  it('sends the checkpoint File → Import Model… chose in the native dialog to the UI', async () => {
+    const checkpoint = path.resolve('tests/fixtures/checkpoint/sd1-tiny.safetensors');
+    await send('next-open-dialog', { paths: [checkpoint] });
+    expect(await send('click-menu', { path: ['&File', 'Import Model…'] })).toBe(true);
+    await waitFor('the import command', async () => ((await send<Array<[string, StudioEvent]>>('events')).some(([, e]) => e.type === 'desktop.command' && e.command === 'models.import') ? true : undefined));
+    expect((await send<Array<[string, StudioEvent]>>('events')).map(([, e]) => e)).toContainEqual({ type: 'desktop.command', command: 'models.import', path: checkpoint });
+    const dialogs = (await send<{ openDialogs: Array<{ properties: string[]; filters?: Array<{ extensions: string[] }> }> }>('record')).openDialogs;
+    expect(dialogs.at(-1)).toMatchObject({ properties: ['openFile'], filters: [{ extensions: ['safetensors'] }] });
+    // A cancelled dialog sends nothing.
+    const before = (await send<unknown[]>('events')).length;
+    await send('click-menu', { path: ['&File', 'Import Model Folder…'] });
+    await waitFor('the folder dialog', async () => ((await send<{ openDialogs: unknown[] }>('record')).openDialogs.length === dialogs.length + 1 ? true : undefined));
+    expect((await send<{ openDialogs: Array<{ properties: string[] }> }>('record')).openDialogs.at(-1)).toMatchObject({ properties: ['openDirectory'] });
+    expect((await send<unknown[]>('events')).length).toBe(before);
+  });
+
   it('closes the studio before quitting, and remembers the window', async () => {
     await send('quit');
     await waitFor('the app to quit', () => notices.find((n) => n.type === 'quit'));

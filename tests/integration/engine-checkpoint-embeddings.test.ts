@@ -7,14 +7,17 @@ import { applyEmbeddings, LoraError, readEmbedding } from '../../app/engine/chec
 import { MemoryWeights, safetensorsWeights, writePipelineGraphs, type WeightSource } from '../../app/engine/graph/index.js';
 import { toFloat32Values } from '../../app/engine/graph/weights.js';
 import { loadModel, runPipeline, type LoadedModel, type RgbaImage } from '../../app/engine/index.js';
+import { ClipTokenizer } from '../../app/engine/tokenizer/clip-tokenizer.js';
 
 // Textual inversion (docs/models.md): the fixture embedding's two vectors, appended to the
 // token table of a built folder and written in the prompt as its added tokens, give the image
 // of a folder whose table has those vectors in place of the two tokens of "red" (517, 323 in
-// the fixture vocabulary) prompted with "red".
+// the fixture vocabulary) prompted with "red" — and for SDXL, clip_l's and clip_g's in the two
+// encoders' tables at once.
 
 const GRAPH = path.resolve('tests/fixtures/graph');
 const EMB = path.resolve('tests/fixtures/checkpoint/embeddings/tiny-style.safetensors');
+const EMB_XL = path.resolve('tests/fixtures/checkpoint/embeddings/tiny-xl-style.safetensors');
 const MODELS = path.resolve('tests/fixtures/models');
 const TABLE = 'text_model.embeddings.token_embedding.weight';
 let tmp: string;
@@ -73,7 +76,55 @@ describe('textual-inversion embeddings', () => {
     expect(Buffer.from(withEmbedding.data).equals(Buffer.from(plain.data))).toBe(false);
   });
 
-  it('refuses SDXL embeddings, other widths and files that are not embeddings, naming them', async () => {
+  it('SDXL: clip_l extends text_encoder and clip_g text_encoder_2, each table as SD\'s does', async () => {
+    const red = (await ClipTokenizer.fromFolder(path.join(MODELS, 'sdxl-tiny', 'tokenizer'))).tokenize('red');
+    expect(red).toHaveLength(2); // the embedding's two vectors stand in for these two tokens
+    const emb = readEmbedding(EMB_XL);
+    expect(emb).toMatchObject({ name: 'tiny-xl-style', count: 2, width: 32, second: { width: 48 } });
+    const net = (n: string) => ({ config: JSON.parse(fs.readFileSync(path.join(GRAPH, n, 'config.json'), 'utf8')) as Record<string, unknown>, weights: safetensorsWeights(path.join(GRAPH, n, 'model.safetensors')) });
+    /** An SDXL folder whose two token tables are `tables` (the fixtures' where not given). */
+    const xlFolder = (name: string, tables: { clip?: Float32Array; bigg?: Float32Array } = {}): string => {
+      const dir = path.join(tmp, name);
+      const swap = (n: string, table: Float32Array | undefined) => {
+        const src = net(n);
+        if (!table) return src;
+        const swapped = new MemoryWeights('swapped').set(TABLE, table, src.weights.info(TABLE)!.shape);
+        return { config: src.config, weights: { label: n, names: src.weights.names, info: (k: string) => (k === TABLE ? swapped.info(k) : src.weights.info(k)), read: (k: string) => (k === TABLE ? swapped.read(k) : src.weights.read(k)) } as WeightSource };
+      };
+      const vae = net('vae');
+      writePipelineGraphs(dir, { textEncoder: swap('clip', tables.clip), textEncoder2: swap('clip-bigg', tables.bigg), unet: net('unet-sdxl'), vae: { ...vae, config: { ...vae.config, scaling_factor: 0.13025, force_upcast: true } } });
+      for (const sub of ['tokenizer', 'tokenizer_2', 'scheduler', 'model_index.json']) fs.cpSync(path.join(MODELS, 'sdxl-tiny', sub), path.join(dir, sub), { recursive: true });
+      return dir;
+    };
+    const base = xlFolder('xl-base');
+    const out = await applyEmbeddings(base, [emb], path.join(tmp, 'cache-xl'));
+    expect(out.replacements).toEqual({ 'tiny-xl-style': '<emb_tiny-xl-style_0><emb_tiny-xl-style_1>' });
+    for (const tok of ['tokenizer', 'tokenizer_2']) expect(JSON.parse(fs.readFileSync(path.join(out.dir, tok, 'added_tokens.json'), 'utf8'))).toEqual({ '<emb_tiny-xl-style_0>': 1000, '<emb_tiny-xl-style_1>': 1001 });
+
+    // the reference: in each table the rows of "red" replaced by that encoder's vectors
+    const table = (n: string, vectors: Float32Array, width: number) => {
+      const w = net(n).weights;
+      const values = toFloat32Values(w.read(TABLE), w.info(TABLE)!.dtype);
+      red.forEach((id, i) => values.set(vectors.subarray(i * width, (i + 1) * width), id * width));
+      return values;
+    };
+    const reference = xlFolder('xl-reference', { clip: table('clip', emb.vectors, 32), bigg: table('clip-bigg', emb.second!.vectors, 48) });
+    const generateXl = async (dir: string, prompt: string) => {
+      const m = await loadModel(dir, { device: 'cpu' });
+      loaded.push(m);
+      const request = GenerationRequest.parse({ model: dir, prompt, negativePrompt: '', seed: 5, steps: 2, width: 64, height: 64, cfg: 5, sampler: 'euler' });
+      return (await runPipeline(m, request, {})).candidates[0]!.image;
+    };
+    const withEmbedding = await generateXl(out.dir, `a ${out.replacements['tiny-xl-style']!} house`);
+    expect(Buffer.from(withEmbedding.data).equals(Buffer.from((await generateXl(reference, 'a red house')).data))).toBe(true);
+    expect(Buffer.from(withEmbedding.data).equals(Buffer.from((await generateXl(base, 'a red house')).data))).toBe(false);
+
+    // an SD embedding on the SDXL model, and the SDXL one on an SD model, are refused by name
+    await expect(applyEmbeddings(base, [readEmbedding(EMB)], path.join(tmp, 'cache-xl2'))).rejects.toThrow(/tiny-style\.safetensors is an SD 1\.x\/2\.x embedding; this SDXL model takes SDXL embeddings/);
+    await expect(applyEmbeddings(folder('base-sd', safetensorsWeights(path.join(GRAPH, 'clip', 'model.safetensors'))), [emb], path.join(tmp, 'cache-xl3'))).rejects.toThrow(/tiny-xl-style\.safetensors is an SDXL embedding/);
+  });
+
+  it('refuses other widths and files that are not embeddings, naming them', async () => {
     const write = (name: string, tensors: Record<string, number[]>) => {
       const header: Record<string, unknown> = {};
       let offset = 0;
@@ -89,7 +140,8 @@ describe('textual-inversion embeddings', () => {
       fs.writeFileSync(file, Buffer.concat([len, json, Buffer.alloc(offset)]));
       return file;
     };
-    expect(() => readEmbedding(write('xl.safetensors', { clip_l: [2, 768], clip_g: [2, 1280] }))).toThrow(/xl\.safetensors is an SDXL embedding/);
+    expect(() => readEmbedding(write('half-xl.safetensors', { clip_l: [2, 768] }))).toThrow(/half-xl\.safetensors is an SDXL embedding with only clip_l/);
+    expect(() => readEmbedding(write('odd-xl.safetensors', { clip_l: [2, 768], clip_g: [3, 1280] }))).toThrow(/clip_l has 2 vectors and clip_g 3/);
     expect(() => readEmbedding(write('lora.safetensors', { 'lora_unet_x.lora_down.weight': [4, 4] }))).toThrow(/lora\.safetensors is not a textual-inversion embedding/);
     const wide = readEmbedding(write('sd2-style.safetensors', { emb_params: [3, 1024] }));
     let caught: unknown;

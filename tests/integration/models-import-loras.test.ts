@@ -93,4 +93,21 @@ describe('LoRA prompt tags', () => {
     expect(byName.pixels.equals(byTokens.pixels)).toBe(true);
     expect(plainPixels && byName.pixels.equals(plainPixels)).toBe(false);
   });
+
+  it('uses an SDXL embedding (clip_l and clip_g) by its name with an imported SDXL checkpoint; an SD one is refused there by name', async () => {
+    const side = JSON.parse(fs.readFileSync(path.resolve('tests/fixtures/checkpoint/sdxl-tiny.atelier.json'), 'utf8')) as { hints: Parameters<typeof importModel>[0]['hints']; tokenizer: string };
+    const { entry } = await importModel({ home, source: path.resolve('tests/fixtures/checkpoint/sdxl-tiny.safetensors'), name: 'tiny-xl', hints: side.hints, tokenizerDir: path.resolve('tests/fixtures/checkpoint', side.tokenizer) });
+    const file = path.join(embeddingsDir(home), 'tiny-xl-style.safetensors');
+    fs.copyFileSync(path.resolve('tests/fixtures/checkpoint/embeddings/tiny-xl-style.safetensors'), file);
+    const embedded = await applyEmbeddings(entry.path, [readEmbedding(file)], path.join(home, 'reference-embeddings'));
+    const byName = await run(entry.id, 'a red house on a tiny-xl-style hill');
+    const byTokens = await run(embedded.dir, `a red house on a ${embedded.replacements['tiny-xl-style']!} hill`);
+    expect(byName.pixels.equals(byTokens.pixels)).toBe(true);
+    expect(byName.pixels.equals((await run(entry.id, 'a red house on a hill')).pixels)).toBe(false);
+    expect((await studio.call('library.get', { id: byName.generationId })).prompt).toBe('a red house on a tiny-xl-style hill');
+    // the SD 1.x embedding named with the SDXL model: the run fails, naming the file
+    const { jobId } = await studio.call('generate', { request: { model: entry.id, prompt: 'a tiny-style house', seed: 3, steps: 2 } });
+    await until(() => events.some((e) => 'jobId' in e && e.jobId === jobId && (e.type === 'job.completed' || e.type === 'job.failed')), { timeout: 60_000, what: `job ${jobId}` });
+    expect(events.filter((e) => 'jobId' in e && e.jobId === jobId).at(-1)).toMatchObject({ type: 'job.failed', error: { message: expect.stringMatching(/tiny-style\.safetensors is an SD 1\.x\/2\.x embedding; this SDXL model takes SDXL embeddings/) } });
+  }, 120_000);
 });

@@ -20,6 +20,11 @@ export interface ClipConfig {
   intermediateSize: number;
   maxPositions: number;
   vocabSize: number;
+  /**
+   * Ids from here on are textual-inversion tokens appended after CLIP's own vocabulary
+   * (`added_tokens_from`, written by checkpoint/embeddings.ts; default: vocab_size).
+   */
+  addedTokensFrom: number;
   act: 'quick_gelu' | 'gelu';
   eps: number;
   /** projection_dim of a CLIPTextModelWithProjection (text_embeds' width); undefined: no projection. */
@@ -46,6 +51,7 @@ export function parseClipConfig(raw: Record<string, unknown>, part = 'text_encod
     intermediateSize: num('intermediate_size', 3072),
     maxPositions: num('max_position_embeddings', 77),
     vocabSize: num('vocab_size', 49408),
+    addedTokensFrom: num('added_tokens_from', num('vocab_size', 49408)),
     act,
     eps: num('layer_norm_eps', 1e-5),
     ...(withProjection(raw) ? { projectionDim: num('projection_dim', 768) } : {}),
@@ -99,8 +105,12 @@ export function buildClipTextEncoder(config: Record<string, unknown>, weights: W
     states.push(x);
   }
   const last = layerNorm(g, x, `${p}.final_layer_norm`, cfg.eps);
-  // pooled: the state at the highest token id (CLIP's end-of-text), first one if repeated
-  const eos = g.op1('ArgMax', [g.cast(ids, 'float32')], { axis: A.i(-1), keepdims: A.i(1) });
+  // pooled: the state at the highest token id (CLIP's end-of-text), first one if repeated — of
+  // CLIP's own ids: an embedding's added tokens come after them and must not be taken for it
+  // (SDXL pools text_encoder_2 for text_embeds)
+  const idsF = g.cast(ids, 'float32');
+  const own = g.op1('Where', [g.op1('Less', [idsF, g.constant([cfg.addedTokensFrom], [], 'float32')]), idsF, g.constant([-1], [], 'float32')]);
+  const eos = g.op1('ArgMax', [own], { axis: A.i(-1), keepdims: A.i(1) });
   const pooled = g.op1('GatherND', [last, eos], { batch_dims: A.i(1) });
 
   if (cfg.projectionDim !== undefined) {

@@ -368,11 +368,3 @@ export function readModelProto(file: string): Record<string, unknown> {
   const { model } = onnxTypes();
   return model.toObject(model.decode(fs.readFileSync(file)), { longs: Number, enums: Number, bytes: Array, defaults: false }) as Record<string, unknown>;
 }
-
-/** Decodes a model file written by writeModel, lets `mutate` change the message, and writes it back (embeddings extend an initializer this way). */
-export function rewriteModelProto(file: string, mutate: (message: { graph: { initializer: { name: string; dims: unknown[]; externalData: { key: string; value: string }[] }[] } }) => void): void {
-  const { model } = onnxTypes();
-  const message = model.decode(fs.readFileSync(file)) as unknown as Parameters<typeof mutate>[0];
-  mutate(message);
-  fs.writeFileSync(file, model.encode(message as unknown as protobuf.Message).finish());
-}

@@ -17,7 +17,7 @@ export { buildControlNet } from './controlnet.js';
 export { biasSplitGeluFits, fusedFor, fusedOps, multiHeadAttentionFits, PROVIDER_FUSED_OPS } from './fused.js';
 export { clipWeightShapes, RandomWeights, unetWeightShapes, vaeWeightShapes } from './random.js';
 export type { FusedChoice, FusedOp } from './fused.js';
-export { GraphBuilder, OPSET, readModelProto, rewriteModelProto, writeGraphOnto, writeModel } from './core.js';
+export { GraphBuilder, OPSET, readModelProto, writeGraphOnto, writeModel } from './core.js';
 export { readBuiltGraph, rebuildGraph, writeGraphVariant } from './variant.js';
 export type { BuiltGraphFile, GraphVariant } from './variant.js';
 export type { BuiltGraph, FloatType, WeightIndex, WrittenModel } from './core.js';

@@ -229,6 +229,8 @@ export const GenerationSettings = z
     refiner: g.refiner,
     /** A VAE instead of the model's own (GenerationRequest.vae, docs/models.md "VAE swap"); absent: the model's. */
     vae: g.vae,
+    /** SDXL micro-conditioning (GenerationRequest.sdxlConditioning); absent: diffusers' defaults. */
+    sdxlConditioning: g.sdxlConditioning,
   })
   .strict();
 export type GenerationSettings = z.infer<typeof GenerationSettings>;

@@ -95,4 +95,44 @@ describe('SDXL in the studio', () => {
     await expect.poll(() => page.locator('[data-testid="refiner-picker"] option:checked').textContent()).toBe('sdxl-refiner-tiny');
     expect(await page.getByTestId('refiner-switch').inputValue()).toBe('0.6');
   }, 60_000);
+
+  it('sets SDXL micro-conditioning in the advanced settings; the run, its history and recall keep it; another family drops it', async () => {
+    const page = ui.page;
+    await page.getByTestId('view-canvas').click();
+    const section = page.getByTestId('sdxl-conditioning');
+    if ((await section.getAttribute('open')) === null) await section.locator('summary').click();
+    await page.getByTestId('sdxl-original-width').fill('128');
+    await page.getByTestId('sdxl-original-height').fill('96');
+    await page.getByTestId('sdxl-crop-top').fill('8');
+    // a refiner is picked (the recalled run's): the aesthetic scores are offered
+    await page.getByTestId('sdxl-aesthetic').fill('7');
+    await expect.poll(() => section.locator('summary').textContent()).toBe('SDXL conditioning (set)');
+    await page.screenshot({ path: path.join(SHOTS, 'sdxl-conditioning.png') });
+    const first = await ui.candidates().first().getAttribute('data-candidate-id');
+    await page.getByTestId('generate').click();
+    await expect.poll(() => ui.candidates().first().getAttribute('data-candidate-id'), { timeout: 120_000 }).not.toBe(first);
+    expect(await ui.errorToasts().count()).toBe(0);
+
+    await page.getByTestId('view-history').click();
+    await page.getByTestId('history-cell').first().click();
+    const params = page.getByTestId('history-detail').getByTestId('history-params');
+    await expect.poll(() => params.textContent()).toMatch(/original size128×96/);
+    expect(await params.textContent()).toMatch(/crop top-left8, 0/);
+    expect(await params.textContent()).toMatch(/aesthetic score7/);
+    // Reset empties the panel; recalling the run brings the values back
+    await page.getByTestId('view-canvas').click();
+    await page.getByTestId('sdxl-conditioning-reset').click();
+    expect(await page.getByTestId('sdxl-original-width').inputValue()).toBe('');
+    await page.getByTestId('view-history').click();
+    await page.getByTestId('history-cell').first().click();
+    await page.getByTestId('recall').click();
+    await expect.poll(() => page.getByTestId('sdxl-original-width').inputValue()).toBe('128');
+    expect(await page.getByTestId('sdxl-crop-top').inputValue()).toBe('8');
+    // the starter is not SDXL: the section goes, and so do its values
+    await page.getByTestId('model-picker').selectOption('starter');
+    await expect.poll(() => page.getByTestId('sdxl-conditioning').count()).toBe(0);
+    await page.getByTestId('model-picker').selectOption({ label: 'sdxl-tiny' });
+    await expect.poll(() => page.getByTestId('sdxl-conditioning').count()).toBe(1);
+    expect(await page.getByTestId('sdxl-original-width').inputValue()).toBe('');
+  }, 180_000);
 });

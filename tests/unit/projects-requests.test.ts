@@ -30,6 +30,25 @@ describe('requestForDocument', () => {
   });
 });
 
+describe('SDXL micro-conditioning in the settings', () => {
+  const xl = GenerationSettings.parse({ model: 'xl', prompt: 'a castle', sdxlConditioning: { originalSize: { width: 512, height: 512 }, crop: { top: 8, left: 0 }, aestheticScore: 7 } });
+
+  it('goes into the request; the aesthetic scores only where a refiner runs', () => {
+    const plain = requestFromSettings(xl, 1);
+    expect(GenerationRequest.parse(plain).sdxlConditioning).toEqual({ originalSize: { width: 512, height: 512 }, crop: { top: 8, left: 0 } });
+    const refined = requestFromSettings({ ...xl, refiner: { model: 'ref', switchAt: 0.8 } }, 1);
+    expect(refined.sdxlConditioning).toEqual({ originalSize: { width: 512, height: 512 }, crop: { top: 8, left: 0 }, aestheticScore: 7 });
+    // only a score, no refiner: nothing to send
+    expect(requestFromSettings({ ...xl, sdxlConditioning: { aestheticScore: 7 } }, 1)).not.toHaveProperty('sdxlConditioning');
+  });
+
+  it('comes back on recall, and a run without it clears the panel\'s', () => {
+    const request = requestFromSettings({ ...xl, refiner: { model: 'ref', switchAt: 0.8 } }, 1);
+    expect(settingsFromRequest(GenerationSettings.parse({}), request).sdxlConditioning).toEqual(request.sdxlConditioning);
+    expect(settingsFromRequest(xl, { model: 'xl', prompt: 'p', seed: 2 })).not.toHaveProperty('sdxlConditioning');
+  });
+});
+
 describe('requestFromSettings and settingsFromRequest', () => {
   const settings = GenerationSettings.parse({ model: 'starter', prompt: 'a lake', negativePrompt: 'fog', steps: 12, cfg: 5, width: 640, height: 384, batch: 3, strength: 0.4, maskBlur: 6, onlyMasked: true, maskPadding: 16, seedPolicy: 'increment', device: 'cpu' });
 

@@ -41,10 +41,13 @@ describe('picking a model', () => {
     expect(settingsForModel(settings({ model: 'sd15p', width: 448, height: 640 }), [...models, sd15Presets], 'xl', PANEL_DEFAULT)).toMatchObject({ width: 896, height: 1152 });
   });
 
-  it('keeps the refiner only on SDXL models', () => {
-    const withRefiner = settings({ model: 'xl', width: 1024, height: 1024, refiner: { model: 'xl-refiner', switchAt: 0.7 } });
+  it('keeps the refiner and the micro-conditioning only on SDXL models', () => {
+    const withRefiner = settings({ model: 'xl', width: 1024, height: 1024, refiner: { model: 'xl-refiner', switchAt: 0.7 }, sdxlConditioning: { originalSize: { width: 512, height: 512 } } });
     expect(settingsForModel(withRefiner, models, 'xl-inpaint', PANEL_DEFAULT)).toEqual({ model: 'xl-inpaint' });
-    expect(settingsForModel(withRefiner, models, 'sd15', PANEL_DEFAULT)).toMatchObject({ refiner: undefined, width: 512 });
+    const toSd = settingsForModel(withRefiner, models, 'sd15', PANEL_DEFAULT);
+    expect(toSd).toMatchObject({ refiner: undefined, width: 512 });
+    expect(Object.keys(toSd)).toEqual(expect.arrayContaining(['refiner', 'sdxlConditioning']));
+    expect(toSd.sdxlConditioning).toBeUndefined();
   });
 });
 

@@ -49,11 +49,21 @@ export function requestFromSettings(settings: GenerationSettings, seed: number, 
   // The SDXL refiner hands off text-to-image and img2img runs; inpainting goes without it (docs/engine.md).
   if (settings.refiner && !inputs.mask) request.refiner = settings.refiner;
   if (settings.vae) request.vae = settings.vae;
+  // SDXL's micro-conditioning; the aesthetic scores only where a refiner runs (they condition its five time ids)
+  const micro = settings.sdxlConditioning && conditioningFor(settings.sdxlConditioning, request.refiner !== undefined);
+  if (micro) request.sdxlConditioning = micro;
   if (inputs.controls && inputs.controls.length > 0) request.controls = inputs.controls;
   if (inputs.regions && inputs.regions.length > 0) request.regions = inputs.regions;
   if (inputs.parentCandidateId !== undefined) request.parentCandidateId = inputs.parentCandidateId;
   if (inputs.projectId !== undefined) request.projectId = inputs.projectId;
   return request;
+}
+
+/** The micro-conditioning a request carries: the fields set, the aesthetic scores only with a refiner; undefined when nothing is left. */
+function conditioningFor(c: NonNullable<GenerationSettings['sdxlConditioning']>, refiner: boolean): GenerationSettings['sdxlConditioning'] {
+  const { aestheticScore, negativeAestheticScore, ...sizes } = c;
+  const out = { ...sizes, ...(refiner && aestheticScore !== undefined ? { aestheticScore } : {}), ...(refiner && negativeAestheticScore !== undefined ? { negativeAestheticScore } : {}) };
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /**
@@ -73,6 +83,9 @@ export function settingsFromRequest(base: GenerationSettings, request: Partial<G
   // The same for a swapped VAE: recall restores it, or the model's own.
   if (request.vae) next.vae = request.vae;
   else delete next.vae;
+  // and its micro-conditioning, or diffusers' defaults
+  if (request.sdxlConditioning) next.sdxlConditioning = request.sdxlConditioning;
+  else delete next.sdxlConditioning;
   if (request.strength !== undefined) next.strength = request.strength;
   const inpaint = request.inpaint;
   if (inpaint) {

@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import type { ManagedModel, ModelDefaults, ModelJob, StudioEvent } from '../../../app/contract/index.js';
-import type { GenerationSettings } from '../state/settings.js';
+import { settingsForModel } from '../prompt/model-size.js';
+import { defaultSettings, type GenerationSettings } from '../state/settings.js';
 import { createStore, type Store, useStore } from '../state/store.js';
 import { errorMessage, type StudioController } from '../state/studio.js';
 
@@ -143,8 +144,9 @@ export class ModelsController {
    */
   async choose(id: string, from: string = this.studio.state.settings.model): Promise<void> {
     const previous = this.state.catalog.find((m) => m.id === from)?.defaults;
-    // The pick shows at once; the defaults follow once the catalog is at hand (unless another pick came first).
-    this.studio.updateSettings({ model: id });
+    // The pick shows at once (with the frame and SDXL-only settings the prompt panel's picker
+    // would give it); the defaults follow once the catalog is at hand (unless another pick came first).
+    this.studio.updateSettings(settingsForModel(this.studio.state.settings, this.studio.state.models, id, defaultSettings));
     if (!this.state.loaded) await this.reload();
     if (this.studio.state.settings.model !== id) return;
     const defaults = this.state.catalog.find((m) => m.id === id)?.defaults ?? {};

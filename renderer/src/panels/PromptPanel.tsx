@@ -12,6 +12,7 @@ import { settingsForModel } from '../prompt/model-size.js';
 import { ModelNative, ModelOptions } from './ModelOptions.js';
 import { defaultSettings } from '../state/settings.js';
 import { RefinerSettings } from './RefinerSettings.js';
+import { SdxlConditioningSettings } from './SdxlConditioning.js';
 import { SizePresets } from './SizePresets.js';
 import { modelsOf } from '../models/models-state.js';
 
@@ -135,6 +136,7 @@ export function PromptPanel({ session, onGenerate }: { session: DocumentSession;
         <NumberField label="Padding (px)" testId="mask-padding" value={s.maskPadding} min={0} max={512} onChange={(maskPadding) => set({ maskPadding })} />
       </details>
       <RefinerSettings />
+      <SdxlConditioningSettings />
 
       <details className="sub">
         <summary>Presets</summary>

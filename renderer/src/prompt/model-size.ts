@@ -66,7 +66,8 @@ export function aspectName(s: Size): string {
  * The settings after picking model `id`: a frame at one of the old model's sizes (its native
  * size or a preset, or the panel's untouched default) goes to the new model's preset nearest its
  * aspect — an SD 1.x 512² frame becomes SDXL's 1024², its 640×448 SDXL's 1216×832 — while a
- * frame the artist sized by hand stays as it is. A refiner stays only while the model is SDXL.
+ * frame the artist sized by hand stays as it is. A refiner and SDXL's micro-conditioning stay
+ * only while the model is SDXL.
  */
 export function settingsForModel(settings: GenerationSettings, models: ModelEntry[], id: string, panelDefault: Size): Partial<GenerationSettings> {
   const patch: Partial<GenerationSettings> = { model: id };
@@ -82,7 +83,11 @@ export function settingsForModel(settings: GenerationSettings, models: ModelEntr
       patch.height = next.height;
     }
   }
-  if (after.family !== 'sdxl') patch.refiner = undefined;
+  // SDXL's own settings do not apply to another family (the engine would refuse them)
+  if (after.family !== 'sdxl') {
+    patch.refiner = undefined;
+    patch.sdxlConditioning = undefined;
+  }
   return patch;
 }
 

@@ -8,6 +8,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError, type ApiResponse } from '../../app/contract/index.js';
 import type { StudioService } from '../../app/service/index.js';
 import { registerFileRoutes } from './files.js';
+import { registerModelUpload } from './model-upload.js';
 
 export interface WebServerOptions {
   service: StudioService;
@@ -23,6 +24,8 @@ export interface WebServerOptions {
   maxUploadBytes?: number;
   /** Most upload bytes all requests in flight may hold together. */
   maxConcurrentUploadBytes?: number;
+  /** Largest checkpoint the model manager may upload (streamed to disk), in bytes. */
+  maxCheckpointBytes?: number;
 }
 
 export interface WebServer {
@@ -133,6 +136,9 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     reply.header('cache-control', 'private, max-age=31536000, immutable'); // content-addressed: a name never changes meaning
     return reply.type(kind === 'image' ? 'image/png' : 'image/webp').send(fs.createReadStream(found));
   });
+
+  // A checkpoint from the browser's file picker, streamed to disk and imported (main/web/model-upload.ts).
+  registerModelUpload(app, { service: options.service, ...(options.maxCheckpointBytes !== undefined ? { maxBytes: options.maxCheckpointBytes } : {}) });
 
   // The browser's own file picker and downloads (main/web/files.ts), behind the same checks.
   registerFileRoutes(app, {

@@ -168,4 +168,18 @@ describe('model manager', () => {
     await ui.page.locator('[data-testid="model-picker"] option', { hasText: 'Hub tiny' }).waitFor({ state: 'detached' });
     expect(await ui.page.locator('[data-testid="model-picker"] option').allTextContents()).toEqual(['Starter model (bundled)', 'Tiny, renamed', 'Ink wash']);
   });
+
+  it('imports a checkpoint chosen in the browser\'s file picker, its preview and sidecar with it; the upload is gone after', async () => {
+    await models.open();
+    await models.uploadFiles(['ink-wash.safetensors', 'ink-wash.atelier.json', 'ink-wash.preview.png'].map((f) => path.join(incoming, f)), 'Picked ink');
+    expect(await (await models.lastJobEnded()).getAttribute('data-state')).toBe('completed');
+    const picked = await models.select('Picked ink');
+    await picked.getByTestId('model-preview').waitFor();
+    expect(await picked.textContent()).toContain(crypto.createHash('sha256').update(fs.readFileSync(CKPT)).digest('hex'));
+    await ui.page.screenshot({ path: path.join(screenshotsDir, 'model-upload.png') });
+    await expect.poll(() => fs.readdirSync(path.join(studio.home, 'uploads', 'models'))).toEqual([]);
+    // a file that is not a checkpoint is refused in the page, before anything is sent
+    await models.dialog.getByTestId('models-upload-input').setInputFiles([path.join(incoming, 'ink-wash.preview.png')]);
+    await expect.poll(() => ui.errorToasts().allTextContents()).toContainEqual(expect.stringMatching(/Choose a \.safetensors checkpoint/));
+  });
 });

@@ -1,5 +1,7 @@
 import { useEffect, useState } from 'react';
-import type { ManagedModel, ModelJob } from '../../../app/contract/index.js';
+import { ApiError, type ManagedModel, type ModelJob } from '../../../app/contract/index.js';
+import { errorMessage } from '../state/studio.js';
+import { type RunningUpload, uploadCheckpoint } from './upload.js';
 import { useStudio, useUi } from '../state/context.js';
 import { ModelDetail } from './ModelDetail.js';
 import { Thumb, familyLabel, sourceLabel } from './labels.js';
@@ -115,10 +117,13 @@ function AddModel() {
         </button>
       </div>
       {tab === 'import' ? (
+        <>
+        {!window.atelier && <UploadFiles name={name.trim() || undefined} onStarted={() => setName('')} />}
         <label className="field">
           <span className="label">{window.atelier ? 'A .safetensors checkpoint or a diffusers folder (or File → Import Model… to choose one)' : "A .safetensors checkpoint or a diffusers folder, on the studio's machine"}</span>
           <input data-testid="models-import-path" value={path} onChange={(e) => setPath(e.target.value)} placeholder="/home/me/models/dreamshaper_8.safetensors" />
         </label>
+        </>
       ) : (
         <>
           <label className="field">
@@ -138,6 +143,69 @@ function AddModel() {
         </button>
       </div>
     </form>
+  );
+}
+
+/**
+ * Web mode: the browser's file picker. The chosen checkpoint (and its NAME.yaml,
+ * NAME.preview.png or NAME.atelier.json) is sent to the studio (upload.ts), then imported
+ * there as a job in the list below; the upload's own progress shows here, with Cancel.
+ */
+function UploadFiles({ name, onStarted }: { name: string | undefined; onStarted: () => void }) {
+  const studio = useStudio();
+  const [upload, setUpload] = useState<{ file: string; sent: number; total: number; cancel: () => void } | null>(null);
+  const choose = (files: File[]) => {
+    let running: RunningUpload;
+    try {
+      running = uploadCheckpoint(files, name, (p) => setUpload((u) => (u ? { ...u, ...p } : u)));
+    } catch (error) {
+      studio.toast('error', errorMessage(error));
+      return;
+    }
+    const checkpoint = files.find((f) => /\.safetensors$/i.test(f.name))!;
+    setUpload({ file: checkpoint.name, sent: 0, total: files.reduce((n, f) => n + f.size, 0), cancel: running.cancel });
+    onStarted();
+    running.done.then(
+      () => setUpload(null),
+      (error: unknown) => {
+        setUpload(null);
+        if (!(error instanceof ApiError && error.code === 'cancelled')) studio.toast('error', `Upload of ${checkpoint.name} failed: ${errorMessage(error)}`);
+      },
+    );
+  };
+  return (
+    <div className="field" data-testid="models-upload">
+      <span className="label">A .safetensors checkpoint from this computer</span>
+      {upload ? (
+        <div className="row models-upload-row">
+          <div className="bar" role="progressbar" aria-label={`Uploading ${upload.file}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round((100 * upload.sent) / Math.max(1, upload.total))} data-testid="models-upload-progress">
+            <div className="fill" style={{ width: `${(100 * upload.sent) / Math.max(1, upload.total)}%` }} />
+          </div>
+          <span className="muted">
+            ↑ {upload.file} {formatBytes(upload.sent)} of {formatBytes(upload.total)}
+          </span>
+          <button type="button" data-testid="models-upload-cancel" aria-label={`Cancel the upload of ${upload.file}`} onClick={() => upload.cancel()}>
+            Cancel
+          </button>
+        </div>
+      ) : (
+        <label className="button-like">
+          Choose files…
+          <input
+            type="file"
+            multiple
+            hidden
+            accept=".safetensors,.yaml,.png,.json"
+            data-testid="models-upload-input"
+            onChange={(e) => {
+              const files = Array.from(e.target.files ?? []);
+              e.target.value = '';
+              if (files.length > 0) choose(files);
+            }}
+          />
+        </label>
+      )}
+    </div>
   );
 }
 

@@ -64,6 +64,16 @@ export class ModelsPage {
     await this.submitJob();
   }
 
+  /** Web mode: the checkpoint (and its companions) chosen in the browser's file picker; resolves once its import job leads the list. */
+  async uploadFiles(files: string[], name?: string): Promise<void> {
+    await this.dialog.getByTestId('models-tab-import').click();
+    await this.dialog.getByTestId('models-add-name').fill(name ?? '');
+    const before = (await this.jobs().count()) > 0 ? await this.jobs().first().getAttribute('data-job') : null;
+    await this.dialog.getByTestId('models-upload-input').setInputFiles(files);
+    const fresh = before === null ? this.jobs().first() : this.dialog.locator(`[data-testid="models-job"]:first-child:not([data-job="${before}"])`);
+    await fresh.waitFor({ timeout: 60_000 });
+  }
+
   async download(ref: string, name?: string): Promise<void> {
     await this.dialog.getByTestId('models-tab-download').click();
     await this.dialog.getByTestId('models-download-ref').fill(ref);

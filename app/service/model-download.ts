@@ -83,7 +83,9 @@ export async function downloadFile(url: string, dest: string, opts: { endpoint: 
     try {
       if (!res.body) throw new ApiError('bad_request', `${url}: empty answer`);
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+        // Counted once written to the file, so that progress says what a cancel (the thread
+        // stopped) keeps for the resume, not bytes still in the stream's buffer.
+        await new Promise<void>((resolve, reject) => out.write(chunk, (error) => (error ? reject(error) : resolve())));
         done += chunk.byteLength;
         opts.onProgress?.({ file: path.basename(dest), done, ...(total !== undefined ? { total } : {}) });
       }

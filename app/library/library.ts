@@ -195,6 +195,11 @@ export class Library implements LibraryDb {
     return lineage.modelHash(this, dir);
   }
 
+  /** A folder's content hash (lineage.contentHash): the model hash, but never an imported checkpoint's source file's. */
+  contentHash(dir: string): string {
+    return lineage.contentHash(this, dir);
+  }
+
   // Document snapshots (snapshots.ts)
 
   /** Keeps the document a generation ran from; layer pixels by content hash (docs/canvas.md, "Branches"). */

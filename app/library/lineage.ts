@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ApiError } from '../contract/errors.js';
 import { GenerationRequest } from '../contract/generation.js';
 import type { LineageNode, LineageResult, RecallResult } from '../contract/library.js';
-import { hashModelFiles, listModelFiles, modelFingerprint } from './model-hash.js';
+import { folderContentHash, hashModelFiles, listModelFiles, modelFingerprint } from './model-hash.js';
 import { type GenerationRow, type LibraryDb, candidateRow, descendantIds, generationRow } from './rows.js';
 
 // Where an entry came from and how to make it again: the chain of refinements (ancestors and
@@ -94,6 +94,16 @@ export function modelHash(lib: LibraryDb, dir: string): string {
     )
     .run(abs, hash, fingerprint, Date.now());
   return hash;
+}
+
+/**
+ * What a folder's files make (hashModelFiles), what farm workers check a model against: the
+ * model hash above — cached here across runs — except for an imported checkpoint, which that
+ * names by its source file (then folderContentHash, kept for the process).
+ */
+export function contentHash(lib: LibraryDb, dir: string): string {
+  const abs = path.resolve(dir);
+  return importedSourceSha256(abs) ? folderContentHash(abs) : modelHash(lib, abs);
 }
 
 /** model_index.json's atelier.source.sha256, written by `atelier models import`. */

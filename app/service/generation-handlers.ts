@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import { ApiError, type CandidateSummary, type GenerationRequest, type generationMethods, type StudioEvent } from '../contract/index.js';
 import type { RecordGenerationInput } from '../library/index.js';
-import { folderContentHash } from '../library/model-hash.js';
 import type { GenerationRecord } from '../contract/library.js';
 import { terminalText } from '../contract/terminal.js';
 import { EngineClient } from '../engine/client.js';
@@ -28,6 +27,8 @@ export interface GenerationLibrary {
   hasImage(sha256: string): boolean;
   imagePath(sha256: string): string;
   modelHash(dir: string): string;
+  /** What farm workers name and check a model folder by (Library.contentHash). */
+  contentHash(dir: string): string;
 }
 
 export interface GenerationAreaOptions {
@@ -90,7 +91,7 @@ export interface GenerationSteps {
   complete(job: Job<DecodedInputs>, ctx: RunContext, prepared: PreparedRun, result: PipelineResult): Promise<string>;
   fail(job: Job<DecodedInputs>, ctx: RunContext, caught: unknown): Promise<void>;
   registry: ModelRegistry;
-  /** A model folder's content hash (folderContentHash): what farm workers name and check models by. */
+  /** A model folder's content hash (GenerationLibrary.contentHash): what farm workers name and check models by. */
   contentHash(dir: string): string;
   /** Decodes a request's images as `generate` does (library hashes included). */
   decode(request: GenerationRequest): Promise<DecodedInputs>;
@@ -291,7 +292,7 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
   };
 
   const queue: JobBackend<DecodedInputs> = options.backend
-    ? options.backend({ prepare, started, progressed, complete, fail, registry, contentHash: folderContentHash, decode: (request) => decodeInputs(request, resolveSha256), emit })
+    ? options.backend({ prepare, started, progressed, complete, fail, registry, contentHash: (dir) => library.contentHash(dir), decode: (request) => decodeInputs(request, resolveSha256), emit })
     : new JobQueue<DecodedInputs>({
         run,
         ...(options.maxWaitingJobs !== undefined ? { maxWaiting: options.maxWaitingJobs } : {}),

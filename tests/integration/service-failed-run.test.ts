@@ -20,7 +20,7 @@ function areaWith(recordGeneration: (input: RecordGenerationInput) => Promise<ne
     generate: () => Promise.reject(new ApiError('engine_failed', 'the engine worker stopped (SIGKILL)')),
     close: () => Promise.resolve(),
   } as unknown as EngineClient;
-  const library: GenerationLibrary = { recordGeneration, hasImage: () => false, imagePath: () => '', modelHash: () => 'hash' };
+  const library: GenerationLibrary = { recordGeneration, hasImage: () => false, imagePath: () => '', modelHash: () => 'hash', contentHash: () => 'hash' };
   const area = createGenerationArea({ home, transport: 'cli', emit: (e) => events.push(e), library, engine, starterDir: path.resolve('tests/fixtures/models/sd1-tiny') });
   const generate = async () => (await area.handlers.generate({ request: GenerationRequest.parse({ model: 'starter', prompt: 'a fox', seed: 7, steps: 2 }) } as never, {} as never)).jobId;
   return { area, events, generate };

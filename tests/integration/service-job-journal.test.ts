@@ -33,6 +33,7 @@ function area(journal: JobJournal, recorded: RecordGenerationInput[], events: St
     hasImage: () => false,
     imagePath: () => '',
     modelHash: () => 'hash',
+    contentHash: () => 'hash',
   };
   return createGenerationArea({ home, transport: 'cli', emit: (e) => events.push(e), library, engine, journal, starterDir: path.resolve('tests/fixtures/models/sd1-tiny') });
 }

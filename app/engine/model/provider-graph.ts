@@ -36,9 +36,14 @@ export interface ProviderGraph {
   note?: string;
 }
 
-function fingerprint(file: string, ep: string, variant: GraphVariant): string {
+/**
+ * What a variant is built from: the stored graph, its weight index and config (everything
+ * variantFor and the build read) and the provider (which settles the variant), with the
+ * builder's version.
+ */
+function fingerprint(file: string, ep: string): string {
   const h = createHash('sha256');
-  h.update(`${VARIANT_VERSION}\0${ep}\0${JSON.stringify(variant)}\0`);
+  h.update(`${VARIANT_VERSION}\0${ep}\0`);
   h.update(fs.readFileSync(file));
   h.update(fs.readFileSync(`${file}.weights.json`));
   const config = path.join(path.dirname(file), 'config.json');
@@ -48,11 +53,16 @@ function fingerprint(file: string, ep: string, variant: GraphVariant): string {
 
 /**
  * The graph to open for `file` on `ep`. A variant already written for the same graph, weights
- * index, config and provider is reused; one for an older version of them is replaced. A folder
- * that cannot be written, or a graph the builder cannot build again, runs as stored.
+ * index, config and provider is reused without reading the graph; one for an older version of
+ * them is replaced. A folder that cannot be written, or a graph the builder cannot build again,
+ * runs as stored.
  */
 export function providerGraph(file: string, ep: string): ProviderGraph {
   if (ep === 'cpu' || !fs.existsSync(`${file}.weights.json`)) return { file };
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.${ep}-f16-`;
+  const out = path.join(dir, `${prefix}${fingerprint(file, ep)}.onnx`);
+  if (fs.existsSync(out)) return { file: out, compute: 'float16' };
   let built: BuiltGraphFile | undefined;
   try {
     built = readBuiltGraph(file);
@@ -61,10 +71,6 @@ export function providerGraph(file: string, ep: string): ProviderGraph {
   }
   const variant = built && variantFor(ep, built);
   if (!built || !variant) return { file };
-  const dir = path.dirname(file);
-  const prefix = `.${path.basename(file)}.${ep}-f16-`;
-  const out = path.join(dir, `${prefix}${fingerprint(file, ep, variant)}.onnx`);
-  if (fs.existsSync(out)) return { file: out, compute: 'float16' };
   const tmp = `${out}.${process.pid}.tmp`;
   try {
     writeGraphVariant(file, built, variant, tmp);

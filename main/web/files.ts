@@ -82,10 +82,6 @@ export function registerFileRoutes(app: FastifyInstance, options: { service: Stu
 
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxUploadBytes }, (_request, body, done) => done(null, body));
 
-  const failure = (error: unknown): ApiResponse => {
-    const apiError = error instanceof ApiError ? error : new ApiError('internal', error instanceof Error ? error.message : String(error));
-    return { ok: false, error: apiError.toJSON() };
-  };
   const STATUS: Partial<Record<string, number>> = { bad_request: 400, invalid_file: 400, not_found: 404, conflict: 409, busy: 503 };
   const statusOf = (error: unknown) => (error instanceof ApiError ? (STATUS[error.code] ?? 500) : 500);
 
@@ -191,8 +187,14 @@ async function sweepExports(dir: string, prepared: Map<string, { file: string; c
   await sweepOld(dir, EXPORT_LIFETIME_MS);
 }
 
-/** Removes files in `dir` not modified for `lifetimeMs` (uploads whose project was left). */
-async function sweepOld(dir: string, lifetimeMs: number): Promise<void> {
+/** The answer for a refused request: an ApiError as it is, anything else as `internal`. */
+export function failure(error: unknown): ApiResponse {
+  const apiError = error instanceof ApiError ? error : new ApiError('internal', error instanceof Error ? error.message : String(error));
+  return { ok: false, error: apiError.toJSON() };
+}
+
+/** Removes entries of `dir` (files, or a model upload's batch folders) not modified for `lifetimeMs`: uploads whose project or import was left. */
+export async function sweepOld(dir: string, lifetimeMs: number): Promise<void> {
   const now = Date.now();
   const names = await fs.readdir(dir).catch(() => [] as string[]); // no folder yet: nothing to sweep
   await Promise.all(
@@ -200,7 +202,7 @@ async function sweepOld(dir: string, lifetimeMs: number): Promise<void> {
       const file = path.join(dir, name);
       const stat = await fs.stat(file).catch(() => undefined); // swept meanwhile by a concurrent upload
       // One that cannot be removed now is tried again at the next sweep.
-      if (stat?.isFile() && now - stat.mtimeMs > lifetimeMs) await fs.rm(file, { force: true }).catch(() => undefined);
+      if (stat && now - stat.mtimeMs > lifetimeMs) await fs.rm(file, { recursive: true, force: true }).catch(() => undefined);
     }),
   );
 }

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ApiError, type ApiResponse, type StudioEvent } from '../../app/contract/index.js';
 import type { StudioService } from '../../app/service/index.js';
-import { safeFileStem } from './files.js';
+import { failure, safeFileStem, sweepOld } from './files.js';
 
 // Web mode's model import from the browser's file picker (docs/models.md, "The model
 // manager"): a browser cannot hand the studio a path on its machine, so the checkpoint's bytes
@@ -37,8 +37,7 @@ export function registerModelUpload(app: FastifyInstance, options: { service: St
   const { service } = options;
   const root = uploadsFolder(service.ctx.home);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_CHECKPOINT_BYTES;
-  sweep(root);
-  const failure = (error: ApiError): ApiResponse => ({ ok: false, error: error.toJSON() });
+  void sweepOld(root, STALE_MS);
   /** A refusal before the body was read: the connection closes after it, rather than carrying the unread rest into the next request. */
   const refuse = (reply: FastifyReply, status: number, error: ApiError) => reply.code(status).header('connection', 'close').send(failure(error));
 
@@ -113,23 +112,4 @@ export function registerModelUpload(app: FastifyInstance, options: { service: St
     if (seen.some(ended)) remove();
     return { ok: true, result: { jobId } } satisfies ApiResponse;
   });
-}
-
-/** Removes upload batches older than a day: their import never ended, or never started. */
-function sweep(dir: string): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return; // no uploads yet
-  }
-  const now = Date.now();
-  for (const name of names) {
-    const file = path.join(dir, name);
-    try {
-      if (now - fs.statSync(file).mtimeMs > STALE_MS) fs.rmSync(file, { recursive: true, force: true });
-    } catch {
-      // gone already, or tried again at the next start
-    }
-  }
 }

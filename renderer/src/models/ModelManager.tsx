@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { ApiError, type ManagedModel, type ModelJob } from '../../../app/contract/index.js';
 import { errorMessage } from '../state/studio.js';
+import { isWebDoor } from '../projects/web-files.js';
 import { type RunningUpload, uploadCheckpoint } from './upload.js';
 import { useStudio, useUi } from '../state/context.js';
 import { ModelDetail } from './ModelDetail.js';
@@ -118,9 +119,9 @@ function AddModel() {
       </div>
       {tab === 'import' ? (
         <>
-        {!window.atelier && <UploadFiles name={name.trim() || undefined} onStarted={() => setName('')} />}
+        {isWebDoor() && <UploadFiles name={name.trim() || undefined} onStarted={() => setName('')} />}
         <label className="field">
-          <span className="label">{window.atelier ? 'A .safetensors checkpoint or a diffusers folder (or File → Import Model… to choose one)' : "A .safetensors checkpoint or a diffusers folder, on the studio's machine"}</span>
+          <span className="label">{isWebDoor() ? "A .safetensors checkpoint or a diffusers folder, on the studio's machine" : 'A .safetensors checkpoint or a diffusers folder (or File → Import Model… to choose one)'}</span>
           <input data-testid="models-import-path" value={path} onChange={(e) => setPath(e.target.value)} placeholder="/home/me/models/dreamshaper_8.safetensors" />
         </label>
         </>

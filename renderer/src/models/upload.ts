@@ -1,4 +1,5 @@
-import { ApiError, ApiResponse } from '../../../app/contract/index.js';
+import { ApiError } from '../../../app/contract/index.js';
+import { parseAnswer } from '../projects/web-files.js';
 
 // Web mode's "Choose files…" in the model manager (main/web/model-upload.ts): the checkpoint's
 // bytes, and any file the importer reads beside it (NAME.yaml, NAME.preview.png,
@@ -53,15 +54,11 @@ export function uploadCheckpoint(files: readonly File[], name: string | undefine
       xhr.onabort = () => reject(new ApiError('cancelled', 'Upload cancelled'));
       xhr.onerror = () => reject(new ApiError('internal', `The upload of ${file.name} failed (the studio closed the connection)`));
       xhr.onload = () => {
-        let parsed: ReturnType<typeof ApiResponse.safeParse>;
         try {
-          parsed = ApiResponse.safeParse(JSON.parse(xhr.responseText));
-        } catch {
-          return reject(new ApiError('internal', `The studio answered ${xhr.status} without a readable body`));
+          resolve(parseAnswer(xhr.status, xhr.responseText));
+        } catch (error) {
+          reject(error);
         }
-        if (!parsed.success) return reject(new ApiError('internal', 'Malformed response from the studio'));
-        if (!parsed.data.ok) return reject(ApiError.from(parsed.data.error));
-        resolve(parsed.data.result);
       };
       xhr.send(file);
     });

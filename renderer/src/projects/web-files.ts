@@ -15,11 +15,16 @@ export function isWebDoor(): boolean {
 }
 
 async function answer(response: Response): Promise<unknown> {
+  return parseAnswer(response.status, await response.text());
+}
+
+/** The result of one of the web door's own routes (an ApiResponse), or its error thrown. */
+export function parseAnswer(status: number, body: string): unknown {
   let raw: unknown;
   try {
-    raw = await response.json();
+    raw = JSON.parse(body);
   } catch {
-    throw new ApiError('internal', `The studio answered ${response.status} without a readable body`);
+    throw new ApiError('internal', `The studio answered ${status} without a readable body`);
   }
   const parsed = ApiResponse.safeParse(raw);
   if (!parsed.success) throw new ApiError('internal', 'Malformed response from the studio');

@@ -18,6 +18,7 @@ import { writeClipTokenizer } from '../app/engine/checkpoint/clip-vocab.js';
 import { ldmUnetAliases } from '../app/engine/checkpoint/lora-names.js';
 import { ldmCheckpointTensors, writeSafetensors, type Tensors } from '../tests/helpers/ldm-checkpoint.js';
 import { clipWeightShapes, parseClipConfig, parseUnetConfig, parseVaeConfig, RandomWeights, unetWeightShapes, vaeWeightShapes, writePipelineGraphs, type FloatType } from '../app/engine/graph/index.js';
+import { timedImport } from './timed-import.js';
 
 // stabilityai/stable-diffusion-xl-base-1.0's configs (the parts the builder reads)
 const UNET = {
@@ -116,28 +117,14 @@ function sdxlCheckpointTensors(): Tensors {
 
 /** The import child: `importModel` on the synthetic file, stage times and peak RSS. */
 async function importChild(file: string, home: string): Promise<void> {
-  const { importModel } = await import('../app/service/model-import.js');
-  const stages: Record<string, number> = {};
-  let [stage, last] = ['start', performance.now()];
-  const t0 = last;
-  const { imported } = await importModel({
-    home,
-    source: file,
-    name: 'sdxl-bench',
-    onProgress: (p) => {
-      if (p.stage === stage) return;
-      const now = performance.now();
-      stages[stage] = (now - last) / 1000;
-      [stage, last] = [p.stage, now];
-    },
-  });
+  const { imported, stages, after, total } = await timedImport(file, home, 'sdxl-bench');
   // before the first graph: headers read, keys mapped, configs derived (`start`), then the file hashed;
   // after the last: the service's check that the engine opens the written folder
   stages['reading and detecting'] = stages.start ?? 0;
   delete stages.start;
-  stages['checking the folder'] = (performance.now() - last) / 1000;
+  stages['checking the folder'] = after;
   const sizes = Object.fromEntries(['text_encoder', 'text_encoder_2', 'unet', 'vae_encoder', 'vae_decoder'].map((p) => [p, fs.statSync(path.join(imported.path, p, 'model.onnx_data')).size]));
-  console.log(JSON.stringify({ total: (performance.now() - t0) / 1000, stages, sizes, family: imported.family, peak: process.resourceUsage().maxRSS / (GiB / 1024) }));
+  console.log(JSON.stringify({ total, stages, sizes, family: imported.family, peak: process.resourceUsage().maxRSS / (GiB / 1024) }));
 }
 
 async function benchImport(): Promise<void> {

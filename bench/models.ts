@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ldmCheckpointTensors, writeSafetensors, type Tensors } from '../tests/helpers/ldm-checkpoint.js';
 import { benchSdxl } from './models-sdxl.js';
+import { timedImport } from './timed-import.js';
 
 /** A rank-32 kohya LoRA over every attention projection of the imported UNet (names from its weight index). */
 function writeLora(file: string, modelDir: string): number {
@@ -27,23 +28,7 @@ function writeLora(file: string, modelDir: string): number {
 }
 
 async function child(file: string, home: string): Promise<void> {
-  const { importModel } = await import('../app/service/model-import.js');
-  const stages: Record<string, number> = {};
-  let last = performance.now();
-  let stage = 'start';
-  const t0 = last;
-  const { imported } = await importModel({
-    home,
-    source: file,
-    name: 'sd15-bench',
-    onProgress: (p) => {
-      if (p.stage === stage) return;
-      const now = performance.now();
-      stages[stage] = (now - last) / 1000;
-      [stage, last] = [p.stage, now];
-    },
-  });
-  const total = (performance.now() - t0) / 1000;
+  const { imported, stages, total } = await timedImport(file, home, 'sd15-bench');
   const sizes: Record<string, number> = {};
   for (const part of ['text_encoder', 'unet', 'vae_encoder', 'vae_decoder']) sizes[part] = fs.statSync(path.join(imported.path, part, 'model.onnx_data')).size;
   delete stages.start;

@@ -3,59 +3,17 @@
 // 'gpu-buffer'` and tensors whose location is 'gpu-buffer' as feeds), with and without WebGPU
 // graph capture; and a Conv-by-input-channels check of the provider against the CPU.
 //
-// onnxruntime-node 1.30 gives JavaScript no way to make a device tensor from an array (no
-// GPUDevice) and aborts the process on `getData()` of one, so values travel through one-node
-// Identity graphs: "upload" has its output on the device, "download" takes a device tensor and
-// returns a CPU one.
+// Values reach and leave the device through the engine's own Identity sessions
+// (app/engine/pipeline/device.ts upload/download): onnxruntime-node 1.30 gives JavaScript no way
+// to make a device tensor from an array and aborts the process on `getData()` of one.
 import path from 'node:path';
 import { A } from '../app/engine/graph/core.js';
 import { attention, conv2d } from '../app/engine/graph/nn.js';
 import { GraphBuilder, RandomWeights, writeModel } from '../app/engine/graph/index.js';
 import { floatTensor, ort, toFloat32, type Session } from '../app/engine/model/session.js';
+import { download, upload } from '../app/engine/pipeline/device.js';
 
 type Dtype = 'float32' | 'float16';
-
-/** A one-node Identity graph over `dtype` tensors of rank `rank`, written into `dir`. */
-function identityGraph(dir: string, dtype: Dtype, rank: number): string {
-  const dims = Array.from({ length: rank }, (_, i) => `d${i}`);
-  const g = new GraphBuilder({ name: 'identity', weights: new RandomWeights(new Map(), 1), dtype });
-  g.output(g.input('x', dtype, dims, false), 'y', dtype, dims);
-  return writeModel(path.join(dir, `identity-${dtype}-${rank}`), g.finish({})).file;
-}
-
-export interface DeviceIo {
-  upload(t: ort.Tensor): Promise<ort.Tensor>;
-  download(t: ort.Tensor): Promise<Float32Array>;
-  release(): Promise<void>;
-}
-
-/** Upload/download through Identity sessions on `device` for one float type, one pair per tensor rank. */
-export function deviceIo(dir: string, device: string, dtype: Dtype): DeviceIo {
-  const pairs = new Map<number, Promise<{ up: Session; down: Session }>>();
-  const pair = (rank: number) => {
-    let p = pairs.get(rank);
-    if (!p) {
-      const file = identityGraph(dir, dtype, rank);
-      p = Promise.all([
-        ort.InferenceSession.create(file, { executionProviders: [device], logSeverityLevel: 3, preferredOutputLocation: 'gpu-buffer' }),
-        ort.InferenceSession.create(file, { executionProviders: [device], logSeverityLevel: 3 }),
-      ]).then(([up, down]) => ({ up, down }));
-      pairs.set(rank, p);
-    }
-    return p;
-  };
-  return {
-    upload: async (t) => (await (await pair(t.dims.length)).up.run({ x: t })).y!,
-    download: async (t) => toFloat32((await (await pair(t.dims.length)).down.run({ x: t })).y!),
-    release: async () => {
-      for (const p of pairs.values()) {
-        const { up, down } = await p;
-        await up.release();
-        await down.release();
-      }
-    },
-  };
-}
 
 export interface ResidentTiming {
   graph_capture: boolean;
@@ -70,7 +28,7 @@ export interface ResidentTiming {
  * `capture`, as a captured WebGPU graph replayed each run (enableGraphCapture: static shapes,
  * all on device). The timestep is float32, as the builder's UNet takes it.
  */
-export async function residentSteps(file: string, device: string, dtype: Dtype, freeDimensions: Record<string, number>, inputs: Record<string, { shape: number[]; data: Float32Array }>, steps: number, capture: boolean, io: { float: DeviceIo; f32: DeviceIo }, reference: Float32Array): Promise<ResidentTiming> {
+export async function residentSteps(file: string, device: string, dtype: Dtype, freeDimensions: Record<string, number>, inputs: Record<string, { shape: number[]; data: Float32Array }>, steps: number, capture: boolean, reference: Float32Array): Promise<ResidentTiming> {
   let session: Session | undefined;
   try {
     session = await ort.InferenceSession.create(file, {
@@ -83,13 +41,13 @@ export async function residentSteps(file: string, device: string, dtype: Dtype, 
     });
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, v] of Object.entries(inputs)) {
-      feeds[name] = name === 'timestep' ? await io.f32.upload(new ort.Tensor('float32', v.data, v.shape)) : await io.float.upload(floatTensor(v.data, v.shape, dtype));
+      feeds[name] = await upload(device, name === 'timestep' ? new ort.Tensor('float32', v.data, v.shape) : floatTensor(v.data, v.shape, dtype));
     }
     let out = (await session.run(feeds)).out_sample!;
-    await io.float.download(out); // first run (and the capture) done
+    await download(device, out); // first run (and the capture) done
     const t = performance.now();
     for (let i = 0; i < steps; i++) out = (await session.run(feeds)).out_sample!;
-    const result = await io.float.download(out);
+    const result = await download(device, out);
     const mean = (performance.now() - t) / steps;
     return { graph_capture: capture, mean_ms: mean, rel_diff_vs_cpu_io: relDiff(result, reference) };
   } catch (error) {

@@ -19,7 +19,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildUnet, fusedFor, parseUnetConfig, RandomWeights, unetWeightShapes, writeModel, type FusedChoice } from '../app/engine/graph/index.js';
 import { builderUnetDimensions, configureSessions, floatTensor, openSession, ort, toFloat32, type Session } from '../app/engine/model/session.js';
-import { attentionCheck, biasSplitGeluCheck, convCheck, deviceIo, relDiff, residentSteps } from './gpu-device.js';
+import { attentionCheck, biasSplitGeluCheck, convCheck, relDiff, residentSteps } from './gpu-device.js';
+import { releaseDeviceIo } from '../app/engine/pipeline/device.js';
 import { atelierE2e, CLIP_L, CLIP_SMALL, pipelineFolder, torchE2e, VAE_SD, VAE_SMALL } from './gpu-e2e.js';
 
 const DEFAULT_DIR = path.join(os.tmpdir(), 'atelier-bench-gpu');
@@ -213,18 +214,16 @@ function fusedDirOf(dtype: 'float32' | 'float16', choice: FusedChoice): string {
  */
 async function deviceParts(results: Record<string, unknown>, device: string, dtype: 'float32' | 'float16', graphDir: string, reference: Float32Array): Promise<void> {
   const dims = builderUnetDimensions({ batch, latentHeight: latent, latentWidth: latent, sequence: SEQUENCE });
-  const io = { float: deviceIo(values.dir!, device, dtype), f32: deviceIo(values.dir!, device, 'float32') };
   try {
     const resident = [];
     for (const capture of [false, true]) {
-      const r = await residentSteps(path.join(graphDir, 'model.onnx'), device, dtype, dims, inputs, steps, capture, io, reference);
+      const r = await residentSteps(path.join(graphDir, 'model.onnx'), device, dtype, dims, inputs, steps, capture, reference);
       resident.push(r);
       log(`device-resident UNet step${capture ? ', graph capture' : ''}: ${r.error ? `FAILED — ${r.error}` : `mean ${r.mean_ms!.toFixed(1)} ms; max |Δ| vs CPU-array I/O ${r.rel_diff_vs_cpu_io!.toExponential(1)} of scale`}`);
     }
     results.resident = resident;
   } finally {
-    await io.float.release();
-    await io.f32.release();
+    await releaseDeviceIo();
   }
   const wrong = await convCheck(values.dir!, device);
   results.conv_wrong_channels = wrong;

@@ -168,7 +168,7 @@ export function modelsArea(options: ModelsAreaOptions): { handlers: AreaHandlers
 
   /**
    * Queues a job; it runs after the ones before it, on a worker thread (model-jobs.ts), and
-   * its progress and end go out as events. `share` maps the import's own 0..1 into the job's.
+   * its progress and end go out as events; `after` runs on the new entry once it is in.
    */
   const startJob = (kind: ModelJob['kind'], label: string, task: ModelTask, after?: (entry: ModelEntry) => void): string => {
     const job: ModelJob = { jobId: `mj_${crypto.randomUUID().slice(0, 12)}`, kind, label, state: 'queued' };

@@ -121,6 +121,14 @@ export const modelsMethods = {
   'models.setDefaults': { params: z.object({ id: z.string().min(1), defaults: ModelDefaults }).strict(), result: ModelDefaults },
 } as const;
 
+/**
+ * Web mode's checkpoint upload (main/web/model-upload.ts, renderer/src/models/upload.ts): the
+ * content type its bodies travel as, and the files the importer reads beside a checkpoint
+ * (NAME + suffix), which go in the same batch under the checkpoint's stem.
+ */
+export const CHECKPOINT_CONTENT_TYPE = 'application/x-safetensors';
+export const CHECKPOINT_COMPANIONS = ['.atelier.json', '.preview.png', '.yaml'] as const;
+
 export const ModelJobEvent = ModelJob.extend({ type: z.literal('models.job') });
 /** The model list changed (an import or download finished, a rename, delete or new defaults): lists refresh. */
 export const ModelsChangedEvent = z.object({

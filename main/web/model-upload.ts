@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { ApiError, type ApiResponse, type StudioEvent } from '../../app/contract/index.js';
+import { ApiError, CHECKPOINT_COMPANIONS, CHECKPOINT_CONTENT_TYPE, type ApiResponse, type StudioEvent } from '../../app/contract/index.js';
 import type { StudioService } from '../../app/service/index.js';
 import { failure, safeFileStem, sweepOld } from './files.js';
 
@@ -16,8 +16,6 @@ import { failure, safeFileStem, sweepOld } from './files.js';
 // stem. The batch's folder is removed when the job ends, however it ends. The server's
 // onRequest hook has checked the token, Host and Origin before this route runs.
 
-/** The content type the manager sends these files as (the project upload's octet-stream is parsed into memory). */
-export const CHECKPOINT_CONTENT_TYPE = 'application/x-safetensors';
 /** SDXL checkpoints stored in float32 are about 13 GB. */
 export const DEFAULT_MAX_CHECKPOINT_BYTES = 32 * 1024 ** 3;
 const MAX_COMPANION_BYTES = 16 * 1024 * 1024;
@@ -27,7 +25,7 @@ const DISK_MARGIN_BYTES = 1024 ** 3;
 const STALE_MS = 24 * 60 * 60 * 1000;
 const BATCH = /^[a-z0-9]{8,32}$/;
 /** What a file may be: the checkpoint, or a companion the importer reads beside it. */
-const KINDS = ['.safetensors', '.atelier.json', '.preview.png', '.yaml'] as const;
+const KINDS = ['.safetensors', ...CHECKPOINT_COMPANIONS] as const;
 
 export function uploadsFolder(home: string): string {
   return path.join(home, 'uploads', 'models');
@@ -41,7 +39,7 @@ export function registerModelUpload(app: FastifyInstance, options: { service: St
   /** A refusal before the body was read: the connection closes after it, rather than carrying the unread rest into the next request. */
   const refuse = (reply: FastifyReply, status: number, error: ApiError) => reply.code(status).header('connection', 'close').send(failure(error));
 
-  // This content type's body arrives as a stream, not parsed into a buffer.
+  // This content type's body arrives as a stream, not parsed into a buffer (a project upload's octet-stream is).
   app.addContentTypeParser(CHECKPOINT_CONTENT_TYPE, (_request, payload, done) => done(null, payload));
   app.post<{ Querystring: { name?: string; batch?: string; as?: string } }>('/api/models/upload', { bodyLimit: maxBytes }, async (request, reply) => {
     reply.header('cache-control', 'no-store');

@@ -1,4 +1,4 @@
-import { ApiError } from '../../../app/contract/index.js';
+import { ApiError, CHECKPOINT_COMPANIONS, CHECKPOINT_CONTENT_TYPE } from '../../../app/contract/index.js';
 import { parseAnswer } from '../projects/web-files.js';
 
 // Web mode's "Choose files…" in the model manager (main/web/model-upload.ts): the checkpoint's
@@ -7,8 +7,8 @@ import { parseAnswer } from '../projects/web-files.js';
 // runs as a job the manager lists like any other. XMLHttpRequest, not fetch: only it reports
 // upload progress.
 
-const CONTENT_TYPE = 'application/x-safetensors';
-const COMPANION = /\.(yaml|preview\.png|atelier\.json)$/i;
+/** The companion suffix a file name ends with, if any. */
+const companionSuffix = (name: string) => CHECKPOINT_COMPANIONS.find((s) => name.toLowerCase().endsWith(s));
 
 export interface UploadProgress {
   /** Bytes sent of all files, and their total. */
@@ -29,7 +29,10 @@ export function pickUpload(files: readonly File[]): { checkpoint: File; companio
   if (checkpoints.length !== 1) throw new ApiError('bad_request', checkpoints.length === 0 ? 'Choose a .safetensors checkpoint (with its .yaml or .preview.png, if it has them)' : 'Choose one checkpoint at a time');
   const checkpoint = checkpoints[0]!;
   const stem = checkpoint.name.replace(/\.safetensors$/i, '').toLowerCase();
-  const companions = files.filter((f) => f !== checkpoint && COMPANION.test(f.name) && f.name.replace(COMPANION, '').toLowerCase() === stem);
+  const companions = files.filter((f) => {
+    const suffix = f !== checkpoint ? companionSuffix(f.name) : undefined;
+    return suffix !== undefined && f.name.slice(0, -suffix.length).toLowerCase() === stem;
+  });
   const strays = files.filter((f) => f !== checkpoint && !companions.includes(f));
   if (strays.length > 0) throw new ApiError('bad_request', `${strays.map((f) => f.name).join(', ')}: only NAME.yaml, NAME.preview.png and NAME.atelier.json go with ${checkpoint.name}`);
   return { checkpoint, companions };
@@ -49,7 +52,7 @@ export function uploadCheckpoint(files: readonly File[], name: string | undefine
       const query = new URLSearchParams({ name: file.name, batch, ...(isCheckpoint && name ? { as: name } : {}) });
       xhr.open('POST', `/api/models/upload?${query.toString()}`);
       xhr.withCredentials = true;
-      xhr.setRequestHeader('content-type', CONTENT_TYPE);
+      xhr.setRequestHeader('content-type', CHECKPOINT_CONTENT_TYPE);
       xhr.upload.onprogress = (e) => onProgress({ sent: before + e.loaded, total, file: file.name });
       xhr.onabort = () => reject(new ApiError('cancelled', 'Upload cancelled'));
       xhr.onerror = () => reject(new ApiError('internal', `The upload of ${file.name} failed (the studio closed the connection)`));

@@ -139,8 +139,10 @@ export function createGenerationArea(options: GenerationAreaOptions): Generation
     const loras = await preparePromptModel(options.home, model.path, request.prompt, request.negativePrompt);
     // A VAE chosen for this generation: an overlay of the (patched) model with its graphs (docs/models.md, "VAE swap").
     const vae = request.vae ? await prepareVae(options.home, loras?.modelPath ?? model.path, request.vae) : undefined;
+    // The chosen VAE is in that folder: the engine (or a farm worker) gets no path or name of this studio's for it.
+    const { vae: _applied, ...rest } = request;
     const engineRequest: GenerationRequest = {
-      ...request,
+      ...rest,
       ...(loras ? { prompt: loras.prompt, negativePrompt: loras.negativePrompt } : {}),
       model: vae?.modelPath ?? loras?.modelPath ?? model.path,
       controls,

@@ -206,10 +206,8 @@ export class FarmJobs implements JobBackend<DecodedInputs> {
     // The SDXL refiner is a model too: sent by hash, fetched or held like the others (docs/engine.md, "base → refiner").
     const refiner = engine.refiner ? modelRef(prepared.refiner?.name ?? path.basename(engine.refiner.model), engine.refiner.model) : undefined;
     if (refiner && !models.some((m) => m.hash === refiner.hash)) models.push(refiner);
-    // `vae` is applied in that folder already, and a studio's path or name means nothing to a worker.
-    const { vae: _applied, ...rest } = engine;
     const request: GenerationRequest = {
-      ...rest,
+      ...engine,
       model: main.hash,
       ...(engine.refiner && refiner ? { refiner: { ...engine.refiner, model: refiner.hash } } : {}),
       init: init ? ref(init) : undefined,
